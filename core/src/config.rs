@@ -1,0 +1,142 @@
+//! Module parameters: names, defaults, ranges, and the check of the
+//! arguments given to `--loadmodule`.
+//!
+//! Redis range-checks `CONFIG SET` and config-file values itself, but the
+//! module arguments arrive as plain strings before the configs exist, so they
+//! are checked here with the same ranges.
+
+/// One numeric module parameter, exposed as `chat.<name>`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Param {
+    pub name: &'static str,
+    pub default: i64,
+    pub min: i64,
+    pub max: i64,
+}
+
+pub const MAX_TEXT_BYTES: Param = Param {
+    name: "max-text-bytes",
+    default: 16_384,
+    min: 1,
+    max: 16 * 1024 * 1024,
+};
+pub const HISTORY_MAX: Param = Param {
+    name: "history-max",
+    default: 10_000,
+    min: 1,
+    max: 1_000_000_000,
+};
+pub const INBOX_MAX: Param = Param {
+    name: "inbox-max",
+    default: 1_000,
+    min: 1,
+    max: 1_000_000_000,
+};
+pub const PRESENCE_TTL: Param = Param {
+    name: "presence-ttl",
+    default: 60,
+    min: 1,
+    max: 86_400,
+};
+
+pub const PARAMS: [&Param; 4] = [&MAX_TEXT_BYTES, &HISTORY_MAX, &INBOX_MAX, &PRESENCE_TTL];
+
+/// The limits one command runs under, read from the configs once per command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_text_bytes: usize,
+    pub history_max: u64,
+    pub inbox_max: u64,
+    pub presence_ttl_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_text_bytes: MAX_TEXT_BYTES.default as usize,
+            history_max: HISTORY_MAX.default as u64,
+            inbox_max: INBOX_MAX.default as u64,
+            presence_ttl_secs: PRESENCE_TTL.default as u64,
+        }
+    }
+}
+
+/// Checks the `--loadmodule` arguments (`name value` pairs, names as in
+/// [`PARAMS`], case-insensitive) and returns each parameter with its value.
+/// The error is one log line that names the offending parameter.
+pub fn parse_module_args(args: &[&[u8]]) -> Result<Vec<(&'static Param, i64)>, String> {
+    if args.len() % 2 != 0 {
+        return Err(format!(
+            "module arguments must be name value pairs, got {} argument(s)",
+            args.len()
+        ));
+    }
+    let mut out = Vec::new();
+    for pair in args.chunks(2) {
+        let (name, value) = match pair {
+            [name, value] => (name, value),
+            _ => continue,
+        };
+        let name = String::from_utf8_lossy(name);
+        let param = PARAMS
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(&name))
+            .ok_or_else(|| {
+                let known: Vec<&str> = PARAMS.iter().map(|p| p.name).collect();
+                format!(
+                    "unknown module argument '{name}' (known: {})",
+                    known.join(", ")
+                )
+            })?;
+        let value = std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|v| (param.min..=param.max).contains(v))
+            .ok_or_else(|| {
+                format!(
+                    "invalid value '{}' for module argument '{}': use an integer from {} to {}",
+                    String::from_utf8_lossy(value),
+                    param.name,
+                    param.min,
+                    param.max
+                )
+            })?;
+        out.push((*param, value));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_inside_their_ranges() {
+        for p in PARAMS {
+            assert!((p.min..=p.max).contains(&p.default), "{}", p.name);
+        }
+    }
+
+    #[test]
+    fn good_arguments_are_returned_in_order() {
+        let args: Vec<&[u8]> = vec![b"history-max", b"5", b"PRESENCE-TTL", b"30"];
+        let parsed = parse_module_args(&args).unwrap();
+        assert_eq!(parsed, vec![(&HISTORY_MAX, 5), (&PRESENCE_TTL, 30)]);
+        assert_eq!(parse_module_args(&[]).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn bad_arguments_name_the_parameter() {
+        let cases: Vec<(Vec<&[u8]>, &str)> = vec![
+            (vec![b"history-max"], "name value pairs"),
+            (vec![b"nope", b"1"], "unknown module argument 'nope'"),
+            (vec![b"inbox-max", b"0"], "'inbox-max'"),
+            (vec![b"presence-ttl", b"86401"], "'presence-ttl'"),
+            (vec![b"max-text-bytes", b"ten"], "'max-text-bytes'"),
+        ];
+        for (args, expected) in cases {
+            let err = parse_module_args(&args).unwrap_err();
+            assert!(err.contains(expected), "{err}");
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Every error a chat command can reply with, worded once.
+//!
+//! `Display` renders the exact error reply: it starts with a Redis error code
+//! (`ERR`, `WRONGTYPE`) and then says in plain words what was wrong, so the
+//! module glue can send `to_string()` as is.
+
+use std::fmt;
+
+/// Which kind of id an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    Room,
+    User,
+}
+
+impl IdKind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            IdKind::Room => "room",
+            IdKind::User => "user",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatError {
+    /// Wrong number of arguments; carries the lower-case command name, as in
+    /// Redis's own arity error.
+    WrongArity(&'static str),
+    /// An option the command does not know, or options that exclude each other.
+    Syntax,
+    InvalidId(IdKind),
+    /// A title, name or text that is not UTF-8; carries what it was.
+    NotUtf8(&'static str),
+    EmptyText,
+    TextTooLong {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
+    /// A value that should have been an integer in a range. `option` names the
+    /// option or parameter (`COUNT`, `TTL`, ...), `value` repeats what was sent.
+    BadInteger {
+        option: &'static str,
+        value: String,
+        min: i64,
+        max: i64,
+    },
+    InvalidDelivery(String),
+    NoSuchRoom,
+    NoSuchUser,
+    RoomExists,
+    UserExists,
+    NotMember,
+    /// A key this command reads or writes holds another Redis type than the
+    /// one the chat layout gives it (someone wrote to it by hand).
+    WrongType(String),
+    /// Something that should not happen; the reply says so instead of crashing.
+    Internal(String),
+}
+
+impl fmt::Display for ChatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChatError::WrongArity(cmd) => {
+                write!(f, "ERR wrong number of arguments for '{cmd}' command")
+            }
+            ChatError::Syntax => f.write_str("ERR syntax error"),
+            ChatError::InvalidId(kind) => write!(
+                f,
+                "ERR invalid {} id: use 1 to {} bytes of A-Z a-z 0-9 _ . : @ -",
+                kind.noun(),
+                crate::ids::MAX_ID_BYTES
+            ),
+            ChatError::NotUtf8(what) => write!(f, "ERR {what} is not valid UTF-8"),
+            ChatError::EmptyText => f.write_str("ERR message text is empty"),
+            ChatError::TextTooLong { what, len, max } => write!(
+                f,
+                "ERR {what} is {len} bytes, more than chat.max-text-bytes ({max})"
+            ),
+            ChatError::BadInteger {
+                option,
+                value,
+                min,
+                max,
+            } => write!(
+                f,
+                "ERR {option} must be an integer from {min} to {max}, got '{}'",
+                printable(value)
+            ),
+            ChatError::InvalidDelivery(value) => write!(
+                f,
+                "ERR invalid delivery '{}': use a delivery string returned by CHAT.FETCH",
+                printable(value)
+            ),
+            ChatError::NoSuchRoom => f.write_str("ERR no such room"),
+            ChatError::NoSuchUser => f.write_str("ERR no such user"),
+            ChatError::RoomExists => f.write_str("ERR room already exists"),
+            ChatError::UserExists => f.write_str("ERR user already exists"),
+            ChatError::NotMember => f.write_str("ERR user is not a member of the room"),
+            ChatError::WrongType(key) => write!(
+                f,
+                "WRONGTYPE key '{}' holds the wrong kind of value for chat data",
+                printable(key)
+            ),
+            ChatError::Internal(what) => write!(f, "ERR internal error: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for ChatError {}
+
+/// An error reply is one line: keep client-supplied text short and free of
+/// line breaks so it cannot break the protocol or flood the reply.
+fn printable(value: &str) -> String {
+    const MAX: usize = 64;
+    let mut out: String = value
+        .chars()
+        .take(MAX)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if value.chars().count() > MAX {
+        out.push_str("...");
+    }
+    out
+}
+
+/// Builds a `BadInteger` error from the raw bytes the client sent.
+pub fn bad_integer(option: &'static str, value: &[u8], min: i64, max: i64) -> ChatError {
+    ChatError::BadInteger {
+        option,
+        value: String::from_utf8_lossy(value).into_owned(),
+        min,
+        max,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_starts_with_a_code() {
+        let all = [
+            ChatError::WrongArity("chat.send"),
+            ChatError::Syntax,
+            ChatError::InvalidId(IdKind::Room),
+            ChatError::NotUtf8("message text"),
+            ChatError::EmptyText,
+            ChatError::TextTooLong {
+                what: "title",
+                len: 9,
+                max: 8,
+            },
+            bad_integer("COUNT", b"x", 1, 1000),
+            ChatError::InvalidDelivery("x".into()),
+            ChatError::NoSuchRoom,
+            ChatError::NoSuchUser,
+            ChatError::RoomExists,
+            ChatError::UserExists,
+            ChatError::NotMember,
+            ChatError::WrongType("k".into()),
+            ChatError::Internal("x".into()),
+        ];
+        for e in all {
+            let text = e.to_string();
+            let code = text.split(' ').next().unwrap_or_default();
+            assert!(
+                code == "ERR" || code == "WRONGTYPE",
+                "error without a code: {text}"
+            );
+            assert!(!text.contains('\n') && !text.contains('\r'));
+        }
+    }
+
+    #[test]
+    fn client_text_in_errors_is_one_short_line() {
+        let e = bad_integer("COUNT", b"1\r\n2", 1, 10);
+        assert_eq!(
+            e.to_string(),
+            "ERR COUNT must be an integer from 1 to 10, got '1??2'"
+        );
+        let long = "9".repeat(500);
+        let text = bad_integer("COUNT", long.as_bytes(), 1, 10).to_string();
+        assert!(text.len() < 130, "{text}");
+        assert!(text.ends_with("...'"));
+    }
+
+    #[test]
+    fn arity_error_matches_redis_wording() {
+        assert_eq!(
+            ChatError::WrongArity("chat.send").to_string(),
+            "ERR wrong number of arguments for 'chat.send' command"
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! The one place that names Redis keys and pub/sub channels.
+//!
+//! Every name is derived from one room id or one user id and carries that id
+//! as a hash tag (`{...}`), so all keys of a room (or of a user) hash to the
+//! same cluster slot:
+//!
+//! | name                       | type   | holds                                     |
+//! |----------------------------|--------|-------------------------------------------|
+//! | `chat:room:{R}`            | hash   | `title`, `created` (unix ms), `last_id`   |
+//! | `chat:room:{R}:log`        | stream | messages; entry id `<n>-0` for message n  |
+//! | `chat:room:{R}:members`    | hash   | member id -> joined at (unix ms)          |
+//! | `chat:room:{R}:counts`     | hash   | sender id -> messages sent                |
+//! | `chat:user:{U}`            | hash   | `name`, `created` (unix ms)               |
+//! | `chat:user:{U}:rooms`      | hash   | room id -> joined at (unix ms)            |
+//! | `chat:user:{U}:inbox`      | stream | undelivered messages; entry id = delivery |
+//! | `chat:user:{U}:online`     | string | exists while the user is online (TTL)     |
+//! | `chat:user:{U}:push`       | channel| live events for the user (pub/sub)        |
+
+/// Keys that belong to a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomKey {
+    Meta,
+    Log,
+    Members,
+    Counts,
+}
+
+/// Keys (and the channel) that belong to a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserKey {
+    Profile,
+    Rooms,
+    Inbox,
+    Presence,
+    Channel,
+}
+
+impl RoomKey {
+    fn suffix(self) -> &'static [u8] {
+        match self {
+            RoomKey::Meta => b"",
+            RoomKey::Log => b":log",
+            RoomKey::Members => b":members",
+            RoomKey::Counts => b":counts",
+        }
+    }
+
+    /// The key name for `room`.
+    pub fn of(self, room: &str) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(16 + room.len());
+        self.write(room, &mut buf);
+        buf
+    }
+
+    /// Writes the key name for `room` into `buf` (cleared first), so a loop
+    /// can reuse one buffer instead of allocating a name per iteration.
+    pub fn write(self, room: &str, buf: &mut Vec<u8>) {
+        write_name(b"chat:room:", room, self.suffix(), buf);
+    }
+}
+
+impl UserKey {
+    fn suffix(self) -> &'static [u8] {
+        match self {
+            UserKey::Profile => b"",
+            UserKey::Rooms => b":rooms",
+            UserKey::Inbox => b":inbox",
+            UserKey::Presence => b":online",
+            UserKey::Channel => b":push",
+        }
+    }
+
+    /// The key (or channel) name for `user`.
+    pub fn of(self, user: &str) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(16 + user.len());
+        self.write(user, &mut buf);
+        buf
+    }
+
+    /// Writes the name for `user` into `buf` (cleared first).
+    pub fn write(self, user: &str, buf: &mut Vec<u8>) {
+        write_name(b"chat:user:", user, self.suffix(), buf);
+    }
+}
+
+fn write_name(prefix: &[u8], id: &str, suffix: &[u8], buf: &mut Vec<u8>) {
+    buf.clear();
+    buf.extend_from_slice(prefix);
+    buf.push(b'{');
+    buf.extend_from_slice(id.as_bytes());
+    buf.push(b'}');
+    buf.extend_from_slice(suffix);
+}
+
+/// The hash tag Redis Cluster would use for `key`: the bytes between the first
+/// `{` and the next `}`, if that is not empty; else the whole key.
+pub fn hash_tag(key: &[u8]) -> &[u8] {
+    if let Some(open) = key.iter().position(|&b| b == b'{') {
+        let rest = &key[open + 1..];
+        if let Some(close) = rest.iter().position(|&b| b == b'}') {
+            if close > 0 {
+                return &rest[..close];
+            }
+        }
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_documented_layout() {
+        let s = |v: Vec<u8>| String::from_utf8(v).unwrap();
+        assert_eq!(s(RoomKey::Meta.of("general")), "chat:room:{general}");
+        assert_eq!(s(RoomKey::Log.of("general")), "chat:room:{general}:log");
+        assert_eq!(
+            s(RoomKey::Members.of("general")),
+            "chat:room:{general}:members"
+        );
+        assert_eq!(
+            s(RoomKey::Counts.of("general")),
+            "chat:room:{general}:counts"
+        );
+        assert_eq!(s(UserKey::Profile.of("bob")), "chat:user:{bob}");
+        assert_eq!(s(UserKey::Rooms.of("bob")), "chat:user:{bob}:rooms");
+        assert_eq!(s(UserKey::Inbox.of("bob")), "chat:user:{bob}:inbox");
+        assert_eq!(s(UserKey::Presence.of("bob")), "chat:user:{bob}:online");
+        assert_eq!(s(UserKey::Channel.of("bob")), "chat:user:{bob}:push");
+    }
+
+    #[test]
+    fn every_name_of_an_id_shares_its_hash_tag() {
+        for key in [
+            RoomKey::Meta,
+            RoomKey::Log,
+            RoomKey::Members,
+            RoomKey::Counts,
+        ] {
+            assert_eq!(hash_tag(&key.of("r:1")), b"r:1");
+        }
+        for key in [
+            UserKey::Profile,
+            UserKey::Rooms,
+            UserKey::Inbox,
+            UserKey::Presence,
+            UserKey::Channel,
+        ] {
+            assert_eq!(hash_tag(&key.of("u@x")), b"u@x");
+        }
+    }
+
+    #[test]
+    fn write_reuses_the_buffer() {
+        let mut buf = Vec::new();
+        UserKey::Inbox.write("a-very-long-user-name", &mut buf);
+        UserKey::Inbox.write("b", &mut buf);
+        assert_eq!(buf, b"chat:user:{b}:inbox");
+    }
+
+    #[test]
+    fn hash_tag_follows_cluster_rules() {
+        assert_eq!(hash_tag(b"plain"), b"plain");
+        assert_eq!(hash_tag(b"a{b}c"), b"b");
+        assert_eq!(hash_tag(b"a{}c{d}"), b"a{}c{d}");
+        assert_eq!(hash_tag(b"a{b"), b"a{b");
+    }
+}

@@ -1,0 +1,388 @@
+//! One typed request per command, parsed and validated in full before any key
+//! is touched, so bad input is refused with nothing written.
+
+use crate::config::Limits;
+use crate::delivery::DeliveryId;
+use crate::error::ChatError;
+use crate::ids::{RoomId, UserId};
+use crate::parse::Args;
+
+pub const HISTORY_COUNT_DEFAULT: i64 = 50;
+pub const FETCH_COUNT_DEFAULT: i64 = 100;
+pub const COUNT_MAX: i64 = 1000;
+/// The longest BLOCK: one year. Long enough for any client, short enough that
+/// `now + BLOCK` can never overflow inside Redis.
+pub const BLOCK_MAX_MS: i64 = 365 * 24 * 3600 * 1000;
+pub const TTL_MAX_SECS: i64 = 86_400;
+
+/// `CHAT.REGISTER <user> <name>`
+#[derive(Debug, PartialEq, Eq)]
+pub struct Register<'a> {
+    pub user: UserId<'a>,
+    pub name: &'a str,
+}
+
+impl<'a> Register<'a> {
+    pub fn parse(args: &'a [&'a [u8]], limits: &Limits) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.register", args);
+        let user = a.next_user()?;
+        let name = a.next_utf8("name", limits.max_text_bytes)?;
+        a.finish()?;
+        Ok(Register { user, name })
+    }
+}
+
+/// `CHAT.CREATE <room> <title>`
+#[derive(Debug, PartialEq, Eq)]
+pub struct Create<'a> {
+    pub room: RoomId<'a>,
+    pub title: &'a str,
+}
+
+impl<'a> Create<'a> {
+    pub fn parse(args: &'a [&'a [u8]], limits: &Limits) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.create", args);
+        let room = a.next_room()?;
+        let title = a.next_utf8("title", limits.max_text_bytes)?;
+        a.finish()?;
+        Ok(Create { room, title })
+    }
+}
+
+/// Commands whose only argument is a room: INFO, MEMBERS, COUNTS, PRESENCE.
+pub fn parse_room<'a>(
+    command: &'static str,
+    args: &'a [&'a [u8]],
+) -> Result<RoomId<'a>, ChatError> {
+    let mut a = Args::new(command, args);
+    let room = a.next_room()?;
+    a.finish()?;
+    Ok(room)
+}
+
+/// Commands whose only argument is a user: PROFILE, ROOMS, OFFLINE.
+pub fn parse_user<'a>(
+    command: &'static str,
+    args: &'a [&'a [u8]],
+) -> Result<UserId<'a>, ChatError> {
+    let mut a = Args::new(command, args);
+    let user = a.next_user()?;
+    a.finish()?;
+    Ok(user)
+}
+
+/// `CHAT.SUBSCRIBE <room> <user>` and `CHAT.UNSUBSCRIBE <room> <user>`
+#[derive(Debug, PartialEq, Eq)]
+pub struct Membership<'a> {
+    pub room: RoomId<'a>,
+    pub user: UserId<'a>,
+}
+
+impl<'a> Membership<'a> {
+    pub fn parse(command: &'static str, args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        let mut a = Args::new(command, args);
+        let room = a.next_room()?;
+        let user = a.next_user()?;
+        a.finish()?;
+        Ok(Membership { room, user })
+    }
+}
+
+/// `CHAT.SEND <room> <sender> <text>`
+#[derive(Debug, PartialEq, Eq)]
+pub struct Send<'a> {
+    pub room: RoomId<'a>,
+    pub sender: UserId<'a>,
+    pub text: &'a str,
+}
+
+impl<'a> Send<'a> {
+    pub fn parse(args: &'a [&'a [u8]], limits: &Limits) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.send", args);
+        let room = a.next_room()?;
+        let sender = a.next_user()?;
+        let text = a.next_utf8("message text", limits.max_text_bytes)?;
+        if text.is_empty() {
+            return Err(ChatError::EmptyText);
+        }
+        a.finish()?;
+        Ok(Send { room, sender, text })
+    }
+}
+
+/// Where a HISTORY page starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    /// The newest messages.
+    Latest,
+    /// The messages just before this id (exclusive).
+    Before(u64),
+    /// The messages just after this id (exclusive).
+    After(u64),
+}
+
+impl Cursor {
+    /// Applies a later BEFORE/AFTER option: repeating one keeps the last
+    /// value, as Redis options do; BEFORE and AFTER together make no page.
+    fn then(self, next: Cursor) -> Result<Cursor, ChatError> {
+        match (self, next) {
+            (Cursor::Latest, _)
+            | (Cursor::Before(_), Cursor::Before(_))
+            | (Cursor::After(_), Cursor::After(_)) => Ok(next),
+            _ => Err(ChatError::Syntax),
+        }
+    }
+}
+
+/// `CHAT.HISTORY <room> [BEFORE <id> | AFTER <id>] [COUNT <n>]`
+#[derive(Debug, PartialEq, Eq)]
+pub struct History<'a> {
+    pub room: RoomId<'a>,
+    pub cursor: Cursor,
+    pub count: usize,
+}
+
+impl<'a> History<'a> {
+    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.history", args);
+        let room = a.next_room()?;
+        let mut cursor = Cursor::Latest;
+        let mut count = HISTORY_COUNT_DEFAULT;
+        while let Some(option) = a.next_option() {
+            match option.as_str() {
+                "BEFORE" => {
+                    let id = a.option_int("BEFORE", 0, i64::MAX)? as u64;
+                    cursor = cursor.then(Cursor::Before(id))?;
+                }
+                "AFTER" => {
+                    let id = a.option_int("AFTER", 0, i64::MAX)? as u64;
+                    cursor = cursor.then(Cursor::After(id))?;
+                }
+                "COUNT" => count = a.option_int("COUNT", 1, COUNT_MAX)?,
+                _ => return Err(ChatError::Syntax),
+            }
+        }
+        Ok(History {
+            room,
+            cursor,
+            count: count as usize,
+        })
+    }
+}
+
+/// `CHAT.FETCH <user> [COUNT <n>] [BLOCK <ms>]`
+#[derive(Debug, PartialEq, Eq)]
+pub struct Fetch<'a> {
+    pub user: UserId<'a>,
+    pub count: usize,
+    /// `None`: answer at once. `Some(0)`: wait forever. `Some(ms)`: wait up to ms.
+    pub block_ms: Option<u64>,
+}
+
+impl<'a> Fetch<'a> {
+    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.fetch", args);
+        let user = a.next_user()?;
+        let mut count = FETCH_COUNT_DEFAULT;
+        let mut block_ms = None;
+        while let Some(option) = a.next_option() {
+            match option.as_str() {
+                "COUNT" => count = a.option_int("COUNT", 1, COUNT_MAX)?,
+                "BLOCK" => block_ms = Some(a.option_int("BLOCK", 0, BLOCK_MAX_MS)? as u64),
+                _ => return Err(ChatError::Syntax),
+            }
+        }
+        Ok(Fetch {
+            user,
+            count: count as usize,
+            block_ms,
+        })
+    }
+}
+
+/// `CHAT.ACK <user> <delivery>`
+#[derive(Debug, PartialEq, Eq)]
+pub struct Ack<'a> {
+    pub user: UserId<'a>,
+    pub delivery: DeliveryId,
+}
+
+impl<'a> Ack<'a> {
+    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.ack", args);
+        let user = a.next_user()?;
+        let raw = a.next()?;
+        let delivery = DeliveryId::parse(raw)
+            .ok_or_else(|| ChatError::InvalidDelivery(String::from_utf8_lossy(raw).into_owned()))?;
+        a.finish()?;
+        Ok(Ack { user, delivery })
+    }
+}
+
+/// `CHAT.ONLINE <user> [TTL <seconds>]`
+#[derive(Debug, PartialEq, Eq)]
+pub struct Online<'a> {
+    pub user: UserId<'a>,
+    pub ttl_secs: u64,
+}
+
+impl<'a> Online<'a> {
+    pub fn parse(args: &'a [&'a [u8]], limits: &Limits) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.online", args);
+        let user = a.next_user()?;
+        let mut ttl_secs = limits.presence_ttl_secs;
+        while let Some(option) = a.next_option() {
+            match option.as_str() {
+                "TTL" => ttl_secs = a.option_int("TTL", 1, TTL_MAX_SECS)? as u64,
+                _ => return Err(ChatError::Syntax),
+            }
+        }
+        Ok(Online { user, ttl_secs })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::IdKind;
+
+    fn args(s: &[&'static str]) -> Vec<&'static [u8]> {
+        s.iter().map(|a| a.as_bytes()).collect()
+    }
+
+    #[test]
+    fn send_validates_everything_before_any_write() {
+        let limits = Limits {
+            max_text_bytes: 5,
+            ..Limits::default()
+        };
+        let ok = args(&["r", "alice", "hello"]);
+        let send = Send::parse(&ok, &limits).unwrap();
+        assert_eq!(
+            (send.room.as_str(), send.sender.as_str(), send.text),
+            ("r", "alice", "hello")
+        );
+
+        let cases: Vec<(Vec<&[u8]>, ChatError)> = vec![
+            (args(&["r", "alice", ""]), ChatError::EmptyText),
+            (
+                args(&["r", "alice", "toolong"]),
+                ChatError::TextTooLong {
+                    what: "message text",
+                    len: 7,
+                    max: 5,
+                },
+            ),
+            (
+                vec![b"r", b"alice", b"\xc3("],
+                ChatError::NotUtf8("message text"),
+            ),
+            (
+                args(&["bad room", "alice", "hi"]),
+                ChatError::InvalidId(IdKind::Room),
+            ),
+            (
+                args(&["r", "bad user", "hi"]),
+                ChatError::InvalidId(IdKind::User),
+            ),
+            (args(&["r", "alice"]), ChatError::WrongArity("chat.send")),
+            (
+                args(&["r", "alice", "hi", "extra"]),
+                ChatError::WrongArity("chat.send"),
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(Send::parse(&input, &limits), Err(expected));
+        }
+    }
+
+    #[test]
+    fn history_options() {
+        let h = |s: &[&'static str]| History::parse(&args(s)).map(|h| (h.cursor, h.count));
+        assert_eq!(h(&["r"]), Ok((Cursor::Latest, 50)));
+        assert_eq!(h(&["r", "count", "3"]), Ok((Cursor::Latest, 3)));
+        assert_eq!(
+            h(&["r", "BEFORE", "10", "COUNT", "2"]),
+            Ok((Cursor::Before(10), 2))
+        );
+        assert_eq!(
+            h(&["r", "COUNT", "2", "after", "0"]),
+            Ok((Cursor::After(0), 2))
+        );
+        assert_eq!(
+            h(&["r", "BEFORE", "1", "AFTER", "2"]),
+            Err(ChatError::Syntax)
+        );
+        assert_eq!(
+            h(&["r", "AFTER", "2", "BEFORE", "1"]),
+            Err(ChatError::Syntax)
+        );
+        assert_eq!(h(&["r", "SINCE", "2"]), Err(ChatError::Syntax));
+        assert_eq!(h(&["r", "COUNT"]), Err(ChatError::Syntax));
+        assert!(h(&["r", "COUNT", "0"]).is_err());
+        assert!(h(&["r", "COUNT", "1001"]).is_err());
+        assert!(h(&["r", "BEFORE", "-1"]).is_err());
+        assert!(h(&["r", "AFTER", "x"]).is_err());
+    }
+
+    #[test]
+    fn fetch_options() {
+        let f = |s: &[&'static str]| Fetch::parse(&args(s)).map(|f| (f.count, f.block_ms));
+        assert_eq!(f(&["u"]), Ok((100, None)));
+        assert_eq!(f(&["u", "BLOCK", "0"]), Ok((100, Some(0))));
+        assert_eq!(f(&["u", "block", "250", "count", "7"]), Ok((7, Some(250))));
+        assert_eq!(
+            f(&["u", "BLOCK", "-1"]).unwrap_err().to_string(),
+            format!("ERR BLOCK must be an integer from 0 to {BLOCK_MAX_MS}, got '-1'")
+        );
+        assert_eq!(f(&["u", "WAIT", "1"]), Err(ChatError::Syntax));
+    }
+
+    #[test]
+    fn ack_needs_a_delivery_handle() {
+        let ok = args(&["u", "12-3"]);
+        assert_eq!(
+            Ack::parse(&ok).unwrap().delivery,
+            DeliveryId { ms: 12, seq: 3 }
+        );
+        let bad = args(&["u", "12"]);
+        assert_eq!(
+            Ack::parse(&bad).unwrap_err().to_string(),
+            "ERR invalid delivery '12': use a delivery string returned by CHAT.FETCH"
+        );
+    }
+
+    #[test]
+    fn online_ttl_defaults_to_the_config() {
+        let limits = Limits {
+            presence_ttl_secs: 42,
+            ..Limits::default()
+        };
+        assert_eq!(Online::parse(&args(&["u"]), &limits).unwrap().ttl_secs, 42);
+        assert_eq!(
+            Online::parse(&args(&["u", "TTL", "5"]), &limits)
+                .unwrap()
+                .ttl_secs,
+            5
+        );
+        for bad in ["0", "86401", "-5", "five"] {
+            assert!(Online::parse(&args(&["u", "TTL", bad]), &limits).is_err());
+        }
+    }
+
+    #[test]
+    fn names_and_titles_must_be_utf8() {
+        let limits = Limits::default();
+        let bad: Vec<&[u8]> = vec![b"u", b"\xff"];
+        assert_eq!(
+            Register::parse(&bad, &limits),
+            Err(ChatError::NotUtf8("name"))
+        );
+        assert_eq!(
+            Create::parse(&bad, &limits),
+            Err(ChatError::NotUtf8("title"))
+        );
+        let ok = args(&["u", "Ünïcode ok"]);
+        assert_eq!(Register::parse(&ok, &limits).unwrap().name, "Ünïcode ok");
+    }
+}

@@ -1,0 +1,112 @@
+//! CHAT.CREATE, CHAT.INFO, CHAT.SUBSCRIBE, CHAT.UNSUBSCRIBE, CHAT.MEMBERS,
+//! CHAT.COUNTS
+
+use chat_core::keys::{RoomKey, UserKey};
+use chat_core::request::{parse_room, Create, Membership};
+use chat_core::ChatError;
+
+use super::{existing_room, existing_user};
+use crate::config::limits;
+use crate::reply::{field, Reply};
+use crate::store::{now_ms, Ctx, Key, Kind, RStr};
+
+/// CHAT.CREATE <room> <title>
+pub fn create(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
+    let req = Create::parse(args, &limits())?;
+    let meta = Key::write(ctx, &RoomKey::Meta.of(req.room.as_str()), Kind::Hash)?;
+    if !meta.is_empty() {
+        return Err(ChatError::RoomExists);
+    }
+    meta.hash_set(&[
+        (
+            &RStr::new(ctx, b"title"),
+            &RStr::new(ctx, req.title.as_bytes()),
+        ),
+        (&RStr::new(ctx, b"created"), &RStr::from_int(ctx, now_ms())),
+        (&RStr::new(ctx, b"last_id"), &RStr::from_int(ctx, 0)),
+    ]);
+    Ok(Reply::Ok)
+}
+
+/// CHAT.INFO <room>
+pub fn info(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
+    let room = parse_room("chat.info", args)?;
+    let meta = Key::read(ctx, &RoomKey::Meta.of(room.as_str()), Kind::Hash)?;
+    if meta.is_empty() {
+        return Ok(Reply::Nil);
+    }
+    let members = Key::read(ctx, &RoomKey::Members.of(room.as_str()), Kind::Hash)?;
+    let log = Key::read(ctx, &RoomKey::Log.of(room.as_str()), Kind::Stream)?;
+    Ok(Reply::Map(vec![
+        field("id", Reply::Bulk(room.as_str().as_bytes().to_vec())),
+        field(
+            "title",
+            Reply::Bulk(meta.hash_get(b"title").unwrap_or_default()),
+        ),
+        field(
+            "created",
+            Reply::Int(meta.hash_get_int(b"created")?.unwrap_or(0)),
+        ),
+        field("members", Reply::Int(members.len() as i64)),
+        field("messages", Reply::Int(log.len() as i64)),
+        field(
+            "last_id",
+            Reply::Int(meta.hash_get_int(b"last_id")?.unwrap_or(0)),
+        ),
+    ]))
+}
+
+/// CHAT.SUBSCRIBE <room> <user>
+///
+/// Membership is recorded on both sides: the room's member hash and the
+/// user's room hash, each with the time of joining. Subscribing again
+/// changes nothing. Replies the user's push channel.
+pub fn subscribe(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
+    let req = Membership::parse("chat.subscribe", args)?;
+    let (room, user) = (req.room.as_str(), req.user.as_str());
+    existing_room(ctx, room, false)?;
+    existing_user(ctx, user)?;
+    let members = Key::write(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
+    let rooms = Key::write(ctx, &UserKey::Rooms.of(user), Kind::Hash)?;
+    let now = RStr::from_int(ctx, now_ms());
+    if !members.hash_exists(user.as_bytes()) {
+        members.hash_set(&[(&RStr::new(ctx, user.as_bytes()), &now)]);
+    }
+    if !rooms.hash_exists(room.as_bytes()) {
+        rooms.hash_set(&[(&RStr::new(ctx, room.as_bytes()), &now)]);
+    }
+    Ok(Reply::Bulk(UserKey::Channel.of(user)))
+}
+
+/// CHAT.UNSUBSCRIBE <room> <user>
+pub fn unsubscribe(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
+    let req = Membership::parse("chat.unsubscribe", args)?;
+    let (room, user) = (req.room.as_str(), req.user.as_str());
+    let members = Key::write(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
+    let rooms = Key::write(ctx, &UserKey::Rooms.of(user), Kind::Hash)?;
+    let was_member = members.hash_del(user.as_bytes());
+    rooms.hash_del(room.as_bytes());
+    Ok(Reply::Int(i64::from(was_member)))
+}
+
+/// CHAT.MEMBERS <room>
+pub fn members(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
+    let room = parse_room("chat.members", args)?;
+    existing_room(ctx, room.as_str(), false)?;
+    let members = Key::read(ctx, &RoomKey::Members.of(room.as_str()), Kind::Hash)?;
+    Ok(Reply::bulks(members.hash_fields_sorted()))
+}
+
+/// CHAT.COUNTS <room>
+pub fn counts(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
+    let room = parse_room("chat.counts", args)?;
+    existing_room(ctx, room.as_str(), false)?;
+    let counts = Key::read(ctx, &RoomKey::Counts.of(room.as_str()), Kind::Hash)?;
+    let mut pairs = Vec::with_capacity(counts.len() as usize);
+    counts.hash_for_each(|sender, n| {
+        let n = chat_core::message::parse_i64(n).unwrap_or(0);
+        pairs.push((sender.to_vec(), Reply::Int(n)));
+    });
+    pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(Reply::Map(pairs))
+}

@@ -1,0 +1,144 @@
+//! redis-chat: a Redis module that makes Redis a chat backend.
+//!
+//! Load it with `redis-server --loadmodule target/release/libredis_chat.so`
+//! and every client gets the `CHAT.*` commands. This crate is the Redis glue:
+//! the chat logic itself (ids, parsing, documents, delivery rules) lives in
+//! the `chat-core` crate and is tested without a server.
+//!
+//! * `registry` — the command table, registration and `COMMAND DOCS`
+//! * `commands` — one function per command
+//! * `store`    — the only place that opens keys; writes replicate as effects
+//! * `publish`  — pub/sub and waking blocked readers
+//! * `reply`    — replies and error replies
+//! * `config`   — `chat.*` configs
+//! * `stats`    — `INFO chat`
+
+mod commands;
+mod config;
+mod publish;
+mod registry;
+mod reply;
+mod stats;
+mod store;
+
+use std::ffi::CString;
+
+use redis_module::{raw, redis_module, Context, RedisString, Status};
+
+use crate::store::api;
+
+/// The module API functions this module calls; all exist since Redis 7.0.
+/// Checked at load so that a missing one fails the load with its name
+/// instead of failing a command later.
+fn missing_api() -> Option<&'static str> {
+    macro_rules! check {
+        ($($name:ident),* $(,)?) => {
+            // SAFETY: reading function pointers Redis filled in at load.
+            $( if unsafe { raw::$name }.is_none() { return Some(stringify!($name)); } )*
+        };
+    }
+    check!(
+        RedisModule_CreateCommand,
+        RedisModule_GetCommand,
+        RedisModule_SetCommandInfo,
+        RedisModule_LoadConfigs,
+        RedisModule_CreateString,
+        RedisModule_CreateStringFromLongLong,
+        RedisModule_FreeString,
+        RedisModule_StringPtrLen,
+        RedisModule_Milliseconds,
+        RedisModule_KeyExists,
+        RedisModule_OpenKey,
+        RedisModule_CloseKey,
+        RedisModule_KeyType,
+        RedisModule_ValueLength,
+        RedisModule_DeleteKey,
+        RedisModule_NotifyKeyspaceEvent,
+        RedisModule_Replicate,
+        RedisModule_HashGet,
+        RedisModule_HashSet,
+        RedisModule_ScanCursorCreate,
+        RedisModule_ScanKey,
+        RedisModule_ScanCursorDestroy,
+        RedisModule_StreamAdd,
+        RedisModule_StreamTrimByLength,
+        RedisModule_StreamTrimByID,
+        RedisModule_StreamIteratorStart,
+        RedisModule_StreamIteratorNextID,
+        RedisModule_StreamIteratorNextField,
+        RedisModule_StreamIteratorStop,
+        RedisModule_StringSet,
+        RedisModule_SetAbsExpire,
+        RedisModule_PublishMessage,
+        RedisModule_Call,
+        RedisModule_CallReplyInteger,
+        RedisModule_CallReplyArrayElement,
+        RedisModule_FreeCallReply,
+        RedisModule_SignalKeyAsReady,
+        RedisModule_BlockClientOnKeys,
+        RedisModule_GetBlockedClientReadyKey,
+        RedisModule_GetBlockedClientPrivateData,
+        RedisModule_GetContextFlags,
+        RedisModule_ReplyWithSimpleString,
+        RedisModule_ReplyWithLongLong,
+        RedisModule_ReplyWithStringBuffer,
+        RedisModule_ReplyWithNull,
+        RedisModule_ReplyWithArray,
+        RedisModule_ReplyWithMap,
+        RedisModule_ReplyWithError,
+        RedisModule_Log,
+    );
+    None
+}
+
+/// Writes one line to the Redis log at `warning` level.
+fn log_warning(text: &str) {
+    let line = CString::new(text.replace('\0', "?")).unwrap_or_default();
+    // SAFETY: reading a function pointer Redis filled in at load.
+    if let Some(log) = unsafe { raw::RedisModule_Log } {
+        // SAFETY: a NULL context logs without a client; "%s" with a C string.
+        unsafe {
+            log(
+                std::ptr::null_mut(),
+                c"warning".as_ptr(),
+                c"chat: %s".as_ptr(),
+                line.as_ptr(),
+            )
+        };
+    }
+}
+
+fn init(ctx: &Context, args: &[RedisString]) -> Status {
+    // A panic inside a command is caught and answered with an error; this
+    // hook puts what happened, and where, into the Redis log.
+    std::panic::set_hook(Box::new(|info| log_warning(&format!("panic: {info}"))));
+
+    if let Some(name) = missing_api() {
+        log_warning(&format!(
+            "this Redis lacks {name}; redis-chat needs Redis 7.0 or later"
+        ));
+        return Status::Err;
+    }
+    if let Err(error) = config::register(ctx, args) {
+        log_warning(&error);
+        return Status::Err;
+    }
+    // SAFETY: called during OnLoad, after every config is registered.
+    if unsafe { api!(RedisModule_LoadConfigs)(ctx.get_raw()) } != raw::REDISMODULE_OK as i32 {
+        log_warning("could not load the chat.* configs");
+        return Status::Err;
+    }
+    if let Err(error) = registry::register_all(ctx.get_raw()) {
+        log_warning(&error);
+        return Status::Err;
+    }
+    Status::Ok
+}
+
+redis_module! {
+    name: "chat",
+    version: 100,
+    allocator: (redis_module::alloc::RedisAlloc, redis_module::alloc::RedisAlloc),
+    data_types: [],
+    init: init,
+}

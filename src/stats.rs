@@ -1,0 +1,34 @@
+//! Counters shown by `INFO chat`. Commands run one at a time under Redis's
+//! lock, so relaxed atomics are plenty; they only need to be `Sync` statics.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use redis_module::{InfoContext, RedisResult};
+use redis_module_macros::info_command_handler;
+
+pub static MESSAGES_SENT: AtomicU64 = AtomicU64::new(0);
+pub static LIVE_DELIVERIES: AtomicU64 = AtomicU64::new(0);
+pub static INBOX_DELIVERIES: AtomicU64 = AtomicU64::new(0);
+pub static INBOX_DROPS: AtomicU64 = AtomicU64::new(0);
+pub static INBOX_ACKED: AtomicU64 = AtomicU64::new(0);
+pub static BLOCKED_FETCHES: AtomicI64 = AtomicI64::new(0);
+
+pub fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+#[info_command_handler]
+fn chat_info(ctx: &InfoContext, _for_crash_report: bool) -> RedisResult<()> {
+    let get = |c: &AtomicU64| c.load(Ordering::Relaxed) as i64;
+    ctx.builder()
+        .add_section("stats")
+        .field("messages_sent", get(&MESSAGES_SENT))?
+        .field("live_deliveries", get(&LIVE_DELIVERIES))?
+        .field("inbox_deliveries", get(&INBOX_DELIVERIES))?
+        .field("inbox_drops", get(&INBOX_DROPS))?
+        .field("inbox_acked", get(&INBOX_ACKED))?
+        .field("blocked_fetches", BLOCKED_FETCHES.load(Ordering::Relaxed))?
+        .build_section()?
+        .build_info()?;
+    Ok(())
+}

@@ -1,0 +1,553 @@
+//! The only file that opens Redis keys.
+//!
+//! Reads and writes go through the low-level key API (hashes, streams,
+//! strings), which costs far less than calling Redis commands with
+//! `RM_Call`. Those writes neither replicate nor notify by themselves, so
+//! every write method here does three things at once: apply the change,
+//! emit the keyspace event Redis's own command would emit, and propagate the
+//! change to replicas and the AOF as the plain Redis command that has the same
+//! effect, with every non-deterministic value (ids, times) already resolved.
+//! A replica, even one without the module loaded, therefore ends up with the
+//! primary's exact data. Redis wraps the writes of one command in MULTI/EXEC.
+
+use std::ffi::{c_char, c_int, c_long, c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+
+use chat_core::ChatError;
+use redis_module::raw;
+
+/// Calls a Redis module API function. Every function used here is checked at
+/// load time (see `lib.rs`), so the pointer is never missing at call time.
+macro_rules! api {
+    ($name:ident) => {{
+        #[allow(unused_unsafe)]
+        // SAFETY: Redis fills these pointers once, at load, before any call.
+        let f = unsafe { redis_module::raw::$name };
+        match f {
+            Some(f) => f,
+            None => $crate::store::missing_api(stringify!($name)),
+        }
+    }};
+}
+pub(crate) use api;
+
+#[cold]
+pub fn missing_api(name: &str) -> ! {
+    panic!("Redis module API {name} is not available")
+}
+
+pub type Ctx = *mut raw::RedisModuleCtx;
+
+/// A stream entry id; for a room log `ms` is the message id and `seq` is 0.
+pub type StreamId = raw::RedisModuleStreamID;
+
+/// An owned Redis string, freed on drop.
+pub struct RStr(*mut raw::RedisModuleString);
+
+impl RStr {
+    pub fn new(ctx: Ctx, bytes: &[u8]) -> RStr {
+        // SAFETY: Redis copies `bytes`; the pointer and length describe a live slice.
+        RStr(unsafe {
+            api!(RedisModule_CreateString)(ctx, bytes.as_ptr().cast::<c_char>(), bytes.len())
+        })
+    }
+
+    pub fn from_int(ctx: Ctx, n: i64) -> RStr {
+        // SAFETY: plain value conversion by Redis.
+        RStr(unsafe { api!(RedisModule_CreateStringFromLongLong)(ctx, n) })
+    }
+
+    pub fn ptr(&self) -> *mut raw::RedisModuleString {
+        self.0
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        bytes_of(self.0)
+    }
+}
+
+impl Drop for RStr {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference to this string.
+        unsafe { api!(RedisModule_FreeString)(ptr::null_mut(), self.0) }
+    }
+}
+
+/// The bytes of a Redis string that Redis owns (valid while it lives).
+pub fn bytes_of<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
+    if s.is_null() {
+        return &[];
+    }
+    let mut len = 0usize;
+    // SAFETY: `s` is a live RedisModuleString; Redis returns its buffer and length.
+    let p = unsafe { api!(RedisModule_StringPtrLen)(s, &mut len) };
+    if p.is_null() {
+        return &[];
+    }
+    // SAFETY: Redis guarantees `len` readable bytes at `p`.
+    unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }
+}
+
+/// Milliseconds since the epoch, from the server's clock.
+pub fn now_ms() -> i64 {
+    // SAFETY: no arguments.
+    unsafe { api!(RedisModule_Milliseconds)() }
+}
+
+/// What a key holds. `Empty` means the key does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Empty,
+    String,
+    Hash,
+    Stream,
+    Other,
+}
+
+/// Whether a key exists, without opening it. On a primary an expired key is
+/// deleted by this check (and the deletion replicated), as a read would.
+pub fn exists(ctx: Ctx, name: &[u8]) -> bool {
+    let name = RStr::new(ctx, name);
+    // SAFETY: live context and key name.
+    unsafe { api!(RedisModule_KeyExists)(ctx, name.ptr()) != 0 }
+}
+
+pub struct Key {
+    ctx: Ctx,
+    raw: *mut raw::RedisModuleKey,
+    name: RStr,
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        // SAFETY: the key was opened by us and is closed once.
+        unsafe { api!(RedisModule_CloseKey)(self.raw) }
+    }
+}
+
+const NOTIFY_GENERIC: c_int = raw::REDISMODULE_NOTIFY_GENERIC as c_int;
+const NOTIFY_STRING: c_int = raw::REDISMODULE_NOTIFY_STRING as c_int;
+const NOTIFY_HASH: c_int = raw::REDISMODULE_NOTIFY_HASH as c_int;
+const NOTIFY_STREAM: c_int = raw::REDISMODULE_NOTIFY_STREAM as c_int;
+
+impl Key {
+    /// Opens `name` for reading and checks that it is empty or of kind `want`.
+    pub fn read(ctx: Ctx, name: &[u8], want: Kind) -> Result<Key, ChatError> {
+        Key::open(ctx, name, raw::REDISMODULE_READ as c_int, want)
+    }
+
+    /// Opens `name` for writing and checks that it is empty or of kind `want`.
+    pub fn write(ctx: Ctx, name: &[u8], want: Kind) -> Result<Key, ChatError> {
+        Key::open(
+            ctx,
+            name,
+            (raw::REDISMODULE_READ | raw::REDISMODULE_WRITE) as c_int,
+            want,
+        )
+    }
+
+    fn open(ctx: Ctx, name: &[u8], mode: c_int, want: Kind) -> Result<Key, ChatError> {
+        let name = RStr::new(ctx, name);
+        // SAFETY: live context and key name; the handle is closed in Drop.
+        let raw = unsafe { api!(RedisModule_OpenKey)(ctx, name.ptr(), mode) };
+        let key = Key { ctx, raw, name };
+        let kind = key.kind();
+        if kind != Kind::Empty && kind != want {
+            return Err(ChatError::WrongType(
+                String::from_utf8_lossy(key.name.as_bytes()).into_owned(),
+            ));
+        }
+        Ok(key)
+    }
+
+    pub fn name(&self) -> &RStr {
+        &self.name
+    }
+
+    pub fn kind(&self) -> Kind {
+        if self.raw.is_null() {
+            return Kind::Empty;
+        }
+        // SAFETY: open key handle.
+        match unsafe { api!(RedisModule_KeyType)(self.raw) } as isize {
+            raw::REDISMODULE_KEYTYPE_EMPTY => Kind::Empty,
+            raw::REDISMODULE_KEYTYPE_STRING => Kind::String,
+            raw::REDISMODULE_KEYTYPE_HASH => Kind::Hash,
+            raw::REDISMODULE_KEYTYPE_STREAM => Kind::Stream,
+            _ => Kind::Other,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kind() == Kind::Empty
+    }
+
+    /// Number of fields of a hash, entries of a stream; 0 for a missing key.
+    pub fn len(&self) -> u64 {
+        if self.raw.is_null() {
+            return 0;
+        }
+        // SAFETY: open key handle.
+        unsafe { api!(RedisModule_ValueLength)(self.raw) as u64 }
+    }
+
+    fn notify(&self, class: c_int, event: &CStr) {
+        // SAFETY: live context, static event name, live key name.
+        unsafe {
+            api!(RedisModule_NotifyKeyspaceEvent)(self.ctx, class, event.as_ptr(), self.name.ptr())
+        };
+    }
+
+    /// Propagates `command key args...` to replicas and the AOF.
+    fn replicate(&self, command: &CStr, args: &[*mut raw::RedisModuleString]) {
+        let mut argv = Vec::with_capacity(args.len() + 1);
+        argv.push(self.name.ptr());
+        argv.extend_from_slice(args);
+        // SAFETY: format "v" takes an array of RedisModuleString pointers and
+        // its length; Redis takes its own references to them.
+        unsafe {
+            api!(RedisModule_Replicate)(
+                self.ctx,
+                command.as_ptr(),
+                c"v".as_ptr(),
+                argv.as_mut_ptr(),
+                argv.len(),
+            );
+        }
+    }
+
+    // ----- hashes ---------------------------------------------------------
+
+    /// The value of a hash field, if present.
+    pub fn hash_get(&self, field: &[u8]) -> Option<Vec<u8>> {
+        if self.raw.is_null() {
+            return None;
+        }
+        let field = RStr::new(self.ctx, field);
+        let mut value: *mut raw::RedisModuleString = ptr::null_mut();
+        // SAFETY: HashGet takes (field, &value) pairs ended by NULL; the value
+        // it returns is ours to free.
+        unsafe {
+            api!(RedisModule_HashGet)(
+                self.raw,
+                raw::REDISMODULE_HASH_NONE as c_int,
+                field.ptr(),
+                &mut value as *mut *mut raw::RedisModuleString,
+                ptr::null_mut::<c_void>(),
+            );
+        }
+        if value.is_null() {
+            return None;
+        }
+        let value = RStr(value);
+        Some(value.as_bytes().to_vec())
+    }
+
+    pub fn hash_exists(&self, field: &[u8]) -> bool {
+        if self.raw.is_null() {
+            return false;
+        }
+        let field = RStr::new(self.ctx, field);
+        let mut exists: c_int = 0;
+        // SAFETY: with HASH_EXISTS the out-parameter is an int.
+        unsafe {
+            api!(RedisModule_HashGet)(
+                self.raw,
+                raw::REDISMODULE_HASH_EXISTS as c_int,
+                field.ptr(),
+                &mut exists as *mut c_int,
+                ptr::null_mut::<c_void>(),
+            );
+        }
+        exists != 0
+    }
+
+    /// A hash field holding an integer; `None` if absent, an error if it is
+    /// not a number (the hash was edited by hand).
+    pub fn hash_get_int(&self, field: &[u8]) -> Result<Option<i64>, ChatError> {
+        match self.hash_get(field) {
+            None => Ok(None),
+            Some(v) => chat_core::message::parse_i64(&v).map(Some).ok_or_else(|| {
+                ChatError::Internal(format!(
+                    "field '{}' of key '{}' is not an integer",
+                    String::from_utf8_lossy(field),
+                    String::from_utf8_lossy(self.name.as_bytes())
+                ))
+            }),
+        }
+    }
+
+    /// Sets hash fields, like `HSET key f1 v1 f2 v2 ...`.
+    pub fn hash_set(&self, pairs: &[(&RStr, &RStr)]) {
+        let mut args = Vec::with_capacity(pairs.len() * 2);
+        for (field, value) in pairs {
+            // SAFETY: one (field, value) pair ended by NULL.
+            unsafe {
+                api!(RedisModule_HashSet)(
+                    self.raw,
+                    raw::REDISMODULE_HASH_NONE as c_int,
+                    field.ptr(),
+                    value.ptr(),
+                    ptr::null_mut::<c_void>(),
+                );
+            }
+            args.push(field.ptr());
+            args.push(value.ptr());
+        }
+        self.notify(NOTIFY_HASH, c"hset");
+        self.replicate(c"HSET", &args);
+    }
+
+    /// Deletes a hash field, like `HDEL key field`; true if it existed. An
+    /// emptied hash is deleted, as Redis does.
+    pub fn hash_del(&self, field: &[u8]) -> bool {
+        if self.raw.is_null() {
+            return false;
+        }
+        let field = RStr::new(self.ctx, field);
+        // SAFETY: HASH_DELETE marks the field for removal; returns fields changed.
+        let removed = unsafe {
+            api!(RedisModule_HashSet)(
+                self.raw,
+                raw::REDISMODULE_HASH_NONE as c_int,
+                field.ptr(),
+                raw::REDISMODULE_HASH_DELETE as *mut raw::RedisModuleString,
+                ptr::null_mut::<c_void>(),
+            )
+        };
+        if removed > 0 {
+            self.notify(NOTIFY_HASH, c"hdel");
+            self.replicate(c"HDEL", &[field.ptr()]);
+        }
+        removed > 0
+    }
+
+    /// Calls `f(field, value)` for every field of a hash, in no given order.
+    pub fn hash_for_each<F: FnMut(&[u8], &[u8])>(&self, mut f: F) {
+        if self.raw.is_null() {
+            return;
+        }
+        extern "C" fn visit<F: FnMut(&[u8], &[u8])>(
+            _key: *mut raw::RedisModuleKey,
+            field: *mut raw::RedisModuleString,
+            value: *mut raw::RedisModuleString,
+            privdata: *mut c_void,
+        ) {
+            // SAFETY: privdata is the `&mut F` passed to ScanKey below, alive
+            // for the whole scan.
+            let f = unsafe { &mut *privdata.cast::<F>() };
+            // A panic must not unwind into Redis's C frames.
+            let _ = catch_unwind(AssertUnwindSafe(|| f(bytes_of(field), bytes_of(value))));
+        }
+        // SAFETY: the cursor is created and destroyed here; ScanKey calls
+        // `visit` synchronously with our closure as privdata.
+        unsafe {
+            let cursor = api!(RedisModule_ScanCursorCreate)();
+            while api!(RedisModule_ScanKey)(
+                self.raw,
+                cursor,
+                Some(visit::<F>),
+                &mut f as *mut F as *mut c_void,
+            ) != 0
+            {}
+            api!(RedisModule_ScanCursorDestroy)(cursor);
+        }
+    }
+
+    /// All field names of a hash, in ascending byte order.
+    pub fn hash_fields_sorted(&self) -> Vec<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.len() as usize);
+        self.hash_for_each(|field, _| out.push(field.to_vec()));
+        out.sort_unstable();
+        out
+    }
+
+    // ----- streams --------------------------------------------------------
+
+    /// Appends an entry, like `XADD key [MAXLEN = max] id field value ...`,
+    /// then trims the stream to its newest `max` entries. `id: None` lets
+    /// Redis pick the next `<ms>-<seq>` id, which is then replicated as is.
+    /// Returns the entry id and how many old entries the trim removed.
+    pub fn stream_add(
+        &self,
+        id: Option<StreamId>,
+        fields: &[*mut raw::RedisModuleString],
+        max: u64,
+    ) -> Result<(StreamId, u64), ChatError> {
+        let mut assigned = id.unwrap_or(StreamId { ms: 0, seq: 0 });
+        let flags = if id.is_none() {
+            raw::REDISMODULE_STREAM_ADD_AUTOID as c_int
+        } else {
+            0
+        };
+        let mut argv = fields.to_vec();
+        // SAFETY: argv holds `fields.len()` strings, i.e. len/2 field-value pairs.
+        let status = unsafe {
+            api!(RedisModule_StreamAdd)(
+                self.raw,
+                flags,
+                &mut assigned,
+                argv.as_mut_ptr(),
+                (argv.len() / 2) as i64,
+            )
+        };
+        if status != raw::REDISMODULE_OK as c_int {
+            return Err(ChatError::Internal(format!(
+                "could not append to stream '{}'",
+                String::from_utf8_lossy(self.name.as_bytes())
+            )));
+        }
+        // SAFETY: exact trimming (flags 0) of an open stream key.
+        let trimmed =
+            unsafe { api!(RedisModule_StreamTrimByLength)(self.raw, 0, max as i64) }.max(0) as u64;
+
+        self.notify(NOTIFY_STREAM, c"xadd");
+        if trimmed > 0 {
+            self.notify(NOTIFY_STREAM, c"xtrim");
+        }
+        let id_text = RStr::new(self.ctx, format_stream_id(assigned).as_bytes());
+        let mut args = Vec::with_capacity(fields.len() + 4);
+        let (maxlen, eq, max_text);
+        if trimmed > 0 {
+            maxlen = RStr::new(self.ctx, b"MAXLEN");
+            eq = RStr::new(self.ctx, b"=");
+            max_text = RStr::from_int(self.ctx, max as i64);
+            args.extend([maxlen.ptr(), eq.ptr(), max_text.ptr()]);
+        }
+        args.push(id_text.ptr());
+        args.extend_from_slice(fields);
+        self.replicate(c"XADD", &args);
+        Ok((assigned, trimmed))
+    }
+
+    /// Removes every entry with an id below `min`, like `XTRIM key MINID min`.
+    /// Returns how many were removed.
+    pub fn stream_trim_below(&self, mut min: StreamId) -> u64 {
+        if self.raw.is_null() {
+            return 0;
+        }
+        // SAFETY: exact trimming of an open stream key.
+        let removed =
+            unsafe { api!(RedisModule_StreamTrimByID)(self.raw, 0, &mut min) }.max(0) as u64;
+        if removed > 0 {
+            self.notify(NOTIFY_STREAM, c"xtrim");
+            let word = RStr::new(self.ctx, b"MINID");
+            let id = RStr::new(self.ctx, format_stream_id(min).as_bytes());
+            self.replicate(c"XTRIM", &[word.ptr(), id.ptr()]);
+        }
+        removed
+    }
+
+    /// Removes every entry, like `XTRIM key MAXLEN 0`. Returns how many.
+    pub fn stream_clear(&self) -> u64 {
+        if self.raw.is_null() {
+            return 0;
+        }
+        // SAFETY: exact trimming of an open stream key.
+        let removed = unsafe { api!(RedisModule_StreamTrimByLength)(self.raw, 0, 0) }.max(0) as u64;
+        if removed > 0 {
+            self.notify(NOTIFY_STREAM, c"xtrim");
+            let word = RStr::new(self.ctx, b"MAXLEN");
+            let zero = RStr::from_int(self.ctx, 0);
+            self.replicate(c"XTRIM", &[word.ptr(), zero.ptr()]);
+        }
+        removed
+    }
+
+    /// Visits up to `limit` entries with ids in `from..=to` (both inclusive),
+    /// ascending, or descending when `reverse`. `f` gets the entry id and its
+    /// field-value pairs.
+    pub fn stream_range(
+        &self,
+        mut from: StreamId,
+        mut to: StreamId,
+        reverse: bool,
+        limit: usize,
+        mut f: impl FnMut(StreamId, &[(&[u8], &[u8])]),
+    ) {
+        if self.raw.is_null() || limit == 0 || (from.ms, from.seq) > (to.ms, to.seq) {
+            return;
+        }
+        let flags = if reverse {
+            raw::REDISMODULE_STREAM_ITERATOR_REVERSE as c_int
+        } else {
+            0
+        };
+        // SAFETY: the iterator is started and stopped on this open key.
+        if unsafe { api!(RedisModule_StreamIteratorStart)(self.raw, flags, &mut from, &mut to) }
+            != raw::REDISMODULE_OK as c_int
+        {
+            return;
+        }
+        let mut seen = 0;
+        let mut id = StreamId { ms: 0, seq: 0 };
+        let mut numfields: c_long = 0;
+        let mut owned: Vec<(RStr, RStr)> = Vec::new();
+        // SAFETY: NextID/NextField walk the iterator started above; the field
+        // and value strings they return are ours to free (RStr).
+        unsafe {
+            while seen < limit
+                && api!(RedisModule_StreamIteratorNextID)(self.raw, &mut id, &mut numfields)
+                    == raw::REDISMODULE_OK as c_int
+            {
+                owned.clear();
+                let mut field: *mut raw::RedisModuleString = ptr::null_mut();
+                let mut value: *mut raw::RedisModuleString = ptr::null_mut();
+                while api!(RedisModule_StreamIteratorNextField)(self.raw, &mut field, &mut value)
+                    == raw::REDISMODULE_OK as c_int
+                {
+                    owned.push((RStr(field), RStr(value)));
+                }
+                let pairs: Vec<(&[u8], &[u8])> = owned
+                    .iter()
+                    .map(|(f, v)| (f.as_bytes(), v.as_bytes()))
+                    .collect();
+                f(id, &pairs);
+                seen += 1;
+            }
+            api!(RedisModule_StreamIteratorStop)(self.raw);
+        }
+    }
+
+    // ----- strings --------------------------------------------------------
+
+    /// Sets a string that expires at `at_ms`, like `SET key value PXAT at_ms`.
+    pub fn string_set_until(&self, value: &[u8], at_ms: i64) {
+        let value = RStr::new(self.ctx, value);
+        // SAFETY: open writable key; StringSet replaces any value, then the
+        // absolute expiry is attached.
+        unsafe {
+            api!(RedisModule_StringSet)(self.raw, value.ptr());
+            api!(RedisModule_SetAbsExpire)(self.raw, at_ms);
+        }
+        self.notify(NOTIFY_STRING, c"set");
+        self.notify(NOTIFY_GENERIC, c"expire");
+        let word = RStr::new(self.ctx, b"PXAT");
+        let at = RStr::from_int(self.ctx, at_ms);
+        self.replicate(c"SET", &[value.ptr(), word.ptr(), at.ptr()]);
+    }
+
+    /// Deletes the key, like `DEL key`; true if it existed.
+    pub fn delete(&self) -> bool {
+        if self.is_empty() {
+            return false;
+        }
+        // SAFETY: open writable key.
+        unsafe { api!(RedisModule_DeleteKey)(self.raw) };
+        self.notify(NOTIFY_GENERIC, c"del");
+        self.replicate(c"DEL", &[]);
+        true
+    }
+}
+
+pub fn format_stream_id(id: StreamId) -> String {
+    format!("{}-{}", id.ms, id.seq)
+}
+
+/// The largest stream id, an open upper bound for ranges.
+pub const STREAM_ID_MAX: StreamId = StreamId {
+    ms: u64::MAX,
+    seq: u64::MAX,
+};
+pub const STREAM_ID_MIN: StreamId = StreamId { ms: 0, seq: 0 };
