@@ -22,6 +22,7 @@ mod stats;
 mod store;
 
 use std::ffi::CString;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use redis_module::{raw, redis_module, Context, RedisString, Status};
 
@@ -91,17 +92,22 @@ fn missing_api() -> Option<&'static str> {
     None
 }
 
+/// A context that lives as long as the module, so that log lines written
+/// outside a command (from the panic hook, say) are tagged `<chat>` too.
+static LOG_CTX: AtomicPtr<raw::RedisModuleCtx> = AtomicPtr::new(std::ptr::null_mut());
+
 /// Writes one line to the Redis log at `warning` level.
 fn log_warning(text: &str) {
     let line = CString::new(text.replace('\0', "?")).unwrap_or_default();
     // SAFETY: reading a function pointer Redis filled in at load.
     if let Some(log) = unsafe { raw::RedisModule_Log } {
-        // SAFETY: a NULL context logs without a client; "%s" with a C string.
+        // SAFETY: the context is the detached one made at load (or null,
+        // which Redis logs as "<module>"); "%s" takes one C string.
         unsafe {
             log(
-                std::ptr::null_mut(),
+                LOG_CTX.load(Ordering::Relaxed),
                 c"warning".as_ptr(),
-                c"chat: %s".as_ptr(),
+                c"%s".as_ptr(),
                 line.as_ptr(),
             )
         };
@@ -109,6 +115,11 @@ fn log_warning(text: &str) {
 }
 
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
+    // SAFETY: reading a function pointer; the detached context is never freed.
+    if let Some(detach) = unsafe { raw::RedisModule_GetDetachedThreadSafeContext } {
+        // SAFETY: called with the load context, as the API requires.
+        LOG_CTX.store(unsafe { detach(ctx.get_raw()) }, Ordering::Relaxed);
+    }
     // A panic inside a command is caught and answered with an error; this
     // hook puts what happened, and where, into the Redis log.
     std::panic::set_hook(Box::new(|info| log_warning(&format!("panic: {info}"))));

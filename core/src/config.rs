@@ -65,7 +65,7 @@ impl Default for Limits {
 /// [`PARAMS`], case-insensitive) and returns each parameter with its value.
 /// The error is one log line that names the offending parameter.
 pub fn parse_module_args(args: &[&[u8]]) -> Result<Vec<(&'static Param, i64)>, String> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(format!(
             "module arguments must be name value pairs, got {} argument(s)",
             args.len()

@@ -1,6 +1,6 @@
 //! A cursor over a command's arguments.
 //!
-//! Positionals are read with `next_*`, options with a case-insensitive match
+//! Positionals are read with `positional` and `next_*`, options with a case-insensitive match
 //! on [`Args::next_option`], and [`Args::finish`] rejects anything left over.
 //! A missing positional is an arity error; a malformed value names itself.
 
@@ -25,7 +25,7 @@ impl<'a> Args<'a> {
     }
 
     /// The next positional argument; its absence is an arity error.
-    pub fn next(&mut self) -> Result<&'a [u8], ChatError> {
+    pub fn positional(&mut self) -> Result<&'a [u8], ChatError> {
         let item = self
             .items
             .get(self.pos)
@@ -35,16 +35,16 @@ impl<'a> Args<'a> {
     }
 
     pub fn next_room(&mut self) -> Result<RoomId<'a>, ChatError> {
-        RoomId::parse(self.next()?)
+        RoomId::parse(self.positional()?)
     }
 
     pub fn next_user(&mut self) -> Result<UserId<'a>, ChatError> {
-        UserId::parse(self.next()?)
+        UserId::parse(self.positional()?)
     }
 
     /// A UTF-8 argument (`what` names it in the error) of at most `max` bytes.
     pub fn next_utf8(&mut self, what: &'static str, max: usize) -> Result<&'a str, ChatError> {
-        let raw = self.next()?;
+        let raw = self.positional()?;
         let text = std::str::from_utf8(raw).map_err(|_| ChatError::NotUtf8(what))?;
         if text.len() > max {
             return Err(ChatError::TextTooLong {
@@ -126,15 +126,15 @@ mod tests {
     fn missing_positional_is_an_arity_error() {
         let raw: Vec<&[u8]> = vec![b"room"];
         let mut a = Args::new("chat.send", &raw);
-        a.next().unwrap();
-        assert_eq!(a.next(), Err(ChatError::WrongArity("chat.send")));
+        a.positional().unwrap();
+        assert_eq!(a.positional(), Err(ChatError::WrongArity("chat.send")));
     }
 
     #[test]
     fn leftovers_are_an_arity_error() {
         let raw: Vec<&[u8]> = vec![b"a", b"b"];
         let mut a = Args::new("chat.profile", &raw);
-        a.next().unwrap();
+        a.positional().unwrap();
         assert_eq!(a.finish(), Err(ChatError::WrongArity("chat.profile")));
     }
 

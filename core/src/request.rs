@@ -211,7 +211,7 @@ impl<'a> Ack<'a> {
     pub fn parse(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
         let mut a = Args::new("chat.ack", args);
         let user = a.next_user()?;
-        let raw = a.next()?;
+        let raw = a.positional()?;
         let delivery = DeliveryId::parse(raw)
             .ok_or_else(|| ChatError::InvalidDelivery(String::from_utf8_lossy(raw).into_owned()))?;
         a.finish()?;

@@ -1,0 +1,307 @@
+//! Test harness: real `redis-server` processes with the built module, each on
+//! a free loopback port, stopped when the test ends.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use redis::{Connection, Value};
+
+/// The module under test: `$CHAT_MODULE`, else the release build, else the
+/// debug build. `scripts/test` builds the release module first.
+pub fn module_path() -> PathBuf {
+    if let Ok(path) = std::env::var("CHAT_MODULE") {
+        return PathBuf::from(path);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let release = root.join("target/release/libredis_chat.so");
+    let debug = root.join("target/debug/libredis_chat.so");
+    if release.exists() {
+        release
+    } else if debug.exists() {
+        debug
+    } else {
+        panic!(
+            "module not built: run `cargo build --release` (scripts/test does) or set CHAT_MODULE"
+        )
+    }
+}
+
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl Server {
+    /// A server with the module and default configs, no persistence.
+    pub fn start() -> Server {
+        Server::start_with(&[], &[])
+    }
+
+    /// `module_args` follow the module path on `--loadmodule`;
+    /// `server_args` are further redis-server options (`--appendonly yes`).
+    pub fn start_with(module_args: &[&str], server_args: &[&str]) -> Server {
+        Server::try_start(module_args, server_args)
+            .unwrap_or_else(|log| panic!("redis-server did not start:\n{log}"))
+    }
+
+    /// Starts a server, or returns its log if it exits instead (a refused
+    /// module load, for example).
+    pub fn try_start(module_args: &[&str], server_args: &[&str]) -> Result<Server, String> {
+        Server::launch(Some(module_args), server_args)
+    }
+
+    /// A plain redis-server without the module (a replica that only ever
+    /// sees the module's effects, for example).
+    pub fn start_without_module(server_args: &[&str]) -> Server {
+        Server::launch(None, server_args)
+            .unwrap_or_else(|log| panic!("redis-server did not start:\n{log}"))
+    }
+
+    /// Restarts a stopped server on the same port and data directory, with
+    /// the module and the given server options.
+    pub fn restart(&mut self, server_args: &[&str]) {
+        self.kill();
+        self.child = spawn(Some(&[]), server_args, self.port, &self.dir)
+            .unwrap_or_else(|log| panic!("redis-server did not restart:\n{log}"));
+    }
+
+    fn launch(module_args: Option<&[&str]>, server_args: &[&str]) -> Result<Server, String> {
+        let mut last_log = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let dir =
+                std::env::temp_dir().join(format!("redis-chat-test-{}-{port}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("create test dir");
+            match spawn(module_args, server_args, port, &dir) {
+                Ok(child) => return Ok(Server { child, port, dir }),
+                Err(log) => {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    if !log.contains("Address already in use") {
+                        return Err(log);
+                    }
+                    // Another process took the port: try another.
+                    last_log = log;
+                }
+            }
+        }
+        Err(last_log)
+    }
+}
+
+/// Starts redis-server on `port` with its data and log in `dir`; waits until
+/// it answers PING, or returns its log if it exits or hangs.
+fn spawn(
+    module_args: Option<&[&str]>,
+    server_args: &[&str],
+    port: u16,
+    dir: &Path,
+) -> Result<Child, String> {
+    let log = dir.join("redis.log");
+    let mut cmd = Command::new("redis-server");
+    cmd.arg("--port")
+        .arg(port.to_string())
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ])
+        // DEBUG DIGEST and DEBUG RELOAD are how tests compare and reload data.
+        .args(["--enable-debug-command", "yes"])
+        .arg("--dir")
+        .arg(dir)
+        .arg("--logfile")
+        .arg(&log);
+    if let Some(module_args) = module_args {
+        cmd.arg("--loadmodule").arg(module_path()).args(module_args);
+    }
+    cmd.args(server_args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd
+        .spawn()
+        .expect("redis-server must be installed (scripts/test installs it)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return Err(std::fs::read_to_string(&log).unwrap_or_default());
+        }
+        if ping(port) {
+            return Ok(child);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::fs::read_to_string(&log).unwrap_or_default());
+        }
+        sleep(Duration::from_millis(20));
+    }
+}
+
+impl Server {
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// A RESP2 connection.
+    pub fn conn(&self) -> Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    /// A RESP3 connection.
+    pub fn conn3(&self) -> Connection {
+        redis::Client::open(format!("{}?protocol=resp3", self.url()))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
+    }
+
+    /// Stops the server abruptly (SIGKILL) and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let alive = self.is_running();
+        self.kill();
+        // Keep the log of a server that died by itself: it is the evidence.
+        if alive {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn ping(port: u16) -> bool {
+    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+        .is_ok()
+}
+
+/// Runs a command and returns its reply; panics on an error reply.
+pub fn q(con: &mut Connection, args: &[&str]) -> Value {
+    try_q(con, args).unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+}
+
+pub fn try_q(con: &mut Connection, args: &[&str]) -> redis::RedisResult<Value> {
+    let (name, rest) = args.split_first().expect("a command");
+    redis::cmd(name).arg(rest).query(con)
+}
+
+/// Runs a command that must fail; returns the error reply as the client got
+/// it, code first ("ERR no such room").
+pub fn err(con: &mut Connection, args: &[&str]) -> String {
+    match try_q(con, args) {
+        Ok(v) => panic!("{args:?} should have failed, got {v:?}"),
+        Err(e) => error_text(&e),
+    }
+}
+
+pub fn error_text(e: &redis::RedisError) -> String {
+    match (e.code(), e.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        (Some(code), None) => code.to_string(),
+        _ => e.to_string(),
+    }
+}
+
+pub fn int(v: &Value) -> i64 {
+    match v {
+        Value::Int(n) => *n,
+        other => panic!("expected an integer, got {other:?}"),
+    }
+}
+
+pub fn text(v: &Value) -> String {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).expect("utf-8"),
+        Value::SimpleString(s) => s.clone(),
+        Value::Okay => "OK".into(),
+        other => panic!("expected a string, got {other:?}"),
+    }
+}
+
+pub fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(items) | Value::Set(items) => items.iter().map(text).collect(),
+        other => panic!("expected an array, got {other:?}"),
+    }
+}
+
+/// Array of JSON documents -> parsed values.
+pub fn docs(v: &Value) -> Vec<serde_json::Value> {
+    strings(v)
+        .iter()
+        .map(|s| serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}")))
+        .collect()
+}
+
+/// A map reply (RESP3 map or RESP2 flat array) as ordered (field, value) pairs.
+pub fn pairs(v: &Value) -> Vec<(String, Value)> {
+    match v {
+        Value::Map(items) => items.iter().map(|(k, v)| (text(k), v.clone())).collect(),
+        Value::Array(items) => items
+            .chunks(2)
+            .map(|kv| (text(&kv[0]), kv[1].clone()))
+            .collect(),
+        other => panic!("expected a map, got {other:?}"),
+    }
+}
+
+pub fn field(v: &Value, name: &str) -> Value {
+    pairs(v)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no field {name} in {v:?}"))
+}
+
+/// Registers users, creates `room` and makes every user a member.
+pub fn room_with(con: &mut Connection, room: &str, users: &[&str]) {
+    q(con, &["CHAT.CREATE", room, &format!("Room {room}")]);
+    for u in users {
+        // A user may already be registered by an earlier call.
+        let _ = try_q(con, &["CHAT.REGISTER", u, &format!("User {u}")]);
+        q(con, &["CHAT.SUBSCRIBE", room, u]);
+    }
+}
+
+/// DEBUG DIGEST of the whole dataset: equal digests mean equal data.
+pub fn digest(con: &mut Connection) -> String {
+    text(&q(con, &["DEBUG", "DIGEST"]))
+}
