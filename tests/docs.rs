@@ -1,0 +1,332 @@
+//! The transcripts in the README and in docs/ are replayed against a real
+//! server with `redis-cli`, so every reply they show is a real reply.
+//!
+//! A transcript is a fenced block marked `redis-cli`. Lines starting with
+//! `127.0.0.1:6379> ` are commands; the lines after one are its output as
+//! `redis-cli` prints it. Blocks of one file run in order on one fresh server.
+//! Times and delivery handles differ from run to run: numbers of 13 or more
+//! digits are compared as placeholders, and a handle shown in an output may
+//! be used by a later command, which then gets this run's real handle.
+//!
+//! A second terminal listening on a push channel is shown as a block marked
+//! `subscriber` whose first line is `$ redis-cli SUBSCRIBE <channel>`. The
+//! listener is started where the comment `<!-- replay: start subscriber -->`
+//! stands (before the commands whose messages it receives); at the block, it
+//! is stopped and what it printed must equal the block.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const PROMPT: &str = "127.0.0.1:6379> ";
+
+enum Event {
+    Command {
+        line: usize,
+        command: String,
+        expected: Vec<String>,
+    },
+    StartSubscriber {
+        line: usize,
+    },
+    CheckSubscriber {
+        line: usize,
+        command: String,
+        expected: Vec<String>,
+    },
+}
+
+fn events(markdown: &str) -> Vec<Event> {
+    let mut events: Vec<Event> = Vec::new();
+    let mut block: Option<&str> = None;
+    for (n, line) in markdown.lines().enumerate() {
+        let trimmed = line.trim_end();
+        let line = n + 1;
+        match block {
+            None => {
+                if trimmed == "<!-- replay: start subscriber -->" {
+                    events.push(Event::StartSubscriber { line });
+                }
+                block = match trimmed {
+                    "```redis-cli" => Some("redis-cli"),
+                    "```subscriber" => Some("subscriber-start"),
+                    _ => None,
+                };
+            }
+            Some(_) if trimmed == "```" => block = None,
+            Some("subscriber-start") => {
+                let command = trimmed.strip_prefix("$ ").unwrap_or_else(|| {
+                    panic!("line {line}: a subscriber block starts with `$ redis-cli ...`")
+                });
+                events.push(Event::CheckSubscriber {
+                    line,
+                    command: command.to_string(),
+                    expected: Vec::new(),
+                });
+                block = Some("subscriber");
+            }
+            Some("subscriber") => {
+                if let Some(Event::CheckSubscriber { expected, .. }) = events.last_mut() {
+                    expected.push(trimmed.to_string());
+                }
+            }
+            Some(_) => {
+                if let Some(command) = trimmed.strip_prefix(PROMPT) {
+                    events.push(Event::Command {
+                        line,
+                        command: command.to_string(),
+                        expected: Vec::new(),
+                    });
+                } else if let Some(Event::Command { expected, .. }) = events.last_mut() {
+                    expected.push(trimmed.to_string());
+                } else {
+                    panic!("line {line}: output before any command");
+                }
+            }
+        }
+    }
+    events
+}
+
+/// Splits a command line the way redis-cli does: spaces separate arguments,
+/// "double quotes" allow escapes, 'single quotes' are literal.
+fn split(line: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek() == Some(&' ') {
+            chars.next();
+        }
+        let Some(&first) = chars.peek() else { break };
+        let mut arg = String::new();
+        if first == '"' || first == '\'' {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' if first == '"' => match chars.next() {
+                        Some('n') => arg.push('\n'),
+                        Some('t') => arg.push('\t'),
+                        Some(other) => arg.push(other),
+                        None => break,
+                    },
+                    c if c == first => break,
+                    c => arg.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ' ' {
+                    break;
+                }
+                arg.push(c);
+                chars.next();
+            }
+        }
+        args.push(arg);
+    }
+    args
+}
+
+/// Runs of 13 or more digits: unix-ms times and the handles made from them.
+fn volatile_numbers(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else {
+            if run.len() >= 13 {
+                out.push(run.clone());
+            }
+            run.clear();
+        }
+    }
+    out
+}
+
+fn normalize(text: &str) -> String {
+    let mut out = text.to_string();
+    for n in volatile_numbers(text) {
+        out = out.replacen(&n, "<time>", 1);
+    }
+    out
+}
+
+/// Compares one output, then learns the volatile numbers it introduced.
+fn compare(
+    file: &str,
+    line: usize,
+    what: &str,
+    actual: &str,
+    expected: &[String],
+    seen: &mut HashMap<String, String>,
+) {
+    let actual: Vec<&str> = actual.lines().map(str::trim_end).collect();
+    let actual = actual.join("\n");
+    let expected = expected.join("\n");
+    assert_eq!(
+        normalize(&actual),
+        normalize(&expected),
+        "{file}:{line}: `{what}` printed something else"
+    );
+    for (doc, real) in volatile_numbers(&expected)
+        .into_iter()
+        .zip(volatile_numbers(&actual))
+    {
+        seen.insert(doc, real);
+    }
+}
+
+fn replay(file: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let markdown = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let events = events(&markdown);
+    assert!(!events.is_empty(), "{file} shows no redis-cli transcript");
+    let server = Server::start();
+    let port = server.port.to_string();
+    let cli = || {
+        let mut cmd = Command::new("redis-cli");
+        cmd.args(["--no-raw", "-p", &port]);
+        cmd
+    };
+    // Volatile numbers as the document shows them -> as this run made them.
+    let mut seen: HashMap<String, String> = HashMap::new();
+    // The subscriber started at a `replay: start subscriber` comment, with
+    // the line of its block, found ahead of time.
+    let mut pending: Vec<(usize, String)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::CheckSubscriber { line, command, .. } => Some((*line, command.clone())),
+            _ => None,
+        })
+        .collect();
+    pending.reverse();
+    let mut listener: Option<Child> = None;
+    for event in events {
+        match event {
+            Event::Command {
+                line,
+                command,
+                expected,
+            } => {
+                let mut args = split(&command);
+                for arg in &mut args {
+                    for n in volatile_numbers(arg) {
+                        if let Some(real) = seen.get(&n) {
+                            *arg = arg.replace(&n, real);
+                        }
+                    }
+                }
+                let out = cli().args(&args).output().expect("redis-cli");
+                compare(
+                    file,
+                    line,
+                    &command,
+                    &String::from_utf8_lossy(&out.stdout),
+                    &expected,
+                    &mut seen,
+                );
+            }
+            Event::StartSubscriber { line } => {
+                let (_, command) = pending
+                    .pop()
+                    .unwrap_or_else(|| panic!("{file}:{line}: no subscriber block follows"));
+                let args = split(
+                    command
+                        .strip_prefix("redis-cli ")
+                        .expect("a redis-cli command"),
+                );
+                let channel = args.last().expect("a channel").clone();
+                let child = cli()
+                    .args(&args)
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .expect("redis-cli");
+                // Wait until it is really subscribed.
+                let mut con = server.conn();
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while int(&subscribers(&mut con, &channel)) == 0 {
+                    assert!(
+                        Instant::now() < deadline,
+                        "{file}:{line}: subscriber never subscribed"
+                    );
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                listener = Some(child);
+            }
+            Event::CheckSubscriber {
+                line,
+                command,
+                expected,
+            } => {
+                let mut child = listener.take().unwrap_or_else(|| {
+                    panic!("{file}:{line}: no `replay: start subscriber` comment before this block")
+                });
+                // redis-cli flushes each message as it prints it.
+                std::thread::sleep(Duration::from_millis(200));
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("subscriber output");
+                compare(
+                    file,
+                    line,
+                    &command,
+                    &String::from_utf8_lossy(&out.stdout),
+                    &expected,
+                    &mut seen,
+                );
+            }
+        }
+    }
+}
+
+/// How many connections listen on `channel` (PUBSUB NUMSUB).
+fn subscribers(con: &mut redis::Connection, channel: &str) -> redis::Value {
+    let reply = q(con, &["PUBSUB", "NUMSUB", channel]);
+    pairs(&reply)
+        .into_iter()
+        .next()
+        .map(|(_, n)| n)
+        .unwrap_or(redis::Value::Int(0))
+}
+
+#[test]
+fn readme_transcripts_are_real() {
+    replay("README.md");
+}
+
+#[test]
+fn command_reference_transcripts_are_real() {
+    replay("docs/commands.md");
+}
+
+#[test]
+fn splitting_follows_redis_cli() {
+    assert_eq!(
+        split(r#"CHAT.SEND general alice "Hi \"Bob\"!""#),
+        ["CHAT.SEND", "general", "alice", "Hi \"Bob\"!"]
+    );
+    assert_eq!(split("A  'b c'  d"), ["A", "b c", "d"]);
+    assert_eq!(volatile_numbers("x 1764201600000-3 42"), ["1764201600000"]);
+}
+
+#[test]
+fn readme_shows_the_examples_as_they_are() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for (file, fence) in [
+        ("examples/python/quickstart.py", "```python\n"),
+        ("examples/rust/quickstart.rs", "```rust\n"),
+    ] {
+        let code = std::fs::read_to_string(root.join(file)).unwrap();
+        let block = format!("{fence}{code}```");
+        assert!(
+            readme.contains(&block),
+            "README.md must show {file} exactly as it is"
+        );
+    }
+}
