@@ -11,7 +11,6 @@
 //! primary's exact data. Redis wraps the writes of one command in MULTI/EXEC.
 
 use std::ffi::{c_char, c_int, c_long, c_void, CStr};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 
 use chat_core::ChatError;
@@ -323,44 +322,51 @@ impl Key {
         removed > 0
     }
 
-    /// Calls `f(field, value)` for every field of a hash, in no given order.
-    pub fn hash_for_each<F: FnMut(&[u8], &[u8])>(&self, mut f: F) {
+    /// Every field and value of a hash, ascending by field.
+    ///
+    /// Read with `RM_ScanKey`, which, like SCAN, may return a field twice
+    /// when the hash table is being resized; duplicates are removed here.
+    pub fn hash_entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+        let mut out: Entries = Vec::with_capacity(self.len() as usize);
         if self.raw.is_null() {
-            return;
+            return out;
         }
-        extern "C" fn visit<F: FnMut(&[u8], &[u8])>(
+        extern "C" fn collect(
             _key: *mut raw::RedisModuleKey,
             field: *mut raw::RedisModuleString,
             value: *mut raw::RedisModuleString,
             privdata: *mut c_void,
         ) {
-            // SAFETY: privdata is the `&mut F` passed to ScanKey below, alive
-            // for the whole scan.
-            let f = unsafe { &mut *privdata.cast::<F>() };
-            // A panic must not unwind into Redis's C frames.
-            let _ = catch_unwind(AssertUnwindSafe(|| f(bytes_of(field), bytes_of(value))));
+            // SAFETY: privdata is the `Entries` passed to ScanKey below,
+            // alive and not otherwise borrowed for the whole scan.
+            let out = unsafe { &mut *privdata.cast::<Entries>() };
+            out.push((bytes_of(field).to_vec(), bytes_of(value).to_vec()));
         }
         // SAFETY: the cursor is created and destroyed here; ScanKey calls
-        // `visit` synchronously with our closure as privdata.
+        // `collect` synchronously with `out` as privdata.
         unsafe {
             let cursor = api!(RedisModule_ScanCursorCreate)();
             while api!(RedisModule_ScanKey)(
                 self.raw,
                 cursor,
-                Some(visit::<F>),
-                &mut f as *mut F as *mut c_void,
+                Some(collect),
+                &mut out as *mut Entries as *mut c_void,
             ) != 0
             {}
             api!(RedisModule_ScanCursorDestroy)(cursor);
         }
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out.dedup_by(|a, b| a.0 == b.0);
+        out
     }
 
-    /// All field names of a hash, in ascending byte order.
-    pub fn hash_fields_sorted(&self) -> Vec<Vec<u8>> {
-        let mut out = Vec::with_capacity(self.len() as usize);
-        self.hash_for_each(|field, _| out.push(field.to_vec()));
-        out.sort_unstable();
-        out
+    /// Every field name of a hash, ascending.
+    pub fn hash_fields(&self) -> Vec<Vec<u8>> {
+        self.hash_entries()
+            .into_iter()
+            .map(|(field, _)| field)
+            .collect()
     }
 
     // ----- streams --------------------------------------------------------

@@ -59,8 +59,16 @@ fn rust_quickstart_runs() {
 #[test]
 fn python_quickstart_runs() {
     let server = Server::start();
-    // scripts/test points CHAT_PYTHON at a virtualenv with redis-py.
-    let python = std::env::var("CHAT_PYTHON").unwrap_or_else(|_| "python3".into());
+    // scripts/test makes a virtualenv with redis-py in target/venv and
+    // points CHAT_PYTHON at it.
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python");
+    let python = std::env::var("CHAT_PYTHON").unwrap_or_else(|_| {
+        if venv.exists() {
+            venv.to_string_lossy().into_owned()
+        } else {
+            "python3".into()
+        }
+    });
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/python/quickstart.py");
     let mut cmd = Command::new(python);
     cmd.arg(script).env("REDIS_URL", server.url());

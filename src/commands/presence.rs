@@ -40,7 +40,7 @@ pub fn presence(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let members = Key::read(ctx, &RoomKey::Members.of(room.as_str()), Kind::Hash)?;
     let mut name = Vec::with_capacity(64);
     let mut online = Vec::new();
-    for member in members.hash_fields_sorted() {
+    for member in members.hash_fields() {
         let Ok(id) = std::str::from_utf8(&member) else {
             continue;
         };

@@ -94,7 +94,7 @@ pub fn members(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let room = parse_room("chat.members", args)?;
     existing_room(ctx, room.as_str(), false)?;
     let members = Key::read(ctx, &RoomKey::Members.of(room.as_str()), Kind::Hash)?;
-    Ok(Reply::bulks(members.hash_fields_sorted()))
+    Ok(Reply::bulks(members.hash_fields()))
 }
 
 /// CHAT.COUNTS <room>
@@ -102,11 +102,15 @@ pub fn counts(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let room = parse_room("chat.counts", args)?;
     existing_room(ctx, room.as_str(), false)?;
     let counts = Key::read(ctx, &RoomKey::Counts.of(room.as_str()), Kind::Hash)?;
-    let mut pairs = Vec::with_capacity(counts.len() as usize);
-    counts.hash_for_each(|sender, n| {
-        let n = chat_core::message::parse_i64(n).unwrap_or(0);
-        pairs.push((sender.to_vec(), Reply::Int(n)));
-    });
-    pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let pairs = counts
+        .hash_entries()
+        .into_iter()
+        .map(|(sender, n)| {
+            (
+                sender,
+                Reply::Int(chat_core::message::parse_i64(&n).unwrap_or(0)),
+            )
+        })
+        .collect();
     Ok(Reply::Map(pairs))
 }

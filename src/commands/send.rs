@@ -33,25 +33,22 @@ pub fn send(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let last_id = meta.hash_get_int(b"last_id")?.unwrap_or(0);
     let sent_before = counts.hash_get_int(sender.as_bytes())?.unwrap_or(0);
 
+    // Every other member's inbox is opened (and its type checked) now, since
+    // any of them may be written below. Sorted ids keep the propagated
+    // writes in a stable order.
     let mut recipients = Vec::with_capacity(members.len() as usize);
     let mut name = Vec::with_capacity(64);
-    let mut failure = None;
-    members.hash_for_each(|member, _| {
-        if member == sender.as_bytes() || failure.is_some() {
-            return;
-        }
+    for member in members.hash_fields() {
         // Member ids were validated when they joined.
-        let Ok(member) = std::str::from_utf8(member) else {
-            return;
+        let Ok(member) = String::from_utf8(member) else {
+            continue;
         };
-        UserKey::Inbox.write(member, &mut name);
-        match Key::write(ctx, &name, Kind::Stream) {
-            Ok(inbox) => recipients.push((member.to_owned(), inbox)),
-            Err(e) => failure = Some(e),
+        if member == sender {
+            continue;
         }
-    });
-    if let Some(e) = failure {
-        return Err(e);
+        UserKey::Inbox.write(&member, &mut name);
+        let inbox = Key::write(ctx, &name, Kind::Stream)?;
+        recipients.push((member, inbox));
     }
 
     // Writes.

@@ -51,5 +51,5 @@ pub fn rooms(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let user = parse_user("chat.rooms", args)?;
     existing_user(ctx, user.as_str())?;
     let rooms = Key::read(ctx, &UserKey::Rooms.of(user.as_str()), Kind::Hash)?;
-    Ok(Reply::bulks(rooms.hash_fields_sorted()))
+    Ok(Reply::bulks(rooms.hash_fields()))
 }
