@@ -371,15 +371,21 @@ impl Key {
 
     // ----- streams --------------------------------------------------------
 
-    /// Appends an entry, like `XADD key [MAXLEN = max] id field value ...`,
-    /// then trims the stream to its newest `max` entries. `id: None` lets
-    /// Redis pick the next `<ms>-<seq>` id, which is then replicated as is.
-    /// Returns the entry id and how many old entries the trim removed.
+    /// Appends an entry, like `XADD key MAXLEN ~ keep id field value ...`:
+    /// when the stream then holds more than `keep` entries, its oldest whole
+    /// nodes are dropped as long as at least `keep` entries remain. Dropping
+    /// whole nodes is cheap; trimming to exactly `keep` would walk the oldest
+    /// node entry by entry on every append.
+    ///
+    /// `id: None` lets Redis pick the next `<ms>-<seq>` id. As Redis does for
+    /// its own `XADD ... ~`, what is propagated is exact: the resolved id and,
+    /// if anything was trimmed, `MAXLEN = <length now>`, which removes the
+    /// very same nodes on a replica. Returns the id and the length now.
     pub fn stream_add(
         &self,
         id: Option<StreamId>,
         fields: &[*mut raw::RedisModuleString],
-        max: u64,
+        keep: u64,
     ) -> Result<(StreamId, u64), ChatError> {
         let mut assigned = id.unwrap_or(StreamId { ms: 0, seq: 0 });
         let flags = if id.is_none() {
@@ -404,9 +410,14 @@ impl Key {
                 String::from_utf8_lossy(self.name.as_bytes())
             )));
         }
-        // SAFETY: exact trimming (flags 0) of an open stream key.
-        let trimmed =
-            unsafe { api!(RedisModule_StreamTrimByLength)(self.raw, 0, max as i64) }.max(0) as u64;
+        let trimmed = if self.len() > keep {
+            let approx = raw::REDISMODULE_STREAM_TRIM_APPROX as c_int;
+            // SAFETY: approximate trimming of an open stream key.
+            unsafe { api!(RedisModule_StreamTrimByLength)(self.raw, approx, keep as i64) }.max(0)
+        } else {
+            0
+        };
+        let len = self.len();
 
         self.notify(NOTIFY_STREAM, c"xadd");
         if trimmed > 0 {
@@ -414,17 +425,17 @@ impl Key {
         }
         let id_text = RStr::new(self.ctx, format_stream_id(assigned).as_bytes());
         let mut args = Vec::with_capacity(fields.len() + 4);
-        let (maxlen, eq, max_text);
+        let (maxlen, eq, len_text);
         if trimmed > 0 {
             maxlen = RStr::new(self.ctx, b"MAXLEN");
             eq = RStr::new(self.ctx, b"=");
-            max_text = RStr::from_int(self.ctx, max as i64);
-            args.extend([maxlen.ptr(), eq.ptr(), max_text.ptr()]);
+            len_text = RStr::from_int(self.ctx, len as i64);
+            args.extend([maxlen.ptr(), eq.ptr(), len_text.ptr()]);
         }
         args.push(id_text.ptr());
         args.extend_from_slice(fields);
         self.replicate(c"XADD", &args);
-        Ok((assigned, trimmed))
+        Ok((assigned, len))
     }
 
     /// Removes every entry with an id below `min`, like `XTRIM key MINID min`.

@@ -243,6 +243,23 @@ fn a_full_inbox_drops_its_oldest_entries_but_history_keeps_them() {
     assert_eq!(ids, [3, 4, 5]);
     assert_eq!(docs(&q(&mut con, &["CHAT.HISTORY", "r"])).len(), 5);
     assert_eq!(stat(&mut con, "inbox_drops"), 2);
+    // Acknowledging counts only what FETCH showed.
+    let last = inbox[2]["delivery"].as_str().unwrap();
+    assert_eq!(int(&q(&mut con, &["CHAT.ACK", "bob", last])), 3);
+    assert!(docs(&q(&mut con, &["CHAT.FETCH", "bob"])).is_empty());
+
+    // Far past the limit, the inbox still shows exactly the newest 3.
+    for i in 6..=400 {
+        q(&mut con, &["CHAT.SEND", "r", "alice", &format!("m{i}")]);
+    }
+    let ids: Vec<i64> = docs(&q(&mut con, &["CHAT.FETCH", "bob"]))
+        .iter()
+        .map(|d| d["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [398, 399, 400]);
+    assert_eq!(stat(&mut con, "inbox_drops"), 2 + 392);
+    let stored = int(&q(&mut con, &["XLEN", "chat:user:{bob}:inbox"]));
+    assert!(stored < 110, "the stream itself is trimmed too: {stored}");
 }
 
 #[test]

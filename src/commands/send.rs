@@ -1,6 +1,6 @@
 //! CHAT.SEND <room> <sender> <text>: the hot path.
 
-use chat_core::delivery::{listener_probe, route, ListenerProbe, Route};
+use chat_core::delivery::{listener_probe, route, InboxWindow, ListenerProbe, Route};
 use chat_core::keys::{RoomKey, UserKey};
 use chat_core::message::{Message, INBOX_FIELDS, LOG_FIELDS};
 use chat_core::request::Send;
@@ -129,10 +129,14 @@ pub fn send(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
         match route(online, listeners.max(0) as u64) {
             Route::Live => live += 1,
             Route::Inbox => {
-                let (_, trimmed) = inbox.stream_add(None, &inbox_fields, limits.inbox_max)?;
+                let window = InboxWindow {
+                    len: inbox.len(),
+                    max: limits.inbox_max,
+                };
+                inbox.stream_add(None, &inbox_fields, limits.inbox_max)?;
                 publish::wake_readers(ctx, inbox.name());
                 queued += 1;
-                dropped += trimmed;
+                dropped += u64::from(window.append_drops_one());
             }
         }
     }
