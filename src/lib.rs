@@ -97,7 +97,7 @@ fn missing_api() -> Option<&'static str> {
 static LOG_CTX: AtomicPtr<raw::RedisModuleCtx> = AtomicPtr::new(std::ptr::null_mut());
 
 /// Writes one line to the Redis log at `warning` level.
-fn log_warning(text: &str) {
+pub(crate) fn log_warning(text: &str) {
     let line = CString::new(text.replace('\0', "?")).unwrap_or_default();
     // SAFETY: reading a function pointer Redis filled in at load.
     if let Some(log) = unsafe { raw::RedisModule_Log } {

@@ -1,4 +1,4 @@
-//! The one place that talks pub/sub and wakes blocked readers.
+//! The one place that talks pub/sub.
 
 use crate::store::{api, Ctx, RStr};
 
@@ -51,10 +51,4 @@ pub fn exact_subscribers(ctx: Ctx, channel: &RStr) -> i64 {
         api!(RedisModule_FreeCallReply)(reply);
         n
     }
-}
-
-/// Wakes `CHAT.FETCH ... BLOCK` clients waiting on `key` (an inbox).
-pub fn wake_readers(ctx: Ctx, key: &RStr) {
-    // SAFETY: live context and key name.
-    unsafe { api!(RedisModule_SignalKeyAsReady)(ctx, key.ptr()) };
 }

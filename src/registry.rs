@@ -6,9 +6,9 @@
 //! `COMMAND GETKEYS` know them, and Redis itself enforces their arity.
 //!
 //! The room and user arguments are declared as the commands' keys. They are
-//! not key names themselves, but every key a command touches carries one of
-//! them as its hash tag, so it hashes to the same slot: a cluster client that
-//! routes by these arguments reaches the node that owns the data.
+//! not key names themselves, but each key a command touches carries one of
+//! them as its hash tag and so hashes to the slot of that argument. (ACL key
+//! patterns therefore see the ids, not the key names.)
 
 use std::ffi::{c_char, c_int, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -160,10 +160,6 @@ impl Key {
         Ok(key)
     }
 
-    pub fn name(&self) -> &RStr {
-        &self.name
-    }
-
     pub fn kind(&self) -> Kind {
         if self.raw.is_null() {
             return Kind::Empty;
@@ -178,8 +174,9 @@ impl Key {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.kind() == Kind::Empty
+    /// Whether the key exists. (A stream emptied by trimming still exists.)
+    pub fn exists(&self) -> bool {
+        self.kind() != Kind::Empty
     }
 
     /// Number of fields of a hash, entries of a stream; 0 for a missing key.
@@ -380,7 +377,8 @@ impl Key {
     /// `id: None` lets Redis pick the next `<ms>-<seq>` id. As Redis does for
     /// its own `XADD ... ~`, what is propagated is exact: the resolved id and,
     /// if anything was trimmed, `MAXLEN = <length now>`, which removes the
-    /// very same nodes on a replica. Returns the id and the length now.
+    /// very same nodes on a replica. Returns the id and how many entries the
+    /// trim removed.
     pub fn stream_add(
         &self,
         id: Option<StreamId>,
@@ -414,10 +412,10 @@ impl Key {
             let approx = raw::REDISMODULE_STREAM_TRIM_APPROX as c_int;
             // SAFETY: approximate trimming of an open stream key.
             unsafe { api!(RedisModule_StreamTrimByLength)(self.raw, approx, keep as i64) }.max(0)
+                as u64
         } else {
             0
         };
-        let len = self.len();
 
         self.notify(NOTIFY_STREAM, c"xadd");
         if trimmed > 0 {
@@ -429,13 +427,13 @@ impl Key {
         if trimmed > 0 {
             maxlen = RStr::new(self.ctx, b"MAXLEN");
             eq = RStr::new(self.ctx, b"=");
-            len_text = RStr::from_int(self.ctx, len as i64);
+            len_text = RStr::from_int(self.ctx, self.len() as i64);
             args.extend([maxlen.ptr(), eq.ptr(), len_text.ptr()]);
         }
         args.push(id_text.ptr());
         args.extend_from_slice(fields);
         self.replicate(c"XADD", &args);
-        Ok((assigned, len))
+        Ok((assigned, trimmed))
     }
 
     /// Removes every entry with an id below `min`, like `XTRIM key MINID min`.
@@ -547,7 +545,7 @@ impl Key {
 
     /// Deletes the key, like `DEL key`; true if it existed.
     pub fn delete(&self) -> bool {
-        if self.is_empty() {
+        if !self.exists() {
             return false;
         }
         // SAFETY: open writable key.

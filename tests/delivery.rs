@@ -235,31 +235,45 @@ fn a_full_inbox_drops_its_oldest_entries_but_history_keeps_them() {
     let server = Server::start_with(&["inbox-max", "3"], &[]);
     let mut con = server.conn();
     room_with(&mut con, "r", &["alice", "bob"]);
-    for i in 1..=5 {
+    for i in 1..=400 {
         q(&mut con, &["CHAT.SEND", "r", "alice", &format!("m{i}")]);
     }
-    let inbox = docs(&q(&mut con, &["CHAT.FETCH", "bob"]));
+    // The inbox keeps at least its newest 3; the oldest leave a whole
+    // stream node (100 entries by default) at a time.
+    let inbox = docs(&q(&mut con, &["CHAT.FETCH", "bob", "COUNT", "1000"]));
+    let kept = inbox.len() as i64;
+    assert!((3..=103).contains(&kept), "{kept}");
     let ids: Vec<i64> = inbox.iter().map(|d| d["id"].as_i64().unwrap()).collect();
-    assert_eq!(ids, [3, 4, 5]);
-    assert_eq!(docs(&q(&mut con, &["CHAT.HISTORY", "r"])).len(), 5);
-    assert_eq!(stat(&mut con, "inbox_drops"), 2);
-    // Acknowledging counts only what FETCH showed.
-    let last = inbox[2]["delivery"].as_str().unwrap();
-    assert_eq!(int(&q(&mut con, &["CHAT.ACK", "bob", last])), 3);
-    assert!(docs(&q(&mut con, &["CHAT.FETCH", "bob"])).is_empty());
+    assert_eq!(ids, ((401 - kept)..=400).collect::<Vec<_>>());
+    assert_eq!(stat(&mut con, "inbox_drops"), 400 - kept);
+    assert_eq!(int(&q(&mut con, &["XLEN", "chat:user:{bob}:inbox"])), kept);
+    // The room's history still has every message.
+    assert_eq!(
+        docs(&q(&mut con, &["CHAT.HISTORY", "r", "COUNT", "1000"])).len(),
+        400
+    );
+    let last = inbox.last().unwrap()["delivery"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(int(&q(&mut con, &["CHAT.ACK", "bob", &last])), kept);
+}
 
-    // Far past the limit, the inbox still shows exactly the newest 3.
-    for i in 6..=400 {
-        q(&mut con, &["CHAT.SEND", "r", "alice", &format!("m{i}")]);
+/// Starts `CHAT.FETCH bob BLOCK 10000` on its own connection and returns
+/// once the server reports it waiting.
+fn blocked_fetch(server: &Server, con: &mut Connection) -> thread::JoinHandle<(Value, Duration)> {
+    let mut waiter = server.conn();
+    let handle = thread::spawn(move || {
+        let started = Instant::now();
+        let reply = q(&mut waiter, &["CHAT.FETCH", "bob", "BLOCK", "10000"]);
+        (reply, started.elapsed())
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stat(con, "blocked_fetches") == 0 {
+        assert!(Instant::now() < deadline, "FETCH never blocked");
+        thread::sleep(Duration::from_millis(10));
     }
-    let ids: Vec<i64> = docs(&q(&mut con, &["CHAT.FETCH", "bob"]))
-        .iter()
-        .map(|d| d["id"].as_i64().unwrap())
-        .collect();
-    assert_eq!(ids, [398, 399, 400]);
-    assert_eq!(stat(&mut con, "inbox_drops"), 2 + 392);
-    let stored = int(&q(&mut con, &["XLEN", "chat:user:{bob}:inbox"]));
-    assert!(stored < 110, "the stream itself is trimmed too: {stored}");
+    handle
 }
 
 #[test]
@@ -267,19 +281,29 @@ fn block_is_woken_by_a_send() {
     let server = Server::start();
     let mut con = server.conn();
     room_with(&mut con, "r", &["alice", "bob"]);
-    let mut waiter = server.conn();
-    let handle = thread::spawn(move || docs(&q(&mut waiter, &["CHAT.FETCH", "bob", "BLOCK", "0"])));
-    // Wait until the FETCH is really blocked, then send.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while stat(&mut con, "blocked_fetches") == 0 {
-        assert!(Instant::now() < deadline, "FETCH never blocked");
-        thread::sleep(Duration::from_millis(10));
-    }
+
+    // First on an inbox that does not exist yet...
+    let waiting = blocked_fetch(&server, &mut con);
     q(&mut con, &["CHAT.SEND", "r", "alice", "wake up"]);
-    let got = handle.join().unwrap();
+    let (reply, waited) = waiting.join().unwrap();
+    let got = docs(&reply);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0]["text"], json!("wake up"));
-    assert!(got[0]["delivery"].is_string());
+    assert!(
+        waited < Duration::from_secs(9),
+        "woken by the send, not by the timeout"
+    );
+
+    // ...then on one that exists but was emptied by ACK.
+    q(
+        &mut con,
+        &["CHAT.ACK", "bob", got[0]["delivery"].as_str().unwrap()],
+    );
+    let waiting = blocked_fetch(&server, &mut con);
+    q(&mut con, &["CHAT.SEND", "r", "alice", "again"]);
+    let (reply, waited) = waiting.join().unwrap();
+    assert_eq!(docs(&reply)[0]["text"], json!("again"));
+    assert!(waited < Duration::from_secs(9));
     assert_eq!(stat(&mut con, "blocked_fetches"), 0);
 }
 
@@ -338,24 +362,15 @@ fn a_blocked_client_that_disconnects_is_forgotten() {
     let server = Server::start();
     let mut con = server.conn();
     room_with(&mut con, "r", &["alice", "bob"]);
-    let waiter = server.conn();
-    let id = {
-        let mut w = waiter;
-        let id = int(&q(&mut w, &["CLIENT", "ID"]));
-        let handle = thread::spawn(move || {
-            let _ = try_q(&mut w, &["CHAT.FETCH", "bob", "BLOCK", "0"]);
-        });
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while stat(&mut con, "blocked_fetches") == 0 {
-            assert!(Instant::now() < deadline, "FETCH never blocked");
-            thread::sleep(Duration::from_millis(10));
-        }
-        q(&mut con, &["CLIENT", "KILL", "ID", &id.to_string()]);
-        handle.join().unwrap();
-        id
-    };
-    assert!(id > 0);
+    let waiting = blocked_fetch(&server, &mut con);
+    let clients = text(&q(&mut con, &["CLIENT", "LIST"]));
+    let id = clients
+        .lines()
+        .find(|l| l.contains("cmd=chat.fetch"))
+        .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .expect("the blocked client is listed")
+        .to_string();
+    q(&mut con, &["CLIENT", "KILL", "ID", &id]);
+    assert!(waiting.join().is_err(), "the killed client's FETCH fails");
     assert_eq!(stat(&mut con, "blocked_fetches"), 0);
-    q(&mut con, &["CHAT.SEND", "r", "alice", "nobody waits"]);
-    assert_eq!(inbox_len(&mut con, "bob"), 1);
 }

@@ -364,3 +364,37 @@ fn every_error_reply_starts_with_a_code() {
         );
     }
 }
+
+#[test]
+fn a_history_edited_by_hand_refuses_sends_and_nothing_is_written() {
+    let server = Server::start();
+    let mut con = setup(&server);
+    // The log already holds an entry past the room's last id.
+    q(&mut con, &["XADD", "chat:room:{general}:log", "5-0", "sender", "x", "text", "y", "ts", "0"]);
+    let e = refused_any(&mut con, &["CHAT.SEND", "general", "alice", "hi"]);
+    assert!(e.starts_with("ERR internal error: the history of room 'general' already holds"), "{e}");
+}
+
+#[test]
+fn an_inbox_that_cannot_take_more_does_not_stop_the_send() {
+    let server = Server::start();
+    let mut con = setup(&server);
+    q(&mut con, &["CHAT.REGISTER", "carol", "C"]);
+    q(&mut con, &["CHAT.SUBSCRIBE", "general", "carol"]);
+    // Nothing can be appended after the largest possible stream id.
+    let max = format!("{}-{}", u64::MAX, u64::MAX);
+    q(&mut con, &["XADD", "chat:user:{carol}:inbox", &max, "x", "y"]);
+    // The send happens in full for everybody else and is not half-done.
+    assert_eq!(int(&q(&mut con, &["CHAT.SEND", "general", "alice", "hi"])), 2);
+    assert_eq!(docs(&q(&mut con, &["CHAT.FETCH", "bob"])).len(), 2);
+    assert_eq!(int(&field(&q(&mut con, &["CHAT.INFO", "general"]), "last_id")), 2);
+    assert!(server.log().contains("not put in the inbox of 'carol'"), "{}", server.log());
+}
+
+/// Like `refused`, for errors whose text is checked by the caller.
+fn refused_any(con: &mut redis::Connection, args: &[&str]) -> String {
+    let before = digest(con);
+    let e = err(con, args);
+    assert_eq!(digest(con), before, "{args:?} wrote something");
+    e
+}

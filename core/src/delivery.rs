@@ -53,39 +53,6 @@ pub fn listener_probe(pattern_subscriptions: i64) -> ListenerProbe {
     }
 }
 
-/// The part of an inbox stream that clients see.
-///
-/// An inbox shows its newest `max` entries (`chat.inbox-max`). Trimming a
-/// stream entry by entry is slow (Redis walks the oldest node on every trim),
-/// so the stream is trimmed by whole nodes instead, like `XADD MAXLEN ~`,
-/// and may hold a few more, older entries than `max`. Those are hidden:
-/// FETCH skips them, ACK does not count them, and they count as dropped the
-/// moment they leave the window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InboxWindow {
-    /// Entries in the stream.
-    pub len: u64,
-    /// `chat.inbox-max`.
-    pub max: u64,
-}
-
-impl InboxWindow {
-    /// Old entries in the stream that clients no longer see.
-    pub fn hidden(self) -> u64 {
-        self.len.saturating_sub(self.max)
-    }
-
-    /// Whether appending one entry pushes the oldest visible one out.
-    pub fn append_drops_one(self) -> bool {
-        self.len >= self.max
-    }
-
-    /// Of `removed` entries trimmed from the old end, how many were visible.
-    pub fn visible_of_removed(self, removed: u64) -> u64 {
-        removed.saturating_sub(self.hidden())
-    }
-}
-
 /// The handle of one inbox entry, as FETCH returns it and ACK takes it. It is
 /// the inbox stream entry id (`<ms>-<seq>`); clients treat it as opaque.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -142,24 +109,6 @@ mod tests {
     fn pattern_subscriptions_force_asking_first() {
         assert_eq!(listener_probe(0), ListenerProbe::PublishAndCount);
         assert_eq!(listener_probe(1), ListenerProbe::AskFirst);
-    }
-
-    #[test]
-    fn the_inbox_window_hides_what_overflowed() {
-        let w = InboxWindow { len: 105, max: 100 };
-        assert_eq!(w.hidden(), 5);
-        assert!(w.append_drops_one());
-        assert_eq!(
-            w.visible_of_removed(3),
-            0,
-            "the oldest entries are the hidden ones"
-        );
-        assert_eq!(w.visible_of_removed(8), 3);
-        let w = InboxWindow { len: 99, max: 100 };
-        assert_eq!(w.hidden(), 0);
-        assert!(!w.append_drops_one());
-        assert_eq!(w.visible_of_removed(4), 4);
-        assert!(InboxWindow { len: 100, max: 100 }.append_drops_one());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use chat_core::message::Message;
 use chat_core::request::{Cursor, History};
 use chat_core::ChatError;
 
-use super::existing_room;
+use super::require_room;
 use crate::reply::Reply;
 use crate::store::{Ctx, Key, Kind, StreamId, STREAM_ID_MAX, STREAM_ID_MIN};
 
@@ -14,7 +14,7 @@ use crate::store::{Ctx, Key, Kind, StreamId, STREAM_ID_MAX, STREAM_ID_MIN};
 pub fn history(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let req = History::parse(args)?;
     let room = req.room.as_str();
-    existing_room(ctx, room, false)?;
+    require_room(ctx, room)?;
     let log = Key::read(ctx, &RoomKey::Log.of(room), Kind::Stream)?;
 
     // Newest-first pages are read backwards, then turned around.

@@ -8,15 +8,13 @@ use std::ffi::{c_int, c_longlong, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
-use chat_core::delivery::InboxWindow;
 use chat_core::keys::UserKey;
 use chat_core::message::Message;
 use chat_core::request::{Ack, Fetch};
 use chat_core::ChatError;
 use redis_module::raw;
 
-use super::existing_user;
-use crate::config::limits;
+use super::require_user;
 use crate::reply::{send_error, send_error_text, Reply};
 use crate::stats;
 use crate::store::{
@@ -27,7 +25,7 @@ use crate::store::{
 pub fn fetch(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let req = Fetch::parse(args)?;
     let user = req.user.as_str();
-    existing_user(ctx, user)?;
+    require_user(ctx, user)?;
     let inbox = UserKey::Inbox.of(user);
     let page = read_inbox(ctx, &inbox, req.count)?;
     let Some(block_ms) = req.block_ms else {
@@ -45,12 +43,8 @@ pub fn fetch(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
 pub fn ack(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let req = Ack::parse(args)?;
     let user = req.user.as_str();
-    existing_user(ctx, user)?;
+    require_user(ctx, user)?;
     let inbox = Key::write(ctx, &UserKey::Inbox.of(user), Kind::Stream)?;
-    let window = InboxWindow {
-        len: inbox.len(),
-        max: limits().inbox_max,
-    };
     let removed = match req.delivery.successor() {
         Some(next) => inbox.stream_trim_below(StreamId {
             ms: next.ms,
@@ -58,37 +52,20 @@ pub fn ack(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
         }),
         None => inbox.stream_clear(),
     };
-    // Hidden entries (see InboxWindow) were already counted as dropped.
-    let acked = window.visible_of_removed(removed);
-    stats::add(&stats::INBOX_ACKED, acked);
-    Ok(Reply::Int(acked as i64))
+    stats::add(&stats::INBOX_ACKED, removed);
+    Ok(Reply::Int(removed as i64))
 }
 
-/// The oldest `count` visible inbox entries as FETCH documents.
+/// The oldest `count` inbox entries as FETCH documents.
 fn read_inbox(ctx: Ctx, name: &[u8], count: usize) -> Result<Vec<Reply>, ChatError> {
     let inbox = Key::read(ctx, name, Kind::Stream)?;
-    let window = InboxWindow {
-        len: inbox.len(),
-        max: limits().inbox_max,
-    };
-    let hidden = window.hidden() as usize;
     let mut page = Vec::with_capacity(count.min(inbox.len() as usize));
-    let mut seen = 0;
-    inbox.stream_range(
-        STREAM_ID_MIN,
-        STREAM_ID_MAX,
-        false,
-        hidden + count,
-        |id, fields| {
-            seen += 1;
-            if seen > hidden {
-                let message = Message::from_inbox_entry(fields.iter().copied());
-                page.push(Reply::Bulk(
-                    message.to_json_with_delivery(&format_stream_id(id)),
-                ));
-            }
-        },
-    );
+    inbox.stream_range(STREAM_ID_MIN, STREAM_ID_MAX, false, count, |id, fields| {
+        let message = Message::from_inbox_entry(fields.iter().copied());
+        page.push(Reply::Bulk(
+            message.to_json_with_delivery(&format_stream_id(id)),
+        ));
+    });
     Ok(page)
 }
 

@@ -15,28 +15,30 @@ use chat_core::ChatError;
 use crate::reply::Reply;
 use crate::store::{Ctx, Key, Kind};
 
-/// What every command handler looks like to `lib.rs`.
+/// What every command handler looks like to the command table (`registry.rs`).
 pub type Handler = fn(Ctx, &[&[u8]]) -> Result<Reply, ChatError>;
 
-/// Opens a room's metadata hash; the room must exist.
-fn existing_room(ctx: Ctx, room: &str, writable: bool) -> Result<Key, ChatError> {
-    let name = RoomKey::Meta.of(room);
-    let key = if writable {
-        Key::write(ctx, &name, Kind::Hash)?
-    } else {
-        Key::read(ctx, &name, Kind::Hash)?
-    };
-    if key.is_empty() {
-        return Err(ChatError::NoSuchRoom);
+/// Fails with `ERR no such room` unless the room exists.
+fn require_room(ctx: Ctx, room: &str) -> Result<(), ChatError> {
+    match Key::read(ctx, &RoomKey::Meta.of(room), Kind::Hash)?.exists() {
+        true => Ok(()),
+        false => Err(ChatError::NoSuchRoom),
     }
-    Ok(key)
 }
 
-/// Opens a user's profile hash; the user must exist.
-fn existing_user(ctx: Ctx, user: &str) -> Result<Key, ChatError> {
-    let key = Key::read(ctx, &UserKey::Profile.of(user), Kind::Hash)?;
-    if key.is_empty() {
-        return Err(ChatError::NoSuchUser);
+/// Opens an existing room's metadata hash for writing.
+fn open_room(ctx: Ctx, room: &str) -> Result<Key, ChatError> {
+    let meta = Key::write(ctx, &RoomKey::Meta.of(room), Kind::Hash)?;
+    if !meta.exists() {
+        return Err(ChatError::NoSuchRoom);
     }
-    Ok(key)
+    Ok(meta)
+}
+
+/// Fails with `ERR no such user` unless the user is registered.
+fn require_user(ctx: Ctx, user: &str) -> Result<(), ChatError> {
+    match Key::read(ctx, &UserKey::Profile.of(user), Kind::Hash)?.exists() {
+        true => Ok(()),
+        false => Err(ChatError::NoSuchUser),
+    }
 }

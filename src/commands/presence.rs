@@ -8,7 +8,7 @@ use chat_core::keys::{RoomKey, UserKey};
 use chat_core::request::{parse_room, parse_user, Online};
 use chat_core::ChatError;
 
-use super::{existing_room, existing_user};
+use super::{require_room, require_user};
 use crate::config::limits;
 use crate::reply::Reply;
 use crate::store::{self, now_ms, Ctx, Key, Kind};
@@ -17,7 +17,7 @@ use crate::store::{self, now_ms, Ctx, Key, Kind};
 pub fn online(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let req = Online::parse(args, &limits())?;
     let user = req.user.as_str();
-    existing_user(ctx, user)?;
+    require_user(ctx, user)?;
     let presence = Key::write(ctx, &UserKey::Presence.of(user), Kind::String)?;
     let until = now_ms().saturating_add((req.ttl_secs * 1000) as i64);
     presence.string_set_until(b"1", until);
@@ -27,7 +27,7 @@ pub fn online(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
 /// CHAT.OFFLINE <user>
 pub fn offline(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let user = parse_user("chat.offline", args)?;
-    existing_user(ctx, user.as_str())?;
+    require_user(ctx, user.as_str())?;
     let presence = Key::write(ctx, &UserKey::Presence.of(user.as_str()), Kind::String)?;
     presence.delete();
     Ok(Reply::Ok)
@@ -36,7 +36,7 @@ pub fn offline(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
 /// CHAT.PRESENCE <room>
 pub fn presence(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let room = parse_room("chat.presence", args)?;
-    existing_room(ctx, room.as_str(), false)?;
+    require_room(ctx, room.as_str())?;
     let members = Key::read(ctx, &RoomKey::Members.of(room.as_str()), Kind::Hash)?;
     let mut name = Vec::with_capacity(64);
     let mut online = Vec::new();

@@ -5,7 +5,7 @@ use chat_core::keys::{RoomKey, UserKey};
 use chat_core::request::{parse_room, Create, Membership};
 use chat_core::ChatError;
 
-use super::{existing_room, existing_user};
+use super::{require_room, require_user};
 use crate::config::limits;
 use crate::reply::{field, Reply};
 use crate::store::{now_ms, Ctx, Key, Kind, RStr};
@@ -14,7 +14,7 @@ use crate::store::{now_ms, Ctx, Key, Kind, RStr};
 pub fn create(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let req = Create::parse(args, &limits())?;
     let meta = Key::write(ctx, &RoomKey::Meta.of(req.room.as_str()), Kind::Hash)?;
-    if !meta.is_empty() {
+    if meta.exists() {
         return Err(ChatError::RoomExists);
     }
     meta.hash_set(&[
@@ -32,7 +32,7 @@ pub fn create(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
 pub fn info(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let room = parse_room("chat.info", args)?;
     let meta = Key::read(ctx, &RoomKey::Meta.of(room.as_str()), Kind::Hash)?;
-    if meta.is_empty() {
+    if !meta.exists() {
         return Ok(Reply::Nil);
     }
     let members = Key::read(ctx, &RoomKey::Members.of(room.as_str()), Kind::Hash)?;
@@ -64,8 +64,8 @@ pub fn info(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
 pub fn subscribe(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let req = Membership::parse("chat.subscribe", args)?;
     let (room, user) = (req.room.as_str(), req.user.as_str());
-    existing_room(ctx, room, false)?;
-    existing_user(ctx, user)?;
+    require_room(ctx, room)?;
+    require_user(ctx, user)?;
     let members = Key::write(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
     let rooms = Key::write(ctx, &UserKey::Rooms.of(user), Kind::Hash)?;
     let now = RStr::from_int(ctx, now_ms());
@@ -92,7 +92,7 @@ pub fn unsubscribe(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
 /// CHAT.MEMBERS <room>
 pub fn members(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let room = parse_room("chat.members", args)?;
-    existing_room(ctx, room.as_str(), false)?;
+    require_room(ctx, room.as_str())?;
     let members = Key::read(ctx, &RoomKey::Members.of(room.as_str()), Kind::Hash)?;
     Ok(Reply::bulks(members.hash_fields()))
 }
@@ -100,7 +100,7 @@ pub fn members(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
 /// CHAT.COUNTS <room>
 pub fn counts(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let room = parse_room("chat.counts", args)?;
-    existing_room(ctx, room.as_str(), false)?;
+    require_room(ctx, room.as_str())?;
     let counts = Key::read(ctx, &RoomKey::Counts.of(room.as_str()), Kind::Hash)?;
     let pairs = counts
         .hash_entries()

@@ -1,41 +1,39 @@
 //! CHAT.SEND <room> <sender> <text>: the hot path.
 
-use chat_core::delivery::{listener_probe, route, InboxWindow, ListenerProbe, Route};
+use chat_core::delivery::{listener_probe, route, ListenerProbe, Route};
 use chat_core::keys::{RoomKey, UserKey};
 use chat_core::message::{Message, INBOX_FIELDS, LOG_FIELDS};
 use chat_core::request::Send;
 use chat_core::ChatError;
 
-use super::existing_room;
+use super::{open_room, require_user};
 use crate::config::limits;
-use crate::publish;
 use crate::reply::Reply;
-use crate::stats;
 use crate::store::{self, now_ms, Ctx, Key, Kind, RStr, StreamId};
+use crate::{log_warning, publish, stats};
 
 /// In one atomic step: check everything, assign the room's next id, append
-/// to the room log, count the message for the sender, then deliver to every
-/// other member, live or to the inbox (see `chat_core::delivery`).
+/// to the room log, count the message for the sender, then deliver it to
+/// every other member, live or to the inbox (see `chat_core::delivery`).
 pub fn send(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let limits = limits();
     let req = Send::parse(args, &limits)?;
     let (room, sender) = (req.room.as_str(), req.sender.as_str());
 
     // Checks. Nothing is written until all of them pass.
-    let meta = existing_room(ctx, room, true)?;
+    let meta = open_room(ctx, room)?;
     let members = Key::read(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
     if !members.hash_exists(sender.as_bytes()) {
-        super::existing_user(ctx, sender)?;
+        require_user(ctx, sender)?;
         return Err(ChatError::NotMember);
     }
     let log = Key::write(ctx, &RoomKey::Log.of(room), Kind::Stream)?;
     let counts = Key::write(ctx, &RoomKey::Counts.of(room), Kind::Hash)?;
     let last_id = meta.hash_get_int(b"last_id")?.unwrap_or(0);
     let sent_before = counts.hash_get_int(sender.as_bytes())?.unwrap_or(0);
-
-    // Every other member's inbox is opened (and its type checked) now, since
-    // any of them may be written below. Sorted ids keep the propagated
-    // writes in a stable order.
+    // Every other member's inbox is opened, and its type checked, now: any
+    // of them may be written below. Sorted ids keep the writes, and so what
+    // replicas receive, in a stable order.
     let mut recipients = Vec::with_capacity(members.len() as usize);
     let mut name = Vec::with_capacity(64);
     for member in members.hash_fields() {
@@ -51,7 +49,9 @@ pub fn send(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
         recipients.push((member, inbox));
     }
 
-    // Writes.
+    // The log append goes first: it is the one write that can be refused
+    // (when the stream was given a higher id by hand), and nothing else has
+    // been written yet when it is.
     let id = u64::try_from(last_id).unwrap_or(0) + 1;
     let ts = now_ms();
     let id_str = RStr::from_int(ctx, id as i64);
@@ -59,7 +59,6 @@ pub fn send(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let room_str = RStr::new(ctx, room.as_bytes());
     let sender_str = RStr::new(ctx, sender.as_bytes());
     let text_str = RStr::new(ctx, req.text.as_bytes());
-
     let log_names = LOG_FIELDS.map(|f| RStr::new(ctx, f));
     let log_fields = [
         log_names[0].ptr(),
@@ -69,19 +68,24 @@ pub fn send(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
         log_names[2].ptr(),
         ts_str.ptr(),
     ];
-    // The log append goes first: it is the one write that can be refused (if
-    // the stream was edited by hand to hold a higher id), and then nothing
-    // else has been written yet.
     log.stream_add(
         Some(StreamId { ms: id, seq: 0 }),
         &log_fields,
         limits.history_max,
-    )?;
+    )
+    .map_err(|_| {
+        ChatError::Internal(format!(
+            "the history of room '{room}' already holds an entry at or after id {id}; \
+                 was its stream written to by hand?"
+        ))
+    })?;
+
+    // From here on every write succeeds: nothing may fail half-way.
     meta.hash_set(&[(&RStr::new(ctx, b"last_id"), &id_str)]);
     counts.hash_set(&[(&sender_str, &RStr::from_int(ctx, sent_before + 1))]);
 
-    // The document is encoded once and published as is to every live member;
-    // inbox copies share the same field strings.
+    // The document is encoded once and published as is to every live
+    // member; inbox copies share the same field strings.
     let message = Message {
         room: room.into(),
         id,
@@ -128,16 +132,20 @@ pub fn send(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
         }
         match route(online, listeners.max(0) as u64) {
             Route::Live => live += 1,
-            Route::Inbox => {
-                let window = InboxWindow {
-                    len: inbox.len(),
-                    max: limits.inbox_max,
-                };
-                inbox.stream_add(None, &inbox_fields, limits.inbox_max)?;
-                publish::wake_readers(ctx, inbox.name());
-                queued += 1;
-                dropped += u64::from(window.append_drops_one());
-            }
+            Route::Inbox => match inbox.stream_add(None, &inbox_fields, limits.inbox_max) {
+                // The append itself wakes a `CHAT.FETCH ... BLOCK` waiting
+                // on this inbox.
+                Ok((_, trimmed)) => {
+                    queued += 1;
+                    dropped += trimmed;
+                }
+                // Only possible if the inbox was given the largest possible
+                // id by hand. The message is stored and other members get
+                // it; failing now would leave it half-sent.
+                Err(error) => log_warning(&format!(
+                    "message {id} of room '{room}' not put in the inbox of '{member}': {error}"
+                )),
+            },
         }
     }
 

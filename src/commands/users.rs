@@ -4,7 +4,7 @@ use chat_core::keys::UserKey;
 use chat_core::request::{parse_user, Register};
 use chat_core::ChatError;
 
-use super::existing_user;
+use super::require_user;
 use crate::config::limits;
 use crate::reply::{field, Reply};
 use crate::store::{now_ms, Ctx, Key, Kind, RStr};
@@ -13,7 +13,7 @@ use crate::store::{now_ms, Ctx, Key, Kind, RStr};
 pub fn register(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let req = Register::parse(args, &limits())?;
     let profile = Key::write(ctx, &UserKey::Profile.of(req.user.as_str()), Kind::Hash)?;
-    if !profile.is_empty() {
+    if profile.exists() {
         return Err(ChatError::UserExists);
     }
     profile.hash_set(&[
@@ -30,7 +30,7 @@ pub fn register(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
 pub fn profile(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let user = parse_user("chat.profile", args)?;
     let profile = Key::read(ctx, &UserKey::Profile.of(user.as_str()), Kind::Hash)?;
-    if profile.is_empty() {
+    if !profile.exists() {
         return Ok(Reply::Nil);
     }
     Ok(Reply::Map(vec![
@@ -49,7 +49,7 @@ pub fn profile(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
 /// CHAT.ROOMS <user>
 pub fn rooms(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let user = parse_user("chat.rooms", args)?;
-    existing_user(ctx, user.as_str())?;
+    require_user(ctx, user.as_str())?;
     let rooms = Key::read(ctx, &UserKey::Rooms.of(user.as_str()), Kind::Hash)?;
     Ok(Reply::bulks(rooms.hash_fields()))
 }
