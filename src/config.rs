@@ -1,24 +1,30 @@
 //! The module's configs (`CONFIG GET/SET chat.*`), backed by atomics that the
 //! commands read once per call into a `Limits`.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
-use chat_core::config::{self, Limits, Param};
-use redis_module::configuration::{register_i64_configuration, ConfigurationFlags};
+use chat_core::config::{self, Flag, Limits, Param, Setting};
+use redis_module::configuration::{
+    register_bool_configuration, register_i64_configuration, ConfigurationFlags,
+};
 use redis_module::{Context, RedisString};
 
 static MAX_TEXT_BYTES: AtomicI64 = AtomicI64::new(config::MAX_TEXT_BYTES.default);
 static HISTORY_MAX: AtomicI64 = AtomicI64::new(config::HISTORY_MAX.default);
 static INBOX_MAX: AtomicI64 = AtomicI64::new(config::INBOX_MAX.default);
 static PRESENCE_TTL: AtomicI64 = AtomicI64::new(config::PRESENCE_TTL.default);
+static DEDUP_WINDOW: AtomicI64 = AtomicI64::new(config::DEDUP_WINDOW.default);
+static REPLICATE_EFFECTS: AtomicBool = AtomicBool::new(config::REPLICATE_EFFECTS.default);
 
 /// Each parameter with the cell that holds its current value.
-static CONFIGS: [(&Param, &AtomicI64); 4] = [
+static INTS: [(&Param, &AtomicI64); 5] = [
     (&config::MAX_TEXT_BYTES, &MAX_TEXT_BYTES),
     (&config::HISTORY_MAX, &HISTORY_MAX),
     (&config::INBOX_MAX, &INBOX_MAX),
     (&config::PRESENCE_TTL, &PRESENCE_TTL),
+    (&config::DEDUP_WINDOW, &DEDUP_WINDOW),
 ];
+static FLAGS: [(&Flag, &AtomicBool); 1] = [(&config::REPLICATE_EFFECTS, &REPLICATE_EFFECTS)];
 
 /// The limits in force now.
 pub fn limits() -> Limits {
@@ -28,6 +34,8 @@ pub fn limits() -> Limits {
         history_max: get(&HISTORY_MAX),
         inbox_max: get(&INBOX_MAX),
         presence_ttl_secs: get(&PRESENCE_TTL),
+        dedup_window_secs: get(&DEDUP_WINDOW),
+        replicate_effects: REPLICATE_EFFECTS.load(Ordering::Relaxed),
     }
 }
 
@@ -38,12 +46,15 @@ pub fn limits() -> Limits {
 pub fn register(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
     let raw_args: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
     let given = config::parse_module_args(&raw_args)?;
-    for (param, cell) in CONFIGS {
+    for (param, cell) in INTS {
         let start = given
             .iter()
             .rev()
-            .find(|(p, _)| p.name == param.name)
-            .map_or(param.default, |(_, v)| *v);
+            .find_map(|s| match s {
+                Setting::Int(p, v) if p.name == param.name => Some(*v),
+                _ => None,
+            })
+            .unwrap_or(param.default);
         cell.store(start, Ordering::Relaxed);
         register_i64_configuration(
             ctx,
@@ -52,6 +63,25 @@ pub fn register(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
             start,
             param.min,
             param.max,
+            ConfigurationFlags::DEFAULT,
+            None,
+        );
+    }
+    for (flag, cell) in FLAGS {
+        let start = given
+            .iter()
+            .rev()
+            .find_map(|s| match s {
+                Setting::Flag(f, v) if f.name == flag.name => Some(*v),
+                _ => None,
+            })
+            .unwrap_or(flag.default);
+        cell.store(start, Ordering::Relaxed);
+        register_bool_configuration(
+            ctx,
+            flag.name,
+            cell,
+            start,
             ConfigurationFlags::DEFAULT,
             None,
         );

@@ -43,6 +43,7 @@ struct Arg {
     kind: ArgKind,
     token: Option<&'static str>,
     optional: bool,
+    multiple: bool,
     sub: &'static [Arg],
 }
 
@@ -52,6 +53,7 @@ const fn arg(name: &'static str, kind: ArgKind) -> Arg {
         kind,
         token: None,
         optional: false,
+        multiple: false,
         sub: &[],
     }
 }
@@ -184,14 +186,33 @@ pub static COMMANDS: &[Command] = &[
         name: "chat.send",
         func: entry!(commands::send::send),
         flags: "write deny-oom",
-        arity: 4,
+        arity: -4,
         keys: &[(1, Access::Write), (2, Access::Read)],
-        summary: "Sends a message to a room: stores it, counts it and delivers it to every other member, live or to their inbox. Returns the message id.",
+        summary: "Sends a message to a room: stores it, counts it and delivers it to every other member, live or to their inbox. Returns the message id; a retry with the same DEDUP key returns the first id and writes nothing.",
         complexity: "O(N) where N is the number of members of the room",
         args: &[
             arg("room", ArgKind::Key(0)),
             arg("sender", ArgKind::Key(1)),
             arg("text", ArgKind::Text),
+            option("DEDUP", "key", ArgKind::Text),
+        ],
+    },
+    Command {
+        name: "chat.send-resolved",
+        func: entry!(commands::send::send_resolved),
+        flags: "write",
+        arity: -9,
+        keys: &[(1, Access::Write), (2, Access::Read)],
+        summary: "Replays a CHAT.SEND on a replica or from the AOF, with every id and delivery the primary chose. Internal: refused from clients.",
+        complexity: "O(N) where N is the number of inbox copies",
+        args: &[
+            arg("room", ArgKind::Key(0)),
+            arg("sender", ArgKind::Key(1)),
+            arg("text", ArgKind::Text),
+            Arg {
+                multiple: true,
+                ..arg("resolved", ArgKind::Text)
+            },
         ],
     },
     Command {
@@ -205,14 +226,12 @@ pub static COMMANDS: &[Command] = &[
         args: &[
             ROOM,
             Arg {
-                name: "cursor",
-                kind: ArgKind::OneOf,
-                token: None,
                 optional: true,
                 sub: &[
                     choice("BEFORE", "id", ArgKind::Integer),
                     choice("AFTER", "id", ArgKind::Integer),
                 ],
+                ..arg("cursor", ArgKind::OneOf)
             },
             option("COUNT", "count", ArgKind::Integer),
         ],
@@ -453,11 +472,15 @@ fn c_args(args: &[Arg]) -> Vec<raw::RedisModuleCommandArg> {
                 token: a.token.map_or(ptr::null(), leak),
                 summary: ptr::null(),
                 since: ptr::null(),
-                flags: if a.optional {
-                    raw::REDISMODULE_CMD_ARG_OPTIONAL as c_int
+                flags: (if a.optional {
+                    raw::REDISMODULE_CMD_ARG_OPTIONAL
                 } else {
-                    raw::REDISMODULE_CMD_ARG_NONE as c_int
-                },
+                    0
+                } | if a.multiple {
+                    raw::REDISMODULE_CMD_ARG_MULTIPLE
+                } else {
+                    0
+                }) as c_int,
                 deprecated_since: ptr::null(),
                 subargs,
                 display_text: ptr::null(),

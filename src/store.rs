@@ -4,11 +4,15 @@
 //! strings), which costs far less than calling Redis commands with
 //! `RM_Call`. Those writes neither replicate nor notify by themselves, so
 //! every write method here does three things at once: apply the change,
-//! emit the keyspace event Redis's own command would emit, and propagate the
-//! change to replicas and the AOF as the plain Redis command that has the same
-//! effect, with every non-deterministic value (ids, times) already resolved.
-//! A replica, even one without the module loaded, therefore ends up with the
-//! primary's exact data. Redis wraps the writes of one command in MULTI/EXEC.
+//! emit the keyspace event Redis's own command would emit, and (for a key
+//! opened with `Propagation::Effects`) propagate the change to replicas and
+//! the AOF as the plain Redis command that has the same effect, with every
+//! non-deterministic value (ids, times) already resolved. A replica, even one
+//! without the module loaded, then ends up with the primary's exact data.
+//! Redis wraps the writes of one command in MULTI/EXEC.
+//!
+//! A command may instead propagate itself once, in resolved form, and open
+//! its keys with `Propagation::Resolved` (CHAT.SEND does, by default).
 
 use std::ffi::{c_char, c_int, c_long, c_void, CStr};
 use std::ptr;
@@ -116,6 +120,17 @@ pub struct Key {
     ctx: Ctx,
     raw: *mut raw::RedisModuleKey,
     name: RStr,
+    propagation: Propagation,
+}
+
+/// How the writes to a key reach replicas and the AOF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    /// Each write is propagated as the equivalent Redis command.
+    Effects,
+    /// The command propagates itself, resolved, once (see
+    /// `chat_core::request::ResolvedSend`); single writes are not propagated.
+    Resolved,
 }
 
 impl Drop for Key {
@@ -133,24 +148,42 @@ const NOTIFY_STREAM: c_int = raw::REDISMODULE_NOTIFY_STREAM as c_int;
 impl Key {
     /// Opens `name` for reading and checks that it is empty or of kind `want`.
     pub fn read(ctx: Ctx, name: &[u8], want: Kind) -> Result<Key, ChatError> {
-        Key::open(ctx, name, raw::REDISMODULE_READ as c_int, want)
+        let mode = raw::REDISMODULE_READ as c_int;
+        Key::open(ctx, name, mode, want, Propagation::Effects)
     }
 
-    /// Opens `name` for writing and checks that it is empty or of kind `want`.
+    /// Opens `name` for writing and checks that it is empty or of kind
+    /// `want`. Its writes are propagated as effects.
     pub fn write(ctx: Ctx, name: &[u8], want: Kind) -> Result<Key, ChatError> {
-        Key::open(
-            ctx,
-            name,
-            (raw::REDISMODULE_READ | raw::REDISMODULE_WRITE) as c_int,
-            want,
-        )
+        Key::write_with(ctx, name, want, Propagation::Effects)
     }
 
-    fn open(ctx: Ctx, name: &[u8], mode: c_int, want: Kind) -> Result<Key, ChatError> {
+    pub fn write_with(
+        ctx: Ctx,
+        name: &[u8],
+        want: Kind,
+        propagation: Propagation,
+    ) -> Result<Key, ChatError> {
+        let mode = (raw::REDISMODULE_READ | raw::REDISMODULE_WRITE) as c_int;
+        Key::open(ctx, name, mode, want, propagation)
+    }
+
+    fn open(
+        ctx: Ctx,
+        name: &[u8],
+        mode: c_int,
+        want: Kind,
+        propagation: Propagation,
+    ) -> Result<Key, ChatError> {
         let name = RStr::new(ctx, name);
         // SAFETY: live context and key name; the handle is closed in Drop.
         let raw = unsafe { api!(RedisModule_OpenKey)(ctx, name.ptr(), mode) };
-        let key = Key { ctx, raw, name };
+        let key = Key {
+            ctx,
+            raw,
+            name,
+            propagation,
+        };
         let kind = key.kind();
         if kind != Kind::Empty && kind != want {
             return Err(ChatError::WrongType(
@@ -197,20 +230,13 @@ impl Key {
 
     /// Propagates `command key args...` to replicas and the AOF.
     fn replicate(&self, command: &CStr, args: &[*mut raw::RedisModuleString]) {
+        if self.propagation != Propagation::Effects {
+            return;
+        }
         let mut argv = Vec::with_capacity(args.len() + 1);
         argv.push(self.name.ptr());
         argv.extend_from_slice(args);
-        // SAFETY: format "v" takes an array of RedisModuleString pointers and
-        // its length; Redis takes its own references to them.
-        unsafe {
-            api!(RedisModule_Replicate)(
-                self.ctx,
-                command.as_ptr(),
-                c"v".as_ptr(),
-                argv.as_mut_ptr(),
-                argv.len(),
-            );
-        }
+        replicate(self.ctx, command, &argv);
     }
 
     // ----- hashes ---------------------------------------------------------
@@ -368,22 +394,19 @@ impl Key {
 
     // ----- streams --------------------------------------------------------
 
-    /// Appends an entry, like `XADD key MAXLEN ~ keep id field value ...`:
-    /// when the stream then holds more than `keep` entries, its oldest whole
-    /// nodes are dropped as long as at least `keep` entries remain. Dropping
-    /// whole nodes is cheap; trimming to exactly `keep` would walk the oldest
-    /// node entry by entry on every append.
+    /// Appends an entry, like `XADD key [MAXLEN ...] id field value ...`,
+    /// then trims the stream as `trim` says. `id: None` lets Redis pick the
+    /// next `<ms>-<seq>` id. Returns the id and how many entries the trim
+    /// removed.
     ///
-    /// `id: None` lets Redis pick the next `<ms>-<seq>` id. As Redis does for
-    /// its own `XADD ... ~`, what is propagated is exact: the resolved id and,
-    /// if anything was trimmed, `MAXLEN = <length now>`, which removes the
-    /// very same nodes on a replica. Returns the id and how many entries the
-    /// trim removed.
+    /// With effects, what is propagated is exact, as Redis does for its own
+    /// `XADD ... ~`: the resolved id and, if anything was trimmed,
+    /// `MAXLEN = <length now>`, which removes the very same nodes on a replica.
     pub fn stream_add(
         &self,
         id: Option<StreamId>,
         fields: &[*mut raw::RedisModuleString],
-        keep: u64,
+        trim: Trim,
     ) -> Result<(StreamId, u64), ChatError> {
         let mut assigned = id.unwrap_or(StreamId { ms: 0, seq: 0 });
         let flags = if id.is_none() {
@@ -408,10 +431,13 @@ impl Key {
                 String::from_utf8_lossy(self.name.as_bytes())
             )));
         }
-        let trimmed = if self.len() > keep {
-            let approx = raw::REDISMODULE_STREAM_TRIM_APPROX as c_int;
-            // SAFETY: approximate trimming of an open stream key.
-            unsafe { api!(RedisModule_StreamTrimByLength)(self.raw, approx, keep as i64) }.max(0)
+        let (limit, flags) = match trim {
+            Trim::KeepAtLeast(keep) => (keep, raw::REDISMODULE_STREAM_TRIM_APPROX as c_int),
+            Trim::ToLength(length) => (length, 0),
+        };
+        let trimmed = if self.len() > limit {
+            // SAFETY: trimming an open stream key.
+            unsafe { api!(RedisModule_StreamTrimByLength)(self.raw, flags, limit as i64) }.max(0)
                 as u64
         } else {
             0
@@ -421,18 +447,20 @@ impl Key {
         if trimmed > 0 {
             self.notify(NOTIFY_STREAM, c"xtrim");
         }
-        let id_text = RStr::new(self.ctx, format_stream_id(assigned).as_bytes());
-        let mut args = Vec::with_capacity(fields.len() + 4);
-        let (maxlen, eq, len_text);
-        if trimmed > 0 {
-            maxlen = RStr::new(self.ctx, b"MAXLEN");
-            eq = RStr::new(self.ctx, b"=");
-            len_text = RStr::from_int(self.ctx, self.len() as i64);
-            args.extend([maxlen.ptr(), eq.ptr(), len_text.ptr()]);
+        if self.propagation == Propagation::Effects {
+            let id_text = RStr::new(self.ctx, format_stream_id(assigned).as_bytes());
+            let mut args = Vec::with_capacity(fields.len() + 4);
+            let (maxlen, eq, len_text);
+            if trimmed > 0 {
+                maxlen = RStr::new(self.ctx, b"MAXLEN");
+                eq = RStr::new(self.ctx, b"=");
+                len_text = RStr::from_int(self.ctx, self.len() as i64);
+                args.extend([maxlen.ptr(), eq.ptr(), len_text.ptr()]);
+            }
+            args.push(id_text.ptr());
+            args.extend_from_slice(fields);
+            self.replicate(c"XADD", &args);
         }
-        args.push(id_text.ptr());
-        args.extend_from_slice(fields);
-        self.replicate(c"XADD", &args);
         Ok((assigned, trimmed))
     }
 
@@ -527,6 +555,23 @@ impl Key {
 
     // ----- strings --------------------------------------------------------
 
+    /// The value of a string key, if it exists.
+    pub fn string_get(&self) -> Option<Vec<u8>> {
+        if self.kind() != Kind::String {
+            return None;
+        }
+        let mut len = 0usize;
+        // SAFETY: read-only access to an open string key; the bytes are
+        // copied before the key can change.
+        unsafe {
+            let p = api!(RedisModule_StringDMA)(self.raw, &mut len, raw::REDISMODULE_READ as c_int);
+            if p.is_null() {
+                return None;
+            }
+            Some(std::slice::from_raw_parts(p.cast::<u8>(), len).to_vec())
+        }
+    }
+
     /// Sets a string that expires at `at_ms`, like `SET key value PXAT at_ms`.
     pub fn string_set_until(&self, value: &[u8], at_ms: i64) {
         let value = RStr::new(self.ctx, value);
@@ -554,6 +599,39 @@ impl Key {
         self.replicate(c"DEL", &[]);
         true
     }
+}
+
+/// How `Key::stream_add` trims after appending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trim {
+    /// Drop whole old nodes while at least this many entries remain (cheap;
+    /// like `XADD ... MAXLEN ~`). Used where the choice is made.
+    KeepAtLeast(u64),
+    /// Trim to exactly this length. Used to replay a trim: on a stream laid
+    /// out as the primary's, it removes the same whole nodes.
+    ToLength(u64),
+}
+
+/// Propagates `command args...` to replicas and the AOF.
+pub fn replicate(ctx: Ctx, command: &CStr, argv: &[*mut raw::RedisModuleString]) {
+    let mut argv = argv.to_vec();
+    // SAFETY: format "v" takes an array of RedisModuleString pointers and
+    // its length; Redis takes its own references to them.
+    unsafe {
+        api!(RedisModule_Replicate)(
+            ctx,
+            command.as_ptr(),
+            c"v".as_ptr(),
+            argv.as_mut_ptr(),
+            argv.len(),
+        );
+    }
+}
+
+/// Propagates the running command as it was called.
+pub fn replicate_verbatim(ctx: Ctx) {
+    // SAFETY: live command context.
+    unsafe { api!(RedisModule_ReplicateVerbatim)(ctx) };
 }
 
 pub fn format_stream_id(id: StreamId) -> String {

@@ -1,8 +1,11 @@
-//! Data survives reloads and restarts, and replicas hold exactly the
-//! primary's data; module configuration is checked at load.
+//! Nothing lost, nothing doubled: replicas hold exactly the primary's data,
+//! and acknowledged messages survive reloads, crashes and restarts.
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -21,48 +24,229 @@ impl Rng {
     }
 }
 
-/// A mixed workload: sends, joins, leaves, presence changes, fetch and ack.
-fn workload(con: &mut Connection, steps: usize, seed: u64) {
-    let users = ["u0", "u1", "u2", "u3", "u4", "u5"];
-    let rooms = ["r0", "r1", "r2"];
-    for u in users {
-        q(con, &["CHAT.REGISTER", u, u]);
+const USERS: [&str; 8] = ["u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7"];
+const ROOMS: [&str; 3] = ["r0", "r1", "r2"];
+
+/// Keeps a connection subscribed to each of `users`' push channels, so that
+/// those of them who go online get messages live.
+fn listen(server: &Server, users: &[&str]) {
+    for user in users {
+        let mut con = server.conn();
+        let channel = format!("chat:user:{{{user}}}:push");
+        let (ready, subscribed) = mpsc::channel();
+        thread::spawn(move || {
+            let mut pubsub = con.as_pubsub();
+            pubsub.subscribe(&channel).unwrap();
+            ready.send(()).unwrap();
+            // Ends when the server goes away at the end of the test.
+            while pubsub.get_message().is_ok() {}
+        });
+        subscribed.recv_timeout(Duration::from_secs(5)).unwrap();
     }
-    for r in rooms {
-        q(con, &["CHAT.CREATE", r, r]);
-        for u in &users[..4] {
+}
+
+/// A randomized workload of `steps` commands: sends (some with DEDUP keys,
+/// some retried), joins, leaves, members going online and offline, fetches
+/// and acks. Returns how many commands it ran.
+fn workload(con: &mut Connection, steps: usize, seed: u64) -> usize {
+    let mut ran = 0;
+    for u in USERS {
+        let _ = try_q(con, &["CHAT.REGISTER", u, u]);
+        ran += 1;
+    }
+    for r in ROOMS {
+        let _ = try_q(con, &["CHAT.CREATE", r, r]);
+        ran += 1;
+        for u in &USERS[..5] {
             q(con, &["CHAT.SUBSCRIBE", r, u]);
+            ran += 1;
         }
     }
     let mut rng = Rng(seed);
     for i in 0..steps {
-        let u = users[rng.below(users.len())];
-        let r = rooms[rng.below(rooms.len())];
-        match rng.below(10) {
+        let u = USERS[rng.below(USERS.len())];
+        let r = ROOMS[rng.below(ROOMS.len())];
+        ran += 1;
+        match rng.below(12) {
             0..=4 => {
                 // May fail (not a member): that is part of the workload.
                 let _ = try_q(con, &["CHAT.SEND", r, u, &format!("message {i} from {u}")]);
             }
             5 => {
-                q(con, &["CHAT.SUBSCRIBE", r, u]);
+                let key = format!("k{}", rng.below(50));
+                let _ = try_q(con, &["CHAT.SEND", r, u, "retried", "DEDUP", &key]);
             }
             6 => {
-                q(con, &["CHAT.UNSUBSCRIBE", r, u]);
+                q(con, &["CHAT.SUBSCRIBE", r, u]);
             }
             7 => {
-                q(con, &["CHAT.ONLINE", u, "TTL", "3600"]);
+                q(con, &["CHAT.UNSUBSCRIBE", r, u]);
             }
             8 => {
+                q(con, &["CHAT.ONLINE", u, "TTL", "3600"]);
+            }
+            9 => {
                 q(con, &["CHAT.OFFLINE", u]);
             }
             _ => {
                 let inbox = docs(&q(con, &["CHAT.FETCH", u, "COUNT", "3"]));
                 if let Some(last) = inbox.last() {
                     q(con, &["CHAT.ACK", u, last["delivery"].as_str().unwrap()]);
+                    ran += 1;
                 }
             }
         }
     }
+    ran
+}
+
+fn wait_for_replica(primary: &mut Connection) {
+    let acked = int(&q(primary, &["WAIT", "1", "10000"]));
+    assert_eq!(acked, 1, "the replica did not catch up");
+}
+
+fn start_replica(primary: &Server, with_module: bool) -> Server {
+    let port = primary.port.to_string();
+    let args = ["--replicaof", "127.0.0.1", &port];
+    let replica = if with_module {
+        Server::start_with(&[], &args)
+    } else {
+        Server::start_without_module(&args)
+    };
+    let mut con = replica.conn();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !text(&q(&mut con, &["INFO", "replication"])).contains("master_link_status:up") {
+        assert!(Instant::now() < deadline, "replica never connected");
+        thread::sleep(Duration::from_millis(20));
+    }
+    replica
+}
+
+/// Small limits, so that histories and inboxes are trimmed all the time.
+const SMALL: [&str; 4] = ["history-max", "7", "inbox-max", "5"];
+
+fn replica_matches(module_args: &[&str], replica_has_module: bool, seed: u64) {
+    let primary = Server::start_with(module_args, &[]);
+    let replica = start_replica(&primary, replica_has_module);
+    listen(&primary, &USERS[..4]);
+    let mut con = primary.conn();
+    let ran = workload(&mut con, 3000, seed);
+    wait_for_replica(&mut con);
+    let mut rcon = replica.conn();
+    assert_eq!(digest(&mut rcon), digest(&mut con), "after {ran} commands");
+    let live = text(&q(&mut con, &["INFO", "chat"]));
+    assert!(
+        !live.contains("chat_live_deliveries:0\r"),
+        "the workload delivered live too:\n{live}"
+    );
+    eprintln!("replica digest equal after {ran} commands ({module_args:?})");
+}
+
+#[test]
+fn a_replica_holds_the_primarys_data_with_resolved_sends() {
+    replica_matches(&SMALL, true, 3);
+}
+
+#[test]
+fn a_replica_holds_the_primarys_data_with_effects() {
+    let args = [&SMALL[..], &["replicate-effects", "yes"]].concat();
+    replica_matches(&args, true, 4);
+}
+
+#[test]
+fn a_replica_without_the_module_holds_the_primarys_data_with_effects() {
+    let args = [&SMALL[..], &["replicate-effects", "yes"]].concat();
+    replica_matches(&args, false, 5);
+}
+
+#[test]
+fn a_replica_serves_reads_and_refuses_writes() {
+    let primary = Server::start();
+    let replica = start_replica(&primary, true);
+    let mut con = primary.conn();
+    room_with(&mut con, "r", &["a", "b"]);
+    q(&mut con, &["CHAT.SEND", "r", "a", "hello"]);
+    wait_for_replica(&mut con);
+    let mut rcon = replica.conn();
+    for read in [
+        &["CHAT.HISTORY", "r"][..],
+        &["CHAT.INFO", "r"],
+        &["CHAT.MEMBERS", "r"],
+        &["CHAT.ROOMS", "a"],
+        &["CHAT.COUNTS", "r"],
+        &["CHAT.PROFILE", "a"],
+        &["CHAT.FETCH", "b"],
+        &["CHAT.PRESENCE", "r"],
+    ] {
+        assert_eq!(q(&mut rcon, read), q(&mut con, read), "{read:?}");
+    }
+    for write in [
+        &["CHAT.SEND", "r", "a", "x"][..],
+        &["CHAT.REGISTER", "c", "C"],
+        &["CHAT.CREATE", "s", "S"],
+        &["CHAT.SUBSCRIBE", "r", "a"],
+        &["CHAT.UNSUBSCRIBE", "r", "a"],
+        &["CHAT.ACK", "b", "1-0"],
+        &["CHAT.ONLINE", "a"],
+        &["CHAT.OFFLINE", "a"],
+    ] {
+        assert!(err(&mut rcon, write).starts_with("READONLY"), "{write:?}");
+    }
+}
+
+#[test]
+fn clients_cannot_replay_resolved_sends() {
+    let server = Server::start();
+    let mut con = server.conn();
+    room_with(&mut con, "r", &["a", "b"]);
+    let before = digest(&mut con);
+    let e = err(
+        &mut con,
+        &[
+            "CHAT.SEND-RESOLVED",
+            "r",
+            "a",
+            "forged",
+            "9",
+            "1",
+            "1",
+            "1",
+            "0",
+        ],
+    );
+    assert_eq!(
+        e,
+        "ERR CHAT.SEND-RESOLVED only replays a send on replicas and from the AOF; use CHAT.SEND"
+    );
+    assert_eq!(digest(&mut con), before);
+}
+
+#[test]
+fn a_server_at_maxmemory_refuses_writes_that_grow_it() {
+    let server = Server::start();
+    let mut con = server.conn();
+    room_with(&mut con, "r", &["a", "b"]);
+    q(&mut con, &["CHAT.SEND", "r", "a", "before the limit"]);
+    let delivery = docs(&q(&mut con, &["CHAT.FETCH", "b"]))[0]["delivery"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    q(&mut con, &["CONFIG", "SET", "maxmemory", "1"]);
+    let before = digest(&mut con);
+    for write in [
+        &["CHAT.SEND", "r", "a", "x"][..],
+        &["CHAT.REGISTER", "c", "C"],
+        &["CHAT.CREATE", "s", "S"],
+        &["CHAT.SUBSCRIBE", "r", "a"],
+        &["CHAT.ONLINE", "a"],
+    ] {
+        assert!(err(&mut con, write).starts_with("OOM"), "{write:?}");
+    }
+    assert_eq!(digest(&mut con), before);
+    // Reads, and writes that only free memory, still work.
+    assert_eq!(docs(&q(&mut con, &["CHAT.HISTORY", "r"])).len(), 1);
+    assert_eq!(int(&q(&mut con, &["CHAT.ACK", "b", &delivery])), 1);
+    q(&mut con, &["CONFIG", "SET", "maxmemory", "0"]);
 }
 
 #[test]
@@ -87,65 +271,183 @@ fn everything_survives_debug_reload() {
     );
 }
 
+const AOF: [&str; 4] = ["--appendonly", "yes", "--appendfsync", "always"];
+
 #[test]
 fn a_restart_from_the_aof_rebuilds_the_same_data() {
-    let mut server = Server::start_with(&[], &["--appendonly", "yes", "--appendfsync", "always"]);
-    let mut con = server.conn();
-    workload(&mut con, 500, 11);
-    let before = digest(&mut con);
-    server.kill();
-    server.restart(&["--appendonly", "yes", "--appendfsync", "always"]);
-    let mut con = server.conn();
-    assert_eq!(digest(&mut con), before);
-}
-
-fn wait_for_replica(primary: &mut Connection) {
-    let acked = int(&q(primary, &["WAIT", "1", "5000"]));
-    assert_eq!(acked, 1, "the replica did not catch up");
-}
-
-fn start_replica(primary: &Server, with_module: bool) -> Server {
-    let port = primary.port.to_string();
-    let args = ["--replicaof", "127.0.0.1", &port];
-    let replica = if with_module {
-        Server::start_with(&[], &args)
-    } else {
-        Server::start_without_module(&args)
-    };
-    let mut con = replica.conn();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !text(&q(&mut con, &["INFO", "replication"])).contains("master_link_status:up") {
-        assert!(Instant::now() < deadline, "replica never connected");
-        std::thread::sleep(Duration::from_millis(20));
+    for mode in ["no", "yes"] {
+        let module_args = [
+            "replicate-effects",
+            mode,
+            "history-max",
+            "7",
+            "inbox-max",
+            "5",
+        ];
+        let mut server = Server::start_with(&module_args, &AOF);
+        let mut con = server.conn();
+        workload(&mut con, 1000, 11);
+        let before = digest(&mut con);
+        server.kill();
+        server.restart_with(&module_args, &AOF);
+        assert_eq!(
+            digest(&mut server.conn()),
+            before,
+            "replicate-effects {mode}"
+        );
     }
-    replica
 }
 
 #[test]
-fn a_replica_with_the_module_holds_the_primarys_data() {
-    let primary = Server::start();
-    let replica = start_replica(&primary, true);
-    let mut con = primary.conn();
-    workload(&mut con, 1000, 3);
-    wait_for_replica(&mut con);
-    let mut rcon = replica.conn();
-    assert_eq!(digest(&mut rcon), digest(&mut con));
-    // Read-only commands work on the replica; writes are refused there.
-    assert_eq!(
-        q(&mut rcon, &["CHAT.HISTORY", "r0"]),
-        q(&mut con, &["CHAT.HISTORY", "r0"])
+fn a_restart_from_an_rdb_snapshot_rebuilds_the_same_data() {
+    let mut server = Server::start();
+    let mut con = server.conn();
+    workload(&mut con, 1000, 13);
+    let before = digest(&mut con);
+    q(&mut con, &["BGSAVE"]);
+    wait_until(&mut con, "rdb_bgsave_in_progress:0");
+    assert!(text(&q(&mut con, &["INFO", "persistence"])).contains("rdb_last_bgsave_status:ok"));
+    server.kill();
+    server.restart(&[]);
+    assert_eq!(digest(&mut server.conn()), before);
+}
+
+#[test]
+fn a_restart_after_an_aof_rewrite_rebuilds_the_same_data() {
+    let mut server = Server::start_with(&[], &AOF);
+    let mut con = server.conn();
+    workload(&mut con, 600, 17);
+    q(&mut con, &["BGREWRITEAOF"]);
+    wait_until(&mut con, "aof_rewrite_in_progress:0");
+    // More writes after the rewrite land in the new incremental file.
+    workload(&mut con, 300, 19);
+    let before = digest(&mut con);
+    assert!(text(&q(&mut con, &["INFO", "persistence"])).contains("aof_last_bgrewrite_status:ok"));
+    server.kill();
+    server.restart(&AOF);
+    assert_eq!(digest(&mut server.conn()), before);
+}
+
+fn wait_until(con: &mut Connection, line: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    thread::sleep(Duration::from_millis(50));
+    while !text(&q(con, &["INFO", "persistence"])).contains(line) {
+        assert!(Instant::now() < deadline, "never saw {line}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A steady stream of sends is cut by `kill -9`; after the restart from the
+/// AOF (`appendfsync always`) every acknowledged message is there, once.
+#[test]
+fn kill_9_loses_no_acknowledged_message() {
+    // Big enough limits that history and inbox keep every message.
+    let limits = ["history-max", "1000000", "inbox-max", "1000000"];
+    let mut server = Server::start_with(&limits, &AOF);
+    let mut con = server.conn();
+    room_with(&mut con, "r", &["alice", "bob", "carol"]);
+    // bob stays offline: his inbox must end up with every message.
+    let acked: Arc<std::sync::Mutex<Vec<i64>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let mut con = server.conn();
+            let (acked, stop) = (acked.clone(), stop.clone());
+            thread::spawn(move || {
+                let sender = if w == 0 { "alice" } else { "carol" };
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    match try_q(
+                        &mut con,
+                        &["CHAT.SEND", "r", sender, &format!("{sender} {n}")],
+                    ) {
+                        Ok(v) => acked.lock().unwrap().push(int(&v)),
+                        Err(_) => break, // the server is gone
+                    }
+                }
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(700));
+    server.kill(); // SIGKILL, mid-stream
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 100,
+        "too few sends to mean anything: {}",
+        acked.len()
     );
-    assert!(err(&mut rcon, &["CHAT.SEND", "r0", "u0", "x"]).starts_with("READONLY"));
+
+    server.restart_with(&limits, &AOF);
+    let mut con = server.conn();
+    let last_id = int(&field(&q(&mut con, &["CHAT.INFO", "r"]), "last_id"));
+    let mut history = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = docs(&q(
+            &mut con,
+            &[
+                "CHAT.HISTORY",
+                "r",
+                "AFTER",
+                &after.to_string(),
+                "COUNT",
+                "1000",
+            ],
+        ));
+        let Some(last) = page.last() else { break };
+        after = last["id"].as_i64().unwrap();
+        history.extend(page.iter().map(|d| d["id"].as_i64().unwrap()));
+    }
+    // Ids run 1..=last_id with no gap and no duplicate...
+    assert_same_ids(&history, &(1..=last_id).collect::<Vec<_>>(), "history");
+    // ...and every id a client was given is among them.
+    let missing: Vec<&i64> = acked.iter().filter(|id| **id > last_id).collect();
+    assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
+    // Counters equal the history.
+    let counts = q(&mut con, &["CHAT.COUNTS", "r"]);
+    let counted: i64 = pairs(&counts).iter().map(|(_, n)| int(n)).sum();
+    assert_eq!(counted, last_id);
+    // bob's inbox holds every message: read it as an app would, a page at
+    // a time, acknowledging each page.
+    let mut inbox = Vec::new();
+    loop {
+        let page = docs(&q(&mut con, &["CHAT.FETCH", "bob", "COUNT", "1000"]));
+        let Some(last) = page.last() else { break };
+        inbox.extend(page.iter().map(|d| d["id"].as_i64().unwrap()));
+        q(&mut con, &["CHAT.ACK", "bob", last["delivery"].as_str().unwrap()]);
+    }
+    assert_same_ids(&inbox, &history, "bob's inbox");
+    // The next send continues the sequence.
+    assert_eq!(
+        int(&q(
+            &mut con,
+            &["CHAT.SEND", "r", "alice", "after the crash"]
+        )),
+        last_id + 1
+    );
+    eprintln!(
+        "kill -9: {} sends acknowledged, {} found after restart (history 1..={last_id})",
+        acked.len(),
+        history.len()
+    );
 }
 
-#[test]
-fn a_replica_without_the_module_holds_the_primarys_data() {
-    let primary = Server::start();
-    let replica = start_replica(&primary, false);
-    let mut con = primary.conn();
-    workload(&mut con, 1000, 5);
-    wait_for_replica(&mut con);
-    assert_eq!(digest(&mut replica.conn()), digest(&mut con));
+/// Compares two id lists, reporting only where they first differ.
+fn assert_same_ids(got: &[i64], want: &[i64], what: &str) {
+    if let Some(i) = (0..got.len().max(want.len())).find(|&i| got.get(i) != want.get(i)) {
+        panic!(
+            "{what}: {} ids, expected {}; first difference at index {i}: {:?} instead of {:?}",
+            got.len(),
+            want.len(),
+            got.get(i),
+            want.get(i)
+        );
+    }
 }
 
 #[test]
@@ -160,6 +462,10 @@ fn module_arguments_set_the_configs() {
             "7",
             "presence-ttl",
             "9",
+            "dedup-window",
+            "30",
+            "replicate-effects",
+            "yes",
         ],
         &[],
     );
@@ -169,6 +475,8 @@ fn module_arguments_set_the_configs() {
         ("chat.history-max", "50"),
         ("chat.inbox-max", "7"),
         ("chat.presence-ttl", "9"),
+        ("chat.dedup-window", "30"),
+        ("chat.replicate-effects", "yes"),
     ] {
         assert_eq!(
             strings(&q(&mut con, &["CONFIG", "GET", name])),
@@ -180,12 +488,22 @@ fn module_arguments_set_the_configs() {
         strings(&q(&mut con, &["CONFIG", "GET", "chat.inbox-max"]))[1],
         "20"
     );
+    q(&mut con, &["CONFIG", "SET", "chat.replicate-effects", "no"]);
+    assert_eq!(
+        strings(&q(&mut con, &["CONFIG", "GET", "chat.replicate-effects"]))[1],
+        "no"
+    );
     let refused = err(&mut con, &["CONFIG", "SET", "chat.inbox-max", "0"]);
     assert!(
         refused.starts_with("ERR") && refused.contains("chat.inbox-max"),
         "{refused}"
     );
     assert!(err(&mut con, &["CONFIG", "SET", "chat.presence-ttl", "86401"]).starts_with("ERR"));
+    assert!(err(
+        &mut con,
+        &["CONFIG", "SET", "chat.replicate-effects", "maybe"]
+    )
+    .starts_with("ERR"));
     assert!(err(&mut con, &["CONFIG", "SET", "chat.no-such-thing", "1"]).starts_with("ERR"));
 }
 
@@ -196,6 +514,8 @@ fn bad_module_arguments_fail_the_load_and_say_why() {
         (&["presence-ttl", "86401"], "'presence-ttl'"),
         (&["max-text-bytes", "lots"], "'max-text-bytes'"),
         (&["inbox-max", "-1"], "'inbox-max'"),
+        (&["dedup-window", "0"], "'dedup-window'"),
+        (&["replicate-effects", "sometimes"], "'replicate-effects'"),
         (&["colour", "blue"], "unknown module argument 'colour'"),
         (&["history-max"], "name value pairs"),
     ] {
@@ -207,6 +527,7 @@ fn bad_module_arguments_fail_the_load_and_say_why() {
             log.contains(expected),
             "{args:?}: no {expected} in log:\n{log}"
         );
+        assert!(log.contains("<chat>"), "{log}");
         assert!(log.contains("Module") && log.contains("failed"), "{log}");
     }
 }

@@ -47,11 +47,20 @@ pub enum ChatError {
         max: i64,
     },
     InvalidDelivery(String),
+    BadDedupKey,
     NoSuchRoom,
     NoSuchUser,
     RoomExists,
     UserExists,
     NotMember,
+    /// In Redis Cluster, a member whose keys live in another slot than the
+    /// room's (they do not share a hash tag).
+    CrossSlot {
+        room: String,
+        member: String,
+    },
+    /// CHAT.SEND-RESOLVED sent by a client rather than by the primary.
+    ResolvedFromClient,
     /// A key this command reads or writes holds another Redis type than the
     /// one the chat layout gives it (someone wrote to it by hand).
     WrongType(String),
@@ -68,7 +77,7 @@ impl fmt::Display for ChatError {
             ChatError::Syntax => f.write_str("ERR syntax error"),
             ChatError::InvalidId(kind) => write!(
                 f,
-                "ERR invalid {} id: use 1 to {} bytes of A-Z a-z 0-9 _ . : @ -",
+                "ERR invalid {} id: use 1 to {} bytes of A-Z a-z 0-9 _ . : @ -, optionally starting with a {{tag}}",
                 kind.noun(),
                 crate::ids::MAX_ID_BYTES
             ),
@@ -93,11 +102,24 @@ impl fmt::Display for ChatError {
                 "ERR invalid delivery '{}': use a delivery string returned by CHAT.FETCH",
                 printable(value)
             ),
+            ChatError::BadDedupKey => write!(
+                f,
+                "ERR DEDUP key must be 1 to {} bytes",
+                crate::request::DEDUP_KEY_MAX_BYTES
+            ),
             ChatError::NoSuchRoom => f.write_str("ERR no such room"),
             ChatError::NoSuchUser => f.write_str("ERR no such user"),
             ChatError::RoomExists => f.write_str("ERR room already exists"),
             ChatError::UserExists => f.write_str("ERR user already exists"),
             ChatError::NotMember => f.write_str("ERR user is not a member of the room"),
+            ChatError::CrossSlot { room, member } => write!(
+                f,
+                "CROSSSLOT member '{member}' of room '{room}' is in another slot; in Redis Cluster \
+                 a room and its members must share a hash tag, e.g. {{team}}room and {{team}}user"
+            ),
+            ChatError::ResolvedFromClient => f.write_str(
+                "ERR CHAT.SEND-RESOLVED only replays a send on replicas and from the AOF; use CHAT.SEND",
+            ),
             ChatError::WrongType(key) => write!(
                 f,
                 "WRONGTYPE key '{}' holds the wrong kind of value for chat data",
@@ -154,19 +176,25 @@ mod tests {
             },
             bad_integer("COUNT", b"x", 1, 1000),
             ChatError::InvalidDelivery("x".into()),
+            ChatError::BadDedupKey,
             ChatError::NoSuchRoom,
             ChatError::NoSuchUser,
             ChatError::RoomExists,
             ChatError::UserExists,
             ChatError::NotMember,
             ChatError::WrongType("k".into()),
+            ChatError::CrossSlot {
+                room: "r".into(),
+                member: "m".into(),
+            },
+            ChatError::ResolvedFromClient,
             ChatError::Internal("x".into()),
         ];
         for e in all {
             let text = e.to_string();
             let code = text.split(' ').next().unwrap_or_default();
             assert!(
-                code == "ERR" || code == "WRONGTYPE",
+                code == "ERR" || code == "WRONGTYPE" || code == "CROSSSLOT",
                 "error without a code: {text}"
             );
             assert!(!text.contains('\n') && !text.contains('\r'));

@@ -1,8 +1,13 @@
 //! Room and user ids.
 //!
-//! An id is 1 to [`MAX_ID_BYTES`] bytes of `A-Z a-z 0-9 _ . : @ -`. The
-//! charset keeps ids safe inside key names, channel names and JSON without any
-//! escaping, and leaves `{` `}` free for the hash tags in key names.
+//! An id is 1 to [`MAX_ID_BYTES`] bytes of `A-Z a-z 0-9 _ . : @ -`, and may
+//! start with a hash tag: `{acme}general`, `{acme}alice`. The charset keeps
+//! ids safe inside key names, channel names and JSON without any escaping.
+//!
+//! Every key of an id is placed by a Redis Cluster hash tag: the id's own tag
+//! if it has one (`acme`), else the whole id. Rooms and users that share a
+//! tag therefore live in one cluster slot, which is what lets a room's
+//! members be written in the same atomic step as the room.
 
 use crate::error::{ChatError, IdKind};
 
@@ -38,12 +43,45 @@ pub fn is_id_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'@' | b'-')
 }
 
+/// Splits `{tag}rest` into `(Some(tag), rest)`; an id without a leading `{`
+/// is `(None, id)`.
+fn split_tag(id: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
+    match id.strip_prefix(b"{") {
+        None => Some((None, id)),
+        Some(after) => {
+            let close = after.iter().position(|&b| b == b'}')?;
+            Some((Some(&after[..close]), &after[close + 1..]))
+        }
+    }
+}
+
 fn validate(bytes: &[u8], kind: IdKind) -> Result<&str, ChatError> {
-    if bytes.is_empty() || bytes.len() > MAX_ID_BYTES || !bytes.iter().all(|&b| is_id_byte(b)) {
+    let all_id_bytes = |part: &[u8]| !part.is_empty() && part.iter().all(|&b| is_id_byte(b));
+    let valid = bytes.len() <= MAX_ID_BYTES
+        && match split_tag(bytes) {
+            Some((Some(tag), rest)) => all_id_bytes(tag) && all_id_bytes(rest),
+            Some((None, id)) => all_id_bytes(id),
+            None => false,
+        };
+    if !valid {
         return Err(ChatError::InvalidId(kind));
     }
     // Every allowed byte is ASCII, so this cannot fail; no unwrap all the same.
     std::str::from_utf8(bytes).map_err(|_| ChatError::InvalidId(kind))
+}
+
+/// The cluster hash tag that places every key of `id`: its `{tag}` if it
+/// starts with one, else the whole id.
+pub fn tag_of(id: &str) -> &str {
+    match split_tag(id.as_bytes()) {
+        Some((Some(tag), _)) => std::str::from_utf8(tag).unwrap_or(id),
+        _ => id,
+    }
+}
+
+/// Whether `id` starts with its own `{tag}`.
+pub fn has_own_tag(id: &str) -> bool {
+    id.starts_with('{')
 }
 
 #[cfg(test)]
@@ -67,12 +105,29 @@ mod tests {
     }
 
     #[test]
+    fn ids_may_start_with_a_hash_tag() {
+        for ok in ["{acme}general", "{a}b", "{t:1}u@x.y"] {
+            assert_eq!(RoomId::parse(ok.as_bytes()).map(|r| r.as_str()), Ok(ok));
+        }
+        assert_eq!(tag_of("{acme}general"), "acme");
+        assert_eq!(tag_of("{acme}alice"), "acme");
+        assert_eq!(tag_of("general"), "general");
+        assert!(has_own_tag("{acme}x") && !has_own_tag("x"));
+    }
+
+    #[test]
     fn refuses_everything_else() {
         let too_long = "x".repeat(MAX_ID_BYTES + 1);
         for bad in [
             &b""[..],
             b"has space",
             b"{tag}",
+            b"{}x",
+            b"{tag",
+            b"a{tag}b",
+            b"{ta g}b",
+            b"{tag}b}",
+            b"{tag}{x}",
             b"a/b",
             b"caf\xc3\xa9",
             b"nul\0",

@@ -1,8 +1,10 @@
 //! The one place that names Redis keys and pub/sub channels.
 //!
-//! Every name is derived from one room id or one user id and carries that id
-//! as a hash tag (`{...}`), so all keys of a room (or of a user) hash to the
-//! same cluster slot:
+//! Every name is derived from one room id or one user id and carries a hash
+//! tag (`{...}`): the id itself, in braces, or the id's own tag when it
+//! starts with one (`chat:room:{acme}general:log`). So all keys of a room, or
+//! of a user, hash to the same cluster slot, and so do those of every id that
+//! shares a tag. In the table, `{R}` stands for either form:
 //!
 //! | name                       | type   | holds                                     |
 //! |----------------------------|--------|-------------------------------------------|
@@ -10,6 +12,7 @@
 //! | `chat:room:{R}:log`        | stream | messages; entry id `<n>-0` for message n  |
 //! | `chat:room:{R}:members`    | hash   | member id -> joined at (unix ms)          |
 //! | `chat:room:{R}:counts`     | hash   | sender id -> messages sent                |
+//! | `chat:room:{R}:dedup:<k>`  | string | id of the send with DEDUP key k (expires) |
 //! | `chat:user:{U}`            | hash   | `name`, `created` (unix ms)               |
 //! | `chat:user:{U}:rooms`      | hash   | room id -> joined at (unix ms)            |
 //! | `chat:user:{U}:inbox`      | stream | undelivered messages; entry id = delivery |
@@ -23,6 +26,15 @@ pub enum RoomKey {
     Log,
     Members,
     Counts,
+}
+
+/// The key that remembers, for `chat.dedup-window`, which message id a
+/// `CHAT.SEND ... DEDUP <key>` in `room` got.
+pub fn dedup_key(room: &str, key: &[u8]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(24 + room.len() + key.len());
+    write_name(b"chat:room:", room, b":dedup:", &mut buf);
+    buf.extend_from_slice(key);
+    buf
 }
 
 /// Keys (and the channel) that belong to a user.
@@ -86,10 +98,35 @@ impl UserKey {
 fn write_name(prefix: &[u8], id: &str, suffix: &[u8], buf: &mut Vec<u8>) {
     buf.clear();
     buf.extend_from_slice(prefix);
-    buf.push(b'{');
-    buf.extend_from_slice(id.as_bytes());
-    buf.push(b'}');
+    if crate::ids::has_own_tag(id) {
+        buf.extend_from_slice(id.as_bytes());
+    } else {
+        buf.push(b'{');
+        buf.extend_from_slice(id.as_bytes());
+        buf.push(b'}');
+    }
     buf.extend_from_slice(suffix);
+}
+
+/// The Redis Cluster slot of a key: CRC16 (XMODEM) of its hash tag, mod 16384.
+pub fn slot(key: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &byte in hash_tag(key) {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc & 0x3fff
+}
+
+/// The slot that holds every key of an id.
+pub fn slot_of_id(id: &str) -> u16 {
+    slot(crate::ids::tag_of(id).as_bytes())
 }
 
 /// The hash tag Redis Cluster would use for `key`: the bytes between the first
@@ -131,6 +168,16 @@ mod tests {
     }
 
     #[test]
+    fn dedup_keys_live_with_their_room() {
+        assert_eq!(
+            dedup_key("general", b"req-1"),
+            b"chat:room:{general}:dedup:req-1"
+        );
+        assert_eq!(hash_tag(&dedup_key("general", b"{x}")), b"general");
+        assert_eq!(hash_tag(&dedup_key("{acme}general", b"k")), b"acme");
+    }
+
+    #[test]
     fn every_name_of_an_id_shares_its_hash_tag() {
         for key in [
             RoomKey::Meta,
@@ -157,6 +204,31 @@ mod tests {
         UserKey::Inbox.write("a-very-long-user-name", &mut buf);
         UserKey::Inbox.write("b", &mut buf);
         assert_eq!(buf, b"chat:user:{b}:inbox");
+    }
+
+    #[test]
+    fn ids_with_their_own_tag_keep_it() {
+        assert_eq!(
+            RoomKey::Log.of("{acme}general"),
+            b"chat:room:{acme}general:log"
+        );
+        assert_eq!(
+            UserKey::Channel.of("{acme}bob"),
+            b"chat:user:{acme}bob:push"
+        );
+        assert_eq!(hash_tag(&UserKey::Inbox.of("{acme}bob")), b"acme");
+        assert_eq!(slot_of_id("{acme}bob"), slot_of_id("{acme}general"));
+        assert_eq!(slot_of_id("{acme}bob"), slot(b"acme"));
+        assert_eq!(slot_of_id("bob"), slot(&UserKey::Inbox.of("bob")));
+    }
+
+    #[test]
+    fn slots_match_redis_cluster() {
+        // Values from CLUSTER KEYSLOT on a real cluster.
+        assert_eq!(slot(b"foo"), 12182);
+        assert_eq!(slot(b"bar"), 5061);
+        assert_eq!(slot(b"{user1000}.following"), slot(b"user1000"));
+        assert_eq!(slot(b"123456789"), 0x31c3 & 0x3fff);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::config::Limits;
 use crate::delivery::DeliveryId;
 use crate::error::ChatError;
 use crate::ids::{RoomId, UserId};
-use crate::parse::Args;
+use crate::parse::{parse_int_in, Args};
 
 pub const HISTORY_COUNT_DEFAULT: i64 = 50;
 pub const FETCH_COUNT_DEFAULT: i64 = 100;
@@ -88,12 +88,17 @@ impl<'a> Membership<'a> {
     }
 }
 
-/// `CHAT.SEND <room> <sender> <text>`
+/// The longest DEDUP key.
+pub const DEDUP_KEY_MAX_BYTES: usize = 200;
+
+/// `CHAT.SEND <room> <sender> <text> [DEDUP <key>]`
 #[derive(Debug, PartialEq, Eq)]
 pub struct Send<'a> {
     pub room: RoomId<'a>,
     pub sender: UserId<'a>,
     pub text: &'a str,
+    /// A client's name for this send, so that a retry is recognised.
+    pub dedup: Option<&'a [u8]>,
 }
 
 impl<'a> Send<'a> {
@@ -105,8 +110,98 @@ impl<'a> Send<'a> {
         if text.is_empty() {
             return Err(ChatError::EmptyText);
         }
+        let mut dedup = None;
+        while let Some(option) = a.next_option() {
+            match option.as_str() {
+                "DEDUP" => {
+                    let key = a.option_value()?;
+                    if key.is_empty() || key.len() > DEDUP_KEY_MAX_BYTES {
+                        return Err(ChatError::BadDedupKey);
+                    }
+                    dedup = Some(key);
+                }
+                _ => return Err(ChatError::Syntax),
+            }
+        }
+        Ok(Send {
+            room,
+            sender,
+            text,
+            dedup,
+        })
+    }
+}
+
+/// `CHAT.SEND-RESOLVED`: how a CHAT.SEND reaches replicas and the AOF, with
+/// every choice the primary made already made (as Redis rewrites `XADD *`
+/// into the real id):
+///
+/// ```text
+/// CHAT.SEND-RESOLVED <room> <sender> <text> <id> <ts> <history-length> <sent-count>
+///                    <n> [<member> <delivery> <inbox-length>] x n
+/// ```
+///
+/// `id` and `ts` are the message's; `history-length` is the length of the
+/// room's log after the send, `sent-count` the sender's new count; each
+/// member that got an inbox copy comes with the copy's delivery and the
+/// inbox's length after the send. The lengths let the replica trim exactly
+/// as the primary did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ResolvedSend<'a> {
+    pub room: RoomId<'a>,
+    pub sender: UserId<'a>,
+    pub text: &'a str,
+    pub id: u64,
+    pub ts: i64,
+    pub history_length: u64,
+    pub sent_count: i64,
+    pub inbox_copies: Vec<InboxCopy<'a>>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct InboxCopy<'a> {
+    pub member: UserId<'a>,
+    pub delivery: DeliveryId,
+    pub inbox_length: u64,
+}
+
+impl<'a> ResolvedSend<'a> {
+    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.send-resolved", args);
+        let room = a.next_room()?;
+        let sender = a.next_user()?;
+        let text = a.next_utf8("message text", usize::MAX)?;
+        let mut int = |what| parse_int_in(what, a.positional()?, 0, i64::MAX);
+        let id = int("id")? as u64;
+        let ts = int("ts")?;
+        let history_length = int("history-length")? as u64;
+        let sent_count = int("sent-count")?;
+        let n = int("n")?;
+        let mut inbox_copies = Vec::new();
+        for _ in 0..n {
+            let member = a.next_user()?;
+            let raw = a.positional()?;
+            let delivery = DeliveryId::parse(raw).ok_or_else(|| {
+                ChatError::InvalidDelivery(String::from_utf8_lossy(raw).into_owned())
+            })?;
+            let inbox_length = parse_int_in("inbox-length", a.positional()?, 0, i64::MAX)? as u64;
+            inbox_copies.push(InboxCopy {
+                member,
+                delivery,
+                inbox_length,
+            });
+        }
         a.finish()?;
-        Ok(Send { room, sender, text })
+        Ok(ResolvedSend {
+            room,
+            sender,
+            text,
+            id,
+            ts,
+            history_length,
+            sent_count,
+            inbox_copies,
+        })
     }
 }
 
@@ -286,14 +381,76 @@ mod tests {
                 ChatError::InvalidId(IdKind::User),
             ),
             (args(&["r", "alice"]), ChatError::WrongArity("chat.send")),
-            (
-                args(&["r", "alice", "hi", "extra"]),
-                ChatError::WrongArity("chat.send"),
-            ),
+            (args(&["r", "alice", "hi", "extra"]), ChatError::Syntax),
         ];
         for (input, expected) in cases {
             assert_eq!(Send::parse(&input, &limits), Err(expected));
         }
+    }
+
+    #[test]
+    fn send_takes_an_optional_dedup_key() {
+        let limits = Limits::default();
+        let plain = args(&["r", "a", "hi"]);
+        assert_eq!(Send::parse(&plain, &limits).unwrap().dedup, None);
+        let with = args(&["r", "a", "hi", "dedup", "k-1"]);
+        assert_eq!(
+            Send::parse(&with, &limits).unwrap().dedup,
+            Some(&b"k-1"[..])
+        );
+        let long = "k".repeat(DEDUP_KEY_MAX_BYTES + 1);
+        let cases: Vec<(Vec<&[u8]>, ChatError)> = vec![
+            (args(&["r", "a", "hi", "DEDUP"]), ChatError::Syntax),
+            (args(&["r", "a", "hi", "DEDUP", ""]), ChatError::BadDedupKey),
+            (
+                vec![b"r", b"a", b"hi", b"DEDUP", long.as_bytes()],
+                ChatError::BadDedupKey,
+            ),
+            (args(&["r", "a", "hi", "AGAIN", "x"]), ChatError::Syntax),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(Send::parse(&input, &limits), Err(expected));
+        }
+    }
+
+    #[test]
+    fn resolved_sends_parse_in_full() {
+        let raw = args(&[
+            "{t}r",
+            "{t}a",
+            "hi",
+            "7",
+            "1795749231574",
+            "7",
+            "3",
+            "2",
+            "{t}b",
+            "1795749231574-0",
+            "4",
+            "{t}c",
+            "1795749231574-1",
+            "1",
+        ]);
+        let r = ResolvedSend::parse(&raw).unwrap();
+        assert_eq!(
+            (r.id, r.ts, r.history_length, r.sent_count),
+            (7, 1795749231574, 7, 3)
+        );
+        assert_eq!(r.inbox_copies.len(), 2);
+        assert_eq!(r.inbox_copies[1].member.as_str(), "{t}c");
+        assert_eq!(
+            r.inbox_copies[1].delivery,
+            DeliveryId {
+                ms: 1795749231574,
+                seq: 1
+            }
+        );
+        assert_eq!(r.inbox_copies[0].inbox_length, 4);
+        // A copy announced but missing, or one too many, is refused.
+        assert!(ResolvedSend::parse(&raw[..13]).is_err());
+        let mut extra = raw.clone();
+        extra.push(b"x");
+        assert!(ResolvedSend::parse(&extra).is_err());
     }
 
     #[test]

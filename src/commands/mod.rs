@@ -9,11 +9,11 @@ pub mod rooms;
 pub mod send;
 pub mod users;
 
-use chat_core::keys::{RoomKey, UserKey};
+use chat_core::keys::{slot_of_id, RoomKey, UserKey};
 use chat_core::ChatError;
 
 use crate::reply::Reply;
-use crate::store::{Ctx, Key, Kind};
+use crate::store::{api, Ctx, Key, Kind, Propagation};
 
 /// What every command handler looks like to the command table (`registry.rs`).
 pub type Handler = fn(Ctx, &[&[u8]]) -> Result<Reply, ChatError>;
@@ -27,8 +27,8 @@ fn require_room(ctx: Ctx, room: &str) -> Result<(), ChatError> {
 }
 
 /// Opens an existing room's metadata hash for writing.
-fn open_room(ctx: Ctx, room: &str) -> Result<Key, ChatError> {
-    let meta = Key::write(ctx, &RoomKey::Meta.of(room), Kind::Hash)?;
+fn open_room(ctx: Ctx, room: &str, propagation: Propagation) -> Result<Key, ChatError> {
+    let meta = Key::write_with(ctx, &RoomKey::Meta.of(room), Kind::Hash, propagation)?;
     if !meta.exists() {
         return Err(ChatError::NoSuchRoom);
     }
@@ -40,5 +40,27 @@ fn require_user(ctx: Ctx, user: &str) -> Result<(), ChatError> {
     match Key::read(ctx, &UserKey::Profile.of(user), Kind::Hash)?.exists() {
         true => Ok(()),
         false => Err(ChatError::NoSuchUser),
+    }
+}
+
+/// Whether this server runs in Redis Cluster mode.
+fn in_cluster(ctx: Ctx) -> bool {
+    // SAFETY: live context.
+    let flags = unsafe { api!(RedisModule_GetContextFlags)(ctx) };
+    flags & redis_module::raw::REDISMODULE_CTX_FLAGS_CLUSTER as std::ffi::c_int != 0
+}
+
+/// In Redis Cluster, a command may only touch keys of its own slot. A room's
+/// members always share its slot when they joined through CHAT.SUBSCRIBE
+/// (Redis refuses the cross-slot join), but data moved between deployments
+/// may break that; then the command fails before writing anything.
+fn require_same_slot(room: &str, member: &str) -> Result<(), ChatError> {
+    if slot_of_id(room) == slot_of_id(member) {
+        Ok(())
+    } else {
+        Err(ChatError::CrossSlot {
+            room: room.to_string(),
+            member: member.to_string(),
+        })
     }
 }

@@ -8,7 +8,7 @@ use chat_core::keys::{RoomKey, UserKey};
 use chat_core::request::{parse_room, parse_user, Online};
 use chat_core::ChatError;
 
-use super::{require_room, require_user};
+use super::{in_cluster, require_room, require_same_slot, require_user};
 use crate::config::limits;
 use crate::reply::Reply;
 use crate::store::{self, now_ms, Ctx, Key, Kind};
@@ -38,12 +38,16 @@ pub fn presence(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let room = parse_room("chat.presence", args)?;
     require_room(ctx, room.as_str())?;
     let members = Key::read(ctx, &RoomKey::Members.of(room.as_str()), Kind::Hash)?;
+    let cluster = in_cluster(ctx);
     let mut name = Vec::with_capacity(64);
     let mut online = Vec::new();
     for member in members.hash_fields() {
         let Ok(id) = std::str::from_utf8(&member) else {
             continue;
         };
+        if cluster {
+            require_same_slot(room.as_str(), id)?;
+        }
         UserKey::Presence.write(id, &mut name);
         if store::exists(ctx, &name) {
             online.push(member);

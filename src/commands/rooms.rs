@@ -5,7 +5,7 @@ use chat_core::keys::{RoomKey, UserKey};
 use chat_core::request::{parse_room, Create, Membership};
 use chat_core::ChatError;
 
-use super::{require_room, require_user};
+use super::{in_cluster, require_room, require_user};
 use crate::config::limits;
 use crate::reply::{field, Reply};
 use crate::store::{now_ms, Ctx, Key, Kind, RStr};
@@ -60,7 +60,9 @@ pub fn info(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
 ///
 /// Membership is recorded on both sides: the room's member hash and the
 /// user's room hash, each with the time of joining. Subscribing again
-/// changes nothing. Replies the user's push channel.
+/// changes nothing. Replies the user's push channel; in Redis Cluster, where
+/// live messages go through sharded pub/sub, `["SSUBSCRIBE", channel]`, so a
+/// client cannot mistake which command reaches them.
 pub fn subscribe(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let req = Membership::parse("chat.subscribe", args)?;
     let (room, user) = (req.room.as_str(), req.user.as_str());
@@ -75,7 +77,14 @@ pub fn subscribe(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     if !rooms.hash_exists(room.as_bytes()) {
         rooms.hash_set(&[(&RStr::new(ctx, room.as_bytes()), &now)]);
     }
-    Ok(Reply::Bulk(UserKey::Channel.of(user)))
+    let channel = UserKey::Channel.of(user);
+    if in_cluster(ctx) {
+        return Ok(Reply::Array(vec![
+            Reply::Bulk(b"SSUBSCRIBE".to_vec()),
+            Reply::Bulk(channel),
+        ]));
+    }
+    Ok(Reply::Bulk(channel))
 }
 
 /// CHAT.UNSUBSCRIBE <room> <user>

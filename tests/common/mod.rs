@@ -65,8 +65,13 @@ impl Server {
     /// Restarts a stopped server on the same port and data directory, with
     /// the module and the given server options.
     pub fn restart(&mut self, server_args: &[&str]) {
+        self.restart_with(&[], server_args);
+    }
+
+    /// `restart`, with module arguments.
+    pub fn restart_with(&mut self, module_args: &[&str], server_args: &[&str]) {
         self.kill();
-        self.child = spawn(Some(&[]), server_args, self.port, &self.dir)
+        self.child = spawn(Some(module_args), server_args, self.port, &self.dir)
             .unwrap_or_else(|log| panic!("redis-server did not restart:\n{log}"));
     }
 
