@@ -419,7 +419,10 @@ fn kill_9_loses_no_acknowledged_message() {
         let page = docs(&q(&mut con, &["CHAT.FETCH", "bob", "COUNT", "1000"]));
         let Some(last) = page.last() else { break };
         inbox.extend(page.iter().map(|d| d["id"].as_i64().unwrap()));
-        q(&mut con, &["CHAT.ACK", "bob", last["delivery"].as_str().unwrap()]);
+        q(
+            &mut con,
+            &["CHAT.ACK", "bob", last["delivery"].as_str().unwrap()],
+        );
     }
     assert_same_ids(&inbox, &history, "bob's inbox");
     // The next send continues the sequence.

@@ -1,0 +1,267 @@
+//! Redis Cluster: `scripts/cluster` starts three primaries with the module;
+//! a real cluster client drives two tenants whose data lives on different
+//! nodes, and a command that would span slots is refused.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use chat_core::keys::slot;
+use common::*;
+use redis::cluster::{ClusterClient, ClusterConnection};
+use redis::Value;
+use serde_json::json;
+
+/// The cluster started by `scripts/cluster`, stopped when dropped.
+struct Cluster {
+    ports: [u16; 3],
+    dir: PathBuf,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let base = free_port_block();
+        let dir =
+            std::env::temp_dir().join(format!("redis-chat-cluster-{}-{base}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let cluster = Cluster {
+            ports: [base, base + 1, base + 2],
+            dir,
+        };
+        let out = cluster.script("start");
+        assert!(
+            out.status.success(),
+            "scripts/cluster failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        cluster
+    }
+
+    fn script(&self, action: &str) -> std::process::Output {
+        Command::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster"))
+            .arg(action)
+            .env("PORT", self.ports[0].to_string())
+            .env("CLUSTER_DIR", &self.dir)
+            .env("CHAT_MODULE", module_path())
+            .output()
+            .expect("run scripts/cluster")
+    }
+
+    fn client(&self) -> ClusterConnection {
+        let nodes: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}/"))
+            .collect();
+        ClusterClient::new(nodes).unwrap().get_connection().unwrap()
+    }
+
+    /// A plain connection to the node that owns `slot`.
+    fn node_for(&self, slot: u16) -> (u16, redis::Connection) {
+        let mut any = self.node(self.ports[0]);
+        let Value::Array(ranges) = q(&mut any, &["CLUSTER", "SLOTS"]) else {
+            panic!()
+        };
+        for range in ranges {
+            let Value::Array(r) = range else { continue };
+            let (from, to) = (int(&r[0]), int(&r[1]));
+            if (from..=to).contains(&i64::from(slot)) {
+                let Value::Array(node) = &r[2] else { continue };
+                let port = int(&node[1]) as u16;
+                return (port, self.node(port));
+            }
+        }
+        panic!("no node owns slot {slot}");
+    }
+
+    fn node(&self, port: u16) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.script("stop");
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Three consecutive free ports whose cluster bus ports (+10000) are free too.
+fn free_port_block() -> u16 {
+    let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
+    let start = 20000 + (std::process::id() % 9000) as u16;
+    (start..29990)
+        .step_by(3)
+        .find(|&p| (p..p + 3).all(|q| free(q) && free(q + 10000)))
+        .expect("free ports")
+}
+
+fn cmd(con: &mut ClusterConnection, args: &[&str]) -> redis::RedisResult<Value> {
+    let (name, rest) = args.split_first().unwrap();
+    redis::cmd(name).arg(rest).query(con)
+}
+
+fn ok(con: &mut ClusterConnection, args: &[&str]) -> Value {
+    cmd(con, args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// Listens with SSUBSCRIBE on `channel`, connected to the node that owns it.
+fn sharded_listener(cluster: &Cluster, channel: &str) -> mpsc::Receiver<String> {
+    let (_, mut con) = cluster.node_for(slot(channel.as_bytes()));
+    let (tx, rx) = mpsc::channel();
+    let (ready_tx, ready) = mpsc::channel();
+    let channel = channel.to_string();
+    thread::spawn(move || {
+        con.send_packed_command(&redis::cmd("SSUBSCRIBE").arg(&channel).get_packed_command())
+            .unwrap();
+        let _confirmation = con.recv_response().unwrap();
+        ready_tx.send(()).unwrap();
+        while let Ok(Value::Array(msg)) = con.recv_response() {
+            if let [kind, _, Value::BulkString(payload)] = &msg[..] {
+                if text(kind) == "smessage"
+                    && tx
+                        .send(String::from_utf8_lossy(payload).into_owned())
+                        .is_err()
+                {
+                    break;
+                }
+            }
+        }
+    });
+    ready.recv_timeout(Duration::from_secs(5)).unwrap();
+    rx
+}
+
+#[test]
+fn two_tenants_on_different_nodes_through_a_cluster_client() {
+    let cluster = Cluster::start();
+    let mut con = cluster.client();
+
+    // The slot function of the module agrees with the server's.
+    let mut node = cluster.node(cluster.ports[0]);
+    for key in [
+        "acme",
+        "{acme}general",
+        "chat:user:{acme}bob:inbox",
+        "bob",
+        "chat:room:{general}:log",
+    ] {
+        assert_eq!(
+            int(&q(&mut node, &["CLUSTER", "KEYSLOT", key])),
+            i64::from(slot(key.as_bytes())),
+            "{key}"
+        );
+    }
+
+    // Two tenants whose tags live on different nodes.
+    let candidates = [
+        "acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "tyrell",
+    ];
+    let owner = |tag: &str| cluster.node_for(slot(tag.as_bytes())).0;
+    let first = candidates[0];
+    let second = *candidates
+        .iter()
+        .find(|t| owner(t) != owner(first))
+        .expect("two nodes");
+    for tag in [first, second] {
+        conversation(&cluster, &mut con, tag);
+    }
+
+    // Each tenant's keys are on its own node only.
+    let (port, mut home) = cluster.node_for(slot(first.as_bytes()));
+    let keys = strings(&q(&mut home, &["KEYS", "chat:*"]));
+    assert!(!keys.is_empty());
+    assert!(
+        keys.iter().all(|k| k.contains(&format!("{{{first}}}"))),
+        "node {port} holds {keys:?}"
+    );
+
+    // Joining a member of another tenant would span two slots: refused, and
+    // nothing is written on either node.
+    let room = format!("{{{first}}}general");
+    let stranger = format!("{{{second}}}alice");
+    let members_before = ok(&mut con, &["CHAT.MEMBERS", &room]);
+    let e = cmd(&mut con, &["CHAT.SUBSCRIBE", &room, &stranger]).unwrap_err();
+    assert_eq!(e.code(), Some("CROSSSLOT"), "{e}");
+    let e = cmd(&mut con, &["CHAT.SEND", &room, &stranger, "hi"]).unwrap_err();
+    assert_eq!(e.code(), Some("CROSSSLOT"), "{e}");
+    assert_eq!(ok(&mut con, &["CHAT.MEMBERS", &room]), members_before);
+    assert!(!strings(&ok(&mut con, &["CHAT.ROOMS", &stranger])).contains(&room));
+
+    // A member in another slot that got into the room some other way (data
+    // moved from a standalone server, say) stops a send before any write.
+    let members_key = format!("chat:room:{{{first}}}general:members");
+    q(&mut home, &["HSET", &members_key, "outsider", "0"]);
+    let before = text(&q(&mut home, &["DEBUG", "DIGEST"]));
+    let e = cmd(
+        &mut con,
+        &["CHAT.SEND", &room, &format!("{{{first}}}alice"), "hi"],
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), Some("CROSSSLOT"), "{e}");
+    assert!(e.to_string().contains("member 'outsider'"), "{e}");
+    assert_eq!(text(&q(&mut home, &["DEBUG", "DIGEST"])), before);
+}
+
+/// alice and bob of tenant `tag` talk; bob first gets a message live through
+/// sharded pub/sub, then misses two and fetches and acknowledges them.
+fn conversation(cluster: &Cluster, con: &mut ClusterConnection, tag: &str) {
+    let (room, alice, bob) = (
+        format!("{{{tag}}}general"),
+        format!("{{{tag}}}alice"),
+        format!("{{{tag}}}bob"),
+    );
+    ok(con, &["CHAT.REGISTER", &alice, "Alice"]);
+    ok(con, &["CHAT.REGISTER", &bob, "Bob"]);
+    ok(con, &["CHAT.CREATE", &room, "General"]);
+    ok(con, &["CHAT.SUBSCRIBE", &room, &alice]);
+    // In a cluster the reply says how to listen: sharded pub/sub.
+    let how = strings(&ok(con, &["CHAT.SUBSCRIBE", &room, &bob]));
+    let channel = format!("chat:user:{{{tag}}}bob:push");
+    assert_eq!(how, ["SSUBSCRIBE", channel.as_str()]);
+
+    let live = sharded_listener(cluster, &channel);
+    ok(con, &["CHAT.ONLINE", &bob]);
+    assert_eq!(int(&ok(con, &["CHAT.SEND", &room, &alice, "hi bob"])), 1);
+    let doc: serde_json::Value =
+        serde_json::from_str(&live.recv_timeout(Duration::from_secs(5)).expect("live")).unwrap();
+    assert_eq!(doc["text"], json!("hi bob"));
+    assert_eq!(doc["room"], json!(room));
+
+    ok(con, &["CHAT.OFFLINE", &bob]);
+    ok(con, &["CHAT.SEND", &room, &alice, "are you there?"]);
+    ok(
+        con,
+        &["CHAT.SEND", &room, &alice, "call me", "DEDUP", "req-1"],
+    );
+    assert_eq!(
+        int(&ok(
+            con,
+            &["CHAT.SEND", &room, &alice, "call me", "DEDUP", "req-1"]
+        )),
+        3
+    );
+    let inbox = docs(&ok(con, &["CHAT.FETCH", &bob]));
+    let texts: Vec<&str> = inbox.iter().map(|d| d["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["are you there?", "call me"]);
+    let last = inbox[1]["delivery"].as_str().unwrap();
+    assert_eq!(int(&ok(con, &["CHAT.ACK", &bob, last])), 2);
+    assert!(docs(&ok(con, &["CHAT.FETCH", &bob])).is_empty());
+    let history: Vec<i64> = docs(&ok(con, &["CHAT.HISTORY", &room]))
+        .iter()
+        .map(|d| d["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(history, [1, 2, 3]);
+    assert!(
+        live.recv_timeout(Duration::from_millis(200)).is_err(),
+        "nothing live while offline"
+    );
+}
