@@ -16,7 +16,7 @@ use std::ptr;
 
 use redis_module::raw;
 
-use crate::commands::{self, Handler};
+use crate::commands::{self, Args, Handler};
 use crate::reply::{send_error, send_error_text};
 use crate::store::{api, bytes_of, Ctx};
 
@@ -318,8 +318,20 @@ fn dispatch(
             // SAFETY: Redis passes `argc` valid argument strings.
             unsafe { std::slice::from_raw_parts(argv, argc as usize) }
         };
-        let args: Vec<&[u8]> = argv.iter().skip(1).map(|s| bytes_of(*s)).collect();
-        match handler(ctx, &args) {
+        let strings = argv.get(1..).unwrap_or_default();
+        // Most commands have a handful of arguments: no allocation for them.
+        let mut inline: [&[u8]; 16] = [&[]; 16];
+        let spilled: Vec<&[u8]>;
+        let bytes: &[&[u8]] = if strings.len() <= inline.len() {
+            for (slot, s) in inline.iter_mut().zip(strings) {
+                *slot = bytes_of(*s);
+            }
+            &inline[..strings.len()]
+        } else {
+            spilled = strings.iter().map(|s| bytes_of(*s)).collect();
+            &spilled
+        };
+        match handler(ctx, &Args { bytes, strings }) {
             Ok(reply) => reply.send(ctx),
             Err(error) => send_error(ctx, &error),
         }

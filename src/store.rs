@@ -16,6 +16,7 @@
 
 use std::ffi::{c_char, c_int, c_long, c_void, CStr};
 use std::ptr;
+use std::sync::OnceLock;
 
 use chat_core::ChatError;
 use redis_module::raw;
@@ -153,7 +154,9 @@ impl Key {
     }
 
     /// Opens `name` for writing and checks that it is empty or of kind
-    /// `want`. Its writes are propagated as effects.
+    /// `want`. Each of its writes is propagated as the equivalent Redis
+    /// command (`Propagation::Effects`), which is what every command but
+    /// CHAT.SEND wants.
     pub fn write(ctx: Ctx, name: &[u8], want: Kind) -> Result<Key, ChatError> {
         Key::write_with(ctx, name, want, Propagation::Effects)
     }
@@ -242,83 +245,95 @@ impl Key {
     // ----- hashes ---------------------------------------------------------
 
     /// The value of a hash field, if present.
-    pub fn hash_get(&self, field: &[u8]) -> Option<Vec<u8>> {
+    pub fn hash_get<F: AsRedisString + ?Sized>(&self, field: &F) -> Option<Vec<u8>> {
+        self.hash_get_with(field, |v| v.to_vec())
+    }
+
+    /// `read` applied to the value of a hash field, if present, without
+    /// copying the value.
+    pub fn hash_get_with<F: AsRedisString + ?Sized, T>(
+        &self,
+        field: &F,
+        read: impl FnOnce(&[u8]) -> T,
+    ) -> Option<T> {
         if self.raw.is_null() {
             return None;
         }
-        let field = RStr::new(self.ctx, field);
         let mut value: *mut raw::RedisModuleString = ptr::null_mut();
         // SAFETY: HashGet takes (field, &value) pairs ended by NULL; the value
         // it returns is ours to free.
-        unsafe {
+        field.with_ptr(self.ctx, |field| unsafe {
             api!(RedisModule_HashGet)(
                 self.raw,
                 raw::REDISMODULE_HASH_NONE as c_int,
-                field.ptr(),
+                field,
                 &mut value as *mut *mut raw::RedisModuleString,
                 ptr::null_mut::<c_void>(),
             );
-        }
+        });
         if value.is_null() {
             return None;
         }
         let value = RStr(value);
-        Some(value.as_bytes().to_vec())
+        Some(read(value.as_bytes()))
     }
 
-    pub fn hash_exists(&self, field: &[u8]) -> bool {
+    pub fn hash_exists<F: AsRedisString + ?Sized>(&self, field: &F) -> bool {
         if self.raw.is_null() {
             return false;
         }
-        let field = RStr::new(self.ctx, field);
         let mut exists: c_int = 0;
         // SAFETY: with HASH_EXISTS the out-parameter is an int.
-        unsafe {
+        field.with_ptr(self.ctx, |field| unsafe {
             api!(RedisModule_HashGet)(
                 self.raw,
                 raw::REDISMODULE_HASH_EXISTS as c_int,
-                field.ptr(),
+                field,
                 &mut exists as *mut c_int,
                 ptr::null_mut::<c_void>(),
             );
-        }
+        });
         exists != 0
     }
 
     /// A hash field holding an integer; `None` if absent, an error if it is
     /// not a number (the hash was edited by hand).
-    pub fn hash_get_int(&self, field: &[u8]) -> Result<Option<i64>, ChatError> {
+    pub fn hash_get_int<F: AsRedisString + ?Sized>(
+        &self,
+        field: &F,
+    ) -> Result<Option<i64>, ChatError> {
         match self.hash_get(field) {
             None => Ok(None),
             Some(v) => chat_core::message::parse_i64(&v).map(Some).ok_or_else(|| {
                 ChatError::Internal(format!(
-                    "field '{}' of key '{}' is not an integer",
-                    String::from_utf8_lossy(field),
+                    "a field of key '{}' is not an integer",
                     String::from_utf8_lossy(self.name.as_bytes())
                 ))
             }),
         }
     }
 
-    /// Sets hash fields, like `HSET key f1 v1 f2 v2 ...`.
-    pub fn hash_set(&self, pairs: &[(&RStr, &RStr)]) {
-        let mut args = Vec::with_capacity(pairs.len() * 2);
-        for (field, value) in pairs {
-            // SAFETY: one (field, value) pair ended by NULL.
+    /// Sets hash fields, like `HSET key f1 v1 f2 v2 ...`. Takes string
+    /// pointers (`RStr::ptr`, `Word::ptr`) so that hot paths can pass
+    /// strings made once.
+    pub fn hash_set(&self, pairs: &[(*mut raw::RedisModuleString, *mut raw::RedisModuleString)]) {
+        for &(field, value) in pairs {
+            // SAFETY: one (field, value) pair ended by NULL; Redis copies both.
             unsafe {
                 api!(RedisModule_HashSet)(
                     self.raw,
                     raw::REDISMODULE_HASH_NONE as c_int,
-                    field.ptr(),
-                    value.ptr(),
+                    field,
+                    value,
                     ptr::null_mut::<c_void>(),
                 );
             }
-            args.push(field.ptr());
-            args.push(value.ptr());
         }
         self.notify(NOTIFY_HASH, c"hset");
-        self.replicate(c"HSET", &args);
+        if self.propagation == Propagation::Effects {
+            let args: Vec<_> = pairs.iter().flat_map(|&(f, v)| [f, v]).collect();
+            self.replicate(c"HSET", &args);
+        }
     }
 
     /// Deletes a hash field, like `HDEL key field`; true if it existed. An
@@ -384,6 +399,40 @@ impl Key {
         out
     }
 
+    /// Every field name of a hash, in no given order, in one buffer: the
+    /// hot path reads a room's members this way, without a string per member.
+    pub fn hash_field_names(&self) -> Names {
+        let mut out = Names::default();
+        if self.raw.is_null() {
+            return out;
+        }
+        extern "C" fn collect(
+            _key: *mut raw::RedisModuleKey,
+            field: *mut raw::RedisModuleString,
+            _value: *mut raw::RedisModuleString,
+            privdata: *mut c_void,
+        ) {
+            // SAFETY: privdata is the `Names` passed to ScanKey below, alive
+            // and not otherwise borrowed for the whole scan.
+            let out = unsafe { &mut *privdata.cast::<Names>() };
+            out.push(bytes_of(field));
+        }
+        // SAFETY: as in `hash_entries`. Within one command nothing changes the
+        // hash between ScanKey calls, so no field is reported twice.
+        unsafe {
+            let cursor = api!(RedisModule_ScanCursorCreate)();
+            while api!(RedisModule_ScanKey)(
+                self.raw,
+                cursor,
+                Some(collect),
+                &mut out as *mut Names as *mut c_void,
+            ) != 0
+            {}
+            api!(RedisModule_ScanCursorDestroy)(cursor);
+        }
+        out
+    }
+
     /// Every field name of a hash, ascending.
     pub fn hash_fields(&self) -> Vec<Vec<u8>> {
         self.hash_entries()
@@ -414,15 +463,15 @@ impl Key {
         } else {
             0
         };
-        let mut argv = fields.to_vec();
-        // SAFETY: argv holds `fields.len()` strings, i.e. len/2 field-value pairs.
+        // SAFETY: `fields` holds len/2 field-value pairs; Redis only reads
+        // the array (the C signature lacks the const).
         let status = unsafe {
             api!(RedisModule_StreamAdd)(
                 self.raw,
                 flags,
                 &mut assigned,
-                argv.as_mut_ptr(),
-                (argv.len() / 2) as i64,
+                fields.as_ptr().cast_mut(),
+                (fields.len() / 2) as i64,
             )
         };
         if status != raw::REDISMODULE_OK as c_int {
@@ -450,12 +499,11 @@ impl Key {
         if self.propagation == Propagation::Effects {
             let id_text = RStr::new(self.ctx, format_stream_id(assigned).as_bytes());
             let mut args = Vec::with_capacity(fields.len() + 4);
-            let (maxlen, eq, len_text);
+            let len_text;
             if trimmed > 0 {
-                maxlen = RStr::new(self.ctx, b"MAXLEN");
-                eq = RStr::new(self.ctx, b"=");
                 len_text = RStr::from_int(self.ctx, self.len() as i64);
-                args.extend([maxlen.ptr(), eq.ptr(), len_text.ptr()]);
+                let w = words();
+                args.extend([w.maxlen.ptr(), w.equals.ptr(), len_text.ptr()]);
             }
             args.push(id_text.ptr());
             args.extend_from_slice(fields);
@@ -475,9 +523,8 @@ impl Key {
             unsafe { api!(RedisModule_StreamTrimByID)(self.raw, 0, &mut min) }.max(0) as u64;
         if removed > 0 {
             self.notify(NOTIFY_STREAM, c"xtrim");
-            let word = RStr::new(self.ctx, b"MINID");
             let id = RStr::new(self.ctx, format_stream_id(min).as_bytes());
-            self.replicate(c"XTRIM", &[word.ptr(), id.ptr()]);
+            self.replicate(c"XTRIM", &[words().minid.ptr(), id.ptr()]);
         }
         removed
     }
@@ -491,9 +538,8 @@ impl Key {
         let removed = unsafe { api!(RedisModule_StreamTrimByLength)(self.raw, 0, 0) }.max(0) as u64;
         if removed > 0 {
             self.notify(NOTIFY_STREAM, c"xtrim");
-            let word = RStr::new(self.ctx, b"MAXLEN");
             let zero = RStr::from_int(self.ctx, 0);
-            self.replicate(c"XTRIM", &[word.ptr(), zero.ptr()]);
+            self.replicate(c"XTRIM", &[words().maxlen.ptr(), zero.ptr()]);
         }
         removed
     }
@@ -583,9 +629,8 @@ impl Key {
         }
         self.notify(NOTIFY_STRING, c"set");
         self.notify(NOTIFY_GENERIC, c"expire");
-        let word = RStr::new(self.ctx, b"PXAT");
         let at = RStr::from_int(self.ctx, at_ms);
-        self.replicate(c"SET", &[value.ptr(), word.ptr(), at.ptr()]);
+        self.replicate(c"SET", &[value.ptr(), words().pxat.ptr(), at.ptr()]);
     }
 
     /// Deletes the key, like `DEL key`; true if it existed.
@@ -598,6 +643,113 @@ impl Key {
         self.notify(NOTIFY_GENERIC, c"del");
         self.replicate(c"DEL", &[]);
         true
+    }
+}
+
+/// Anything that can be passed where Redis wants a string: bytes (copied
+/// into a temporary string), an `RStr`, or a `Word` made once at load.
+pub trait AsRedisString {
+    fn with_ptr<R>(&self, ctx: Ctx, f: impl FnOnce(*mut raw::RedisModuleString) -> R) -> R;
+}
+
+impl AsRedisString for [u8] {
+    fn with_ptr<R>(&self, ctx: Ctx, f: impl FnOnce(*mut raw::RedisModuleString) -> R) -> R {
+        f(RStr::new(ctx, self).ptr())
+    }
+}
+
+impl<const N: usize> AsRedisString for [u8; N] {
+    fn with_ptr<R>(&self, ctx: Ctx, f: impl FnOnce(*mut raw::RedisModuleString) -> R) -> R {
+        self[..].with_ptr(ctx, f)
+    }
+}
+
+impl AsRedisString for RStr {
+    fn with_ptr<R>(&self, _ctx: Ctx, f: impl FnOnce(*mut raw::RedisModuleString) -> R) -> R {
+        f(self.ptr())
+    }
+}
+
+impl AsRedisString for Word {
+    fn with_ptr<R>(&self, _ctx: Ctx, f: impl FnOnce(*mut raw::RedisModuleString) -> R) -> R {
+        f(self.ptr())
+    }
+}
+
+/// A string made once and kept for the life of the module: the field names
+/// and keywords every send uses, so it allocates none of them.
+pub struct Word(*mut raw::RedisModuleString);
+
+// SAFETY: a Word is created once and only ever used by commands, which Redis
+// runs one at a time on its main thread.
+unsafe impl Send for Word {}
+unsafe impl Sync for Word {}
+
+impl Word {
+    fn new(text: &[u8]) -> Word {
+        // SAFETY: a string with no context is not tied to a command; it is
+        // never freed.
+        Word(unsafe {
+            api!(RedisModule_CreateString)(
+                ptr::null_mut(),
+                text.as_ptr().cast::<c_char>(),
+                text.len(),
+            )
+        })
+    }
+
+    pub fn ptr(&self) -> *mut raw::RedisModuleString {
+        self.0
+    }
+}
+
+pub struct Words {
+    pub last_id: Word,
+    pub maxlen: Word,
+    pub equals: Word,
+    pub minid: Word,
+    pub pxat: Word,
+    /// `chat_core::message::LOG_FIELDS`, in order.
+    pub log_fields: [Word; 3],
+    /// `chat_core::message::INBOX_FIELDS`, in order.
+    pub inbox_fields: [Word; 5],
+}
+
+pub fn words() -> &'static Words {
+    static WORDS: OnceLock<Words> = OnceLock::new();
+    WORDS.get_or_init(|| Words {
+        last_id: Word::new(b"last_id"),
+        maxlen: Word::new(b"MAXLEN"),
+        equals: Word::new(b"="),
+        minid: Word::new(b"MINID"),
+        pxat: Word::new(b"PXAT"),
+        log_fields: chat_core::message::LOG_FIELDS.map(Word::new),
+        inbox_fields: chat_core::message::INBOX_FIELDS.map(Word::new),
+    })
+}
+
+/// Names in one buffer, one after the other.
+#[derive(Default)]
+pub struct Names {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Names {
+    fn push(&mut self, name: &[u8]) {
+        self.bytes.extend_from_slice(name);
+        self.ends.push(self.bytes.len());
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(start, end)| &self.bytes[start..end])
     }
 }
 

@@ -150,7 +150,7 @@ fn two_tenants_on_different_nodes_through_a_cluster_client() {
     for key in [
         "acme",
         "{acme}general",
-        "chat:user:{acme}bob:inbox",
+        "chat:user:{acme}{bob}:inbox",
         "bob",
         "chat:room:{general}:log",
     ] {
@@ -198,7 +198,7 @@ fn two_tenants_on_different_nodes_through_a_cluster_client() {
 
     // A member in another slot that got into the room some other way (data
     // moved from a standalone server, say) stops a send before any write.
-    let members_key = format!("chat:room:{{{first}}}general:members");
+    let members_key = format!("chat:room:{{{first}}}{{general}}:members");
     q(&mut home, &["HSET", &members_key, "outsider", "0"]);
     let before = text(&q(&mut home, &["DEBUG", "DIGEST"]));
     let e = cmd(
@@ -225,7 +225,7 @@ fn conversation(cluster: &Cluster, con: &mut ClusterConnection, tag: &str) {
     ok(con, &["CHAT.SUBSCRIBE", &room, &alice]);
     // In a cluster the reply says how to listen: sharded pub/sub.
     let how = strings(&ok(con, &["CHAT.SUBSCRIBE", &room, &bob]));
-    let channel = format!("chat:user:{{{tag}}}bob:push");
+    let channel = format!("chat:user:{{{tag}}}{{bob}}:push");
     assert_eq!(how, ["SSUBSCRIBE", channel.as_str()]);
 
     let live = sharded_listener(cluster, &channel);

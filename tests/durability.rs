@@ -49,6 +49,12 @@ fn listen(server: &Server, users: &[&str]) {
 /// some retried), joins, leaves, members going online and offline, fetches
 /// and acks. Returns how many commands it ran.
 fn workload(con: &mut Connection, steps: usize, seed: u64) -> usize {
+    workload_with(con, steps, seed, false)
+}
+
+/// `workload`, where `expiring` also makes presences and DEDUP keys expire
+/// during the run (for replicas; a restart would expire them in between).
+fn workload_with(con: &mut Connection, steps: usize, seed: u64, expiring: bool) -> usize {
     let mut ran = 0;
     for u in USERS {
         let _ = try_q(con, &["CHAT.REGISTER", u, u]);
@@ -67,7 +73,7 @@ fn workload(con: &mut Connection, steps: usize, seed: u64) -> usize {
         let u = USERS[rng.below(USERS.len())];
         let r = ROOMS[rng.below(ROOMS.len())];
         ran += 1;
-        match rng.below(12) {
+        match rng.below(13) {
             0..=4 => {
                 // May fail (not a member): that is part of the workload.
                 let _ = try_q(con, &["CHAT.SEND", r, u, &format!("message {i} from {u}")]);
@@ -83,10 +89,41 @@ fn workload(con: &mut Connection, steps: usize, seed: u64) -> usize {
                 q(con, &["CHAT.UNSUBSCRIBE", r, u]);
             }
             8 => {
-                q(con, &["CHAT.ONLINE", u, "TTL", "3600"]);
+                // Short presence, so that expiries happen during the run.
+                let ttl = if expiring && rng.below(2) == 0 {
+                    "1"
+                } else {
+                    "3600"
+                };
+                q(con, &["CHAT.ONLINE", u, "TTL", ttl]);
             }
             9 => {
                 q(con, &["CHAT.OFFLINE", u]);
+            }
+            10 => {
+                // Sends inside a transaction and from a script replicate too.
+                let (v, w) = (USERS[rng.below(USERS.len())], format!("in multi {i}"));
+                let _: redis::RedisResult<Vec<redis::Value>> = redis::pipe()
+                    .atomic()
+                    .cmd("CHAT.SEND")
+                    .arg(r)
+                    .arg(u)
+                    .arg(&w)
+                    .cmd("CHAT.ONLINE")
+                    .arg(v)
+                    .arg("TTL")
+                    .arg(1)
+                    .cmd("CHAT.SEND")
+                    .arg(r)
+                    .arg(v)
+                    .arg(&w)
+                    .arg("DEDUP")
+                    .arg(format!("k{}", rng.below(50)))
+                    .query(con);
+                let _ = try_q(
+                    con,
+                    &["EVAL", "redis.call('CHAT.SEND', KEYS[1], ARGV[1], 'from lua'); return redis.call('CHAT.SEND', KEYS[1], ARGV[1], 'again')", "1", r, u],
+                );
             }
             _ => {
                 let inbox = docs(&q(con, &["CHAT.FETCH", u, "COUNT", "3"]));
@@ -122,15 +159,22 @@ fn start_replica(primary: &Server, with_module: bool) -> Server {
     replica
 }
 
-/// Small limits, so that histories and inboxes are trimmed all the time.
-const SMALL: [&str; 4] = ["history-max", "7", "inbox-max", "5"];
+/// Small limits, so that histories and inboxes are trimmed all the time,
+/// and a short DEDUP window, so that DEDUP keys expire during the run.
+const SMALL: [&str; 6] = ["history-max", "7", "inbox-max", "5", "dedup-window", "1"];
 
 fn replica_matches(module_args: &[&str], replica_has_module: bool, seed: u64) {
     let primary = Server::start_with(module_args, &[]);
     let replica = start_replica(&primary, replica_has_module);
     listen(&primary, &USERS[..4]);
     let mut con = primary.conn();
-    let ran = workload(&mut con, 3000, seed);
+    let ran = workload_with(&mut con, 3000, seed, true);
+    // Let every short TTL run out and make the primary expire those keys, so
+    // that the comparison does not race with expiry.
+    thread::sleep(Duration::from_millis(1100));
+    for key in strings(&q(&mut con, &["KEYS", "*"])) {
+        q(&mut con, &["EXISTS", &key]);
+    }
     wait_for_replica(&mut con);
     let mut rcon = replica.conn();
     assert_eq!(digest(&mut rcon), digest(&mut con), "after {ran} commands");

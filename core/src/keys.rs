@@ -1,10 +1,13 @@
 //! The one place that names Redis keys and pub/sub channels.
 //!
 //! Every name is derived from one room id or one user id and carries a hash
-//! tag (`{...}`): the id itself, in braces, or the id's own tag when it
-//! starts with one (`chat:room:{acme}general:log`). So all keys of a room, or
-//! of a user, hash to the same cluster slot, and so do those of every id that
-//! shares a tag. In the table, `{R}` stands for either form:
+//! tag (`{...}`): the id itself, in braces, or, for an id that starts with its
+//! own tag, that tag followed by the rest of the id in braces
+//! (`chat:room:{acme}{general}:log`). So all keys of a room, or of a user,
+//! hash to the same cluster slot, and so do those of every id that shares a
+//! tag. The braces around every id part also keep names apart: ids may
+//! contain `:`, so without them the user `{bob}:inbox` would own bob's inbox
+//! key. In the table, `{R}` stands for either form:
 //!
 //! | name                       | type   | holds                                     |
 //! |----------------------------|--------|-------------------------------------------|
@@ -99,7 +102,12 @@ fn write_name(prefix: &[u8], id: &str, suffix: &[u8], buf: &mut Vec<u8>) {
     buf.clear();
     buf.extend_from_slice(prefix);
     if crate::ids::has_own_tag(id) {
-        buf.extend_from_slice(id.as_bytes());
+        // `{tag}rest` -> `{tag}{rest}`
+        let close = id.find('}').map_or(id.len(), |i| i + 1);
+        buf.extend_from_slice(&id.as_bytes()[..close]);
+        buf.push(b'{');
+        buf.extend_from_slice(&id.as_bytes()[close..]);
+        buf.push(b'}');
     } else {
         buf.push(b'{');
         buf.extend_from_slice(id.as_bytes());
@@ -175,6 +183,10 @@ mod tests {
         );
         assert_eq!(hash_tag(&dedup_key("general", b"{x}")), b"general");
         assert_eq!(hash_tag(&dedup_key("{acme}general", b"k")), b"acme");
+        assert_eq!(
+            dedup_key("{acme}general", b"k"),
+            b"chat:room:{acme}{general}:dedup:k"
+        );
     }
 
     #[test]
@@ -207,14 +219,58 @@ mod tests {
     }
 
     #[test]
+    fn no_two_ids_share_a_key_name() {
+        // Ids may contain ':', so an id can look like another id's name plus
+        // a suffix; the braces around every id part keep them apart.
+        let ids = [
+            "bob",
+            "{bob}:inbox",
+            "{bob}:online",
+            "{acme}general",
+            "{acme}:log",
+            "{acme}:counts",
+            "{acme}:dedup:y",
+            "acme",
+            "{a}b:c",
+            "{a}b",
+            "{a:b}c",
+            "general:log",
+        ];
+        let mut names = std::collections::HashSet::new();
+        for id in ids {
+            assert!(
+                crate::ids::RoomId::parse(id.as_bytes()).is_ok(),
+                "{id} is a valid id"
+            );
+            for key in [
+                RoomKey::Meta,
+                RoomKey::Log,
+                RoomKey::Members,
+                RoomKey::Counts,
+            ] {
+                assert!(names.insert(key.of(id)), "{id} {key:?}");
+            }
+            for key in [
+                UserKey::Profile,
+                UserKey::Rooms,
+                UserKey::Inbox,
+                UserKey::Presence,
+            ] {
+                assert!(names.insert(key.of(id)), "{id} {key:?}");
+            }
+            assert!(names.insert(dedup_key(id, b"y")), "{id} dedup");
+        }
+    }
+
+    #[test]
     fn ids_with_their_own_tag_keep_it() {
         assert_eq!(
             RoomKey::Log.of("{acme}general"),
-            b"chat:room:{acme}general:log"
+            b"chat:room:{acme}{general}:log"
         );
         assert_eq!(
             UserKey::Channel.of("{acme}bob"),
-            b"chat:user:{acme}bob:push"
+            b"chat:user:{acme}{bob}:push"
         );
         assert_eq!(hash_tag(&UserKey::Inbox.of("{acme}bob")), b"acme");
         assert_eq!(slot_of_id("{acme}bob"), slot_of_id("{acme}general"));

@@ -137,15 +137,16 @@ impl<'a> Send<'a> {
 /// into the real id):
 ///
 /// ```text
-/// CHAT.SEND-RESOLVED <room> <sender> <text> <id> <ts> <history-length> <sent-count>
-///                    <n> [<member> <delivery> <inbox-length>] x n
+/// CHAT.SEND-RESOLVED <room> <sender> <text> <id> <ts> <history-length> <sent-count> <copies>
 /// ```
 ///
 /// `id` and `ts` are the message's; `history-length` is the length of the
-/// room's log after the send, `sent-count` the sender's new count; each
-/// member that got an inbox copy comes with the copy's delivery and the
-/// inbox's length after the send. The lengths let the replica trim exactly
-/// as the primary did.
+/// room's log after the send, `sent-count` the sender's new count. `copies`
+/// lists each member that got an inbox copy, with the copy's delivery and
+/// the inbox's length after the send, as `member,delivery,length;` one after
+/// the other (ids never contain `,` or `;`), so a send to a big room is still
+/// one short command. The lengths let the replica trim exactly as the
+/// primary did.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ResolvedSend<'a> {
     pub room: RoomId<'a>,
@@ -165,6 +166,24 @@ pub struct InboxCopy<'a> {
     pub inbox_length: u64,
 }
 
+/// Appends one inbox copy to a `copies` argument of CHAT.SEND-RESOLVED.
+pub fn push_inbox_copy(
+    copies: &mut Vec<u8>,
+    member: &str,
+    delivery: DeliveryId,
+    inbox_length: u64,
+) {
+    use crate::json::push_int;
+    copies.extend_from_slice(member.as_bytes());
+    copies.push(b',');
+    push_int(copies, delivery.ms as i64);
+    copies.push(b'-');
+    push_int(copies, delivery.seq as i64);
+    copies.push(b',');
+    push_int(copies, inbox_length as i64);
+    copies.push(b';');
+}
+
 impl<'a> ResolvedSend<'a> {
     pub fn parse(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
         let mut a = Args::new("chat.send-resolved", args);
@@ -176,22 +195,13 @@ impl<'a> ResolvedSend<'a> {
         let ts = int("ts")?;
         let history_length = int("history-length")? as u64;
         let sent_count = int("sent-count")?;
-        let n = int("n")?;
-        let mut inbox_copies = Vec::new();
-        for _ in 0..n {
-            let member = a.next_user()?;
-            let raw = a.positional()?;
-            let delivery = DeliveryId::parse(raw).ok_or_else(|| {
-                ChatError::InvalidDelivery(String::from_utf8_lossy(raw).into_owned())
-            })?;
-            let inbox_length = parse_int_in("inbox-length", a.positional()?, 0, i64::MAX)? as u64;
-            inbox_copies.push(InboxCopy {
-                member,
-                delivery,
-                inbox_length,
-            });
-        }
+        let copies = a.positional()?;
         a.finish()?;
+        let inbox_copies = copies
+            .split(|&b| b == b';')
+            .filter(|copy| !copy.is_empty())
+            .map(parse_copy)
+            .collect::<Result<_, _>>()?;
         Ok(ResolvedSend {
             room,
             sender,
@@ -203,6 +213,22 @@ impl<'a> ResolvedSend<'a> {
             inbox_copies,
         })
     }
+}
+
+fn parse_copy(copy: &[u8]) -> Result<InboxCopy<'_>, ChatError> {
+    let mut parts = copy.split(|&b| b == b',');
+    let (Some(member), Some(delivery), Some(length), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ChatError::Syntax);
+    };
+    Ok(InboxCopy {
+        member: UserId::parse(member)?,
+        delivery: DeliveryId::parse(delivery).ok_or_else(|| {
+            ChatError::InvalidDelivery(String::from_utf8_lossy(delivery).into_owned())
+        })?,
+        inbox_length: parse_int_in("inbox-length", length, 0, i64::MAX)? as u64,
+    })
 }
 
 /// Where a HISTORY page starts.
@@ -414,23 +440,37 @@ mod tests {
     }
 
     #[test]
-    fn resolved_sends_parse_in_full() {
-        let raw = args(&[
-            "{t}r",
-            "{t}a",
-            "hi",
-            "7",
-            "1795749231574",
-            "7",
-            "3",
-            "2",
+    fn resolved_sends_round_trip() {
+        let mut copies = Vec::new();
+        push_inbox_copy(
+            &mut copies,
             "{t}b",
-            "1795749231574-0",
-            "4",
+            DeliveryId {
+                ms: 1795749231574,
+                seq: 0,
+            },
+            4,
+        );
+        push_inbox_copy(
+            &mut copies,
             "{t}c",
-            "1795749231574-1",
-            "1",
-        ]);
+            DeliveryId {
+                ms: 1795749231574,
+                seq: 1,
+            },
+            1,
+        );
+        assert_eq!(copies, b"{t}b,1795749231574-0,4;{t}c,1795749231574-1,1;");
+        let raw: Vec<&[u8]> = vec![
+            b"{t}r",
+            b"{t}a",
+            b"hi",
+            b"7",
+            b"1795749231574",
+            b"7",
+            b"3",
+            &copies,
+        ];
         let r = ResolvedSend::parse(&raw).unwrap();
         assert_eq!(
             (r.id, r.ts, r.history_length, r.sent_count),
@@ -446,8 +486,15 @@ mod tests {
             }
         );
         assert_eq!(r.inbox_copies[0].inbox_length, 4);
-        // A copy announced but missing, or one too many, is refused.
-        assert!(ResolvedSend::parse(&raw[..13]).is_err());
+        // No copies at all is an empty argument.
+        let none: Vec<&[u8]> = vec![b"r", b"a", b"hi", b"1", b"2", b"1", b"1", b""];
+        assert!(ResolvedSend::parse(&none).unwrap().inbox_copies.is_empty());
+        // Malformed copies and missing or extra arguments are refused.
+        for bad in [&b"b,1-0;"[..], b"b,1-0,4,9;", b"b c,1-0,4;", b"b,x,4;"] {
+            let raw: Vec<&[u8]> = vec![b"r", b"a", b"hi", b"1", b"2", b"1", b"1", bad];
+            assert!(ResolvedSend::parse(&raw).is_err(), "{bad:?}");
+        }
+        assert!(ResolvedSend::parse(&raw[..7]).is_err());
         let mut extra = raw.clone();
         extra.push(b"x");
         assert!(ResolvedSend::parse(&extra).is_err());

@@ -5,13 +5,13 @@ use chat_core::message::Message;
 use chat_core::request::{Cursor, History};
 use chat_core::ChatError;
 
-use super::require_room;
+use super::{require_room, Args};
 use crate::reply::Reply;
 use crate::store::{Ctx, Key, Kind, StreamId, STREAM_ID_MAX, STREAM_ID_MIN};
 
 /// A page of the room log, always ascending by id. Message n is the stream
 /// entry `n-0`, so each cursor is a plain stream range.
-pub fn history(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
+pub fn history(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = History::parse(args)?;
     let room = req.room.as_str();
     require_room(ctx, room)?;

@@ -14,7 +14,7 @@ use chat_core::request::{Ack, Fetch};
 use chat_core::ChatError;
 use redis_module::raw;
 
-use super::require_user;
+use super::{require_user, Args};
 use crate::reply::{send_error, send_error_text, Reply};
 use crate::stats;
 use crate::store::{
@@ -22,7 +22,7 @@ use crate::store::{
 };
 
 /// CHAT.FETCH <user> [COUNT <n>] [BLOCK <ms>]
-pub fn fetch(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
+pub fn fetch(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Fetch::parse(args)?;
     let user = req.user.as_str();
     require_user(ctx, user)?;
@@ -40,7 +40,7 @@ pub fn fetch(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
 }
 
 /// CHAT.ACK <user> <delivery>
-pub fn ack(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
+pub fn ack(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Ack::parse(args)?;
     let user = req.user.as_str();
     require_user(ctx, user)?;

@@ -16,7 +16,23 @@ use crate::reply::Reply;
 use crate::store::{api, Ctx, Key, Kind, Propagation};
 
 /// What every command handler looks like to the command table (`registry.rs`).
-pub type Handler = fn(Ctx, &[&[u8]]) -> Result<Reply, ChatError>;
+pub type Handler = fn(Ctx, &Args) -> Result<Reply, ChatError>;
+
+/// A command's arguments after its name: as bytes (what parsing reads, and
+/// what `Args` dereferences to), and as the strings Redis passed, which a
+/// handler can hand back to Redis without copying them.
+pub struct Args<'a> {
+    pub bytes: &'a [&'a [u8]],
+    pub strings: &'a [*mut redis_module::raw::RedisModuleString],
+}
+
+impl<'a> std::ops::Deref for Args<'a> {
+    type Target = [&'a [u8]];
+
+    fn deref(&self) -> &Self::Target {
+        self.bytes
+    }
+}
 
 /// Fails with `ERR no such room` unless the room exists.
 fn require_room(ctx: Ctx, room: &str) -> Result<(), ChatError> {

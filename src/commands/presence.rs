@@ -8,13 +8,13 @@ use chat_core::keys::{RoomKey, UserKey};
 use chat_core::request::{parse_room, parse_user, Online};
 use chat_core::ChatError;
 
-use super::{in_cluster, require_room, require_same_slot, require_user};
+use super::{in_cluster, require_room, require_same_slot, require_user, Args};
 use crate::config::limits;
 use crate::reply::Reply;
 use crate::store::{self, now_ms, Ctx, Key, Kind};
 
 /// CHAT.ONLINE <user> [TTL <seconds>]
-pub fn online(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
+pub fn online(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Online::parse(args, &limits())?;
     let user = req.user.as_str();
     require_user(ctx, user)?;
@@ -25,7 +25,7 @@ pub fn online(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
 }
 
 /// CHAT.OFFLINE <user>
-pub fn offline(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
+pub fn offline(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let user = parse_user("chat.offline", args)?;
     require_user(ctx, user.as_str())?;
     let presence = Key::write(ctx, &UserKey::Presence.of(user.as_str()), Kind::String)?;
@@ -34,7 +34,7 @@ pub fn offline(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
 }
 
 /// CHAT.PRESENCE <room>
-pub fn presence(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
+pub fn presence(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let room = parse_room("chat.presence", args)?;
     require_room(ctx, room.as_str())?;
     let members = Key::read(ctx, &RoomKey::Members.of(room.as_str()), Kind::Hash)?;

@@ -5,31 +5,32 @@ use chat_core::keys::{RoomKey, UserKey};
 use chat_core::request::{parse_room, Create, Membership};
 use chat_core::ChatError;
 
-use super::{in_cluster, require_room, require_user};
+use super::{in_cluster, require_room, require_user, Args};
 use crate::config::limits;
 use crate::reply::{field, Reply};
-use crate::store::{now_ms, Ctx, Key, Kind, RStr};
+use crate::store::{now_ms, words, Ctx, Key, Kind, RStr};
 
 /// CHAT.CREATE <room> <title>
-pub fn create(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
+pub fn create(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Create::parse(args, &limits())?;
     let meta = Key::write(ctx, &RoomKey::Meta.of(req.room.as_str()), Kind::Hash)?;
     if meta.exists() {
         return Err(ChatError::RoomExists);
     }
+    let title = RStr::new(ctx, req.title.as_bytes());
+    let created = RStr::from_int(ctx, now_ms());
+    let zero = RStr::from_int(ctx, 0);
+    let (title_field, created_field) = (RStr::new(ctx, b"title"), RStr::new(ctx, b"created"));
     meta.hash_set(&[
-        (
-            &RStr::new(ctx, b"title"),
-            &RStr::new(ctx, req.title.as_bytes()),
-        ),
-        (&RStr::new(ctx, b"created"), &RStr::from_int(ctx, now_ms())),
-        (&RStr::new(ctx, b"last_id"), &RStr::from_int(ctx, 0)),
+        (title_field.ptr(), title.ptr()),
+        (created_field.ptr(), created.ptr()),
+        (words().last_id.ptr(), zero.ptr()),
     ]);
     Ok(Reply::Ok)
 }
 
 /// CHAT.INFO <room>
-pub fn info(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
+pub fn info(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let room = parse_room("chat.info", args)?;
     let meta = Key::read(ctx, &RoomKey::Meta.of(room.as_str()), Kind::Hash)?;
     if !meta.exists() {
@@ -51,7 +52,7 @@ pub fn info(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
         field("messages", Reply::Int(log.len() as i64)),
         field(
             "last_id",
-            Reply::Int(meta.hash_get_int(b"last_id")?.unwrap_or(0)),
+            Reply::Int(meta.hash_get_int(&words().last_id)?.unwrap_or(0)),
         ),
     ]))
 }
@@ -63,7 +64,7 @@ pub fn info(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
 /// changes nothing. Replies the user's push channel; in Redis Cluster, where
 /// live messages go through sharded pub/sub, `["SSUBSCRIBE", channel]`, so a
 /// client cannot mistake which command reaches them.
-pub fn subscribe(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
+pub fn subscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Membership::parse("chat.subscribe", args)?;
     let (room, user) = (req.room.as_str(), req.user.as_str());
     require_room(ctx, room)?;
@@ -72,10 +73,10 @@ pub fn subscribe(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     let rooms = Key::write(ctx, &UserKey::Rooms.of(user), Kind::Hash)?;
     let now = RStr::from_int(ctx, now_ms());
     if !members.hash_exists(user.as_bytes()) {
-        members.hash_set(&[(&RStr::new(ctx, user.as_bytes()), &now)]);
+        members.hash_set(&[(RStr::new(ctx, user.as_bytes()).ptr(), now.ptr())]);
     }
     if !rooms.hash_exists(room.as_bytes()) {
-        rooms.hash_set(&[(&RStr::new(ctx, room.as_bytes()), &now)]);
+        rooms.hash_set(&[(RStr::new(ctx, room.as_bytes()).ptr(), now.ptr())]);
     }
     let channel = UserKey::Channel.of(user);
     if in_cluster(ctx) {
@@ -88,7 +89,7 @@ pub fn subscribe(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
 }
 
 /// CHAT.UNSUBSCRIBE <room> <user>
-pub fn unsubscribe(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
+pub fn unsubscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Membership::parse("chat.unsubscribe", args)?;
     let (room, user) = (req.room.as_str(), req.user.as_str());
     let members = Key::write(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
@@ -99,7 +100,7 @@ pub fn unsubscribe(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
 }
 
 /// CHAT.MEMBERS <room>
-pub fn members(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
+pub fn members(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let room = parse_room("chat.members", args)?;
     require_room(ctx, room.as_str())?;
     let members = Key::read(ctx, &RoomKey::Members.of(room.as_str()), Kind::Hash)?;
@@ -107,7 +108,7 @@ pub fn members(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
 }
 
 /// CHAT.COUNTS <room>
-pub fn counts(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
+pub fn counts(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let room = parse_room("chat.counts", args)?;
     require_room(ctx, room.as_str())?;
     let counts = Key::read(ctx, &RoomKey::Counts.of(room.as_str()), Kind::Hash)?;

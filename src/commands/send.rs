@@ -1,26 +1,29 @@
 //! CHAT.SEND <room> <sender> <text> [DEDUP <key>]: the hot path; and
 //! CHAT.SEND-RESOLVED, the form in which a send reaches replicas and the AOF.
+//!
+//! A send to a room of N members does O(N) work in Redis whatever happens;
+//! what this file keeps small is the work per member on top of it: no
+//! string formatting, no JSON, no allocation beyond the key names Redis
+//! needs. The document is encoded once, and only if someone is online.
 
-use chat_core::delivery::{route, Route};
+use chat_core::delivery::{route, DeliveryId, Route};
 use chat_core::keys::{dedup_key, RoomKey, UserKey};
-use chat_core::message::{parse_i64, Message, INBOX_FIELDS, LOG_FIELDS};
-use chat_core::request::{ResolvedSend, Send};
+use chat_core::message::{parse_i64, Message};
+use chat_core::request::{push_inbox_copy, ResolvedSend, Send};
 use chat_core::ChatError;
 use redis_module::raw;
 
-use super::{in_cluster, open_room, require_same_slot, require_user};
+use super::{in_cluster, open_room, require_same_slot, require_user, Args};
 use crate::config::limits;
 use crate::publish::Publisher;
 use crate::reply::Reply;
-use crate::store::{
-    self, api, format_stream_id, now_ms, Ctx, Key, Kind, Propagation, RStr, StreamId, Trim,
-};
+use crate::store::{self, api, now_ms, words, Ctx, Key, Kind, Propagation, RStr, StreamId, Trim};
 use crate::{log_warning, stats};
 
 /// In one atomic step: check everything, assign the room's next id, append
 /// to the room log, count the message for the sender, then deliver it to
 /// every other member, live or to the inbox (see `chat_core::delivery`).
-pub fn send(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
+pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let limits = limits();
     let req = Send::parse(args, &limits)?;
     let (room, sender) = (req.room.as_str(), req.sender.as_str());
@@ -31,6 +34,8 @@ pub fn send(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     };
 
     // A retry of a send that already happened gets the first reply again.
+    // The DEDUP key reaches replicas as its own `SET ... PXAT` (effects) in
+    // both propagation modes; CHAT.SEND-RESOLVED does not carry it.
     let dedup = match req.dedup {
         Some(key) => {
             let dedup = Key::write(ctx, &dedup_key(room, key), Kind::String)?;
@@ -54,26 +59,26 @@ pub fn send(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     }
     let log = Key::write_with(ctx, &RoomKey::Log.of(room), Kind::Stream, propagation)?;
     let counts = Key::write_with(ctx, &RoomKey::Counts.of(room), Kind::Hash, propagation)?;
-    let last_id = meta.hash_get_int(b"last_id")?.unwrap_or(0);
+    let last_id = meta.hash_get_int(&words().last_id)?.unwrap_or(0);
     let sent_before = counts.hash_get_int(sender.as_bytes())?.unwrap_or(0);
     // Every other member's inbox is opened, and its type checked, now: any
-    // of them may be written below. Sorted ids keep the writes, and so what
-    // replicas receive, in a stable order.
+    // of them may be written below.
     let cluster = in_cluster(ctx);
-    let mut recipients = Vec::with_capacity(members.len() as usize);
+    let member_names = members.hash_field_names();
+    let mut recipients = Vec::with_capacity(member_names.len());
     let mut name = Vec::with_capacity(64);
-    for member in members.hash_fields() {
+    for member in member_names.iter() {
         // Member ids were validated when they joined.
-        let Ok(member) = String::from_utf8(member) else {
+        let Ok(member) = std::str::from_utf8(member) else {
             continue;
         };
         if member == sender {
             continue;
         }
         if cluster {
-            require_same_slot(room, &member)?;
+            require_same_slot(room, member)?;
         }
-        UserKey::Inbox.write(&member, &mut name);
+        UserKey::Inbox.write(member, &mut name);
         let inbox = Key::write_with(ctx, &name, Kind::Stream, propagation)?;
         recipients.push((member, inbox));
     }
@@ -83,7 +88,7 @@ pub fn send(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     // been written yet when it is.
     let id = u64::try_from(last_id).unwrap_or(0) + 1;
     let ts = now_ms();
-    let fields = Fields::new(ctx, room, sender, req.text, id, ts);
+    let fields = Fields::new(ctx, args, id, ts)?;
     log.stream_add(
         Some(StreamId { ms: id, seq: 0 }),
         &fields.log(),
@@ -98,29 +103,31 @@ pub fn send(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
 
     // From here on every write succeeds: nothing may fail half-way.
     let sent_count = RStr::from_int(ctx, sent_before + 1);
-    meta.hash_set(&[(&RStr::new(ctx, b"last_id"), &fields.id)]);
-    counts.hash_set(&[(&fields.sender, &sent_count)]);
+    meta.hash_set(&[(words().last_id.ptr(), fields.id.ptr())]);
+    counts.hash_set(&[(fields.sender, sent_count.ptr())]);
 
-    // The document is encoded once and published as is to every live
-    // member; inbox copies share the same field strings.
-    let message = Message {
-        room: room.into(),
-        id,
-        sender: sender.into(),
-        text: req.text.into(),
-        ts,
-    };
-    let document = RStr::new(ctx, &message.to_json());
+    let mut document = None;
     let inbox_fields = fields.inbox();
     let mut publisher = Publisher::new(ctx, cluster);
-    let mut copies: Vec<(RStr, RStr, RStr)> = Vec::new();
+    let mut copies = Vec::new();
     let (mut live, mut queued, mut dropped) = (0, 0, 0);
     for (member, inbox) in &recipients {
         UserKey::Presence.write(member, &mut name);
         let online = store::exists(ctx, &name);
         let listeners = if online {
+            // Encoded once, the first time someone may receive it live.
+            let document = document.get_or_insert_with(|| {
+                let message = Message {
+                    room: room.into(),
+                    id,
+                    sender: sender.into(),
+                    text: req.text.into(),
+                    ts,
+                };
+                RStr::new(ctx, &message.to_json())
+            });
             UserKey::Channel.write(member, &mut name);
-            publisher.publish_if_listened(&RStr::new(ctx, &name), &document)
+            publisher.publish_if_listened(&RStr::new(ctx, &name), document)
         } else {
             0
         };
@@ -134,11 +141,11 @@ pub fn send(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
                         queued += 1;
                         dropped += trimmed;
                         if propagation == Propagation::Resolved {
-                            copies.push((
-                                RStr::new(ctx, member.as_bytes()),
-                                RStr::new(ctx, format_stream_id(delivery).as_bytes()),
-                                RStr::from_int(ctx, inbox.len() as i64),
-                            ));
+                            let delivery = DeliveryId {
+                                ms: delivery.ms,
+                                seq: delivery.seq,
+                            };
+                            push_inbox_copy(&mut copies, member, delivery, inbox.len());
                         }
                     }
                     // Only possible if the inbox was given the largest possible
@@ -155,20 +162,17 @@ pub fn send(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
     if propagation == Propagation::Resolved {
         // See chat_core::request::ResolvedSend for the layout.
         let history_length = RStr::from_int(ctx, log.len() as i64);
-        let n = RStr::from_int(ctx, copies.len() as i64);
-        let mut argv = vec![
-            fields.room.ptr(),
-            fields.sender.ptr(),
-            fields.text.ptr(),
+        let copies = RStr::new(ctx, &copies);
+        let argv = [
+            fields.room,
+            fields.sender,
+            fields.text,
             fields.id.ptr(),
             fields.ts.ptr(),
             history_length.ptr(),
             sent_count.ptr(),
-            n.ptr(),
+            copies.ptr(),
         ];
-        for (member, delivery, length) in &copies {
-            argv.extend([member.ptr(), delivery.ptr(), length.ptr()]);
-        }
         store::replicate(ctx, c"CHAT.SEND-RESOLVED", &argv);
     }
     if let Some(dedup) = dedup {
@@ -186,7 +190,7 @@ pub fn send(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
 /// CHAT.SEND-RESOLVED: replays, on a replica or while loading the AOF, the
 /// writes of one CHAT.SEND exactly as the primary made them. It publishes
 /// nothing and decides nothing. Clients cannot call it.
-pub fn send_resolved(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
+pub fn send_resolved(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     // SAFETY: live context.
     let flags = unsafe { api!(RedisModule_GetContextFlags)(ctx) };
     let from_primary_or_aof =
@@ -195,67 +199,84 @@ pub fn send_resolved(ctx: Ctx, args: &[&[u8]]) -> Result<Reply, ChatError> {
         return Err(ChatError::ResolvedFromClient);
     }
     let r = ResolvedSend::parse(args)?;
-    let (room, sender) = (r.room.as_str(), r.sender.as_str());
-    let quiet = Propagation::Resolved;
-    let meta = open_room(ctx, room, quiet)?;
-    let log = Key::write_with(ctx, &RoomKey::Log.of(room), Kind::Stream, quiet)?;
-    let counts = Key::write_with(ctx, &RoomKey::Counts.of(room), Kind::Hash, quiet)?;
+    let room = r.room.as_str();
+    // This command is itself what replicas and the AOF get (see the end).
+    let not_per_write = Propagation::Resolved;
+    let meta = open_room(ctx, room, not_per_write)?;
+    let log = Key::write_with(ctx, &RoomKey::Log.of(room), Kind::Stream, not_per_write)?;
+    let counts = Key::write_with(ctx, &RoomKey::Counts.of(room), Kind::Hash, not_per_write)?;
     let mut inboxes = Vec::with_capacity(r.inbox_copies.len());
     for copy in &r.inbox_copies {
         let name = UserKey::Inbox.of(copy.member.as_str());
-        inboxes.push(Key::write_with(ctx, &name, Kind::Stream, quiet)?);
+        inboxes.push(Key::write_with(ctx, &name, Kind::Stream, not_per_write)?);
     }
 
-    let fields = Fields::new(ctx, room, sender, r.text, r.id, r.ts);
+    let fields = Fields::new(ctx, args, r.id, r.ts)?;
     let at = StreamId { ms: r.id, seq: 0 };
     log.stream_add(Some(at), &fields.log(), Trim::ToLength(r.history_length))?;
-    meta.hash_set(&[(&RStr::new(ctx, b"last_id"), &fields.id)]);
-    counts.hash_set(&[(&fields.sender, &RStr::from_int(ctx, r.sent_count))]);
+    meta.hash_set(&[(words().last_id.ptr(), fields.id.ptr())]);
+    let sent_count = RStr::from_int(ctx, r.sent_count);
+    counts.hash_set(&[(fields.sender, sent_count.ptr())]);
     let inbox_fields = fields.inbox();
     for (copy, inbox) in r.inbox_copies.iter().zip(&inboxes) {
         let at = StreamId {
             ms: copy.delivery.ms,
             seq: copy.delivery.seq,
         };
-        inbox.stream_add(Some(at), &inbox_fields, Trim::ToLength(copy.inbox_length))?;
+        // As on the primary, a copy that cannot be appended (an inbox given
+        // the largest id by hand) must not leave the replay half done.
+        if let Err(error) =
+            inbox.stream_add(Some(at), &inbox_fields, Trim::ToLength(copy.inbox_length))
+        {
+            log_warning(&format!(
+                "replayed message {} of room '{room}' not put in the inbox of '{}': {error}",
+                r.id,
+                copy.member.as_str()
+            ));
+        }
     }
     // A replica's own AOF (and its replicas) get the command as it came.
     store::replicate_verbatim(ctx);
     Ok(Reply::Ok)
 }
 
-/// The strings of one message, made once and shared by every write.
+/// The strings of one message, shared by every write. Room, sender and text
+/// are the command's own argument strings, which Redis lends for the whole
+/// command: nothing is copied for them.
 struct Fields {
-    room: RStr,
-    sender: RStr,
-    text: RStr,
+    room: *mut raw::RedisModuleString,
+    sender: *mut raw::RedisModuleString,
+    text: *mut raw::RedisModuleString,
     id: RStr,
     ts: RStr,
-    log_names: [RStr; 3],
-    inbox_names: [RStr; 5],
 }
 
 impl Fields {
-    fn new(ctx: Ctx, room: &str, sender: &str, text: &str, id: u64, ts: i64) -> Fields {
-        Fields {
-            room: RStr::new(ctx, room.as_bytes()),
-            sender: RStr::new(ctx, sender.as_bytes()),
-            text: RStr::new(ctx, text.as_bytes()),
+    /// `args` are those of CHAT.SEND or CHAT.SEND-RESOLVED, which both
+    /// start with room, sender, text.
+    fn new(ctx: Ctx, args: &Args, id: u64, ts: i64) -> Result<Fields, ChatError> {
+        let [room, sender, text, ..] = *args.strings else {
+            return Err(ChatError::Internal(
+                "a send without room, sender and text".into(),
+            ));
+        };
+        Ok(Fields {
+            room,
+            sender,
+            text,
             id: RStr::from_int(ctx, id as i64),
             ts: RStr::from_int(ctx, ts),
-            log_names: LOG_FIELDS.map(|f| RStr::new(ctx, f)),
-            inbox_names: INBOX_FIELDS.map(|f| RStr::new(ctx, f)),
-        }
+        })
     }
 
     /// `sender`, `text`, `ts`, as a room log entry holds them.
     fn log(&self) -> [*mut raw::RedisModuleString; 6] {
-        let n = &self.log_names;
+        let n = &words().log_fields;
         [
             n[0].ptr(),
-            self.sender.ptr(),
+            self.sender,
             n[1].ptr(),
-            self.text.ptr(),
+            self.text,
             n[2].ptr(),
             self.ts.ptr(),
         ]
@@ -263,16 +284,16 @@ impl Fields {
 
     /// `room`, `id`, `sender`, `text`, `ts`, as an inbox entry holds them.
     fn inbox(&self) -> [*mut raw::RedisModuleString; 10] {
-        let n = &self.inbox_names;
+        let n = &words().inbox_fields;
         [
             n[0].ptr(),
-            self.room.ptr(),
+            self.room,
             n[1].ptr(),
             self.id.ptr(),
             n[2].ptr(),
-            self.sender.ptr(),
+            self.sender,
             n[3].ptr(),
-            self.text.ptr(),
+            self.text,
             n[4].ptr(),
             self.ts.ptr(),
         ]

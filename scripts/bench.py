@@ -1,0 +1,380 @@
+"""Benchmarks CHAT.SEND against the same work done by a Lua script and
+against a bare XADD, on one redis-server with the release module, plus reads
+(HISTORY, FETCH + ACK) and memory per stored message.
+
+Run through scripts/bench, which builds the module and prepares Python.
+Writes a Markdown table and a PNG plot to docs/benchmarks/ (with --quick, a
+few-seconds smoke run, to target/bench/ instead).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import redis
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODULE = os.environ.get("CHAT_MODULE", os.path.join(ROOT, "target/release/libredis_chat.so"))
+TEXT = "hello from the benchmark, a message of a typical chat length"
+
+# The Lua script a Redis user would write for the same semantics: member
+# check, next id, history append, per-sender counter, then for each other
+# member a presence check and either a publish that reached someone or an
+# inbox append (kept to the newest inbox-max).
+LUA_SEND = """
+local members, log, counts, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local room, sender, text = ARGV[1], ARGV[2], ARGV[3]
+local history_max, inbox_max = ARGV[4], tonumber(ARGV[5])
+if redis.call('HEXISTS', members, sender) == 0 then
+  return redis.error_reply('ERR user is not a member of the room')
+end
+local id = redis.call('HINCRBY', meta, 'last_id', 1)
+local ts = redis.call('TIME')
+ts = tonumber(ts[1]) * 1000 + math.floor(tonumber(ts[2]) / 1000)
+redis.call('XADD', log, 'MAXLEN', '~', history_max, id .. '-0', 'sender', sender, 'text', text, 'ts', ts)
+redis.call('HINCRBY', counts, sender, 1)
+local doc = cjson.encode({type = 'message', room = room, id = id, sender = sender, text = text, ts = ts})
+for _, member in ipairs(redis.call('HKEYS', members)) do
+  if member ~= sender then
+    local live = 0
+    if redis.call('EXISTS', 'chat:user:{' .. member .. '}:online') == 1 then
+      live = redis.call('PUBLISH', 'chat:user:{' .. member .. '}:push', doc)
+    end
+    if live == 0 then
+      local inbox = 'lua:user:{' .. member .. '}:inbox'
+      redis.call('RPUSH', inbox, doc)
+      redis.call('LTRIM', inbox, -inbox_max, -1)
+    end
+  end
+end
+return id
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A redis-server with the module, on a free loopback port."""
+
+    def __init__(self, module_args=()):
+        self.dir = tempfile.mkdtemp(prefix="redis-chat-bench-")
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir, "--logfile", os.path.join(self.dir, "log"),
+             # Readers of 500 push channels fall behind at full speed; let
+             # them catch up instead of being disconnected.
+             "--client-output-buffer-limit", "pubsub 0 0 0",
+             "--loadmodule", MODULE, *module_args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.r = redis.Redis(port=self.port)
+        for _ in range(200):
+            try:
+                self.r.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.02)
+        self.readers = []
+
+    def stop(self):
+        for reader in self.readers:
+            reader.kill()
+            reader.wait()
+        self.proc.kill()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def listen(self, channels):
+        """A real subscriber connection on each of `channels`: one connection
+        SUBSCRIBEd to all of them, in a process of its own that reads and
+        drops what arrives as fast as the socket delivers it (a client that
+        parsed every message would fall behind and measure itself)."""
+        if not channels:
+            return
+        self.readers.append(subprocess.Popen(
+            [sys.executable, __file__, "--drain", str(self.port), *channels],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        while self.r.execute_command("PUBSUB", "NUMSUB", channels[-1])[1] == 0:
+            time.sleep(0.01)
+
+    def used_memory(self):
+        return int(self.r.info("memory")["used_memory"])
+
+
+def benchmark(port, n, *command):
+    """redis-benchmark throughput (requests/s) of one command: 50 clients,
+    pipeline 16."""
+    out = subprocess.run(
+        ["redis-benchmark", "-p", str(port), "-n", str(n), "-c", "50", "-P", "16", "-q", *command],
+        capture_output=True, text=True, check=True).stdout
+    rates = re.findall(r"([0-9.]+) requests per second", out)
+    if not rates:
+        raise RuntimeError(f"no rate in redis-benchmark output for {command}: {out[-300:]}")
+    return float(rates[-1])
+
+
+def setup_room(server, size):
+    """Room r<size> with members m0..; half of the others online and
+    listening on their push channel."""
+    r = server.r
+    room = f"r{size}"
+    pipe = r.pipeline(transaction=False)
+    users = [f"m{i}" for i in range(size)]
+    for u in users:
+        pipe.execute_command("CHAT.REGISTER", u, u)
+    pipe.execute_command("CHAT.CREATE", room, room)
+    for u in users:
+        pipe.execute_command("CHAT.SUBSCRIBE", room, u)
+    online = users[1::2]
+    for u in online:
+        pipe.execute_command("CHAT.ONLINE", u, "TTL", 86400)
+    pipe.execute_command("HSET", f"lua:room:{{{room}}}", "last_id", 0)
+    pipe.execute(raise_on_error=False)
+    server.listen([f"chat:user:{{{u}}}:push" for u in online])
+    return room
+
+
+def send_throughputs(server, sizes, rounds, scale):
+    """Sends/s for the module, the Lua script and a bare XADD, at each room
+    size, alternating so drift hits all alike. Medians of `rounds`."""
+    sha = server.r.script_load(LUA_SEND)
+    rooms = {size: setup_room(server, size) for size in sizes}
+    results = {(size, kind): [] for size in sizes for kind in ("module", "lua")}
+    results.update({("xadd", "xadd"): []})
+    for _ in range(rounds):
+        results[("xadd", "xadd")].append(benchmark(
+            server.port, int(200_000 * scale), "XADD", "bench:xadd", "*",
+            "sender", "m0", "text", TEXT, "ts", str(int(time.time() * 1000))))
+        for size in sizes:
+            room = rooms[size]
+            n = max(200, int(scale * {2: 200_000, 10: 100_000, 100: 20_000}.get(size, 2_000)))
+            results[(size, "module")].append(benchmark(server.port, n, "CHAT.SEND", room, "m0", TEXT))
+            results[(size, "lua")].append(benchmark(
+                server.port, n, "EVALSHA", sha, "4",
+                f"chat:room:{{{room}}}:members", f"lua:room:{{{room}}}:log",
+                f"lua:room:{{{room}}}:counts", f"lua:room:{{{room}}}",
+                room, "m0", TEXT, "10000", "1000"))
+    return {k: statistics.median(v) for k, v in results.items()}
+
+
+def read_throughputs(server, scale):
+    """HISTORY 50 newest, FETCH 50, and FETCH 50 + ACK by one client."""
+    r = server.r
+    pipe = r.pipeline(transaction=False)
+    for u in ("reader", "writer"):
+        pipe.execute_command("CHAT.REGISTER", u, u)
+    pipe.execute_command("CHAT.CREATE", "reads", "reads")
+    pipe.execute_command("CHAT.SUBSCRIBE", "reads", "reader")
+    pipe.execute_command("CHAT.SUBSCRIBE", "reads", "writer")
+    pipe.execute(raise_on_error=False)
+    messages = int(50_000 * scale) + 100
+    subprocess.run(["redis-benchmark", "-p", str(server.port), "-n", str(messages), "-c", "50", "-P", "16",
+                    "-q", "CHAT.SEND", "reads", "writer", TEXT], capture_output=True, check=True)
+    history = benchmark(server.port, int(50_000 * scale) + 100, "CHAT.HISTORY", "reads", "COUNT", "50")
+    fetch = benchmark(server.port, int(50_000 * scale) + 100, "CHAT.FETCH", "reader", "COUNT", "50")
+    pairs, started = 0, time.perf_counter()
+    while True:
+        page = r.execute_command("CHAT.FETCH", "reader", "COUNT", 50)
+        if not page:
+            break
+        r.execute_command("CHAT.ACK", "reader", json.loads(page[-1])["delivery"])
+        pairs += 1
+    elapsed = time.perf_counter() - started
+    return {"history": history, "fetch": fetch, "fetch_ack": pairs / elapsed, "fetch_ack_messages": pairs * 50 / elapsed}
+
+
+def memory(scale):
+    """Bytes per stored message (room log), per inbox copy, and per bare
+    XADD entry with the same fields, from used_memory deltas."""
+    n = int(100_000 * scale) + 1000
+    big = ("history-max", "100000000", "inbox-max", "100000000")
+
+    def delta(setup, *command):
+        server = Server(big)
+        try:
+            setup(server)
+            before = server.used_memory()
+            subprocess.run(["redis-benchmark", "-p", str(server.port), "-n", str(n), "-c", "50", "-P", "16",
+                            "-q", *command], capture_output=True, check=True)
+            return (server.used_memory() - before) / n
+        finally:
+            server.stop()
+
+    def room(offline):
+        def setup(server):
+            r = server.r
+            for u in ("a", "b"):
+                r.execute_command("CHAT.REGISTER", u, u)
+            r.execute_command("CHAT.CREATE", "m", "m")
+            for u in ("a", "b"):
+                r.execute_command("CHAT.SUBSCRIBE", "m", u)
+            if not offline:
+                r.execute_command("CHAT.ONLINE", "b", "TTL", 86400)
+                server.listen(["chat:user:{b}:push"])
+        return setup
+
+    ts = str(int(time.time() * 1000))
+    xadd = delta(lambda s: None, "XADD", "bench:xadd", "*", "sender", "a", "text", TEXT, "ts", ts)
+    log = delta(room(offline=False), "CHAT.SEND", "m", "a", TEXT)
+    with_copy = delta(room(offline=True), "CHAT.SEND", "m", "a", TEXT)
+    document = len(json.dumps({"type": "message", "room": "m", "id": n, "sender": "a", "text": TEXT,
+                               "ts": int(ts)}, separators=(",", ":")))
+    return {"xadd": xadd, "log": log, "inbox_copy": with_copy - log, "document": document}
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
+    return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, Redis {version.removeprefix('v=')}"
+
+
+def report(send, reads, mem, sizes, rounds, out_dir, quick):
+    xadd = send[("xadd", "xadd")]
+    rows = []
+    for size in sizes:
+        module, lua = send[(size, "module")], send[(size, "lua")]
+        rows.append((size, module, lua, module / lua, module / xadd))
+    # Cost per member: how much a send's time grows per added member.
+    cost = {size: 1 / send[(size, "module")] for size in sizes}
+    steps = []
+    for a, b in zip(sizes, sizes[1:]):
+        steps.append((a, b, (cost[b] - cost[a]) / (b - a) * 1e6))
+    lines = [
+        "# Benchmarks",
+        "",
+        f"{'Quick smoke run, not a measurement. ' if quick else ''}"
+        f"Measured {datetime.date.today().isoformat()} on {machine()}, by `scripts/bench`.",
+        f"redis-benchmark with 50 clients and pipeline 16 on the same machine; medians of {rounds} "
+        "alternating rounds. Rooms: members m0..m(N-1), m0 sends; half of the other members are "
+        "online with a real subscriber on their push channel, half offline (inbox). Default configs "
+        "(history-max 10000, inbox-max 1000); no AOF, no replica.",
+        "",
+        "## CHAT.SEND",
+        "",
+        "| room size | CHAT.SEND sends/s | Lua script sends/s | vs Lua | vs bare XADD |",
+        "|---|---|---|---|---|",
+    ]
+    for size, module, lua, vs_lua, vs_xadd in rows:
+        lines.append(f"| {size} | {module:,.0f} | {lua:,.0f} | {vs_lua:.2f}x | {vs_xadd:.2f}x |")
+    lines += [
+        "",
+        f"Bare `XADD` of the same fields (the ceiling): {xadd:,.0f}/s.",
+        "",
+        "Cost per added member (from the send rates):",
+        "",
+    ]
+    for a, b, us in steps:
+        lines.append(f"- {a} -> {b} members: {us:.3f} µs per member")
+    if len(steps) >= 3:
+        lines.append(f"- ratio of the 100 -> 1000 step to the 10 -> 100 step: {steps[2][2] / steps[1][2]:.2f}")
+    lines += [
+        "",
+        "## Reads",
+        "",
+        "| operation | rate |",
+        "|---|---|",
+        f"| `CHAT.HISTORY <room> COUNT 50` | {reads['history']:,.0f}/s |",
+        f"| `CHAT.FETCH <user> COUNT 50` | {reads['fetch']:,.0f}/s |",
+        f"| `CHAT.FETCH` 50 + `CHAT.ACK`, one client, one round trip each | {reads['fetch_ack']:,.0f} pairs/s "
+        f"({reads['fetch_ack_messages']:,.0f} messages/s) |",
+        "",
+        "## Memory",
+        "",
+        "| what | bytes | ratio |",
+        "|---|---|---|",
+        f"| bare `XADD` entry with fields sender, text, ts | {mem['xadd']:.1f} | 1.00 |",
+        f"| stored message (room log) | {mem['log']:.1f} | {mem['log'] / mem['xadd']:.2f}x XADD |",
+        f"| inbox copy | {mem['inbox_copy']:.1f} | {mem['inbox_copy'] / mem['document']:.2f}x its document |",
+        f"| the message's JSON document | {mem['document']} | |",
+        "",
+        f"`used_memory` deltas over {'a few thousand' if quick else '101,000'} messages of {len(TEXT)} bytes of "
+        "text; the room log row includes the per-sender counter and room hash, which do not grow.",
+        "",
+        "![CHAT.SEND throughput by room size](throughput.png)",
+    ]
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "README.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    plot(send, sizes, os.path.join(out_dir, "throughput.png"))
+    print("\n".join(lines))
+    print(f"\nwritten to {out_dir}/README.md and throughput.png")
+
+
+def plot(send, sizes, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    ax.plot(sizes, [send[(s, "module")] for s in sizes], "o-", label="CHAT.SEND (module)")
+    ax.plot(sizes, [send[(s, "lua")] for s in sizes], "s--", label="Lua script, same semantics")
+    ax.axhline(send[("xadd", "xadd")], color="grey", linestyle=":", label="bare XADD (ceiling)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(sizes)
+    ax.set_xticklabels([str(s) for s in sizes])
+    ax.set_xlabel("members in the room (half online and listening)")
+    ax.set_ylabel("sends per second")
+    ax.set_title("CHAT.SEND vs a Lua script vs XADD (Redis 7.0, one server)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def drain(port, channels):
+    """The subscriber process: SUBSCRIBE, then read and drop forever."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    command = [b"SUBSCRIBE", *[c.encode() for c in channels]]
+    sock.sendall(b"*%d\r\n" % len(command) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in command))
+    buffer = bytearray(1 << 20)
+    while sock.recv_into(buffer):
+        pass
+
+
+def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--drain":
+        drain(int(sys.argv[2]), sys.argv[3:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a few-seconds smoke run; writes to target/bench/")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full run's operation counts")
+    parser.add_argument("--out", help="where to write the results (default docs/benchmarks, or target/bench with --quick)")
+    args = parser.parse_args()
+    if not os.path.exists(MODULE):
+        sys.exit(f"bench: module not built: {MODULE}")
+    sizes = [2, 10, 100, 1000]
+    rounds, scale = (1, 0.02) if args.quick else (args.rounds, args.scale)
+    out_dir = args.out or os.path.join(ROOT, "target/bench" if args.quick else "docs/benchmarks")
+    server = Server()
+    try:
+        send = send_throughputs(server, sizes, rounds, scale)
+        reads = read_throughputs(server, scale)
+    finally:
+        server.stop()
+    mem = memory(scale)
+    report(send, reads, mem, sizes, rounds, out_dir, args.quick)
+
+
+if __name__ == "__main__":
+    main()
