@@ -72,6 +72,10 @@ fn missing_api() -> Option<&'static str> {
         RedisModule_StreamIteratorStop,
         RedisModule_StringSet,
         RedisModule_StringDMA,
+        RedisModule_StringTruncate,
+        RedisModule_RegisterCommandFilter,
+        RedisModule_CommandFilterArgGet,
+        RedisModule_SubscribeToServerEvent,
         RedisModule_SetAbsExpire,
         RedisModule_PublishMessage,
         RedisModule_Call,
@@ -140,6 +144,10 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     // SAFETY: called during OnLoad, after every config is registered.
     if unsafe { api!(RedisModule_LoadConfigs)(ctx.get_raw()) } != raw::REDISMODULE_OK as i32 {
         log_warning("could not load the chat.* configs");
+        return Status::Err;
+    }
+    if let Err(error) = publish::watch_patterns(ctx.get_raw()) {
+        log_warning(&error);
         return Status::Err;
     }
     if let Err(error) = registry::register_all(ctx.get_raw()) {

@@ -5,7 +5,11 @@
 
 use chat_core::delivery::{listener_probe, ListenerProbe};
 
-use crate::store::{api, Ctx, RStr};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use redis_module::raw;
+
+use crate::store::{api, bytes_of, Ctx, RStr};
 
 /// Publishes one send's document to the members who listen.
 pub struct Publisher {
@@ -66,9 +70,18 @@ impl Publisher {
 }
 
 /// How many pattern subscriptions (`PSUBSCRIBE`) exist on this server.
+///
+/// Asking Redis (`PUBSUB NUMPAT`) costs as much as a small command, and a
+/// send would ask on every call, so the answer is kept until it may change: a
+/// command filter sees every PSUBSCRIBE, PUNSUBSCRIBE and RESET, and a client
+/// event every disconnect, and each forgets the count (see `watch_patterns`).
 fn pattern_subscriptions(ctx: Ctx) -> i64 {
+    let known = PATTERNS.load(Ordering::Relaxed);
+    if known >= 0 {
+        return known;
+    }
     // SAFETY: "c" = one C string argument; the reply is freed here.
-    unsafe {
+    let n = unsafe {
         let reply =
             api!(RedisModule_Call)(ctx, c"PUBSUB".as_ptr(), c"c".as_ptr(), c"NUMPAT".as_ptr());
         if reply.is_null() {
@@ -77,6 +90,59 @@ fn pattern_subscriptions(ctx: Ctx) -> i64 {
         let n = api!(RedisModule_CallReplyInteger)(reply);
         api!(RedisModule_FreeCallReply)(reply);
         n
+    };
+    PATTERNS.store(n, Ordering::Relaxed);
+    n
+}
+
+/// The pattern subscription count last asked, or -1 when it may have changed.
+static PATTERNS: AtomicI64 = AtomicI64::new(-1);
+
+/// Installs what keeps `PATTERNS` honest. Called once at load.
+pub fn watch_patterns(ctx: Ctx) -> Result<(), String> {
+    // SAFETY: called during OnLoad with the load context; both callbacks are
+    // plain functions that live as long as the module.
+    unsafe {
+        let filter = api!(RedisModule_RegisterCommandFilter)(ctx, Some(on_command), 0);
+        if filter.is_null() {
+            return Err(
+                "could not register the command filter that tracks pattern subscriptions".into(),
+            );
+        }
+        let event = raw::RedisModuleEvent {
+            id: raw::REDISMODULE_EVENT_CLIENT_CHANGE as u64,
+            dataver: 1,
+        };
+        if api!(RedisModule_SubscribeToServerEvent)(ctx, event, Some(on_client_change))
+            != raw::REDISMODULE_OK as i32
+        {
+            return Err("could not subscribe to client events".into());
+        }
+    }
+    Ok(())
+}
+
+/// Runs before every command of every client: cheap, it compares one name.
+extern "C" fn on_command(fctx: *mut raw::RedisModuleCommandFilterCtx) {
+    // SAFETY: the filter context is live during the call; the argument
+    // string belongs to Redis.
+    let name = bytes_of(unsafe { api!(RedisModule_CommandFilterArgGet)(fctx, 0) });
+    if [&b"psubscribe"[..], b"punsubscribe", b"reset"]
+        .iter()
+        .any(|c| name.eq_ignore_ascii_case(c))
+    {
+        PATTERNS.store(-1, Ordering::Relaxed);
+    }
+}
+
+extern "C" fn on_client_change(
+    _ctx: Ctx,
+    _event: raw::RedisModuleEvent,
+    subevent: u64,
+    _data: *mut std::ffi::c_void,
+) {
+    if subevent == raw::REDISMODULE_SUBEVENT_CLIENT_CHANGE_DISCONNECTED as u64 {
+        PATTERNS.store(-1, Ordering::Relaxed);
     }
 }
 

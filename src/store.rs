@@ -399,40 +399,6 @@ impl Key {
         out
     }
 
-    /// Every field name of a hash, in no given order, in one buffer: the
-    /// hot path reads a room's members this way, without a string per member.
-    pub fn hash_field_names(&self) -> Names {
-        let mut out = Names::default();
-        if self.raw.is_null() {
-            return out;
-        }
-        extern "C" fn collect(
-            _key: *mut raw::RedisModuleKey,
-            field: *mut raw::RedisModuleString,
-            _value: *mut raw::RedisModuleString,
-            privdata: *mut c_void,
-        ) {
-            // SAFETY: privdata is the `Names` passed to ScanKey below, alive
-            // and not otherwise borrowed for the whole scan.
-            let out = unsafe { &mut *privdata.cast::<Names>() };
-            out.push(bytes_of(field));
-        }
-        // SAFETY: as in `hash_entries`. Within one command nothing changes the
-        // hash between ScanKey calls, so no field is reported twice.
-        unsafe {
-            let cursor = api!(RedisModule_ScanCursorCreate)();
-            while api!(RedisModule_ScanKey)(
-                self.raw,
-                cursor,
-                Some(collect),
-                &mut out as *mut Names as *mut c_void,
-            ) != 0
-            {}
-            api!(RedisModule_ScanCursorDestroy)(cursor);
-        }
-        out
-    }
-
     /// Every field name of a hash, ascending.
     pub fn hash_fields(&self) -> Vec<Vec<u8>> {
         self.hash_entries()
@@ -603,19 +569,59 @@ impl Key {
 
     /// The value of a string key, if it exists.
     pub fn string_get(&self) -> Option<Vec<u8>> {
+        self.string_bytes().map(<[u8]>::to_vec)
+    }
+
+    /// The bytes of a string key, without copying them. They stay valid as
+    /// long as this key is neither written nor closed, which the borrow of
+    /// `self` guarantees for reads; the write methods take `&self` too, so
+    /// callers must not hold the bytes across a write to this same key.
+    pub fn string_bytes(&self) -> Option<&[u8]> {
         if self.kind() != Kind::String {
             return None;
         }
         let mut len = 0usize;
-        // SAFETY: read-only access to an open string key; the bytes are
-        // copied before the key can change.
+        // SAFETY: read-only access to an open string key.
         unsafe {
             let p = api!(RedisModule_StringDMA)(self.raw, &mut len, raw::REDISMODULE_READ as c_int);
             if p.is_null() {
                 return None;
             }
-            Some(std::slice::from_raw_parts(p.cast::<u8>(), len).to_vec())
+            Some(std::slice::from_raw_parts(p.cast::<u8>(), len))
         }
+    }
+
+    /// Sets a string, like `SET key value` (dropping any expiry).
+    pub fn string_set(&self, value: &[u8]) {
+        let value = RStr::new(self.ctx, value);
+        // SAFETY: open writable key; StringSet replaces any value.
+        unsafe { api!(RedisModule_StringSet)(self.raw, value.ptr()) };
+        self.notify(NOTIFY_STRING, c"set");
+        self.replicate(c"SET", &[value.ptr()]);
+    }
+
+    /// Appends to a string, like `APPEND key value`.
+    pub fn string_append(&self, value: &[u8]) {
+        let old = self.string_bytes().map_or(0, <[u8]>::len);
+        let mut len = 0usize;
+        // SAFETY: open writable key. StringTruncate grows (or creates) the
+        // string; DMA then gives its bytes to write the tail into.
+        unsafe {
+            if api!(RedisModule_StringTruncate)(self.raw, old + value.len())
+                != raw::REDISMODULE_OK as c_int
+            {
+                return;
+            }
+            let p =
+                api!(RedisModule_StringDMA)(self.raw, &mut len, raw::REDISMODULE_WRITE as c_int);
+            if p.is_null() || len != old + value.len() {
+                return;
+            }
+            std::ptr::copy_nonoverlapping(value.as_ptr(), p.cast::<u8>().add(old), value.len());
+        }
+        self.notify(NOTIFY_STRING, c"append");
+        let value = RStr::new(self.ctx, value);
+        self.replicate(c"APPEND", &[value.ptr()]);
     }
 
     /// Sets a string that expires at `at_ms`, like `SET key value PXAT at_ms`.
@@ -711,8 +717,8 @@ pub struct Words {
     pub pxat: Word,
     /// `chat_core::message::LOG_FIELDS`, in order.
     pub log_fields: [Word; 3],
-    /// `chat_core::message::INBOX_FIELDS`, in order.
-    pub inbox_fields: [Word; 5],
+    /// `chat_core::message::INBOX_FIELD`.
+    pub inbox_field: Word,
 }
 
 pub fn words() -> &'static Words {
@@ -724,33 +730,8 @@ pub fn words() -> &'static Words {
         minid: Word::new(b"MINID"),
         pxat: Word::new(b"PXAT"),
         log_fields: chat_core::message::LOG_FIELDS.map(Word::new),
-        inbox_fields: chat_core::message::INBOX_FIELDS.map(Word::new),
+        inbox_field: Word::new(chat_core::message::INBOX_FIELD),
     })
-}
-
-/// Names in one buffer, one after the other.
-#[derive(Default)]
-pub struct Names {
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
-}
-
-impl Names {
-    fn push(&mut self, name: &[u8]) {
-        self.bytes.extend_from_slice(name);
-        self.ends.push(self.bytes.len());
-    }
-
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(self.ends.iter().copied())
-            .map(|(start, end)| &self.bytes[start..end])
-    }
 }
 
 /// How `Key::stream_add` trims after appending.

@@ -198,8 +198,15 @@ fn two_tenants_on_different_nodes_through_a_cluster_client() {
 
     // A member in another slot that got into the room some other way (data
     // moved from a standalone server, say) stops a send before any write.
-    let members_key = format!("chat:room:{{{first}}}{{general}}:members");
-    q(&mut home, &["HSET", &members_key, "outsider", "0"]);
+    let room_key = format!("chat:room:{{{first}}}{{general}}");
+    q(
+        &mut home,
+        &["HSET", &format!("{room_key}:members"), "outsider", "0"],
+    );
+    q(
+        &mut home,
+        &["APPEND", &format!("{room_key}:roster"), "outsider\n"],
+    );
     let before = text(&q(&mut home, &["DEBUG", "DIGEST"]));
     let e = cmd(
         &mut con,

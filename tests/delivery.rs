@@ -374,3 +374,35 @@ fn a_blocked_client_that_disconnects_is_forgotten() {
     assert!(waiting.join().is_err(), "the killed client's FETCH fails");
     assert_eq!(stat(&mut con, "blocked_fetches"), 0);
 }
+
+#[test]
+fn a_pattern_subscriber_that_arrives_later_is_noticed() {
+    let server = Server::start();
+    let mut con = server.conn();
+    room_with(&mut con, "r", &["alice", "bob", "carol"]);
+    q(&mut con, &["CHAT.ONLINE", "bob"]);
+    q(&mut con, &["CHAT.ONLINE", "carol"]);
+    let mut carol = Listener::exact(&server, "chat:user:{carol}:push");
+    // No pattern subscription yet: the send remembers that there is none.
+    q(&mut con, &["CHAT.SEND", "r", "alice", "before the monitor"]);
+    assert_eq!(
+        carol.next(WAIT).unwrap()["text"],
+        json!("before the monitor")
+    );
+    assert_eq!(inbox_len(&mut con, "bob"), 1);
+
+    // A monitor subscribes with a pattern; bob is online but nobody listens
+    // on his channel by name, so he must still get an inbox copy, and the
+    // monitor must not get his message.
+    let mut monitor = Listener::pattern(&server, "chat:user:{bob}:*");
+    q(&mut con, &["CHAT.SEND", "r", "alice", "after the monitor"]);
+    assert_eq!(inbox_len(&mut con, "bob"), 2);
+    assert!(
+        monitor.next(QUIET).is_none(),
+        "a pattern alone got a message"
+    );
+    assert_eq!(
+        carol.next(WAIT).unwrap()["text"],
+        json!("after the monitor")
+    );
+}

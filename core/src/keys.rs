@@ -14,6 +14,7 @@
 //! | `chat:room:{R}`            | hash   | `title`, `created` (unix ms), `last_id`   |
 //! | `chat:room:{R}:log`        | stream | messages; entry id `<n>-0` for message n  |
 //! | `chat:room:{R}:members`    | hash   | member id -> joined at (unix ms)          |
+//! | `chat:room:{R}:roster`     | string | member ids, each followed by `\n`         |
 //! | `chat:room:{R}:counts`     | hash   | sender id -> messages sent                |
 //! | `chat:room:{R}:dedup:<k>`  | string | id of the send with DEDUP key k (expires) |
 //! | `chat:user:{U}`            | hash   | `name`, `created` (unix ms)               |
@@ -28,6 +29,9 @@ pub enum RoomKey {
     Meta,
     Log,
     Members,
+    /// The members again, as one string: what CHAT.SEND reads to fan out,
+    /// in one read instead of one string per member.
+    Roster,
     Counts,
 }
 
@@ -38,6 +42,35 @@ pub fn dedup_key(room: &str, key: &[u8]) -> Vec<u8> {
     write_name(b"chat:room:", room, b":dedup:", &mut buf);
     buf.extend_from_slice(key);
     buf
+}
+
+/// The roster line of a member: the id and a newline (ids never hold one).
+pub fn roster_line(member: &str) -> Vec<u8> {
+    let mut line = Vec::with_capacity(member.len() + 1);
+    line.extend_from_slice(member.as_bytes());
+    line.push(b'\n');
+    line
+}
+
+/// `roster` without `member`'s line, or `None` if it has no such line.
+pub fn roster_without(roster: &[u8], member: &str) -> Option<Vec<u8>> {
+    let mut start = 0;
+    for line in roster.split_inclusive(|&b| b == b'\n') {
+        let end = start + line.len();
+        if line.strip_suffix(b"\n") == Some(member.as_bytes()) {
+            let mut out = Vec::with_capacity(roster.len() - line.len());
+            out.extend_from_slice(&roster[..start]);
+            out.extend_from_slice(&roster[end..]);
+            return Some(out);
+        }
+        start = end;
+    }
+    None
+}
+
+/// The member ids in a roster.
+pub fn roster_members(roster: &[u8]) -> impl Iterator<Item = &[u8]> {
+    roster.split(|&b| b == b'\n').filter(|id| !id.is_empty())
 }
 
 /// Keys (and the channel) that belong to a user.
@@ -56,6 +89,7 @@ impl RoomKey {
             RoomKey::Meta => b"",
             RoomKey::Log => b":log",
             RoomKey::Members => b":members",
+            RoomKey::Roster => b":roster",
             RoomKey::Counts => b":counts",
         }
     }
@@ -195,6 +229,7 @@ mod tests {
             RoomKey::Meta,
             RoomKey::Log,
             RoomKey::Members,
+            RoomKey::Roster,
             RoomKey::Counts,
         ] {
             assert_eq!(hash_tag(&key.of("r:1")), b"r:1");
@@ -246,6 +281,7 @@ mod tests {
                 RoomKey::Meta,
                 RoomKey::Log,
                 RoomKey::Members,
+                RoomKey::Roster,
                 RoomKey::Counts,
             ] {
                 assert!(names.insert(key.of(id)), "{id} {key:?}");
@@ -285,6 +321,22 @@ mod tests {
         assert_eq!(slot(b"bar"), 5061);
         assert_eq!(slot(b"{user1000}.following"), slot(b"user1000"));
         assert_eq!(slot(b"123456789"), 0x31c3 & 0x3fff);
+    }
+
+    #[test]
+    fn rosters_add_and_remove_whole_lines() {
+        let mut roster = Vec::new();
+        for id in ["alice", "al", "bob"] {
+            roster.extend(roster_line(id));
+        }
+        assert_eq!(roster, b"alice\nal\nbob\n");
+        let members: Vec<&[u8]> = roster_members(&roster).collect();
+        assert_eq!(members, [&b"alice"[..], b"al", b"bob"]);
+        assert_eq!(roster_without(&roster, "al").unwrap(), b"alice\nbob\n");
+        assert_eq!(roster_without(&roster, "alice").unwrap(), b"al\nbob\n");
+        assert_eq!(roster_without(&roster, "bob").unwrap(), b"alice\nal\n");
+        assert_eq!(roster_without(&roster, "a"), None);
+        assert_eq!(roster_without(b"", "a"), None);
     }
 
     #[test]

@@ -6,11 +6,12 @@
 //! {"type":"message","room":"general","id":7,"sender":"alice","text":"hi","ts":1764201600000}
 //! ```
 //!
-//! FETCH adds `"delivery"`. In Redis a message is stored as stream fields, not
-//! as JSON: the room log keeps `sender`, `text`, `ts` under entry id `<id>-0`
-//! (the room is the key), an inbox keeps `room`, `id`, `sender`, `text`, `ts`.
-//! Streams store the field names once per node, so an inbox copy costs less
-//! than the JSON document it stands for.
+//! FETCH adds `"delivery"`. In Redis a message is not stored as JSON: the room
+//! log keeps stream fields `sender`, `text`, `ts` under entry id `<id>-0` (the
+//! room is the key); an inbox entry keeps one field, `msg`, whose value packs
+//! the rest as `room\nid\nsender\nts\ntext` (ids hold no newline, and the text
+//! comes last, so it may). One field per inbox copy is the cheapest entry a
+//! stream can append, and it is smaller than the JSON document.
 
 use std::borrow::Cow;
 
@@ -18,8 +19,8 @@ use crate::json::ObjectWriter;
 
 /// Field names in a room log entry, in the order they are written.
 pub const LOG_FIELDS: [&[u8]; 3] = [b"sender", b"text", b"ts"];
-/// Field names in an inbox entry, in the order they are written.
-pub const INBOX_FIELDS: [&[u8]; 5] = [b"room", b"id", b"sender", b"text", b"ts"];
+/// The one field of an inbox entry.
+pub const INBOX_FIELD: &[u8] = b"msg";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message<'a> {
@@ -78,7 +79,25 @@ impl<'a> Message<'a> {
         msg
     }
 
-    /// Rebuilds a message from an inbox entry.
+    /// The value of the `msg` field of an inbox copy.
+    pub fn inbox_value(&self) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(self.room.len() + self.sender.len() + self.text.len() + 40);
+        out.extend_from_slice(self.room.as_bytes());
+        out.push(b'\n');
+        crate::json::push_int(&mut out, i64::try_from(self.id).unwrap_or(i64::MAX));
+        out.push(b'\n');
+        out.extend_from_slice(self.sender.as_bytes());
+        out.push(b'\n');
+        crate::json::push_int(&mut out, self.ts);
+        out.push(b'\n');
+        out.extend_from_slice(self.text.as_bytes());
+        out
+    }
+
+    /// Rebuilds a message from an inbox entry. A value that is not in the
+    /// packed form (only possible if someone edited the inbox by hand) gives
+    /// empty fields rather than failing the whole read.
     pub fn from_inbox_entry<'f>(
         fields: impl IntoIterator<Item = (&'f [u8], &'f [u8])>,
     ) -> Message<'static> {
@@ -89,8 +108,14 @@ impl<'a> Message<'a> {
             text: Cow::Borrowed(""),
             ts: 0,
         };
-        for (name, value) in fields {
-            msg.set_field(name, value);
+        let Some((_, value)) = fields.into_iter().find(|(name, _)| *name == INBOX_FIELD) else {
+            return msg;
+        };
+        let mut parts = value.splitn(5, |&b| b == b'\n');
+        for name in [&b"room"[..], b"id", b"sender", b"ts", b"text"] {
+            if let Some(part) = parts.next() {
+                msg.set_field(name, part);
+            }
         }
         msg
     }
@@ -161,15 +186,12 @@ mod tests {
         ];
         assert_eq!(Message::from_log_entry("general", 7, log), m);
 
-        let id = m.id.to_string();
-        let inbox = [
-            (INBOX_FIELDS[0], m.room.as_bytes()),
-            (INBOX_FIELDS[1], id.as_bytes()),
-            (INBOX_FIELDS[2], m.sender.as_bytes()),
-            (INBOX_FIELDS[3], m.text.as_bytes()),
-            (INBOX_FIELDS[4], ts.as_bytes()),
-        ];
+        let value = m.inbox_value();
+        assert_eq!(value, b"general\n7\nalice\n1764201600000\nhi \"bob\"\n<b>");
+        let inbox = [(&b"other"[..], &b"x"[..]), (INBOX_FIELD, &value[..])];
         assert_eq!(Message::from_inbox_entry(inbox), m);
+        // A copy is smaller than the document it stands for.
+        assert!(value.len() < m.to_json().len());
     }
 
     #[test]

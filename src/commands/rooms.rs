@@ -1,7 +1,7 @@
 //! CHAT.CREATE, CHAT.INFO, CHAT.SUBSCRIBE, CHAT.UNSUBSCRIBE, CHAT.MEMBERS,
 //! CHAT.COUNTS
 
-use chat_core::keys::{RoomKey, UserKey};
+use chat_core::keys::{roster_line, roster_without, RoomKey, UserKey};
 use chat_core::request::{parse_room, Create, Membership};
 use chat_core::ChatError;
 
@@ -70,10 +70,12 @@ pub fn subscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     require_room(ctx, room)?;
     require_user(ctx, user)?;
     let members = Key::write(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
+    let roster = Key::write(ctx, &RoomKey::Roster.of(room), Kind::String)?;
     let rooms = Key::write(ctx, &UserKey::Rooms.of(user), Kind::Hash)?;
     let now = RStr::from_int(ctx, now_ms());
     if !members.hash_exists(user.as_bytes()) {
         members.hash_set(&[(RStr::new(ctx, user.as_bytes()).ptr(), now.ptr())]);
+        roster.string_append(&roster_line(user));
     }
     if !rooms.hash_exists(room.as_bytes()) {
         rooms.hash_set(&[(RStr::new(ctx, room.as_bytes()).ptr(), now.ptr())]);
@@ -93,9 +95,18 @@ pub fn unsubscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Membership::parse("chat.unsubscribe", args)?;
     let (room, user) = (req.room.as_str(), req.user.as_str());
     let members = Key::write(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
+    let roster = Key::write(ctx, &RoomKey::Roster.of(room), Kind::String)?;
     let rooms = Key::write(ctx, &UserKey::Rooms.of(user), Kind::Hash)?;
     let was_member = members.hash_del(user.as_bytes());
     rooms.hash_del(room.as_bytes());
+    let rest = roster.string_bytes().and_then(|r| roster_without(r, user));
+    match rest {
+        Some(rest) if rest.is_empty() => {
+            roster.delete();
+        }
+        Some(rest) => roster.string_set(&rest),
+        None => {}
+    }
     Ok(Reply::Int(i64::from(was_member)))
 }
 

@@ -7,7 +7,7 @@
 //! needs. The document is encoded once, and only if someone is online.
 
 use chat_core::delivery::{route, DeliveryId, Route};
-use chat_core::keys::{dedup_key, RoomKey, UserKey};
+use chat_core::keys::{dedup_key, roster_members, RoomKey, UserKey};
 use chat_core::message::{parse_i64, Message};
 use chat_core::request::{push_inbox_copy, ResolvedSend, Send};
 use chat_core::ChatError;
@@ -51,23 +51,29 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     };
 
     // Checks. Nothing is written until all of them pass.
+    let mut name = Vec::with_capacity(64);
     let meta = open_room(ctx, room, propagation)?;
-    let members = Key::read(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
+    RoomKey::Members.write(room, &mut name);
+    let members = Key::read(ctx, &name, Kind::Hash)?;
     if !members.hash_exists(sender.as_bytes()) {
         require_user(ctx, sender)?;
         return Err(ChatError::NotMember);
     }
-    let log = Key::write_with(ctx, &RoomKey::Log.of(room), Kind::Stream, propagation)?;
-    let counts = Key::write_with(ctx, &RoomKey::Counts.of(room), Kind::Hash, propagation)?;
+    RoomKey::Log.write(room, &mut name);
+    let log = Key::write_with(ctx, &name, Kind::Stream, propagation)?;
+    RoomKey::Counts.write(room, &mut name);
+    let counts = Key::write_with(ctx, &name, Kind::Hash, propagation)?;
     let last_id = meta.hash_get_int(&words().last_id)?.unwrap_or(0);
     let sent_before = counts.hash_get_int(sender.as_bytes())?.unwrap_or(0);
     // Every other member's inbox is opened, and its type checked, now: any
-    // of them may be written below.
+    // of them may be written below. The roster lists the members in one
+    // string, read in place.
     let cluster = in_cluster(ctx);
-    let member_names = members.hash_field_names();
-    let mut recipients = Vec::with_capacity(member_names.len());
-    let mut name = Vec::with_capacity(64);
-    for member in member_names.iter() {
+    RoomKey::Roster.write(room, &mut name);
+    let roster = Key::read(ctx, &name, Kind::String)?;
+    let roster_bytes = roster.string_bytes().unwrap_or_default();
+    let mut recipients = Vec::with_capacity(members.len() as usize);
+    for member in roster_members(roster_bytes) {
         // Member ids were validated when they joined.
         let Ok(member) = std::str::from_utf8(member) else {
             continue;
@@ -106,8 +112,17 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     meta.hash_set(&[(words().last_id.ptr(), fields.id.ptr())]);
     counts.hash_set(&[(fields.sender, sent_count.ptr())]);
 
+    // The JSON document and the inbox form are each made once, when the
+    // first member needs them.
+    let message = Message {
+        room: room.into(),
+        id,
+        sender: sender.into(),
+        text: req.text.into(),
+        ts,
+    };
     let mut document = None;
-    let inbox_fields = fields.inbox();
+    let mut inbox_value = None;
     let mut publisher = Publisher::new(ctx, cluster);
     let mut copies = Vec::new();
     let (mut live, mut queued, mut dropped) = (0, 0, 0);
@@ -115,17 +130,7 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         UserKey::Presence.write(member, &mut name);
         let online = store::exists(ctx, &name);
         let listeners = if online {
-            // Encoded once, the first time someone may receive it live.
-            let document = document.get_or_insert_with(|| {
-                let message = Message {
-                    room: room.into(),
-                    id,
-                    sender: sender.into(),
-                    text: req.text.into(),
-                    ts,
-                };
-                RStr::new(ctx, &message.to_json())
-            });
+            let document = document.get_or_insert_with(|| RStr::new(ctx, &message.to_json()));
             UserKey::Channel.write(member, &mut name);
             publisher.publish_if_listened(&RStr::new(ctx, &name), document)
         } else {
@@ -134,7 +139,10 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         match route(online, listeners) {
             Route::Live => live += 1,
             Route::Inbox => {
-                match inbox.stream_add(None, &inbox_fields, Trim::KeepAtLeast(limits.inbox_max)) {
+                let value =
+                    inbox_value.get_or_insert_with(|| RStr::new(ctx, &message.inbox_value()));
+                let entry = [words().inbox_field.ptr(), value.ptr()];
+                match inbox.stream_add(None, &entry, Trim::KeepAtLeast(limits.inbox_max)) {
                     // The append itself wakes a `CHAT.FETCH ... BLOCK` waiting
                     // on this inbox.
                     Ok((delivery, trimmed)) => {
@@ -217,7 +225,15 @@ pub fn send_resolved(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     meta.hash_set(&[(words().last_id.ptr(), fields.id.ptr())]);
     let sent_count = RStr::from_int(ctx, r.sent_count);
     counts.hash_set(&[(fields.sender, sent_count.ptr())]);
-    let inbox_fields = fields.inbox();
+    let message = Message {
+        room: room.into(),
+        id: r.id,
+        sender: r.sender.as_str().into(),
+        text: r.text.into(),
+        ts: r.ts,
+    };
+    let value = RStr::new(ctx, &message.inbox_value());
+    let entry = [words().inbox_field.ptr(), value.ptr()];
     for (copy, inbox) in r.inbox_copies.iter().zip(&inboxes) {
         let at = StreamId {
             ms: copy.delivery.ms,
@@ -225,9 +241,7 @@ pub fn send_resolved(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         };
         // As on the primary, a copy that cannot be appended (an inbox given
         // the largest id by hand) must not leave the replay half done.
-        if let Err(error) =
-            inbox.stream_add(Some(at), &inbox_fields, Trim::ToLength(copy.inbox_length))
-        {
+        if let Err(error) = inbox.stream_add(Some(at), &entry, Trim::ToLength(copy.inbox_length)) {
             log_warning(&format!(
                 "replayed message {} of room '{room}' not put in the inbox of '{}': {error}",
                 r.id,
@@ -278,23 +292,6 @@ impl Fields {
             n[1].ptr(),
             self.text,
             n[2].ptr(),
-            self.ts.ptr(),
-        ]
-    }
-
-    /// `room`, `id`, `sender`, `text`, `ts`, as an inbox entry holds them.
-    fn inbox(&self) -> [*mut raw::RedisModuleString; 10] {
-        let n = &words().inbox_fields;
-        [
-            n[0].ptr(),
-            self.room,
-            n[1].ptr(),
-            self.id.ptr(),
-            n[2].ptr(),
-            self.sender,
-            n[3].ptr(),
-            self.text,
-            n[4].ptr(),
             self.ts.ptr(),
         ]
     }
