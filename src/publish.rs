@@ -110,7 +110,7 @@ pub fn watch_patterns(ctx: Ctx) -> Result<(), String> {
             );
         }
         let event = raw::RedisModuleEvent {
-            id: raw::REDISMODULE_EVENT_CLIENT_CHANGE as u64,
+            id: raw::REDISMODULE_EVENT_CLIENT_CHANGE,
             dataver: 1,
         };
         if api!(RedisModule_SubscribeToServerEvent)(ctx, event, Some(on_client_change))
@@ -141,7 +141,7 @@ extern "C" fn on_client_change(
     subevent: u64,
     _data: *mut std::ffi::c_void,
 ) {
-    if subevent == raw::REDISMODULE_SUBEVENT_CLIENT_CHANGE_DISCONNECTED as u64 {
+    if subevent == raw::REDISMODULE_SUBEVENT_CLIENT_CHANGE_DISCONNECTED {
         PATTERNS.store(-1, Ordering::Relaxed);
     }
 }
