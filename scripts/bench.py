@@ -70,12 +70,12 @@ def free_port():
 class Server:
     """A redis-server with the module, on a free loopback port."""
 
-    def __init__(self, module_args=()):
+    def __init__(self, module_args=(), server_args=("--appendonly", "no")):
         self.dir = tempfile.mkdtemp(prefix="redis-chat-bench-")
         self.port = free_port()
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir, "--logfile", os.path.join(self.dir, "log"),
+             *server_args, "--dir", self.dir, "--logfile", os.path.join(self.dir, "log"),
              # Readers of 500 push channels fall behind at full speed; let
              # them catch up instead of being disconnected.
              "--client-output-buffer-limit", "pubsub 0 0 0",
@@ -171,6 +171,46 @@ def send_throughputs(server, sizes, rounds, scale):
     return {k: statistics.median(v) for k, v in results.items()}
 
 
+def replication_cost(rounds, scale):
+    """CHAT.SEND with AOF on (everysec) and a replication backlog, with
+    chat.replicate-effects yes and no, all members offline (every member gets
+    an inbox copy, the most there is to propagate)."""
+    server = Server(server_args=("--appendonly", "yes", "--appendfsync", "everysec"))
+    replica = None
+    try:
+        # A replica that connects once leaves a backlog that every write is
+        # then copied into, as with a live replica, without a second server
+        # competing for the CPU during the runs.
+        replica_dir = tempfile.mkdtemp(prefix="redis-chat-bench-replica-")
+        replica = subprocess.Popen(
+            ["redis-server", "--port", str(free_port()), "--bind", "127.0.0.1", "--save", "", "--dir", replica_dir,
+             "--replicaof", "127.0.0.1", str(server.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while server.r.info("replication").get("connected_slaves", 0) == 0:
+            time.sleep(0.05)
+        replica.kill()
+        replica.wait()
+        shutil.rmtree(replica_dir, ignore_errors=True)
+        r = server.r
+        results = {}
+        for size in (10, 100):
+            room = f"offline{size}"
+            pipe = r.pipeline(transaction=False)
+            pipe.execute_command("CHAT.CREATE", room, room)
+            for i in range(size):
+                pipe.execute_command("CHAT.REGISTER", f"o{size}-{i}", "o")
+                pipe.execute_command("CHAT.SUBSCRIBE", room, f"o{size}-{i}")
+            pipe.execute()
+            n = max(200, int(scale * (100_000 if size == 10 else 20_000)))
+            for _ in range(rounds):
+                for mode in ("yes", "no"):
+                    r.config_set("chat.replicate-effects", mode)
+                    rate = benchmark(server.port, n, "CHAT.SEND", room, f"o{size}-0", TEXT)
+                    results.setdefault((size, mode), []).append(rate)
+        return {k: statistics.median(v) for k, v in results.items()}
+    finally:
+        server.stop()
+
+
 def read_throughputs(server, scale):
     """HISTORY 50 newest, FETCH 50, and FETCH 50 + ACK by one client."""
     r = server.r
@@ -247,7 +287,7 @@ def machine():
     return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, Redis {version.removeprefix('v=')}"
 
 
-def report(send, reads, mem, sizes, rounds, out_dir, quick):
+def report(send, reads, mem, repl, sizes, rounds, out_dir, quick):
     xadd = send[("xadd", "xadd")]
     rows = []
     for size in sizes:
@@ -286,6 +326,19 @@ def report(send, reads, mem, sizes, rounds, out_dir, quick):
         lines.append(f"- {a} -> {b} members: {us:.3f} µs per member")
     if len(steps) >= 3:
         lines.append(f"- ratio of the 100 -> 1000 step to the 10 -> 100 step: {steps[2][2] / steps[1][2]:.2f}")
+    lines += [
+        "",
+        "## Replication cost",
+        "",
+        "With AOF on (`appendfsync everysec`) and a replication backlog, all members offline, so that "
+        "every member gets an inbox copy to propagate:",
+        "",
+        "| room size | `replicate-effects yes` | `replicate-effects no` (default) | ratio |",
+        "|---|---|---|---|",
+    ]
+    for size in (10, 100):
+        yes, no = repl[(size, "yes")], repl[(size, "no")]
+        lines.append(f"| {size} | {yes:,.0f} sends/s | {no:,.0f} sends/s | {no / yes:.2f}x |")
     lines += [
         "",
         "## Reads",
@@ -373,7 +426,8 @@ def main():
     finally:
         server.stop()
     mem = memory(scale)
-    report(send, reads, mem, sizes, rounds, out_dir, args.quick)
+    repl = replication_cost(rounds, scale)
+    report(send, reads, mem, repl, sizes, rounds, out_dir, args.quick)
 
 
 if __name__ == "__main__":
