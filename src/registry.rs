@@ -43,7 +43,6 @@ struct Arg {
     kind: ArgKind,
     token: Option<&'static str>,
     optional: bool,
-    multiple: bool,
     sub: &'static [Arg],
 }
 
@@ -53,7 +52,6 @@ const fn arg(name: &'static str, kind: ArgKind) -> Arg {
         kind,
         token: None,
         optional: false,
-        multiple: false,
         sub: &[],
     }
 }
@@ -201,7 +199,7 @@ pub static COMMANDS: &[Command] = &[
         name: "chat.send-resolved",
         func: entry!(commands::send::send_resolved),
         flags: "write",
-        arity: -9,
+        arity: 9,
         keys: &[(1, Access::Write), (2, Access::Read)],
         summary: "Replays a CHAT.SEND on a replica or from the AOF, with every id and delivery the primary chose. Internal: refused from clients.",
         complexity: "O(N) where N is the number of inbox copies",
@@ -209,10 +207,11 @@ pub static COMMANDS: &[Command] = &[
             arg("room", ArgKind::Key(0)),
             arg("sender", ArgKind::Key(1)),
             arg("text", ArgKind::Text),
-            Arg {
-                multiple: true,
-                ..arg("resolved", ArgKind::Text)
-            },
+            arg("id", ArgKind::Integer),
+            arg("ts", ArgKind::Integer),
+            arg("history-length", ArgKind::Integer),
+            arg("sent-count", ArgKind::Integer),
+            arg("copies", ArgKind::Text),
         ],
     },
     Command {
@@ -484,15 +483,11 @@ fn c_args(args: &[Arg]) -> Vec<raw::RedisModuleCommandArg> {
                 token: a.token.map_or(ptr::null(), leak),
                 summary: ptr::null(),
                 since: ptr::null(),
-                flags: (if a.optional {
-                    raw::REDISMODULE_CMD_ARG_OPTIONAL
+                flags: if a.optional {
+                    raw::REDISMODULE_CMD_ARG_OPTIONAL as c_int
                 } else {
-                    0
-                } | if a.multiple {
-                    raw::REDISMODULE_CMD_ARG_MULTIPLE
-                } else {
-                    0
-                }) as c_int,
+                    raw::REDISMODULE_CMD_ARG_NONE as c_int
+                },
                 deprecated_since: ptr::null(),
                 subargs,
                 display_text: ptr::null(),
