@@ -54,13 +54,17 @@ impl<'a> ObjectWriter<'a> {
         ObjectWriter { out, first: true }
     }
 
+    /// Field names are the module's own constants, which need no escaping
+    /// (checked in debug builds).
     fn key(&mut self, key: &str) {
+        debug_assert!(!key.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
         if !self.first {
             self.out.push(b',');
         }
         self.first = false;
-        push_str(self.out, key);
-        self.out.push(b':');
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
     }
 
     pub fn str(mut self, key: &str, value: &str) -> Self {
