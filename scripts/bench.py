@@ -366,6 +366,8 @@ def report(send, reads, mem, repl, sizes, rounds, out_dir, quick):
         "text; the room log row includes the per-sender counter and room hash, which do not grow.",
         "",
         "![CHAT.SEND throughput by room size](throughput.png)",
+        "",
+        "Where the time goes, and what would close the gaps: [analysis.md](analysis.md).",
     ]
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "README.md"), "w") as f:
