@@ -14,15 +14,19 @@ static HISTORY_MAX: AtomicI64 = AtomicI64::new(config::HISTORY_MAX.default);
 static INBOX_MAX: AtomicI64 = AtomicI64::new(config::INBOX_MAX.default);
 static PRESENCE_TTL: AtomicI64 = AtomicI64::new(config::PRESENCE_TTL.default);
 static DEDUP_WINDOW: AtomicI64 = AtomicI64::new(config::DEDUP_WINDOW.default);
+static FANOUT_MAX_MEMBERS: AtomicI64 = AtomicI64::new(config::FANOUT_MAX_MEMBERS.default);
+static HISTORY_MAX_AGE: AtomicI64 = AtomicI64::new(config::HISTORY_MAX_AGE.default);
 static REPLICATE_EFFECTS: AtomicBool = AtomicBool::new(config::REPLICATE_EFFECTS.default);
 
 /// Each parameter with the cell that holds its current value.
-static INTS: [(&Param, &AtomicI64); 5] = [
+static INTS: [(&Param, &AtomicI64); 7] = [
     (&config::MAX_TEXT_BYTES, &MAX_TEXT_BYTES),
     (&config::HISTORY_MAX, &HISTORY_MAX),
     (&config::INBOX_MAX, &INBOX_MAX),
     (&config::PRESENCE_TTL, &PRESENCE_TTL),
     (&config::DEDUP_WINDOW, &DEDUP_WINDOW),
+    (&config::FANOUT_MAX_MEMBERS, &FANOUT_MAX_MEMBERS),
+    (&config::HISTORY_MAX_AGE, &HISTORY_MAX_AGE),
 ];
 static FLAGS: [(&Flag, &AtomicBool); 1] = [(&config::REPLICATE_EFFECTS, &REPLICATE_EFFECTS)];
 
@@ -35,6 +39,8 @@ pub fn limits() -> Limits {
         inbox_max: get(&INBOX_MAX),
         presence_ttl_secs: get(&PRESENCE_TTL),
         dedup_window_secs: get(&DEDUP_WINDOW),
+        fanout_max_members: get(&FANOUT_MAX_MEMBERS),
+        history_max_age_secs: HISTORY_MAX_AGE.load(Ordering::Relaxed).max(0) as u64,
         replicate_effects: REPLICATE_EFFECTS.load(Ordering::Relaxed),
     }
 }

@@ -4,12 +4,14 @@
 //! made on the primary, and replicas receive its outcome instead.
 
 use chat_core::delivery::{listener_probe, ListenerProbe};
+use chat_core::event::RoomMode;
+use chat_core::keys::{roster_members, RoomKey, UserKey};
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use redis_module::raw;
 
-use crate::store::{api, bytes_of, Ctx, RStr};
+use crate::store::{self, api, bytes_of, Ctx, RStr};
 
 /// Publishes one send's document to the members who listen.
 pub struct Publisher {
@@ -57,15 +59,56 @@ impl Publisher {
     }
 
     fn publish(&self, channel: &RStr, message: &RStr) -> i64 {
-        // SAFETY: live context and strings.
-        let receivers = unsafe {
-            if self.sharded {
-                api!(RedisModule_PublishMessageShard)(self.ctx, channel.ptr(), message.ptr())
-            } else {
-                api!(RedisModule_PublishMessage)(self.ctx, channel.ptr(), message.ptr())
-            }
+        publish(self.ctx, self.sharded, channel, message)
+    }
+}
+
+/// Publishes `message` on `channel`: sharded (SPUBLISH) in a cluster.
+/// Returns how many connections received it.
+pub fn publish(ctx: Ctx, sharded: bool, channel: &RStr, message: &RStr) -> i64 {
+    // SAFETY: live context and strings.
+    let receivers = unsafe {
+        if sharded {
+            api!(RedisModule_PublishMessageShard)(ctx, channel.ptr(), message.ptr())
+        } else {
+            api!(RedisModule_PublishMessage)(ctx, channel.ptr(), message.ptr())
+        }
+    };
+    i64::from(receivers)
+}
+
+/// Sends an event (not a message: nothing is kept for who misses it) to the
+/// members of a room who are online now. In a fan-out room it goes to each
+/// online member's push channel, `except` the one who caused it; in a
+/// broadcast room, once on the room's channel.
+pub fn publish_event(
+    ctx: Ctx,
+    sharded: bool,
+    room: &str,
+    mode: RoomMode,
+    roster: &[u8],
+    except: Option<&str>,
+    event: &[u8],
+) {
+    let event = RStr::new(ctx, event);
+    let mut name = Vec::with_capacity(64);
+    if mode == RoomMode::Broadcast {
+        RoomKey::Channel.write(room, &mut name);
+        publish(ctx, sharded, &RStr::new(ctx, &name), &event);
+        return;
+    }
+    for member in roster_members(roster) {
+        let Ok(member) = std::str::from_utf8(member) else {
+            continue;
         };
-        i64::from(receivers)
+        if Some(member) == except {
+            continue;
+        }
+        UserKey::Presence.write(member, &mut name);
+        if store::exists(ctx, &name) {
+            UserKey::Channel.write(member, &mut name);
+            publish(ctx, sharded, &RStr::new(ctx, &name), &event);
+        }
     }
 }
 

@@ -36,6 +36,7 @@ enum ArgKind {
     Text,
     Integer,
     OneOf,
+    PureToken,
 }
 
 struct Arg {
@@ -62,6 +63,15 @@ const fn option(token: &'static str, name: &'static str, kind: ArgKind) -> Arg {
         token: Some(token),
         optional: true,
         ..arg(name, kind)
+    }
+}
+
+/// An optional keyword on its own, like `WITHREAD`.
+const fn flag(token: &'static str) -> Arg {
+    Arg {
+        token: Some(token),
+        optional: true,
+        ..arg(token, ArgKind::PureToken)
     }
 }
 
@@ -134,11 +144,11 @@ pub static COMMANDS: &[Command] = &[
         name: "chat.info",
         func: entry!(commands::rooms::info),
         flags: "readonly fast",
-        arity: 2,
+        arity: -2,
         keys: &[(1, Access::Read)],
-        summary: "Returns a room's title, creation time, member count, stored message count and last message id, or nil.",
+        summary: "Returns a room's title, creation time, member count, stored message count, last message id and delivery mode (with WITHREAD also each member's read cursor), or nil.",
         complexity: "O(1)",
-        args: &[ROOM],
+        args: &[ROOM, flag("WITHREAD")],
     },
     Command {
         name: "chat.subscribe",
@@ -164,11 +174,11 @@ pub static COMMANDS: &[Command] = &[
         name: "chat.members",
         func: entry!(commands::rooms::members),
         flags: "readonly",
-        arity: 2,
+        arity: -2,
         keys: &[(1, Access::Read)],
-        summary: "Lists a room's member ids in ascending order.",
+        summary: "Lists a room's member ids in ascending order; with WITHREAD, a map of member to read cursor.",
         complexity: "O(N log N) where N is the number of members",
-        args: &[ROOM],
+        args: &[ROOM, flag("WITHREAD")],
     },
     Command {
         name: "chat.rooms",
@@ -298,6 +308,109 @@ pub static COMMANDS: &[Command] = &[
         summary: "Lists the members of a room who are online, in ascending order.",
         complexity: "O(N log N) where N is the number of members",
         args: &[ROOM],
+    },
+    Command {
+        name: "chat.read",
+        func: entry!(commands::reading::read),
+        flags: "write fast",
+        arity: 4,
+        keys: &[(1, Access::Write), (2, Access::Read)],
+        summary: "Moves a member's read cursor forward to a message id and tells the other members; returns the cursor now in force.",
+        complexity: "O(1) in a broadcast room, O(N) in a fan-out room of N members (the read event)",
+        args: &[
+            arg("room", ArgKind::Key(0)),
+            arg("user", ArgKind::Key(1)),
+            arg("id", ArgKind::Integer),
+        ],
+    },
+    Command {
+        name: "chat.unread",
+        func: entry!(commands::reading::unread),
+        flags: "readonly",
+        arity: 2,
+        keys: &[(1, Access::Read)],
+        summary: "Returns, for each of the user's rooms with unread messages, how many there are after the user's read cursor.",
+        complexity: "O(R) where R is the number of rooms of the user",
+        args: &[USER],
+    },
+    Command {
+        name: "chat.typing",
+        func: entry!(commands::reading::typing),
+        flags: "pubsub fast",
+        arity: 3,
+        keys: &[(1, Access::Read), (2, Access::Read)],
+        summary: "Tells the other members of a room that the user is typing; stores nothing.",
+        complexity: "O(1) in a broadcast room, O(N) in a fan-out room of N members",
+        args: &ROOM_THEN_USER,
+    },
+    Command {
+        name: "chat.channels",
+        func: entry!(commands::reading::channels),
+        flags: "readonly",
+        arity: 2,
+        keys: &[(1, Access::Read)],
+        summary: "Returns the command to listen with (SUBSCRIBE or SSUBSCRIBE) and every channel the user's app should listen on now.",
+        complexity: "O(R) where R is the number of rooms of the user",
+        args: &[USER],
+    },
+    Command {
+        name: "chat.edit",
+        func: entry!(commands::changes::edit),
+        flags: "write deny-oom",
+        arity: 5,
+        keys: &[(1, Access::Write), (2, Access::Read)],
+        summary: "Replaces the text of a message; only its author may.",
+        complexity: "O(1) in a broadcast room, O(N) in a fan-out room of N members (the edit event)",
+        args: &[
+            arg("room", ArgKind::Key(0)),
+            arg("user", ArgKind::Key(1)),
+            arg("id", ArgKind::Integer),
+            arg("text", ArgKind::Text),
+        ],
+    },
+    Command {
+        name: "chat.delete",
+        func: entry!(commands::changes::delete),
+        flags: "write",
+        arity: 4,
+        keys: &[(1, Access::Write), (2, Access::Read)],
+        summary: "Deletes a message, leaving a tombstone in the history; only its author may.",
+        complexity: "O(1) in a broadcast room, O(N) in a fan-out room of N members (the delete event)",
+        args: &[
+            arg("room", ArgKind::Key(0)),
+            arg("user", ArgKind::Key(1)),
+            arg("id", ArgKind::Integer),
+        ],
+    },
+    Command {
+        name: "chat.dm",
+        func: entry!(commands::lifecycle::dm),
+        flags: "write deny-oom",
+        arity: 3,
+        keys: &[(1, Access::Write), (2, Access::Write)],
+        summary: "Returns the id of the two users' direct room, creating it and making both members on first use.",
+        complexity: "O(1)",
+        args: &[arg("user-a", ArgKind::Key(0)), arg("user-b", ArgKind::Key(1))],
+    },
+    Command {
+        name: "chat.drop",
+        func: entry!(commands::lifecycle::drop),
+        flags: "write",
+        arity: 2,
+        keys: &[(1, Access::Write)],
+        summary: "Removes a room: its history, counters and read state, and the room from every member's rooms.",
+        complexity: "O(N + M) where N is the number of members and M of stored messages",
+        args: &[ROOM],
+    },
+    Command {
+        name: "chat.unregister",
+        func: entry!(commands::lifecycle::unregister),
+        flags: "write",
+        arity: 2,
+        keys: &[(1, Access::Write)],
+        summary: "Removes a user: profile, presence, inbox and memberships. Their messages stay in the histories.",
+        complexity: "O(R + I) where R is the number of rooms of the user and I the size of the inbox",
+        args: &[USER],
     },
 ];
 
@@ -464,6 +577,10 @@ fn c_args(args: &[Arg]) -> Vec<raw::RedisModuleCommandArg> {
                 ),
                 ArgKind::Integer => (
                     raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_INTEGER,
+                    -1,
+                ),
+                ArgKind::PureToken => (
+                    raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_PURE_TOKEN,
                     -1,
                 ),
                 ArgKind::OneOf => (

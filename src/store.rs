@@ -478,6 +478,22 @@ impl Key {
         Ok((assigned, trimmed))
     }
 
+    /// Removes one entry, like `XDEL key id`; true if it was there.
+    pub fn stream_delete(&self, mut id: StreamId) -> bool {
+        if self.raw.is_null() {
+            return false;
+        }
+        // SAFETY: an open writable stream key.
+        let deleted = unsafe { api!(RedisModule_StreamDelete)(self.raw, &mut id) }
+            == raw::REDISMODULE_OK as c_int;
+        if deleted {
+            self.notify(NOTIFY_STREAM, c"xdel");
+            let id = RStr::new(self.ctx, format_stream_id(id).as_bytes());
+            self.replicate(c"XDEL", &[id.ptr()]);
+        }
+        deleted
+    }
+
     /// Removes every entry with an id below `min`, like `XTRIM key MINID min`.
     /// Returns how many were removed.
     pub fn stream_trim_below(&self, mut min: StreamId) -> u64 {
@@ -512,14 +528,14 @@ impl Key {
 
     /// Visits up to `limit` entries with ids in `from..=to` (both inclusive),
     /// ascending, or descending when `reverse`. `f` gets the entry id and its
-    /// field-value pairs.
+    /// field-value pairs, and returns whether to go on.
     pub fn stream_range(
         &self,
         mut from: StreamId,
         mut to: StreamId,
         reverse: bool,
         limit: usize,
-        mut f: impl FnMut(StreamId, &[(&[u8], &[u8])]),
+        mut f: impl FnMut(StreamId, &[(&[u8], &[u8])]) -> bool,
     ) {
         if self.raw.is_null() || limit == 0 || (from.ms, from.seq) > (to.ms, to.seq) {
             return;
@@ -558,11 +574,34 @@ impl Key {
                     .iter()
                     .map(|(f, v)| (f.as_bytes(), v.as_bytes()))
                     .collect();
-                f(id, &pairs);
                 seen += 1;
+                if !f(id, &pairs) {
+                    break;
+                }
             }
             api!(RedisModule_StreamIteratorStop)(self.raw);
         }
+    }
+
+    /// The id of the first entry, from the oldest, for which `f` holds.
+    pub fn stream_find_first(
+        &self,
+        mut f: impl FnMut(StreamId, &[(&[u8], &[u8])]) -> bool,
+    ) -> Option<StreamId> {
+        let mut found = None;
+        self.stream_range(
+            STREAM_ID_MIN,
+            STREAM_ID_MAX,
+            false,
+            usize::MAX,
+            |id, fields| {
+                if found.is_none() && f(id, fields) {
+                    found = Some(id);
+                }
+                found.is_none()
+            },
+        );
+        found
     }
 
     // ----- strings --------------------------------------------------------

@@ -55,8 +55,9 @@ fn create_and_info() {
     let fields: Vec<String> = pairs(&info).into_iter().map(|(k, _)| k).collect();
     assert_eq!(
         fields,
-        ["id", "title", "created", "members", "messages", "last_id"]
+        ["id", "title", "created", "members", "messages", "last_id", "mode"]
     );
+    assert_eq!(text(&field(&info, "mode")), "fanout");
     assert_eq!(text(&field(&info, "title")), "General chat");
     assert_eq!(int(&field(&info, "members")), 0);
     assert_eq!(int(&field(&info, "messages")), 0);

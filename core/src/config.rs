@@ -52,6 +52,21 @@ pub const DEDUP_WINDOW: Param = Param {
     max: 7 * 86_400,
 };
 
+pub const FANOUT_MAX_MEMBERS: Param = Param {
+    name: "fanout-max-members",
+    default: 500,
+    min: 1,
+    max: 1_000_000_000,
+};
+/// Seconds a message stays in a room's history; 0 keeps it until the
+/// history is full.
+pub const HISTORY_MAX_AGE: Param = Param {
+    name: "history-max-age",
+    default: 0,
+    min: 0,
+    max: 100 * 365 * 86_400,
+};
+
 /// `yes`: CHAT.SEND reaches replicas and the AOF as the plain Redis writes it
 /// made, which a server without the module can apply. `no` (default): as one
 /// CHAT.SEND-RESOLVED command, which costs far less per member.
@@ -60,12 +75,14 @@ pub const REPLICATE_EFFECTS: Flag = Flag {
     default: false,
 };
 
-pub const PARAMS: [&Param; 5] = [
+pub const PARAMS: [&Param; 7] = [
     &MAX_TEXT_BYTES,
     &HISTORY_MAX,
     &INBOX_MAX,
     &PRESENCE_TTL,
     &DEDUP_WINDOW,
+    &FANOUT_MAX_MEMBERS,
+    &HISTORY_MAX_AGE,
 ];
 pub const FLAGS: [&Flag; 1] = [&REPLICATE_EFFECTS];
 
@@ -77,6 +94,10 @@ pub struct Limits {
     pub inbox_max: u64,
     pub presence_ttl_secs: u64,
     pub dedup_window_secs: u64,
+    /// A room with more members than this is a broadcast room.
+    pub fanout_max_members: u64,
+    /// 0: no age limit.
+    pub history_max_age_secs: u64,
     pub replicate_effects: bool,
 }
 
@@ -88,6 +109,8 @@ impl Default for Limits {
             inbox_max: INBOX_MAX.default as u64,
             presence_ttl_secs: PRESENCE_TTL.default as u64,
             dedup_window_secs: DEDUP_WINDOW.default as u64,
+            fanout_max_members: FANOUT_MAX_MEMBERS.default as u64,
+            history_max_age_secs: HISTORY_MAX_AGE.default as u64,
             replicate_effects: REPLICATE_EFFECTS.default,
         }
     }

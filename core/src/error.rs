@@ -53,6 +53,15 @@ pub enum ChatError {
     RoomExists,
     UserExists,
     NotMember,
+    DirectRoomWithSelf,
+    NoSuchMessage(u64),
+    /// Only the author may edit or delete a message.
+    NotAuthor,
+    /// An id past the room's last message.
+    IdAfterLast {
+        id: u64,
+        last: u64,
+    },
     /// In Redis Cluster, a member whose keys live in another slot than the
     /// room's (they do not share a hash tag).
     CrossSlot {
@@ -112,6 +121,12 @@ impl fmt::Display for ChatError {
             ChatError::RoomExists => f.write_str("ERR room already exists"),
             ChatError::UserExists => f.write_str("ERR user already exists"),
             ChatError::NotMember => f.write_str("ERR user is not a member of the room"),
+            ChatError::DirectRoomWithSelf => f.write_str("ERR a direct room needs two different users"),
+            ChatError::NoSuchMessage(id) => write!(f, "ERR no such message: {id} is not in the room's history"),
+            ChatError::NotAuthor => f.write_str("ERR only the author of a message may change it"),
+            ChatError::IdAfterLast { id, last } => {
+                write!(f, "ERR id {id} is after the room's last message ({last})")
+            }
             ChatError::CrossSlot { room, member } => write!(
                 f,
                 "CROSSSLOT member '{member}' of room '{room}' is in another slot; in Redis Cluster \
@@ -182,6 +197,10 @@ mod tests {
             ChatError::RoomExists,
             ChatError::UserExists,
             ChatError::NotMember,
+            ChatError::DirectRoomWithSelf,
+            ChatError::NoSuchMessage(3),
+            ChatError::NotAuthor,
+            ChatError::IdAfterLast { id: 9, last: 3 },
             ChatError::WrongType("k".into()),
             ChatError::CrossSlot {
                 room: "r".into(),

@@ -84,6 +84,53 @@ pub fn has_own_tag(id: &str) -> bool {
     id.starts_with('{')
 }
 
+/// The id of the direct room of two users: the same for (a, b) and (b, a),
+/// different for every other pair, and a valid room id in the users' slot.
+///
+/// `dm:<len>:<first>:<second>` with the two ids in byte order; the length
+/// prefix keeps pairs apart although ids may contain `:`. Users that share
+/// a tag (`{acme}alice`, `{acme}bob`) get a room with that tag,
+/// `{acme}dm:5:alice:bob`, so the room lives in their slot. A name that
+/// would be too long, or users with different tags, get a SHA-256 digest of
+/// the pair instead of the ids.
+pub fn direct_room(a: UserId, b: UserId) -> Result<String, ChatError> {
+    if a == b {
+        return Err(ChatError::DirectRoomWithSelf);
+    }
+    let (first, second) = if a.as_str() <= b.as_str() {
+        (a.as_str(), b.as_str())
+    } else {
+        (b.as_str(), a.as_str())
+    };
+    let shared_tag = match (split_tag(first.as_bytes()), split_tag(second.as_bytes())) {
+        (Some((Some(t1), r1)), Some((Some(t2), r2))) if t1 == t2 => Some((t1, r1, r2)),
+        _ => None,
+    };
+    let (prefix, x, y) = match shared_tag {
+        Some((tag, r1, r2)) => (
+            format!("{{{}}}", String::from_utf8_lossy(tag)),
+            String::from_utf8_lossy(r1).into_owned(),
+            String::from_utf8_lossy(r2).into_owned(),
+        ),
+        None if has_own_tag(first) || has_own_tag(second) => {
+            (String::new(), String::new(), String::new())
+        }
+        None => (String::new(), first.to_string(), second.to_string()),
+    };
+    let readable = format!("{prefix}dm:{}:{x}:{y}", x.len());
+    if !x.is_empty() && readable.len() <= MAX_ID_BYTES {
+        return Ok(readable);
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{first}\n{second}").as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let hashed = format!("{prefix}dm:{hex}");
+    if hashed.len() > MAX_ID_BYTES {
+        return Err(ChatError::InvalidId(IdKind::Room));
+    }
+    Ok(hashed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +160,44 @@ mod tests {
         assert_eq!(tag_of("{acme}alice"), "acme");
         assert_eq!(tag_of("general"), "general");
         assert!(has_own_tag("{acme}x") && !has_own_tag("x"));
+    }
+
+    #[test]
+    fn direct_rooms_are_one_per_pair() {
+        let id = |s: &'static str| UserId::parse(s.as_bytes()).unwrap();
+        let ab = direct_room(id("alice"), id("bob")).unwrap();
+        assert_eq!(ab, "dm:5:alice:bob");
+        assert_eq!(direct_room(id("bob"), id("alice")).unwrap(), ab);
+        // ':' in ids cannot make two pairs meet.
+        assert_ne!(
+            direct_room(id("a:b"), id("c")).unwrap(),
+            direct_room(id("a"), id("b:c")).unwrap()
+        );
+        // Users with one tag get a room in their slot.
+        assert_eq!(
+            direct_room(id("{acme}bob"), id("{acme}al")).unwrap(),
+            "{acme}dm:2:al:bob"
+        );
+        assert_eq!(
+            tag_of(&direct_room(id("{acme}bob"), id("{acme}al")).unwrap()),
+            "acme"
+        );
+        // Too long, or tags that differ: a digest, still a valid room id.
+        let long = "x".repeat(100);
+        let y = "y".repeat(100);
+        let hashed = direct_room(
+            UserId::parse(long.as_bytes()).unwrap(),
+            UserId::parse(y.as_bytes()).unwrap(),
+        )
+        .unwrap();
+        assert!(hashed.starts_with("dm:") && hashed.len() == 35, "{hashed}");
+        assert!(RoomId::parse(hashed.as_bytes()).is_ok());
+        let mixed = direct_room(id("{a}x"), id("{b}y")).unwrap();
+        assert!(RoomId::parse(mixed.as_bytes()).is_ok(), "{mixed}");
+        assert_eq!(
+            direct_room(id("alice"), id("alice")),
+            Err(ChatError::DirectRoomWithSelf)
+        );
     }
 
     #[test]

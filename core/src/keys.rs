@@ -13,9 +13,11 @@
 //! |----------------------------|--------|-------------------------------------------|
 //! | `chat:room:{R}`            | hash   | `title`, `created` (unix ms), `last_id`   |
 //! | `chat:room:{R}:log`        | stream | messages; entry id `<n>-0` for message n  |
-//! | `chat:room:{R}:members`    | hash   | member id -> joined at (unix ms)          |
+//! | `chat:room:{R}:members`    | hash   | member id -> read cursor (message id)     |
 //! | `chat:room:{R}:roster`     | string | member ids, each followed by `\n`         |
 //! | `chat:room:{R}:counts`     | hash   | sender id -> messages sent                |
+//! | `chat:room:{R}:changes`    | hash   | message id -> its latest edit or deletion |
+//! | `chat:room:{R}:push`       | channel| live messages of a broadcast room         |
 //! | `chat:room:{R}:dedup:<k>`  | string | id of the send with DEDUP key k (expires) |
 //! | `chat:user:{U}`            | hash   | `name`, `created` (unix ms)               |
 //! | `chat:user:{U}:rooms`      | hash   | room id -> joined at (unix ms)            |
@@ -33,6 +35,9 @@ pub enum RoomKey {
     /// in one read instead of one string per member.
     Roster,
     Counts,
+    Changes,
+    /// The pub/sub channel of a broadcast room (not a key).
+    Channel,
 }
 
 /// The key that remembers, for `chat.dedup-window`, which message id a
@@ -90,6 +95,8 @@ impl RoomKey {
             RoomKey::Log => b":log",
             RoomKey::Members => b":members",
             RoomKey::Roster => b":roster",
+            RoomKey::Changes => b":changes",
+            RoomKey::Channel => b":push",
             RoomKey::Counts => b":counts",
         }
     }
@@ -231,6 +238,7 @@ mod tests {
             RoomKey::Members,
             RoomKey::Roster,
             RoomKey::Counts,
+            RoomKey::Changes,
         ] {
             assert_eq!(hash_tag(&key.of("r:1")), b"r:1");
         }
@@ -283,6 +291,7 @@ mod tests {
                 RoomKey::Members,
                 RoomKey::Roster,
                 RoomKey::Counts,
+                RoomKey::Changes,
             ] {
                 assert!(names.insert(key.of(id)), "{id} {key:?}");
             }

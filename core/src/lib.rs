@@ -9,6 +9,7 @@
 pub mod config;
 pub mod delivery;
 pub mod error;
+pub mod event;
 pub mod ids;
 pub mod json;
 pub mod keys;

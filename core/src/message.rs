@@ -22,6 +22,76 @@ pub const LOG_FIELDS: [&[u8]; 3] = [b"sender", b"text", b"ts"];
 /// The one field of an inbox entry.
 pub const INBOX_FIELD: &[u8] = b"msg";
 
+/// What happened to a message after it was sent, as kept in the room's
+/// `changes` hash under the message id: `e\n<unix ms>\n<text>` for the
+/// latest edit; `d\n<unix ms>\n<sent ts>\n<sender>` for a deletion, which
+/// keeps who sent it and when (the message itself is gone from the history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change<'a> {
+    Edited {
+        at: i64,
+        text: Cow<'a, str>,
+    },
+    Deleted {
+        at: i64,
+        ts: i64,
+        sender: Cow<'a, str>,
+    },
+}
+
+impl Change<'_> {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            Change::Edited { at, text } => {
+                out.extend_from_slice(b"e\n");
+                crate::json::push_int(&mut out, *at);
+                out.push(b'\n');
+                out.extend_from_slice(text.as_bytes());
+            }
+            Change::Deleted { at, ts, sender } => {
+                out.extend_from_slice(b"d\n");
+                crate::json::push_int(&mut out, *at);
+                out.push(b'\n');
+                crate::json::push_int(&mut out, *ts);
+                out.push(b'\n');
+                out.extend_from_slice(sender.as_bytes());
+            }
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Change<'static>> {
+        let owned = |b: &[u8]| Cow::Owned(String::from_utf8_lossy(b).into_owned());
+        let (kind, rest) = bytes.split_at_checked(2)?;
+        match kind {
+            b"e\n" => {
+                let mut parts = rest.splitn(2, |&b| b == b'\n');
+                let at = parse_i64(parts.next()?)?;
+                Some(Change::Edited {
+                    at,
+                    text: owned(parts.next().unwrap_or_default()),
+                })
+            }
+            b"d\n" => {
+                let mut parts = rest.splitn(3, |&b| b == b'\n');
+                let at = parse_i64(parts.next()?)?;
+                let ts = parse_i64(parts.next()?)?;
+                Some(Change::Deleted {
+                    at,
+                    ts,
+                    sender: owned(parts.next()?),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    pub fn is_deletion(&self) -> bool {
+        matches!(self, Change::Deleted { .. })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message<'a> {
     pub room: Cow<'a, str>,
@@ -30,6 +100,10 @@ pub struct Message<'a> {
     pub text: Cow<'a, str>,
     /// Unix time in milliseconds, taken once on the primary when it was sent.
     pub ts: i64,
+    /// When the text was last edited (unix ms), if it was.
+    pub edited: Option<i64>,
+    /// Deleted by its author: the document is a tombstone without text.
+    pub deleted: bool,
 }
 
 impl<'a> Message<'a> {
@@ -50,12 +124,36 @@ impl<'a> Message<'a> {
     }
 
     fn fields<'w>(&self, w: ObjectWriter<'w>) -> ObjectWriter<'w> {
-        w.str("type", "message")
+        let w = w
+            .str("type", "message")
             .str("room", &self.room)
             .int("id", i64::try_from(self.id).unwrap_or(i64::MAX))
-            .str("sender", &self.sender)
-            .str("text", &self.text)
-            .int("ts", self.ts)
+            .str("sender", &self.sender);
+        if self.deleted {
+            return w.int("ts", self.ts).bool("deleted", true);
+        }
+        let w = w.str("text", &self.text).int("ts", self.ts);
+        match self.edited {
+            Some(at) => w.int("edited", at),
+            None => w,
+        }
+    }
+
+    /// Applies an edit or a deletion recorded for this message.
+    pub fn apply(&mut self, change: &Change) {
+        match change {
+            Change::Edited { at, text } => {
+                self.text = Cow::Owned(text.to_string());
+                self.edited = Some(*at);
+            }
+            Change::Deleted { ts, sender, .. } => {
+                self.sender = Cow::Owned(sender.to_string());
+                self.ts = *ts;
+                self.text = Cow::Borrowed("");
+                self.edited = None;
+                self.deleted = true;
+            }
+        }
     }
 
     /// Rebuilds a message from a room log entry. Missing or unreadable fields
@@ -72,6 +170,8 @@ impl<'a> Message<'a> {
             sender: Cow::Borrowed(""),
             text: Cow::Borrowed(""),
             ts: 0,
+            edited: None,
+            deleted: false,
         };
         for (name, value) in fields {
             msg.set_field(name, value);
@@ -107,6 +207,8 @@ impl<'a> Message<'a> {
             sender: Cow::Borrowed(""),
             text: Cow::Borrowed(""),
             ts: 0,
+            edited: None,
+            deleted: false,
         };
         let Some((_, value)) = fields.into_iter().find(|(name, _)| *name == INBOX_FIELD) else {
             return msg;
@@ -153,6 +255,8 @@ mod tests {
             sender: "alice".into(),
             text: "hi \"bob\"\n<b>".into(),
             ts: 1_764_201_600_000,
+            edited: None,
+            deleted: false,
         }
     }
 
@@ -192,6 +296,36 @@ mod tests {
         assert_eq!(Message::from_inbox_entry(inbox), m);
         // A copy is smaller than the document it stands for.
         assert!(value.len() < m.to_json().len());
+    }
+
+    #[test]
+    fn edits_and_deletions_change_the_document() {
+        let mut m = sample();
+        let edit = Change::Edited {
+            at: 5,
+            text: "new\ntext".into(),
+        };
+        assert_eq!(Change::decode(&edit.encode()), Some(edit.clone()));
+        m.apply(&edit);
+        let v: Value = serde_json::from_slice(&m.to_json()).unwrap();
+        assert_eq!(v["text"], json!("new\ntext"));
+        assert_eq!(v["edited"], json!(5));
+
+        let deletion = Change::Deleted {
+            at: 6,
+            ts: 1_764_201_600_000,
+            sender: "alice".into(),
+        };
+        assert_eq!(Change::decode(&deletion.encode()), Some(deletion.clone()));
+        m.apply(&deletion);
+        let v: Value = serde_json::from_slice(&m.to_json()).unwrap();
+        assert_eq!(
+            v,
+            json!({"type": "message", "room": "general", "id": 7, "sender": "alice", "ts": 1764201600000u64, "deleted": true})
+        );
+        assert_eq!(Change::decode(b"x\n1"), None);
+        assert_eq!(Change::decode(b"d\n1"), None);
+        assert_eq!(Change::decode(b"e\nnope\ntext"), None);
     }
 
     #[test]

@@ -231,6 +231,122 @@ fn parse_copy(copy: &[u8]) -> Result<InboxCopy<'_>, ChatError> {
     })
 }
 
+/// `CHAT.READ <room> <user> <id>`
+#[derive(Debug, PartialEq, Eq)]
+pub struct Read<'a> {
+    pub room: RoomId<'a>,
+    pub user: UserId<'a>,
+    pub id: u64,
+}
+
+impl<'a> Read<'a> {
+    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.read", args);
+        let room = a.next_room()?;
+        let user = a.next_user()?;
+        let id = parse_int_in("id", a.positional()?, 0, i64::MAX)? as u64;
+        a.finish()?;
+        Ok(Read { room, user, id })
+    }
+}
+
+/// `CHAT.MEMBERS <room> [WITHREAD]` and `CHAT.INFO <room> [WITHREAD]`
+#[derive(Debug, PartialEq, Eq)]
+pub struct Members<'a> {
+    pub room: RoomId<'a>,
+    pub with_read: bool,
+}
+
+impl<'a> Members<'a> {
+    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        Members::parse_for("chat.members", args)
+    }
+
+    pub fn parse_info(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        Members::parse_for("chat.info", args)
+    }
+
+    fn parse_for(command: &'static str, args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        let mut a = Args::new(command, args);
+        let room = a.next_room()?;
+        let mut with_read = false;
+        while let Some(option) = a.next_option() {
+            match option.as_str() {
+                "WITHREAD" => with_read = true,
+                _ => return Err(ChatError::Syntax),
+            }
+        }
+        Ok(Members { room, with_read })
+    }
+}
+
+/// `CHAT.EDIT <room> <user> <id> <text>` and `CHAT.DELETE <room> <user> <id>`
+#[derive(Debug, PartialEq, Eq)]
+pub struct Change<'a> {
+    pub room: RoomId<'a>,
+    pub user: UserId<'a>,
+    pub id: u64,
+    /// The new text; `None` for a deletion.
+    pub text: Option<&'a str>,
+}
+
+impl<'a> Change<'a> {
+    pub fn parse_edit(args: &'a [&'a [u8]], limits: &Limits) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.edit", args);
+        let (room, user, id) = (
+            a.next_room()?,
+            a.next_user()?,
+            parse_int_in("id", a.positional()?, 1, i64::MAX)? as u64,
+        );
+        let text = a.next_utf8("message text", limits.max_text_bytes)?;
+        if text.is_empty() {
+            return Err(ChatError::EmptyText);
+        }
+        a.finish()?;
+        Ok(Change {
+            room,
+            user,
+            id,
+            text: Some(text),
+        })
+    }
+
+    pub fn parse_delete(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.delete", args);
+        let (room, user, id) = (
+            a.next_room()?,
+            a.next_user()?,
+            parse_int_in("id", a.positional()?, 1, i64::MAX)? as u64,
+        );
+        a.finish()?;
+        Ok(Change {
+            room,
+            user,
+            id,
+            text: None,
+        })
+    }
+}
+
+/// `CHAT.DM <user-a> <user-b>`
+#[derive(Debug, PartialEq, Eq)]
+pub struct Direct<'a> {
+    pub a: UserId<'a>,
+    pub b: UserId<'a>,
+}
+
+impl<'a> Direct<'a> {
+    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.dm", args);
+        let (first, second) = (a.next_user()?, a.next_user()?);
+        a.finish()?;
+        Ok(Direct {
+            a: first,
+            b: second,
+        })
+    }
+}
+
 /// Where a HISTORY page starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cursor {
@@ -498,6 +614,38 @@ mod tests {
         let mut extra = raw.clone();
         extra.push(b"x");
         assert!(ResolvedSend::parse(&extra).is_err());
+    }
+
+    #[test]
+    fn read_state_and_changes_parse() {
+        let raw = args(&["r", "u", "7"]);
+        let r = Read::parse(&raw).unwrap();
+        assert_eq!((r.room.as_str(), r.user.as_str(), r.id), ("r", "u", 7));
+        assert!(Read::parse(&args(&["r", "u", "-1"])).is_err());
+        assert!(Read::parse(&args(&["r", "u"])).is_err());
+        assert!(Members::parse(&args(&["r", "withread"])).unwrap().with_read);
+        assert!(!Members::parse(&args(&["r"])).unwrap().with_read);
+        assert_eq!(
+            Members::parse(&args(&["r", "WITH"])),
+            Err(ChatError::Syntax)
+        );
+        let limits = Limits::default();
+        let raw = args(&["r", "u", "3", "new"]);
+        let e = Change::parse_edit(&raw, &limits).unwrap();
+        assert_eq!((e.id, e.text), (3, Some("new")));
+        assert_eq!(
+            Change::parse_edit(&args(&["r", "u", "3", ""]), &limits),
+            Err(ChatError::EmptyText)
+        );
+        assert!(Change::parse_edit(&args(&["r", "u", "0", "x"]), &limits).is_err());
+        assert_eq!(
+            Change::parse_delete(&args(&["r", "u", "3"])).unwrap().text,
+            None
+        );
+        assert!(Change::parse_delete(&args(&["r", "u", "3", "x"])).is_err());
+        let raw = args(&["a", "b"]);
+        let d = Direct::parse(&raw).unwrap();
+        assert_eq!((d.a.as_str(), d.b.as_str()), ("a", "b"));
     }
 
     #[test]

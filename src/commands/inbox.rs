@@ -8,12 +8,16 @@ use std::ffi::{c_int, c_longlong, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
+use std::collections::{BTreeMap, HashMap};
+
 use chat_core::keys::UserKey;
-use chat_core::message::Message;
+
+use chat_core::message::{Change, Message};
 use chat_core::request::{Ack, Fetch};
 use chat_core::ChatError;
 use redis_module::raw;
 
+use super::history::room_changes;
 use super::{require_user, Args};
 use crate::reply::{send_error, send_error_text, Reply};
 use crate::stats;
@@ -56,17 +60,39 @@ pub fn ack(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     Ok(Reply::Int(removed as i64))
 }
 
-/// The oldest `count` inbox entries as FETCH documents.
+/// The oldest `count` inbox entries as FETCH documents. A copy shows the
+/// message as it is now: edited, or a tombstone if its author deleted it.
 fn read_inbox(ctx: Ctx, name: &[u8], count: usize) -> Result<Vec<Reply>, ChatError> {
     let inbox = Key::read(ctx, name, Kind::Stream)?;
     let mut page = Vec::with_capacity(count.min(inbox.len() as usize));
+    let mut changes_by_room: HashMap<String, BTreeMap<u64, Change<'static>>> = HashMap::new();
+    let mut failure = None;
     inbox.stream_range(STREAM_ID_MIN, STREAM_ID_MAX, false, count, |id, fields| {
-        let message = Message::from_inbox_entry(fields.iter().copied());
+        let mut message = Message::from_inbox_entry(fields.iter().copied());
+        if !changes_by_room.contains_key(message.room.as_ref()) {
+            match room_changes(ctx, &message.room) {
+                Ok(changes) => changes_by_room.insert(message.room.to_string(), changes),
+                Err(error) => {
+                    failure = Some(error);
+                    return false;
+                }
+            };
+        }
+        if let Some(change) = changes_by_room
+            .get(message.room.as_ref())
+            .and_then(|c| c.get(&message.id))
+        {
+            message.apply(change);
+        }
         page.push(Reply::Bulk(
             message.to_json_with_delivery(&format_stream_id(id)),
         ));
+        true
     });
-    Ok(page)
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(page),
+    }
 }
 
 fn blocking_denied(ctx: Ctx) -> bool {

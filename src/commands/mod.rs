@@ -2,14 +2,19 @@
 //! key it touches, then write, then reply. A command fails before its first
 //! write or not at all.
 
+pub mod changes;
 pub mod history;
 pub mod inbox;
+pub mod lifecycle;
 pub mod presence;
+pub mod reading;
 pub mod rooms;
 pub mod send;
 pub mod users;
 
+use chat_core::event::{Event, RoomMode};
 use chat_core::keys::{slot_of_id, RoomKey, UserKey};
+use chat_core::message::parse_i64;
 use chat_core::ChatError;
 
 use crate::reply::Reply;
@@ -79,4 +84,81 @@ fn require_same_slot(room: &str, member: &str) -> Result<(), ChatError> {
             member: member.to_string(),
         })
     }
+}
+
+/// Drops the messages older than `max_age_secs` from a room's history (as
+/// `XTRIM ... MINID` of the first younger one) and returns how many went.
+/// 0 means no age limit. The message just sent is never older.
+pub fn retire_old_messages(log: &Key, now_ms: i64, max_age_secs: u64) -> u64 {
+    if max_age_secs == 0 {
+        return 0;
+    }
+    let cutoff = now_ms.saturating_sub((max_age_secs as i64).saturating_mul(1000));
+    let is_young = |fields: &[(&[u8], &[u8])]| {
+        fields
+            .iter()
+            .find(|(name, _)| *name == b"ts")
+            .and_then(|(_, ts)| parse_i64(ts))
+            .is_some_and(|ts| ts >= cutoff)
+    };
+    match log.stream_find_first(|_, fields| is_young(fields)) {
+        Some(first_young) => log.stream_trim_below(first_young),
+        None => log.stream_clear(),
+    }
+}
+
+/// The edits and deletions a room keeps are about messages in its history;
+/// when old messages leave the history, what was kept about them goes too.
+pub fn forget_changes_before_history(ctx: Ctx, room: &str, log: &Key, propagation: Propagation) {
+    let Ok(changes) = Key::write_with(ctx, &RoomKey::Changes.of(room), Kind::Hash, propagation)
+    else {
+        return; // a key of another type, written by hand: leave it alone
+    };
+    if !changes.exists() {
+        return;
+    }
+    let first_kept = log
+        .stream_find_first(|_, _| true)
+        .map_or(u64::MAX, |id| id.ms);
+    for (id, _) in changes.hash_entries() {
+        if parse_i64(&id).is_none_or(|n| (n as u64) < first_kept) {
+            changes.hash_del(&id);
+        }
+    }
+}
+
+/// Who hears about what happens in a room: its roster, and how it delivers.
+fn audience(ctx: Ctx, room: &str) -> Result<(Key, RoomMode), ChatError> {
+    let members = Key::read(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
+    let roster = Key::read(ctx, &RoomKey::Roster.of(room), Kind::String)?;
+    let mode = RoomMode::for_members(members.len(), crate::config::limits().fanout_max_members);
+    Ok((roster, mode))
+}
+
+/// Publishes `event` to the room's audience, except `actor`.
+fn tell_room(ctx: Ctx, room: &str, actor: &str, event: &Event) -> Result<(), ChatError> {
+    let (roster, mode) = audience(ctx, room)?;
+    let roster = roster.string_bytes().unwrap_or_default();
+    crate::publish::publish_event(
+        ctx,
+        in_cluster(ctx),
+        room,
+        mode,
+        roster,
+        Some(actor),
+        &event.to_json(),
+    );
+    Ok(())
+}
+
+/// Fails unless `user` is a member of `room` (which must exist): `ERR no
+/// such user` for an unknown user, else `ERR user is not a member ...`.
+fn require_member(ctx: Ctx, room: &str, user: &str) -> Result<(), ChatError> {
+    require_room(ctx, room)?;
+    let members = Key::read(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
+    if members.hash_exists(user.as_bytes()) {
+        return Ok(());
+    }
+    require_user(ctx, user)?;
+    Err(ChatError::NotMember)
 }

@@ -1,21 +1,26 @@
 //! CHAT.SEND <room> <sender> <text> [DEDUP <key>]: the hot path; and
 //! CHAT.SEND-RESOLVED, the form in which a send reaches replicas and the AOF.
 //!
-//! A send to a room of N members does O(N) work in Redis whatever happens;
-//! what this file keeps small is the work per member on top of it: no
-//! string formatting, no JSON, no allocation beyond the key names Redis
-//! needs. The document is encoded once, and only if someone is online.
+//! A send to a fan-out room of N members does O(N) work in Redis whatever
+//! happens; what this file keeps small is the work per member on top of it:
+//! no string formatting, no JSON, no allocation beyond the key names Redis
+//! needs. The document is encoded once, and only if someone is online. A send
+//! to a broadcast room does the same work whatever the room's size.
 
 use chat_core::delivery::{route, DeliveryId, Route};
+use chat_core::event::RoomMode;
 use chat_core::keys::{dedup_key, roster_members, RoomKey, UserKey};
 use chat_core::message::{parse_i64, Message};
 use chat_core::request::{push_inbox_copy, ResolvedSend, Send};
 use chat_core::ChatError;
 use redis_module::raw;
 
-use super::{in_cluster, open_room, require_same_slot, require_user, Args};
+use super::{
+    forget_changes_before_history, in_cluster, open_room, require_same_slot, require_user,
+    retire_old_messages, Args,
+};
 use crate::config::limits;
-use crate::publish::Publisher;
+use crate::publish::{publish, Publisher};
 use crate::reply::Reply;
 use crate::store::{self, api, now_ms, words, Ctx, Key, Kind, Propagation, RStr, StreamId, Trim};
 use crate::{log_warning, stats};
@@ -54,7 +59,7 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let mut name = Vec::with_capacity(64);
     let meta = open_room(ctx, room, propagation)?;
     RoomKey::Members.write(room, &mut name);
-    let members = Key::read(ctx, &name, Kind::Hash)?;
+    let members = Key::write_with(ctx, &name, Kind::Hash, propagation)?;
     if !members.hash_exists(sender.as_bytes()) {
         require_user(ctx, sender)?;
         return Err(ChatError::NotMember);
@@ -65,13 +70,17 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let counts = Key::write_with(ctx, &name, Kind::Hash, propagation)?;
     let last_id = meta.hash_get_int(&words().last_id)?.unwrap_or(0);
     let sent_before = counts.hash_get_int(sender.as_bytes())?.unwrap_or(0);
-    // Every other member's inbox is opened, and its type checked, now: any
-    // of them may be written below. The roster lists the members in one
-    // string, read in place.
+    // In a fan-out room every other member's inbox is opened, and its type
+    // checked, now: any of them may be written below. The roster lists the
+    // members in one string, read in place. A broadcast room needs neither.
     let cluster = in_cluster(ctx);
+    let mode = RoomMode::for_members(members.len(), limits.fanout_max_members);
     RoomKey::Roster.write(room, &mut name);
     let roster = Key::read(ctx, &name, Kind::String)?;
-    let roster_bytes = roster.string_bytes().unwrap_or_default();
+    let roster_bytes = match mode {
+        RoomMode::Fanout => roster.string_bytes().unwrap_or_default(),
+        RoomMode::Broadcast => &[],
+    };
     let mut recipients = Vec::with_capacity(members.len() as usize);
     for member in roster_members(roster_bytes) {
         // Member ids were validated when they joined.
@@ -95,22 +104,29 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let id = u64::try_from(last_id).unwrap_or(0) + 1;
     let ts = now_ms();
     let fields = Fields::new(ctx, args, id, ts)?;
-    log.stream_add(
-        Some(StreamId { ms: id, seq: 0 }),
-        &fields.log(),
-        Trim::KeepAtLeast(limits.history_max),
-    )
-    .map_err(|_| {
-        ChatError::Internal(format!(
-            "the history of room '{room}' already holds an entry at or after id {id}; \
+    let (_, trimmed) = log
+        .stream_add(
+            Some(StreamId { ms: id, seq: 0 }),
+            &fields.log(),
+            Trim::KeepAtLeast(limits.history_max),
+        )
+        .map_err(|_| {
+            ChatError::Internal(format!(
+                "the history of room '{room}' already holds an entry at or after id {id}; \
                  was its stream written to by hand?"
-        ))
-    })?;
+            ))
+        })?;
 
     // From here on every write succeeds: nothing may fail half-way.
+    let retired = retire_old_messages(&log, ts, limits.history_max_age_secs);
+    if trimmed + retired > 0 {
+        forget_changes_before_history(ctx, room, &log, propagation);
+    }
     let sent_count = RStr::from_int(ctx, sent_before + 1);
     meta.hash_set(&[(words().last_id.ptr(), fields.id.ptr())]);
     counts.hash_set(&[(fields.sender, sent_count.ptr())]);
+    // The sender has read what they answer.
+    members.hash_set(&[(fields.sender, fields.id.ptr())]);
 
     // The JSON document and the inbox form are each made once, when the
     // first member needs them.
@@ -120,6 +136,8 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         sender: sender.into(),
         text: req.text.into(),
         ts,
+        edited: None,
+        deleted: false,
     };
     let mut document = None;
     let mut inbox_value = None;
@@ -165,6 +183,12 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
                 }
             }
         }
+    }
+
+    if mode == RoomMode::Broadcast {
+        let document = document.get_or_insert_with(|| RStr::new(ctx, &message.to_json()));
+        RoomKey::Channel.write(room, &mut name);
+        live += publish(ctx, cluster, &RStr::new(ctx, &name), document).max(0) as u64;
     }
 
     if propagation == Propagation::Resolved {
@@ -213,6 +237,7 @@ pub fn send_resolved(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let meta = open_room(ctx, room, not_per_write)?;
     let log = Key::write_with(ctx, &RoomKey::Log.of(room), Kind::Stream, not_per_write)?;
     let counts = Key::write_with(ctx, &RoomKey::Counts.of(room), Kind::Hash, not_per_write)?;
+    let members = Key::write_with(ctx, &RoomKey::Members.of(room), Kind::Hash, not_per_write)?;
     let mut inboxes = Vec::with_capacity(r.inbox_copies.len());
     for copy in &r.inbox_copies {
         let name = UserKey::Inbox.of(copy.member.as_str());
@@ -221,16 +246,22 @@ pub fn send_resolved(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 
     let fields = Fields::new(ctx, args, r.id, r.ts)?;
     let at = StreamId { ms: r.id, seq: 0 };
-    log.stream_add(Some(at), &fields.log(), Trim::ToLength(r.history_length))?;
+    let (_, trimmed) = log.stream_add(Some(at), &fields.log(), Trim::ToLength(r.history_length))?;
+    if trimmed > 0 {
+        forget_changes_before_history(ctx, room, &log, not_per_write);
+    }
     meta.hash_set(&[(words().last_id.ptr(), fields.id.ptr())]);
     let sent_count = RStr::from_int(ctx, r.sent_count);
     counts.hash_set(&[(fields.sender, sent_count.ptr())]);
+    members.hash_set(&[(fields.sender, fields.id.ptr())]);
     let message = Message {
         room: room.into(),
         id: r.id,
         sender: r.sender.as_str().into(),
         text: r.text.into(),
         ts: r.ts,
+        edited: None,
+        deleted: false,
     };
     let value = RStr::new(ctx, &message.inbox_value());
     let entry = [words().inbox_field.ptr(), value.ptr()];

@@ -1,0 +1,121 @@
+//! CHAT.DM, CHAT.DROP, CHAT.UNREGISTER: rooms and users that come and go.
+
+use chat_core::event::Event;
+use chat_core::ids::direct_room;
+use chat_core::keys::{RoomKey, UserKey};
+use chat_core::request::{parse_room, parse_user, Direct};
+use chat_core::ChatError;
+
+use super::rooms::{create_room, join, leave};
+use super::{audience, in_cluster, require_user, Args};
+use crate::publish::publish_event;
+use crate::reply::Reply;
+use crate::store::{Ctx, Key, Kind};
+
+/// CHAT.DM <user-a> <user-b>: the pair's one direct room, created and
+/// joined by both on first use. The same room for (a, b) and (b, a).
+pub fn dm(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
+    let req = Direct::parse(args)?;
+    let room = direct_room(req.a, req.b)?;
+    let (a, b) = (req.a.as_str(), req.b.as_str());
+    require_user(ctx, a)?;
+    require_user(ctx, b)?;
+    let exists = Key::read(ctx, &RoomKey::Meta.of(&room), Kind::Hash)?.exists();
+    if !exists {
+        create_room(ctx, &room, &format!("{a}, {b}"))?;
+        join(ctx, &room, a, 0)?;
+        join(ctx, &room, b, 0)?;
+    }
+    Ok(Reply::Bulk(room.into_bytes()))
+}
+
+/// CHAT.DROP <room>: the room, its history, counters and read state go, and
+/// it leaves every member's room list; members online hear it.
+pub fn drop(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
+    let room = parse_room("chat.drop", args)?;
+    let room = room.as_str();
+    // Every key is opened, and its type checked, before the first write.
+    let keys = [
+        RoomKey::Meta,
+        RoomKey::Log,
+        RoomKey::Members,
+        RoomKey::Roster,
+        RoomKey::Counts,
+        RoomKey::Changes,
+    ];
+    let kinds = [
+        Kind::Hash,
+        Kind::Stream,
+        Kind::Hash,
+        Kind::String,
+        Kind::Hash,
+        Kind::Hash,
+    ];
+    let mut opened = Vec::with_capacity(keys.len());
+    for (key, kind) in keys.iter().zip(kinds) {
+        opened.push(Key::write(ctx, &key.of(room), kind)?);
+    }
+    if !opened.first().is_some_and(Key::exists) {
+        return Err(ChatError::NoSuchRoom);
+    }
+    let members = opened[2].hash_fields();
+    let mut their_rooms = Vec::with_capacity(members.len());
+    for member in &members {
+        let Ok(member) = std::str::from_utf8(member) else {
+            continue;
+        };
+        their_rooms.push(Key::write(ctx, &UserKey::Rooms.of(member), Kind::Hash)?);
+    }
+
+    let (roster, mode) = audience(ctx, room)?;
+    let event = Event::Dropped { room }.to_json();
+    publish_event(
+        ctx,
+        in_cluster(ctx),
+        room,
+        mode,
+        roster.string_bytes().unwrap_or_default(),
+        None,
+        &event,
+    );
+    for rooms in &their_rooms {
+        rooms.hash_del(room.as_bytes());
+    }
+    for key in &opened {
+        key.delete();
+    }
+    Ok(Reply::Ok)
+}
+
+/// CHAT.UNREGISTER <user>: the user's profile, presence, inbox and
+/// memberships go. What they sent stays in the rooms' histories.
+pub fn unregister(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
+    let user = parse_user("chat.unregister", args)?;
+    let user = user.as_str();
+    let profile = Key::write(ctx, &UserKey::Profile.of(user), Kind::Hash)?;
+    if !profile.exists() {
+        return Err(ChatError::NoSuchUser);
+    }
+    let rooms = Key::write(ctx, &UserKey::Rooms.of(user), Kind::Hash)?;
+    let inbox = Key::write(ctx, &UserKey::Inbox.of(user), Kind::Stream)?;
+    let presence = Key::write(ctx, &UserKey::Presence.of(user), Kind::String)?;
+    // Check every room's keys before the first write.
+    let room_ids = rooms.hash_fields();
+    for room in &room_ids {
+        let Ok(room) = std::str::from_utf8(room) else {
+            continue;
+        };
+        Key::write(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
+        Key::write(ctx, &RoomKey::Roster.of(room), Kind::String)?;
+    }
+    for room in &room_ids {
+        let Ok(room) = std::str::from_utf8(room) else {
+            continue;
+        };
+        leave(ctx, room, user)?;
+    }
+    for key in [&rooms, &inbox, &presence, &profile] {
+        key.delete();
+    }
+    Ok(Reply::Ok)
+}
