@@ -18,6 +18,7 @@ mod config;
 mod publish;
 mod registry;
 mod reply;
+mod retention;
 mod stats;
 mod store;
 
@@ -62,6 +63,9 @@ fn missing_api() -> Option<&'static str> {
         RedisModule_HashSet,
         RedisModule_ScanCursorCreate,
         RedisModule_ScanKey,
+        RedisModule_Scan,
+        RedisModule_ScanCursorRestart,
+        RedisModule_CreateTimer,
         RedisModule_ScanCursorDestroy,
         RedisModule_StreamAdd,
         RedisModule_StreamTrimByLength,
@@ -155,6 +159,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         log_warning(&error);
         return Status::Err;
     }
+    retention::start(ctx.get_raw());
     Status::Ok
 }
 

@@ -26,14 +26,6 @@ impl Reply {
         Reply::Array(items.into_iter().map(Reply::Bulk).collect())
     }
 
-    /// The reply as an array: a single value becomes a one-element array.
-    pub fn into_array(self) -> Reply {
-        match self {
-            Reply::Array(items) => Reply::Array(items),
-            other => Reply::Array(vec![other]),
-        }
-    }
-
     pub fn send(&self, ctx: Ctx) {
         // SAFETY: every call writes to the reply of the live context `ctx`.
         unsafe {

@@ -2,61 +2,12 @@
 
 mod common;
 
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
 use redis::{Connection, Value};
 use serde_json::json;
-
-/// A connection subscribed to a channel (or pattern) on its own thread; what
-/// it receives arrives on a queue. (A `PubSub` handle unsubscribes when
-/// dropped, so the thread keeps it for the life of the connection.)
-struct Listener {
-    received: mpsc::Receiver<String>,
-}
-
-impl Listener {
-    fn exact(server: &Server, channel: &str) -> Listener {
-        Listener::start(server, channel, false)
-    }
-
-    fn pattern(server: &Server, pattern: &str) -> Listener {
-        Listener::start(server, pattern, true)
-    }
-
-    fn start(server: &Server, name: &str, pattern: bool) -> Listener {
-        let mut con = server.conn();
-        let name = name.to_string();
-        let (tx, received) = mpsc::channel();
-        let (ready_tx, ready) = mpsc::channel();
-        thread::spawn(move || {
-            let mut pubsub = con.as_pubsub();
-            let subscribed = if pattern {
-                pubsub.psubscribe(&name)
-            } else {
-                pubsub.subscribe(&name)
-            };
-            subscribed.unwrap();
-            ready_tx.send(()).unwrap();
-            // Ends when the server goes away at the end of the test.
-            while let Ok(msg) = pubsub.get_message() {
-                if tx.send(msg.get_payload::<String>().unwrap()).is_err() {
-                    break;
-                }
-            }
-        });
-        ready.recv_timeout(WAIT).expect("subscribed");
-        Listener { received }
-    }
-
-    /// The next payload, or None if nothing arrives within `wait`.
-    fn next(&mut self, wait: Duration) -> Option<serde_json::Value> {
-        let payload = self.received.recv_timeout(wait).ok()?;
-        Some(serde_json::from_str(&payload).unwrap())
-    }
-}
 
 const WAIT: Duration = Duration::from_secs(2);
 const QUIET: Duration = Duration::from_millis(300);

@@ -49,6 +49,22 @@ pub fn dedup_key(room: &str, key: &[u8]) -> Vec<u8> {
     buf
 }
 
+/// The room id of a room log key name (`chat:room:{general}:log` ->
+/// `general`, `chat:room:{acme}{general}:log` -> `{acme}general`); `None`
+/// for any other name.
+pub fn room_of_log_key(name: &[u8]) -> Option<String> {
+    let inner = name.strip_prefix(b"chat:room:")?.strip_suffix(b":log")?;
+    let inner = std::str::from_utf8(inner).ok()?;
+    let braced = inner.strip_suffix('}')?;
+    let id = match braced.split_once("}{") {
+        // `{tag}{rest}` -> `{tag}rest`
+        Some((tag, rest)) => format!("{tag}}}{rest}"),
+        None => braced.strip_prefix('{')?.to_string(),
+    };
+    crate::ids::RoomId::parse(id.as_bytes()).ok()?;
+    (RoomKey::Log.of(&id) == name).then_some(id)
+}
+
 /// The roster line of a member: the id and a newline (ids never hold one).
 pub fn roster_line(member: &str) -> Vec<u8> {
     let mut line = Vec::with_capacity(member.len() + 1);
@@ -330,6 +346,26 @@ mod tests {
         assert_eq!(slot(b"bar"), 5061);
         assert_eq!(slot(b"{user1000}.following"), slot(b"user1000"));
         assert_eq!(slot(b"123456789"), 0x31c3 & 0x3fff);
+    }
+
+    #[test]
+    fn log_key_names_give_back_their_room() {
+        for room in ["general", "{acme}general", "a:b", "{t}x:log"] {
+            assert_eq!(
+                room_of_log_key(&RoomKey::Log.of(room)).as_deref(),
+                Some(room),
+                "{room}"
+            );
+        }
+        for other in [
+            &b"chat:room:{general}"[..],
+            b"chat:room:{general}:logs",
+            b"chat:user:{bob}:log",
+            b"x",
+            b"chat:room:{a b}:log",
+        ] {
+            assert_eq!(room_of_log_key(other), None, "{other:?}");
+        }
     }
 
     #[test]

@@ -103,5 +103,5 @@ pub fn channels(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         let members = Key::read(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
         modes.push((room, RoomMode::for_members(members.len(), limit)));
     }
-    Ok(listen_reply(ctx, user, &modes).into_array())
+    Ok(listen_reply(ctx, user, &modes, false))
 }

@@ -84,7 +84,7 @@ pub fn subscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     require_room(ctx, room)?;
     require_user(ctx, user)?;
     let mode = join(ctx, room, user, 0)?;
-    Ok(listen_reply(ctx, user, &[(room, mode)]))
+    Ok(listen_reply(ctx, user, &[(room, mode)], true))
 }
 
 /// CHAT.UNSUBSCRIBE <room> <user>
@@ -213,13 +213,18 @@ fn announce_mode_change(ctx: Ctx, room: &str, roster: &Key, before: u64, after: 
 }
 
 /// Where a user listens for `rooms` (each with its mode): their own push
-/// channel, plus the channel of each broadcast room.
+/// channel, plus the channel of each broadcast room. The reply is an array
+/// whose first element is the command to listen with, SUBSCRIBE or, in
+/// Redis Cluster, SSUBSCRIBE (sharded pub/sub), followed by the channels.
 ///
-/// In the common case (one server, no broadcast room) the reply is the push
-/// channel alone, as a string. Otherwise it is an array whose first element
-/// is the command to listen with, SUBSCRIBE or, in Redis Cluster, SSUBSCRIBE
-/// (sharded pub/sub), followed by the channels.
-pub(super) fn listen_reply(ctx: Ctx, user: &str, rooms: &[(&str, RoomMode)]) -> Reply {
+/// With `compact`, the common case (one server, no broadcast room) is the
+/// push channel alone, as a string: CHAT.SUBSCRIBE's reply since the start.
+pub(super) fn listen_reply(
+    ctx: Ctx,
+    user: &str,
+    rooms: &[(&str, RoomMode)],
+    compact: bool,
+) -> Reply {
     let cluster = in_cluster(ctx);
     let mut channels = vec![UserKey::Channel.of(user)];
     for (room, mode) in rooms {
@@ -227,7 +232,7 @@ pub(super) fn listen_reply(ctx: Ctx, user: &str, rooms: &[(&str, RoomMode)]) -> 
             channels.push(RoomKey::Channel.of(room));
         }
     }
-    if !cluster && channels.len() == 1 {
+    if compact && !cluster && channels.len() == 1 {
         return Reply::Bulk(channels.remove(0));
     }
     let command: &[u8] = if cluster { b"SSUBSCRIBE" } else { b"SUBSCRIBE" };

@@ -5,7 +5,8 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::thread::sleep;
+use std::sync::mpsc;
+use std::thread::{self, sleep};
 use std::time::{Duration, Instant};
 
 use redis::{Connection, Value};
@@ -309,4 +310,54 @@ pub fn room_with(con: &mut Connection, room: &str, users: &[&str]) {
 /// DEBUG DIGEST of the whole dataset: equal digests mean equal data.
 pub fn digest(con: &mut Connection) -> String {
     text(&q(con, &["DEBUG", "DIGEST"]))
+}
+
+/// A connection subscribed to a channel (or pattern) on its own thread; what
+/// it receives arrives on a queue. (A `PubSub` handle unsubscribes when
+/// dropped, so the thread keeps it for the life of the connection.)
+pub struct Listener {
+    received: mpsc::Receiver<String>,
+}
+
+impl Listener {
+    pub fn exact(server: &Server, channel: &str) -> Listener {
+        Listener::start(server, channel, false)
+    }
+
+    pub fn pattern(server: &Server, pattern: &str) -> Listener {
+        Listener::start(server, pattern, true)
+    }
+
+    fn start(server: &Server, name: &str, pattern: bool) -> Listener {
+        let mut con = server.conn();
+        let name = name.to_string();
+        let (tx, received) = mpsc::channel();
+        let (ready_tx, ready) = mpsc::channel();
+        thread::spawn(move || {
+            let mut pubsub = con.as_pubsub();
+            let subscribed = if pattern {
+                pubsub.psubscribe(&name)
+            } else {
+                pubsub.subscribe(&name)
+            };
+            subscribed.unwrap();
+            ready_tx.send(()).unwrap();
+            // Ends when the server goes away at the end of the test.
+            while let Ok(msg) = pubsub.get_message() {
+                if tx.send(msg.get_payload::<String>().unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        ready
+            .recv_timeout(Duration::from_secs(5))
+            .expect("subscribed");
+        Listener { received }
+    }
+
+    /// The next payload, or None if nothing arrives within `wait`.
+    pub fn next(&mut self, wait: Duration) -> Option<serde_json::Value> {
+        let payload = self.received.recv_timeout(wait).ok()?;
+        Some(serde_json::from_str(&payload).unwrap())
+    }
 }
