@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -47,7 +48,9 @@ fn listen(server: &Server, users: &[&str]) {
 
 /// A randomized workload of `steps` commands: sends (some with DEDUP keys,
 /// some retried), joins, leaves, members going online and offline, fetches
-/// and acks. Returns how many commands it ran.
+/// and acks, read cursors, edits, deletes, typing, direct rooms, rooms
+/// dropped and users unregistered (and made again). Returns how many
+/// commands it ran.
 fn workload(con: &mut Connection, steps: usize, seed: u64) -> usize {
     workload_with(con, steps, seed, false)
 }
@@ -69,14 +72,20 @@ fn workload_with(con: &mut Connection, steps: usize, seed: u64, expiring: bool) 
         }
     }
     let mut rng = Rng(seed);
+    // Recent ids, so that reads, edits and deletes name real messages.
+    let mut last_sent: HashMap<(&str, &str), i64> = HashMap::new();
+    let mut last_id: HashMap<&str, i64> = HashMap::new();
     for i in 0..steps {
         let u = USERS[rng.below(USERS.len())];
         let r = ROOMS[rng.below(ROOMS.len())];
         ran += 1;
-        match rng.below(13) {
+        match rng.below(18) {
             0..=4 => {
                 // May fail (not a member): that is part of the workload.
-                let _ = try_q(con, &["CHAT.SEND", r, u, &format!("message {i} from {u}")]);
+                if let Ok(id) = try_q(con, &["CHAT.SEND", r, u, &format!("message {i} from {u}")]) {
+                    last_sent.insert((r, u), int(&id));
+                    last_id.insert(r, int(&id));
+                }
             }
             5 => {
                 let key = format!("k{}", rng.below(50));
@@ -125,6 +134,51 @@ fn workload_with(con: &mut Connection, steps: usize, seed: u64, expiring: bool) 
                     &["EVAL", "redis.call('CHAT.SEND', KEYS[1], ARGV[1], 'from lua'); return redis.call('CHAT.SEND', KEYS[1], ARGV[1], 'again')", "1", r, u],
                 );
             }
+            11 => {
+                // Fails for non-members.
+                let id = last_id.get(r).map_or(1, |last| last - rng.below(3) as i64);
+                let _ = try_q(con, &["CHAT.READ", r, u, &id.max(1).to_string()]);
+            }
+            12 => {
+                // Only the author may edit or delete: some of these fail.
+                let id = match last_sent.get(&(r, u)) {
+                    Some(id) if rng.below(4) > 0 => *id,
+                    _ => last_id.get(r).copied().unwrap_or(1),
+                }
+                .to_string();
+                if rng.below(2) == 0 {
+                    let _ = try_q(con, &["CHAT.EDIT", r, u, &id, &format!("edited {i}")]);
+                } else {
+                    let _ = try_q(con, &["CHAT.DELETE", r, u, &id]);
+                }
+            }
+            13 => {
+                let _ = try_q(con, &["CHAT.TYPING", r, u]);
+            }
+            14 => {
+                let v = USERS[rng.below(USERS.len())];
+                if let Ok(room) = try_q(con, &["CHAT.DM", u, v]) {
+                    let _ = try_q(con, &["CHAT.SEND", &text(&room), u, "direct"]);
+                }
+            }
+            15 if rng.below(4) == 0 => {
+                last_id.remove(r);
+                last_sent.retain(|(room, _), _| *room != r);
+                q(con, &["CHAT.DROP", r]);
+                q(con, &["CHAT.CREATE", r, r]);
+                for v in &USERS[..5] {
+                    q(con, &["CHAT.SUBSCRIBE", r, v]);
+                }
+                ran += 6;
+            }
+            16 if rng.below(4) == 0 => {
+                q(con, &["CHAT.UNREGISTER", u]);
+                q(con, &["CHAT.REGISTER", u, u]);
+                ran += 1;
+            }
+            15 | 16 => {
+                let _ = try_q(con, &["CHAT.UNREAD", u]);
+            }
             _ => {
                 let inbox = docs(&q(con, &["CHAT.FETCH", u, "COUNT", "3"]));
                 if let Some(last) = inbox.last() {
@@ -159,9 +213,20 @@ fn start_replica(primary: &Server, with_module: bool) -> Server {
     replica
 }
 
-/// Small limits, so that histories and inboxes are trimmed all the time,
-/// and a short DEDUP window, so that DEDUP keys expire during the run.
-const SMALL: [&str; 6] = ["history-max", "7", "inbox-max", "5", "dedup-window", "1"];
+/// Small limits, so that histories and inboxes are trimmed all the time, a
+/// short DEDUP window, so that DEDUP keys expire during the run, and rooms
+/// that turn broadcast past 5 members (they start with 5 and gain and lose
+/// members during the run).
+const SMALL: [&str; 8] = [
+    "history-max",
+    "7",
+    "inbox-max",
+    "5",
+    "dedup-window",
+    "1",
+    "fanout-max-members",
+    "5",
+];
 
 fn replica_matches(module_args: &[&str], replica_has_module: bool, seed: u64) {
     let primary = Server::start_with(module_args, &[]);
@@ -326,6 +391,8 @@ fn a_restart_from_the_aof_rebuilds_the_same_data() {
             "history-max",
             "7",
             "inbox-max",
+            "5",
+            "fanout-max-members",
             "5",
         ];
         let mut server = Server::start_with(&module_args, &AOF);

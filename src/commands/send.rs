@@ -81,7 +81,10 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         RoomMode::Fanout => roster.string_bytes().unwrap_or_default(),
         RoomMode::Broadcast => &[],
     };
-    let mut recipients = Vec::with_capacity(members.len() as usize);
+    let mut recipients = Vec::with_capacity(match mode {
+        RoomMode::Fanout => members.len() as usize,
+        RoomMode::Broadcast => 0,
+    });
     for member in roster_members(roster_bytes) {
         // Member ids were validated when they joined.
         let Ok(member) = std::str::from_utf8(member) else {
