@@ -28,7 +28,8 @@ MODULE = os.environ.get("CHAT_MODULE", os.path.join(ROOT, "target/release/libred
 TEXT = "hello from the benchmark, a message of a typical chat length"
 
 # The Lua script a Redis user would write for the same semantics: member
-# check, next id, history append, per-sender counter, then for each other
+# check, next id, history append, per-sender counter, the sender's read
+# cursor, then for each other
 # member a presence check and either a publish that reached someone or an
 # inbox append (kept to the newest inbox-max).
 LUA_SEND = """
@@ -43,6 +44,7 @@ local ts = redis.call('TIME')
 ts = tonumber(ts[1]) * 1000 + math.floor(tonumber(ts[2]) / 1000)
 redis.call('XADD', log, 'MAXLEN', '~', history_max, id .. '-0', 'sender', sender, 'text', text, 'ts', ts)
 redis.call('HINCRBY', counts, sender, 1)
+redis.call('HSET', members, sender, id)
 local doc = cjson.encode({type = 'message', room = room, id = id, sender = sender, text = text, ts = ts})
 for _, member in ipairs(redis.call('HKEYS', members)) do
   if member ~= sender then
@@ -91,9 +93,7 @@ class Server:
         self.readers = []
 
     def stop(self):
-        for reader in self.readers:
-            reader.kill()
-            reader.wait()
+        self.stop_listening()
         self.proc.kill()
         self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -111,8 +111,18 @@ class Server:
         self.readers.append(subprocess.Popen(
             [sys.executable, __file__, "--drain", str(self.port), *channels],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        while self.r.execute_command("PUBSUB", "NUMSUB", channels[-1])[1] == 0:
-            time.sleep(0.01)
+        wanted = {}
+        for channel in channels:
+            wanted[channel] = wanted.get(channel, 0) + 1
+        for channel, count in wanted.items():
+            while self.r.execute_command("PUBSUB", "NUMSUB", channel)[1] < count:
+                time.sleep(0.01)
+
+    def stop_listening(self):
+        for reader in self.readers:
+            reader.kill()
+            reader.wait()
+        self.readers = []
 
     def used_memory(self):
         return int(self.r.info("memory")["used_memory"])
@@ -130,32 +140,34 @@ def benchmark(port, n, *command):
     return float(rates[-1])
 
 
-def setup_room(server, size):
-    """Room r<size> with members m0..; half of the others online and
-    listening on their push channel."""
+def setup_room(server, size, prefix="r"):
+    """Room <prefix><size> with members <prefix><size>-0..; half of the
+    others online. Returns the room and its online members."""
     r = server.r
-    room = f"r{size}"
+    room = f"{prefix}{size}"
+    users = [f"{room}-{i}" for i in range(size)]
+    online = users[1::2]
     pipe = r.pipeline(transaction=False)
-    users = [f"m{i}" for i in range(size)]
+    pipe.execute_command("CHAT.CREATE", room, room)
+    pipe.execute_command("HSET", f"lua:room:{{{room}}}", "last_id", 0)
     for u in users:
         pipe.execute_command("CHAT.REGISTER", u, u)
-    pipe.execute_command("CHAT.CREATE", room, room)
-    for u in users:
         pipe.execute_command("CHAT.SUBSCRIBE", room, u)
-    online = users[1::2]
     for u in online:
         pipe.execute_command("CHAT.ONLINE", u, "TTL", 86400)
-    pipe.execute_command("HSET", f"lua:room:{{{room}}}", "last_id", 0)
     pipe.execute(raise_on_error=False)
-    server.listen([f"chat:user:{{{u}}}:push" for u in online])
-    return room
+    return room, users, online
 
 
 def send_throughputs(server, sizes, rounds, scale):
     """Sends/s for the module, the Lua script and a bare XADD, at each room
     size, alternating so drift hits all alike. Medians of `rounds`."""
     sha = server.r.script_load(LUA_SEND)
-    rooms = {size: setup_room(server, size) for size in sizes}
+    rooms = {}
+    for size in sizes:
+        room, users, online = setup_room(server, size)
+        server.listen([f"chat:user:{{{u}}}:push" for u in online])
+        rooms[size] = (room, users[0])
     results = {(size, kind): [] for size in sizes for kind in ("module", "lua")}
     results.update({("xadd", "xadd"): []})
     for _ in range(rounds):
@@ -163,15 +175,60 @@ def send_throughputs(server, sizes, rounds, scale):
             server.port, int(200_000 * scale), "XADD", "bench:xadd", "*",
             "sender", "m0", "text", TEXT, "ts", str(int(time.time() * 1000))))
         for size in sizes:
-            room = rooms[size]
+            room, sender = rooms[size]
             n = max(200, int(scale * {2: 200_000, 10: 100_000, 100: 20_000}.get(size, 2_000)))
-            results[(size, "module")].append(benchmark(server.port, n, "CHAT.SEND", room, "m0", TEXT))
+            results[(size, "module")].append(benchmark(server.port, n, "CHAT.SEND", room, sender, TEXT))
             results[(size, "lua")].append(benchmark(
                 server.port, n, "EVALSHA", sha, "4",
                 f"chat:room:{{{room}}}:members", f"lua:room:{{{room}}}:log",
                 f"lua:room:{{{room}}}:counts", f"lua:room:{{{room}}}",
-                room, "m0", TEXT, "10000", "1000"))
+                room, sender, TEXT, "10000", "1000"))
     return {k: statistics.median(v) for k, v in results.items()}
+
+
+def broadcast_throughputs(sizes, rounds, scale):
+    """Sends/s in rooms past chat.fanout-max-members (default 500), which
+    store the message once and publish it once on the room's channel, against
+    a 10-member fan-out room (5 online members listening, 4 inbox copies).
+
+    Each broadcast room is measured with as many listeners on its channel as
+    the 10-member room has (5), which isolates the module's own work, and
+    with every other member online and listening, where Redis's delivery of
+    one message to each connection adds its own cost: a bare PUBLISH of the
+    same document to the same listeners is measured beside it."""
+    server = Server()
+    try:
+        r = server.r
+        small, small_sender = setup_room(server, 10, prefix="b")[0], "b10-0"
+        server.listen([f"chat:user:{{b10-{i}}}:push" for i in range(1, 10, 2)])
+        rooms = {size: setup_room(server, size, prefix="b")[0] for size in sizes}
+        for size, room in rooms.items():
+            mode = dict(zip(*[iter(r.execute_command("CHAT.INFO", room))] * 2))[b"mode"]
+            if mode != b"broadcast":
+                raise RuntimeError(f"room of {size} members is {mode!r}, not a broadcast room")
+        document = json.dumps({"type": "message", "room": rooms[sizes[-1]], "id": 1, "sender": "x",
+                               "text": TEXT, "ts": int(time.time() * 1000)}, separators=(",", ":"))
+        results = {}
+        for listening in ("five", "half"):
+            for size, room in rooms.items():
+                count = 5 if listening == "five" else size // 2
+                server.listen([f"chat:room:{{{room}}}:push"] * count)
+            for _ in range(rounds):
+                n = max(1000, int(100_000 * scale))
+                results.setdefault(("fanout", 10), []).append(
+                    benchmark(server.port, n, "CHAT.SEND", small, small_sender, TEXT))
+                for size, room in rooms.items():
+                    # Each send is one write to every listener: fewer sends
+                    # keep the run short where there are thousands of them.
+                    n = max(1000, int(100_000 * scale * (1 if listening == "five" else 5 / size)))
+                    results.setdefault((listening, size, "send"), []).append(
+                        benchmark(server.port, n, "CHAT.SEND", room, f"{room}-0", TEXT))
+                    results.setdefault((listening, size, "publish"), []).append(
+                        benchmark(server.port, n, "PUBLISH", f"chat:room:{{{room}}}:push", document))
+            server.stop_listening()
+        return {k: statistics.median(v) for k, v in results.items()}
+    finally:
+        server.stop()
 
 
 def replication_cost(rounds, scale):
@@ -290,7 +347,12 @@ def machine():
     return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, Redis {version.removeprefix('v=')}"
 
 
-def report(send, reads, mem, repl, sizes, rounds, out_dir, quick):
+def ratio(x):
+    """A ratio with two significant digits at least: 0.0034x, 0.41x, 3.07x."""
+    return f"{x:.2f}x" if x >= 0.1 else f"{x:.2g}x"
+
+
+def report(send, broadcast, reads, mem, repl, sizes, broadcast_sizes, rounds, out_dir, quick):
     xadd = send[("xadd", "xadd")]
     rows = []
     for size in sizes:
@@ -307,9 +369,10 @@ def report(send, reads, mem, repl, sizes, rounds, out_dir, quick):
         f"{'Quick smoke run, not a measurement. ' if quick else ''}"
         f"Measured {datetime.date.today().isoformat()} on {machine()}, by `scripts/bench`.",
         f"redis-benchmark with 50 clients and pipeline 16 on the same machine; medians of {rounds} "
-        "alternating rounds. Rooms: members m0..m(N-1), m0 sends; half of the other members are "
+        "alternating rounds. Rooms of N members, the first of whom sends; half of the other members are "
         "online with a real subscriber on their push channel, half offline (inbox). Default configs "
-        "(history-max 10000, inbox-max 1000); no AOF, no replica.",
+        "(history-max 10000, inbox-max 1000) except `fanout-max-members`, raised so that every room "
+        "below copies to each member as the Lua script does; no AOF, no replica.",
         "",
         "## CHAT.SEND",
         "",
@@ -317,7 +380,7 @@ def report(send, reads, mem, repl, sizes, rounds, out_dir, quick):
         "|---|---|---|---|---|",
     ]
     for size, module, lua, vs_lua, vs_xadd in rows:
-        lines.append(f"| {size} | {module:,.0f} | {lua:,.0f} | {vs_lua:.2f}x | {vs_xadd:.2f}x |")
+        lines.append(f"| {size:,} | {module:,.0f} | {lua:,.0f} | {ratio(vs_lua)} | {ratio(vs_xadd)} |")
     lines += [
         "",
         f"Bare `XADD` of the same fields (the ceiling): {xadd:,.0f}/s.",
@@ -329,7 +392,31 @@ def report(send, reads, mem, repl, sizes, rounds, out_dir, quick):
         lines.append(f"- {a} -> {b} members: {us:.3f} µs per member")
     if len(steps) >= 3:
         lines.append(f"- ratio of the 100 -> 1000 step to the 10 -> 100 step: {steps[2][2] / steps[1][2]:.2f}")
+    small = broadcast[("fanout", 10)]
     lines += [
+        "",
+        "## Broadcast rooms",
+        "",
+        "Rooms with more members than `chat.fanout-max-members` (default 500) store a message once and "
+        "publish it once on the room's channel; offline members catch up from `CHAT.UNREAD` and "
+        "`CHAT.HISTORY`. Compared with a 10-member fan-out room (5 members listening, 4 inbox copies), "
+        "default configs:",
+        "",
+        "| room size | listening on the room channel | CHAT.SEND sends/s | vs the 10-member room | "
+        "bare PUBLISH to the same listeners |",
+        "|---|---|---|---|---|",
+        f"| 10 (fan-out) | 5 (on their own channels) | {small:,.0f} | 1.00x | |",
+    ]
+    for listening in ("five", "half"):
+        for size in broadcast_sizes:
+            rate, publish_rate = broadcast[(listening, size, "send")], broadcast[(listening, size, "publish")]
+            count = 5 if listening == "five" else size // 2
+            lines.append(f"| {size:,} | {count:,} | {rate:,.0f} | {ratio(rate / small)} | {publish_rate:,.0f}/s |")
+    lines += [
+        "",
+        "With 5 listeners the send does the same work at every size. With half of the members listening, "
+        "Redis writes the message to each of their connections, as it does for a bare PUBLISH: that "
+        "delivery cost, not the module, is what grows with the room.",
         "",
         "## Replication cost",
         "",
@@ -372,29 +459,34 @@ def report(send, reads, mem, repl, sizes, rounds, out_dir, quick):
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "README.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
-    plot(send, sizes, os.path.join(out_dir, "throughput.png"))
+    plot(send, broadcast, sizes, broadcast_sizes, os.path.join(out_dir, "throughput.png"))
     print("\n".join(lines))
     print(f"\nwritten to {out_dir}/README.md and throughput.png")
 
 
-def plot(send, sizes, path):
+def plot(send, broadcast, sizes, broadcast_sizes, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    ax.plot(sizes, [send[(s, "module")] for s in sizes], "o-", label="CHAT.SEND (module)")
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    ax.plot(sizes, [send[(s, "module")] for s in sizes], "o-", label="CHAT.SEND, every room fan-out")
     ax.plot(sizes, [send[(s, "lua")] for s in sizes], "s--", label="Lua script, same semantics")
     ax.axhline(send[("xadd", "xadd")], color="grey", linestyle=":", label="bare XADD (ceiling)")
+    small = broadcast[("fanout", 10)]
+    for listening, label in (("five", "broadcast room, 5 listening"), ("half", "broadcast room, half listening")):
+        ax.plot([10, *broadcast_sizes], [small, *(broadcast[(listening, s, "send")] for s in broadcast_sizes)],
+                "^-" if listening == "five" else "v-.", label=f"CHAT.SEND, default configs: {label}")
+    ticks = sorted({*sizes, *broadcast_sizes})
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xticks(sizes)
-    ax.set_xticklabels([str(s) for s in sizes])
-    ax.set_xlabel("members in the room (half online and listening)")
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{s:,}" for s in ticks])
+    ax.set_xlabel("members in the room")
     ax.set_ylabel("sends per second")
     ax.set_title("CHAT.SEND vs a Lua script vs XADD (Redis 7.0, one server)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path)
 
@@ -433,17 +525,21 @@ def main():
     if not os.path.exists(MODULE):
         sys.exit(f"bench: module not built: {MODULE}")
     sizes = [2, 10, 100, 1000]
+    broadcast_sizes = [1000, 2000] if args.quick else [1000, 10_000]
     rounds, scale = (1, 0.02) if args.quick else (args.rounds, args.scale)
     out_dir = args.out or os.path.join(ROOT, "target/bench" if args.quick else "docs/benchmarks")
-    server = Server()
+    # Every room here is a fan-out room, whatever its size, so that each size
+    # is compared with the Lua script doing the same per-member work.
+    server = Server(("fanout-max-members", "1000000"))
     try:
         send = send_throughputs(server, sizes, rounds, scale)
         reads = read_throughputs(server, scale)
     finally:
         server.stop()
+    broadcast = broadcast_throughputs(broadcast_sizes, rounds, scale)
     mem = memory(scale)
     repl = replication_cost(rounds, scale)
-    report(send, reads, mem, repl, sizes, rounds, out_dir, args.quick)
+    report(send, broadcast, reads, mem, repl, sizes, broadcast_sizes, rounds, out_dir, args.quick)
 
 
 if __name__ == "__main__":

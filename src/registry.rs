@@ -147,7 +147,7 @@ pub static COMMANDS: &[Command] = &[
         arity: -2,
         keys: &[(1, Access::Read)],
         summary: "Returns a room's title, creation time, member count, stored message count, last message id and delivery mode (with WITHREAD also each member's read cursor), or nil.",
-        complexity: "O(1)",
+        complexity: "O(1); O(N log N) with WITHREAD, where N is the number of members",
         args: &[ROOM, flag("WITHREAD")],
     },
     Command {
@@ -197,7 +197,7 @@ pub static COMMANDS: &[Command] = &[
         arity: -4,
         keys: &[(1, Access::Write), (2, Access::Read)],
         summary: "Sends a message to a room: stores it, counts it and delivers it to every other member, live or to their inbox. Returns the message id; a retry with the same DEDUP key returns the first id and writes nothing.",
-        complexity: "O(N) where N is the number of members of the room",
+        complexity: "O(N) in a fan-out room of N members, O(1) in a broadcast room",
         args: &[
             arg("room", ArgKind::Key(0)),
             arg("sender", ArgKind::Key(1)),

@@ -7,6 +7,7 @@ mod common;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -94,10 +95,14 @@ impl Drop for Cluster {
     }
 }
 
-/// Three consecutive free ports whose cluster bus ports (+10000) are free too.
+/// Three consecutive free ports whose cluster bus ports (+10000) are free
+/// too. Tests run in parallel: each call starts past the blocks handed out
+/// before, so two clusters never pick the same ports.
 fn free_port_block() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
     let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
-    let start = 20000 + (std::process::id() % 9000) as u16;
+    let offset = NEXT.fetch_add(30, Ordering::SeqCst);
+    let start = 20000 + (std::process::id() % 9000) as u16 + offset;
     (start..29990)
         .step_by(3)
         .find(|&p| (p..p + 3).all(|q| free(q) && free(q + 10000)))
@@ -216,6 +221,36 @@ fn two_tenants_on_different_nodes_through_a_cluster_client() {
     assert_eq!(e.code(), Some("CROSSSLOT"), "{e}");
     assert!(e.to_string().contains("member 'outsider'"), "{e}");
     assert_eq!(text(&q(&mut home, &["DEBUG", "DIGEST"])), before);
+}
+
+#[test]
+fn direct_rooms_live_in_their_users_slot() {
+    let cluster = Cluster::start();
+    let mut con = cluster.client();
+    // `acme` and `{acme}bob` share a slot by name: their room is there too.
+    ok(&mut con, &["CHAT.REGISTER", "acme", "Acme"]);
+    ok(&mut con, &["CHAT.REGISTER", "{acme}bob", "Bob"]);
+    let room = text(&ok(&mut con, &["CHAT.DM", "{acme}bob", "acme"]));
+    assert!(room.starts_with("{acme}dm:"), "{room}");
+    assert_eq!(int(&ok(&mut con, &["CHAT.SEND", &room, "acme", "hi"])), 1);
+    let (_, mut home) = cluster.node_for(slot(b"acme"));
+    let keys = strings(&q(&mut home, &["KEYS", "chat:room:*"]));
+    assert!(keys.iter().any(|k| k.contains("dm:")), "{keys:?}");
+
+    // Two untagged users whose slots meet by chance: their room could not
+    // be in that slot, so the command is refused and writes nothing.
+    let target = slot(b"u0");
+    let other = (1..100_000)
+        .map(|n| format!("u{n}"))
+        .find(|u| slot(u.as_bytes()) == target)
+        .expect("a second id in the slot of u0");
+    ok(&mut con, &["CHAT.REGISTER", "u0", "U"]);
+    ok(&mut con, &["CHAT.REGISTER", &other, "U"]);
+    let (_, mut node) = cluster.node_for(target);
+    let before = text(&q(&mut node, &["DEBUG", "DIGEST"]));
+    let e = cmd(&mut con, &["CHAT.DM", "u0", &other]).unwrap_err();
+    assert_eq!(e.code(), Some("CROSSSLOT"), "{e}");
+    assert_eq!(text(&q(&mut node, &["DEBUG", "DIGEST"])), before);
 }
 
 /// alice and bob of tenant `tag` talk; bob first gets a message live through

@@ -33,6 +33,17 @@ fn a_pair_has_one_direct_room() {
         docs(&q(&mut con, &["CHAT.FETCH", "bob"]))[0]["room"],
         json!(ab)
     );
+    // One who left is back in the pair's room at the next CHAT.DM.
+    assert_eq!(int(&q(&mut con, &["CHAT.UNSUBSCRIBE", &ab, "bob"])), 1);
+    assert_eq!(text(&q(&mut con, &["CHAT.DM", "alice", "bob"])), ab);
+    assert_eq!(
+        strings(&q(&mut con, &["CHAT.MEMBERS", &ab])),
+        ["alice", "bob"]
+    );
+    assert_eq!(
+        field(&q(&mut con, &["CHAT.INFO", &ab]), "title"),
+        Value::BulkString(b"alice, bob".to_vec())
+    );
     assert_eq!(
         err(&mut con, &["CHAT.DM", "alice", "alice"]),
         "ERR a direct room needs two different users"

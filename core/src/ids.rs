@@ -90,9 +90,11 @@ pub fn has_own_tag(id: &str) -> bool {
 /// `dm:<len>:<first>:<second>` with the two ids in byte order; the length
 /// prefix keeps pairs apart although ids may contain `:`. Users that share
 /// a tag (`{acme}alice`, `{acme}bob`) get a room with that tag,
-/// `{acme}dm:5:alice:bob`, so the room lives in their slot. A name that
-/// would be too long, or users with different tags, get a SHA-256 digest of
-/// the pair instead of the ids.
+/// `{acme}dm:5:alice:bob`, so the room lives in their slot; so do a tagged
+/// and an untagged user whose keys share a slot by name (`{acme}bob` and
+/// `acme`), whose room is `{acme}dm:<digest>`. A name that would be too
+/// long, or users with different tags, get a SHA-256 digest of the pair
+/// instead of the ids.
 pub fn direct_room(a: UserId, b: UserId) -> Result<String, ChatError> {
     if a == b {
         return Err(ChatError::DirectRoomWithSelf);
@@ -111,6 +113,13 @@ pub fn direct_room(a: UserId, b: UserId) -> Result<String, ChatError> {
             format!("{{{}}}", String::from_utf8_lossy(tag)),
             String::from_utf8_lossy(r1).into_owned(),
             String::from_utf8_lossy(r2).into_owned(),
+        ),
+        // `acme` and `{acme}bob`: one slot, and only a digest keeps this
+        // pair apart from `{acme}acme` and `{acme}bob`.
+        None if tag_of(first) == tag_of(second) => (
+            format!("{{{}}}", tag_of(first)),
+            String::new(),
+            String::new(),
         ),
         None if has_own_tag(first) || has_own_tag(second) => {
             (String::new(), String::new(), String::new())
@@ -194,6 +203,13 @@ mod tests {
         assert!(RoomId::parse(hashed.as_bytes()).is_ok());
         let mixed = direct_room(id("{a}x"), id("{b}y")).unwrap();
         assert!(RoomId::parse(mixed.as_bytes()).is_ok(), "{mixed}");
+        // An untagged user and a tagged one in the same slot by name.
+        let same_slot = direct_room(id("acme"), id("{acme}bob")).unwrap();
+        assert!(same_slot.starts_with("{acme}dm:"), "{same_slot}");
+        assert_ne!(
+            same_slot,
+            direct_room(id("{acme}acme"), id("{acme}bob")).unwrap()
+        );
         assert_eq!(
             direct_room(id("alice"), id("alice")),
             Err(ChatError::DirectRoomWithSelf)

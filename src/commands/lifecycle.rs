@@ -7,25 +7,33 @@ use chat_core::request::{parse_room, parse_user, Direct};
 use chat_core::ChatError;
 
 use super::rooms::{create_room, join, leave};
-use super::{audience, in_cluster, require_user, Args};
+use super::{audience, in_cluster, require_same_slot, require_user, Args};
 use crate::publish::publish_event;
 use crate::reply::Reply;
 use crate::store::{Ctx, Key, Kind};
 
-/// CHAT.DM <user-a> <user-b>: the pair's one direct room, created and
-/// joined by both on first use. The same room for (a, b) and (b, a).
+/// CHAT.DM <user-a> <user-b>: the pair's one direct room, created on first
+/// use. The same room for (a, b) and (b, a). Both are members afterwards,
+/// also one who had left it: a direct room is the pair's conversation.
 pub fn dm(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Direct::parse(args)?;
     let room = direct_room(req.a, req.b)?;
     let (a, b) = (req.a.as_str(), req.b.as_str());
+    // Redis has checked that the users share a slot (they are the declared
+    // keys); the room's keys must live there too. Users with one hash tag
+    // always pass; two untagged users whose slots meet by chance do not.
+    if in_cluster(ctx) {
+        require_same_slot(&room, a)?;
+    }
     require_user(ctx, a)?;
     require_user(ctx, b)?;
     let exists = Key::read(ctx, &RoomKey::Meta.of(&room), Kind::Hash)?.exists();
     if !exists {
-        create_room(ctx, &room, &format!("{a}, {b}"))?;
-        join(ctx, &room, a, 0)?;
-        join(ctx, &room, b, 0)?;
+        let (first, second) = if a <= b { (a, b) } else { (b, a) };
+        create_room(ctx, &room, &format!("{first}, {second}"))?;
     }
+    join(ctx, &room, a, 0)?;
+    join(ctx, &room, b, 0)?;
     Ok(Reply::Bulk(room.into_bytes()))
 }
 

@@ -75,7 +75,7 @@ fn in_cluster(ctx: Ctx) -> bool {
 /// members always share its slot when they joined through CHAT.SUBSCRIBE
 /// (Redis refuses the cross-slot join), but data moved between deployments
 /// may break that; then the command fails before writing anything.
-fn require_same_slot(room: &str, member: &str) -> Result<(), ChatError> {
+pub(super) fn require_same_slot(room: &str, member: &str) -> Result<(), ChatError> {
     if slot_of_id(room) == slot_of_id(member) {
         Ok(())
     } else {
