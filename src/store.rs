@@ -615,6 +615,10 @@ impl Key {
     /// long as this key is neither written nor closed, which the borrow of
     /// `self` guarantees for reads; the write methods take `&self` too, so
     /// callers must not hold the bytes across a write to this same key.
+    /// Redis may replace the key's value object here (a short string is
+    /// stored embedded, and `RM_StringDMA` converts it, even for reading),
+    /// so no other handle on the same key may be open: it would be left
+    /// pointing at the freed object.
     pub fn string_bytes(&self) -> Option<&[u8]> {
         if self.kind() != Kind::String {
             return None;

@@ -345,6 +345,35 @@ fn keys_of_the_wrong_type_get_wrongtype_and_nothing_is_written() {
 }
 
 #[test]
+fn commands_that_tell_the_room_check_its_roster_before_writing() {
+    let server = Server::start();
+    let mut con = setup(&server);
+    q(&mut con, &["CHAT.SEND", "general", "bob", "second"]);
+    let roster = "chat:room:{general}:roster";
+    let wrong = format!("WRONGTYPE key '{roster}' holds the wrong kind of value for chat data");
+    q(&mut con, &["RENAME", roster, "saved"]);
+    q(&mut con, &["HSET", roster, "f", "v"]);
+    for args in [
+        &["CHAT.READ", "general", "alice", "2"][..],
+        &["CHAT.EDIT", "general", "alice", "1", "changed"],
+        &["CHAT.DELETE", "general", "alice", "1"],
+        &["CHAT.TYPING", "general", "alice"],
+    ] {
+        refused(&mut con, args, &wrong);
+    }
+    q(&mut con, &["DEL", roster]);
+    q(&mut con, &["RENAME", "saved", roster]);
+
+    // CHAT.DM checks both users' room lists before it creates the room.
+    q(&mut con, &["SET", "chat:user:{bob}:rooms", "x"]);
+    refused(
+        &mut con,
+        &["CHAT.DM", "alice", "bob"],
+        "WRONGTYPE key 'chat:user:{bob}:rooms' holds the wrong kind of value for chat data",
+    );
+}
+
+#[test]
 fn every_error_reply_starts_with_a_code() {
     let server = Server::start();
     let mut con = setup(&server);

@@ -33,6 +33,19 @@ fn a_pair_has_one_direct_room() {
         docs(&q(&mut con, &["CHAT.FETCH", "bob"]))[0]["room"],
         json!(ab)
     );
+    // Only CHAT.DM makes direct rooms and adds their members.
+    assert_eq!(
+        err(&mut con, &["CHAT.CREATE", "dm:5:alice:carol", "t"]),
+        "ERR room ids starting with 'dm:' are kept for direct rooms; use CHAT.DM"
+    );
+    assert_eq!(
+        err(&mut con, &["CHAT.SUBSCRIBE", &ab, "carol"]),
+        "ERR a direct room has only its two users; use CHAT.DM"
+    );
+    assert_eq!(
+        text(&q(&mut con, &["CHAT.SUBSCRIBE", &ab, "bob"])),
+        "chat:user:{bob}:push"
+    );
     // One who left is back in the pair's room at the next CHAT.DM.
     assert_eq!(int(&q(&mut con, &["CHAT.UNSUBSCRIBE", &ab, "bob"])), 1);
     assert_eq!(text(&q(&mut con, &["CHAT.DM", "alice", "bob"])), ab);

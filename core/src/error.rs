@@ -54,6 +54,10 @@ pub enum ChatError {
     UserExists,
     NotMember,
     DirectRoomWithSelf,
+    /// CHAT.CREATE of an id only CHAT.DM makes.
+    DirectRoomId,
+    /// CHAT.SUBSCRIBE of a third user to a direct room.
+    DirectRoomMembers,
     NoSuchMessage(u64),
     /// Only the author may edit or delete a message.
     NotAuthor,
@@ -122,6 +126,12 @@ impl fmt::Display for ChatError {
             ChatError::UserExists => f.write_str("ERR user already exists"),
             ChatError::NotMember => f.write_str("ERR user is not a member of the room"),
             ChatError::DirectRoomWithSelf => f.write_str("ERR a direct room needs two different users"),
+            ChatError::DirectRoomId => {
+                f.write_str("ERR room ids starting with 'dm:' are kept for direct rooms; use CHAT.DM")
+            }
+            ChatError::DirectRoomMembers => {
+                f.write_str("ERR a direct room has only its two users; use CHAT.DM")
+            }
             ChatError::NoSuchMessage(id) => write!(f, "ERR no such message: {id} is not in the room's history"),
             ChatError::NotAuthor => f.write_str("ERR only the author of a message may change it"),
             ChatError::IdAfterLast { id, last } => {
@@ -198,6 +208,8 @@ mod tests {
             ChatError::UserExists,
             ChatError::NotMember,
             ChatError::DirectRoomWithSelf,
+            ChatError::DirectRoomId,
+            ChatError::DirectRoomMembers,
             ChatError::NoSuchMessage(3),
             ChatError::NotAuthor,
             ChatError::IdAfterLast { id: 9, last: 3 },

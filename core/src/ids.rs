@@ -140,6 +140,15 @@ pub fn direct_room(a: UserId, b: UserId) -> Result<String, ChatError> {
     Ok(hashed)
 }
 
+/// Whether `room` is an id of the kind `direct_room` makes (`dm:...`, or
+/// `{tag}dm:...`), which no other command may create.
+pub fn is_direct_room(room: &str) -> bool {
+    match split_tag(room.as_bytes()) {
+        Some((_, rest)) => rest.starts_with(b"dm:"),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +223,11 @@ mod tests {
             direct_room(id("alice"), id("alice")),
             Err(ChatError::DirectRoomWithSelf)
         );
+        for room in [&ab, &hashed, &mixed, &same_slot] {
+            assert!(is_direct_room(room), "{room}");
+        }
+        assert!(!is_direct_room("general") && !is_direct_room("{acme}general"));
+        assert!(!is_direct_room("adm:1") && !is_direct_room("{dm:}x"));
     }
 
     #[test]

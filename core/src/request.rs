@@ -45,6 +45,9 @@ impl<'a> Create<'a> {
         let room = a.next_room()?;
         let title = a.next_utf8("title", limits.max_text_bytes)?;
         a.finish()?;
+        if crate::ids::is_direct_room(room.as_str()) {
+            return Err(ChatError::DirectRoomId);
+        }
         Ok(Create { room, title })
     }
 }

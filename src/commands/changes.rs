@@ -12,7 +12,7 @@ use chat_core::message::{Change, Message};
 use chat_core::request::Change as ChangeRequest;
 use chat_core::ChatError;
 
-use super::{require_member, tell_room, Args};
+use super::{listeners, require_member, tell_room, Args};
 use crate::config::limits;
 use crate::reply::Reply;
 use crate::store::{now_ms, Ctx, Key, Kind, RStr, StreamId};
@@ -32,6 +32,7 @@ fn change(ctx: Ctx, req: ChangeRequest) -> Result<Reply, ChatError> {
     require_member(ctx, room, user)?;
     let log = Key::write(ctx, &RoomKey::Log.of(room), Kind::Stream)?;
     let changes = Key::write(ctx, &RoomKey::Changes.of(room), Kind::Hash)?;
+    let listeners = listeners(ctx, room)?;
     let at = StreamId { ms: id, seq: 0 };
     let mut sent = None;
     log.stream_range(at, at, false, 1, |_, fields| {
@@ -78,6 +79,6 @@ fn change(ctx: Ctx, req: ChangeRequest) -> Result<Reply, ChatError> {
     if change.is_deletion() {
         log.stream_delete(at);
     }
-    tell_room(ctx, room, user, &event)?;
+    tell_room(ctx, room, listeners, user, &event);
     Ok(Reply::Ok)
 }

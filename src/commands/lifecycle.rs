@@ -1,13 +1,14 @@
 //! CHAT.DM, CHAT.DROP, CHAT.UNREGISTER: rooms and users that come and go.
 
-use chat_core::event::Event;
+use chat_core::event::{Event, RoomMode};
 use chat_core::ids::direct_room;
 use chat_core::keys::{RoomKey, UserKey};
 use chat_core::request::{parse_room, parse_user, Direct};
 use chat_core::ChatError;
 
 use super::rooms::{create_room, join, leave};
-use super::{audience, in_cluster, require_same_slot, require_user, Args};
+use super::{in_cluster, require_same_slot, require_user, Args};
+use crate::config::limits;
 use crate::publish::publish_event;
 use crate::reply::Reply;
 use crate::store::{Ctx, Key, Kind};
@@ -27,6 +28,11 @@ pub fn dm(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     }
     require_user(ctx, a)?;
     require_user(ctx, b)?;
+    // Every key the creation and the joins write, checked before the first.
+    Key::write(ctx, &RoomKey::Members.of(&room), Kind::Hash)?;
+    Key::write(ctx, &RoomKey::Roster.of(&room), Kind::String)?;
+    Key::write(ctx, &UserKey::Rooms.of(a), Kind::Hash)?;
+    Key::write(ctx, &UserKey::Rooms.of(b), Kind::Hash)?;
     let exists = Key::read(ctx, &RoomKey::Meta.of(&room), Kind::Hash)?.exists();
     if !exists {
         let (first, second) = if a <= b { (a, b) } else { (b, a) };
@@ -43,39 +49,27 @@ pub fn drop(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let room = parse_room("chat.drop", args)?;
     let room = room.as_str();
     // Every key is opened, and its type checked, before the first write.
-    let keys = [
-        RoomKey::Meta,
-        RoomKey::Log,
-        RoomKey::Members,
-        RoomKey::Roster,
-        RoomKey::Counts,
-        RoomKey::Changes,
-    ];
-    let kinds = [
-        Kind::Hash,
-        Kind::Stream,
-        Kind::Hash,
-        Kind::String,
-        Kind::Hash,
-        Kind::Hash,
-    ];
-    let mut opened = Vec::with_capacity(keys.len());
-    for (key, kind) in keys.iter().zip(kinds) {
-        opened.push(Key::write(ctx, &key.of(room), kind)?);
-    }
-    if !opened.first().is_some_and(Key::exists) {
+    // One handle per key: see Key::string_bytes.
+    let open = |key: RoomKey, kind| Key::write(ctx, &key.of(room), kind);
+    let meta = open(RoomKey::Meta, Kind::Hash)?;
+    let log = open(RoomKey::Log, Kind::Stream)?;
+    let members = open(RoomKey::Members, Kind::Hash)?;
+    let roster = open(RoomKey::Roster, Kind::String)?;
+    let counts = open(RoomKey::Counts, Kind::Hash)?;
+    let changes = open(RoomKey::Changes, Kind::Hash)?;
+    if !meta.exists() {
         return Err(ChatError::NoSuchRoom);
     }
-    let members = opened[2].hash_fields();
-    let mut their_rooms = Vec::with_capacity(members.len());
-    for member in &members {
+    let member_ids = members.hash_fields();
+    let mut their_rooms = Vec::with_capacity(member_ids.len());
+    for member in &member_ids {
         let Ok(member) = std::str::from_utf8(member) else {
             continue;
         };
         their_rooms.push(Key::write(ctx, &UserKey::Rooms.of(member), Kind::Hash)?);
     }
 
-    let (roster, mode) = audience(ctx, room)?;
+    let mode = RoomMode::for_members(members.len(), limits().fanout_max_members);
     let event = Event::Dropped { room }.to_json();
     publish_event(
         ctx,
@@ -89,7 +83,7 @@ pub fn drop(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     for rooms in &their_rooms {
         rooms.hash_del(room.as_bytes());
     }
-    for key in &opened {
+    for key in [&meta, &log, &members, &roster, &counts, &changes] {
         key.delete();
     }
     Ok(Reply::Ok)
@@ -116,13 +110,18 @@ pub fn unregister(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         Key::write(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
         Key::write(ctx, &RoomKey::Roster.of(room), Kind::String)?;
     }
+    // leave() removes each room from the user's room list through a handle
+    // of its own, and Redis frees the hash with its last field: this handle
+    // must be closed first, and the list is deleted by name afterwards.
+    std::mem::drop(rooms);
     for room in &room_ids {
         let Ok(room) = std::str::from_utf8(room) else {
             continue;
         };
         leave(ctx, room, user)?;
     }
-    for key in [&rooms, &inbox, &presence, &profile] {
+    Key::write(ctx, &UserKey::Rooms.of(user), Kind::Hash)?.delete();
+    for key in [&inbox, &presence, &profile] {
         key.delete();
     }
     Ok(Reply::Ok)

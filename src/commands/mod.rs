@@ -135,9 +135,21 @@ fn audience(ctx: Ctx, room: &str) -> Result<(Key, RoomMode), ChatError> {
     Ok((roster, mode))
 }
 
-/// Publishes `event` to the room's audience, except `actor`.
-fn tell_room(ctx: Ctx, room: &str, actor: &str, event: &Event) -> Result<(), ChatError> {
+/// The audience of a room, opened (and its keys type-checked) before a
+/// command's first write, told about the command's event after it.
+struct Listeners {
+    roster: Key,
+    mode: RoomMode,
+}
+
+fn listeners(ctx: Ctx, room: &str) -> Result<Listeners, ChatError> {
     let (roster, mode) = audience(ctx, room)?;
+    Ok(Listeners { roster, mode })
+}
+
+/// Publishes `event` to the room's audience, except `actor`.
+fn tell_room(ctx: Ctx, room: &str, listeners: Listeners, actor: &str, event: &Event) {
+    let Listeners { roster, mode } = listeners;
     let roster = roster.string_bytes().unwrap_or_default();
     crate::publish::publish_event(
         ctx,
@@ -148,7 +160,6 @@ fn tell_room(ctx: Ctx, room: &str, actor: &str, event: &Event) -> Result<(), Cha
         Some(actor),
         &event.to_json(),
     );
-    Ok(())
 }
 
 /// Fails unless `user` is a member of `room` (which must exist): `ERR no

@@ -12,7 +12,7 @@ use chat_core::request::{parse_user, Membership, Read};
 use chat_core::ChatError;
 
 use super::rooms::listen_reply;
-use super::{require_member, require_room, require_user, tell_room, Args};
+use super::{listeners, require_member, require_room, require_user, tell_room, Args};
 use crate::config::limits;
 use crate::reply::Reply;
 use crate::store::{words, Ctx, Key, Kind, RStr};
@@ -28,6 +28,7 @@ pub fn read(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         return Err(ChatError::NotMember);
     };
     let meta = Key::read(ctx, &RoomKey::Meta.of(room), Kind::Hash)?;
+    let listeners = listeners(ctx, room)?;
     let last = meta.hash_get_int(&words().last_id)?.unwrap_or(0).max(0) as u64;
     if req.id > last {
         return Err(ChatError::IdAfterLast { id: req.id, last });
@@ -44,13 +45,14 @@ pub fn read(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     tell_room(
         ctx,
         room,
+        listeners,
         user,
         &Event::Read {
             room,
             user,
             id: req.id,
         },
-    )?;
+    );
     Ok(Reply::Int(req.id as i64))
 }
 
@@ -83,7 +85,8 @@ pub fn typing(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Membership::parse("chat.typing", args)?;
     let (room, user) = (req.room.as_str(), req.user.as_str());
     require_member(ctx, room, user)?;
-    tell_room(ctx, room, user, &Event::Typing { room, user })?;
+    let listeners = listeners(ctx, room)?;
+    tell_room(ctx, room, listeners, user, &Event::Typing { room, user });
     Ok(Reply::Ok)
 }
 

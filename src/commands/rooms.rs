@@ -2,6 +2,7 @@
 //! CHAT.COUNTS, and joining and leaving for every command that does.
 
 use chat_core::event::{Event, RoomMode};
+use chat_core::ids::is_direct_room;
 use chat_core::keys::{roster_line, roster_without, RoomKey, UserKey};
 use chat_core::message::parse_i64;
 use chat_core::request::{parse_room, Create, Members, Membership};
@@ -83,6 +84,14 @@ pub fn subscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let (room, user) = (req.room.as_str(), req.user.as_str());
     require_room(ctx, room)?;
     require_user(ctx, user)?;
+    // Only CHAT.DM adds members to a direct room; a member's SUBSCRIBE
+    // changes nothing and replies as usual.
+    if is_direct_room(room) {
+        let members = Key::read(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
+        if !members.hash_exists(user.as_bytes()) {
+            return Err(ChatError::DirectRoomMembers);
+        }
+    }
     let mode = join(ctx, room, user, 0)?;
     Ok(listen_reply(ctx, user, &[(room, mode)], true))
 }
