@@ -5,7 +5,7 @@
 mod common;
 
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -130,15 +130,9 @@ fn a_retry_after_a_crash_and_restart_gets_the_first_id() {
 #[test]
 fn a_retry_on_a_promoted_replica_gets_the_first_id() {
     let primary = Server::start();
-    let port = primary.port.to_string();
-    let replica = Server::start_with(&[], &["--replicaof", "127.0.0.1", &port]);
+    let replica = start_replica(&primary, true);
     let mut con = primary.conn();
     let mut rcon = replica.conn();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !text(&q(&mut rcon, &["INFO", "replication"])).contains("master_link_status:up") {
-        assert!(Instant::now() < deadline, "replica never connected");
-        thread::sleep(Duration::from_millis(20));
-    }
     room_with(&mut con, "r", &["alice", "bob"]);
     let first = int(&q(
         &mut con,

@@ -196,23 +196,6 @@ fn wait_for_replica(primary: &mut Connection) {
     assert_eq!(acked, 1, "the replica did not catch up");
 }
 
-fn start_replica(primary: &Server, with_module: bool) -> Server {
-    let port = primary.port.to_string();
-    let args = ["--replicaof", "127.0.0.1", &port];
-    let replica = if with_module {
-        Server::start_with(&[], &args)
-    } else {
-        Server::start_without_module(&args)
-    };
-    let mut con = replica.conn();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !text(&q(&mut con, &["INFO", "replication"])).contains("master_link_status:up") {
-        assert!(Instant::now() < deadline, "replica never connected");
-        thread::sleep(Duration::from_millis(20));
-    }
-    replica
-}
-
 /// Small limits, so that histories and inboxes are trimmed all the time, a
 /// short DEDUP window, so that DEDUP keys expire during the run, and rooms
 /// that turn broadcast past 5 members (they start with 5 and gain and lose

@@ -177,15 +177,9 @@ fn old_messages_leave_the_history_on_send_and_in_quiet_rooms() {
 #[test]
 fn a_replica_follows_retirements_by_age() {
     let primary = Server::start();
-    let port = primary.port.to_string();
-    let replica = Server::start_with(&[], &["--replicaof", "127.0.0.1", &port]);
+    let replica = start_replica(&primary, true);
     let mut con = primary.conn();
     let mut rcon = replica.conn();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !text(&q(&mut rcon, &["INFO", "replication"])).contains("master_link_status:up") {
-        assert!(Instant::now() < deadline, "replica never connected");
-        thread::sleep(Duration::from_millis(20));
-    }
     room_with(&mut con, "quiet", &["alice"]);
     for i in 0..5 {
         q(&mut con, &["CHAT.SEND", "quiet", "alice", &format!("m{i}")]);

@@ -361,3 +361,22 @@ impl Listener {
         Some(serde_json::from_str(&payload).unwrap())
     }
 }
+
+/// A replica of `primary`, with or without the module, once its link to
+/// the primary is up.
+pub fn start_replica(primary: &Server, with_module: bool) -> Server {
+    let port = primary.port.to_string();
+    let args = ["--replicaof", "127.0.0.1", &port];
+    let replica = if with_module {
+        Server::start_with(&[], &args)
+    } else {
+        Server::start_without_module(&args)
+    };
+    let mut con = replica.conn();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !text(&q(&mut con, &["INFO", "replication"])).contains("master_link_status:up") {
+        assert!(Instant::now() < deadline, "replica never connected");
+        thread::sleep(Duration::from_millis(20));
+    }
+    replica
+}
