@@ -105,6 +105,16 @@ pub enum UserKey {
 }
 
 impl RoomKey {
+    /// Every key a room keeps its data in (the channel is not a key).
+    pub const KEYS: [RoomKey; 6] = [
+        RoomKey::Meta,
+        RoomKey::Log,
+        RoomKey::Members,
+        RoomKey::Roster,
+        RoomKey::Counts,
+        RoomKey::Changes,
+    ];
+
     fn suffix(self) -> &'static [u8] {
         match self {
             RoomKey::Meta => b"",
@@ -132,6 +142,14 @@ impl RoomKey {
 }
 
 impl UserKey {
+    /// Every key a user keeps data in (the channel is not a key).
+    pub const KEYS: [UserKey; 4] = [
+        UserKey::Profile,
+        UserKey::Rooms,
+        UserKey::Inbox,
+        UserKey::Presence,
+    ];
+
     fn suffix(self) -> &'static [u8] {
         match self {
             UserKey::Profile => b"",
@@ -248,23 +266,10 @@ mod tests {
 
     #[test]
     fn every_name_of_an_id_shares_its_hash_tag() {
-        for key in [
-            RoomKey::Meta,
-            RoomKey::Log,
-            RoomKey::Members,
-            RoomKey::Roster,
-            RoomKey::Counts,
-            RoomKey::Changes,
-        ] {
+        for key in RoomKey::KEYS.into_iter().chain([RoomKey::Channel]) {
             assert_eq!(hash_tag(&key.of("r:1")), b"r:1");
         }
-        for key in [
-            UserKey::Profile,
-            UserKey::Rooms,
-            UserKey::Inbox,
-            UserKey::Presence,
-            UserKey::Channel,
-        ] {
+        for key in UserKey::KEYS.into_iter().chain([UserKey::Channel]) {
             assert_eq!(hash_tag(&key.of("u@x")), b"u@x");
         }
     }
@@ -301,22 +306,10 @@ mod tests {
                 crate::ids::RoomId::parse(id.as_bytes()).is_ok(),
                 "{id} is a valid id"
             );
-            for key in [
-                RoomKey::Meta,
-                RoomKey::Log,
-                RoomKey::Members,
-                RoomKey::Roster,
-                RoomKey::Counts,
-                RoomKey::Changes,
-            ] {
+            for key in RoomKey::KEYS {
                 assert!(names.insert(key.of(id)), "{id} {key:?}");
             }
-            for key in [
-                UserKey::Profile,
-                UserKey::Rooms,
-                UserKey::Inbox,
-                UserKey::Presence,
-            ] {
+            for key in UserKey::KEYS {
                 assert!(names.insert(key.of(id)), "{id} {key:?}");
             }
             assert!(names.insert(dedup_key(id, b"y")), "{id} dedup");

@@ -127,23 +127,18 @@ pub fn forget_changes_before_history(ctx: Ctx, room: &str, log: &Key, propagatio
     }
 }
 
-/// Who hears about what happens in a room: its roster, and how it delivers.
-fn audience(ctx: Ctx, room: &str) -> Result<(Key, RoomMode), ChatError> {
-    let members = Key::read(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
-    let roster = Key::read(ctx, &RoomKey::Roster.of(room), Kind::String)?;
-    let mode = RoomMode::for_members(members.len(), crate::config::limits().fanout_max_members);
-    Ok((roster, mode))
-}
-
-/// The audience of a room, opened (and its keys type-checked) before a
-/// command's first write, told about the command's event after it.
+/// Who hears about what happens in a room: its roster, and how it
+/// delivers. Opened (and its keys type-checked) before a command's first
+/// write; told about the command's event after it.
 struct Listeners {
     roster: Key,
     mode: RoomMode,
 }
 
 fn listeners(ctx: Ctx, room: &str) -> Result<Listeners, ChatError> {
-    let (roster, mode) = audience(ctx, room)?;
+    let members = Key::read(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
+    let roster = Key::read(ctx, &RoomKey::Roster.of(room), Kind::String)?;
+    let mode = RoomMode::for_members(members.len(), crate::config::limits().fanout_max_members);
     Ok(Listeners { roster, mode })
 }
 
