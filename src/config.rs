@@ -1,13 +1,15 @@
 //! The module's configs (`CONFIG GET/SET chat.*`), backed by atomics that the
 //! commands read once per call into a `Limits`.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
+use std::sync::Mutex;
 
-use chat_core::config::{self, Flag, Limits, Param, Setting};
+use chat_core::config::{self, Flag, Identity, Limits, Param, Setting};
 use redis_module::configuration::{
-    register_bool_configuration, register_i64_configuration, ConfigurationFlags,
+    register_bool_configuration, register_enum_configuration, register_i64_configuration,
+    register_string_configuration, ConfigurationContext, ConfigurationFlags, ConfigurationValue,
 };
-use redis_module::{Context, RedisString};
+use redis_module::{enum_configuration, Context, RedisError, RedisString};
 
 static MAX_TEXT_BYTES: AtomicI64 = AtomicI64::new(config::MAX_TEXT_BYTES.default);
 static HISTORY_MAX: AtomicI64 = AtomicI64::new(config::HISTORY_MAX.default);
@@ -16,10 +18,13 @@ static PRESENCE_TTL: AtomicI64 = AtomicI64::new(config::PRESENCE_TTL.default);
 static DEDUP_WINDOW: AtomicI64 = AtomicI64::new(config::DEDUP_WINDOW.default);
 static FANOUT_MAX_MEMBERS: AtomicI64 = AtomicI64::new(config::FANOUT_MAX_MEMBERS.default);
 static HISTORY_MAX_AGE: AtomicI64 = AtomicI64::new(config::HISTORY_MAX_AGE.default);
+static MAX_MEMBERS: AtomicI64 = AtomicI64::new(config::MAX_MEMBERS.default);
+static MAX_ROOMS_PER_USER: AtomicI64 = AtomicI64::new(config::MAX_ROOMS_PER_USER.default);
+static PASSWORD_THREADS: AtomicI64 = AtomicI64::new(config::PASSWORD_THREADS.default);
 static REPLICATE_EFFECTS: AtomicBool = AtomicBool::new(config::REPLICATE_EFFECTS.default);
 
 /// Each parameter with the cell that holds its current value.
-static INTS: [(&Param, &AtomicI64); 7] = [
+static INTS: [(&Param, &AtomicI64); 10] = [
     (&config::MAX_TEXT_BYTES, &MAX_TEXT_BYTES),
     (&config::HISTORY_MAX, &HISTORY_MAX),
     (&config::INBOX_MAX, &INBOX_MAX),
@@ -27,7 +32,65 @@ static INTS: [(&Param, &AtomicI64); 7] = [
     (&config::DEDUP_WINDOW, &DEDUP_WINDOW),
     (&config::FANOUT_MAX_MEMBERS, &FANOUT_MAX_MEMBERS),
     (&config::HISTORY_MAX_AGE, &HISTORY_MAX_AGE),
+    (&config::MAX_MEMBERS, &MAX_MEMBERS),
+    (&config::MAX_ROOMS_PER_USER, &MAX_ROOMS_PER_USER),
+    (&config::PASSWORD_THREADS, &PASSWORD_THREADS),
 ];
+
+/// Parameters Redis refuses to change with CONFIG SET: the worker threads
+/// are started once, at load.
+fn set_at_load_only(param: &Param) -> bool {
+    param.name == config::PASSWORD_THREADS.name
+}
+
+enum_configuration! {
+    /// `chat.identity` as Redis sees it; the names are the config values.
+    #[allow(non_camel_case_types)]
+    enum IdentityValue {
+        trust = 0,
+        acl = 1,
+    }
+}
+
+/// `chat.identity`, read on every command: an atomic, not a lock.
+struct IdentityCell(AtomicU8);
+
+impl ConfigurationValue<IdentityValue> for IdentityCell {
+    fn get(&self, _ctx: &ConfigurationContext) -> IdentityValue {
+        match self.0.load(Ordering::Relaxed) {
+            1 => IdentityValue::acl,
+            _ => IdentityValue::trust,
+        }
+    }
+    fn set(&self, _ctx: &ConfigurationContext, value: IdentityValue) -> Result<(), RedisError> {
+        self.0.store(value as u8, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+static IDENTITY: IdentityCell = IdentityCell(AtomicU8::new(0));
+static ADMINS: Mutex<String> = Mutex::new(String::new());
+
+/// How connections are bound to chat users now (`chat.identity`).
+pub fn identity() -> Identity {
+    match IDENTITY.0.load(Ordering::Relaxed) {
+        1 => Identity::Acl,
+        _ => Identity::Trust,
+    }
+}
+
+/// Whether ACL user `acl_user` is listed in `chat.admins`.
+pub fn is_admin(acl_user: &str) -> bool {
+    match ADMINS.lock() {
+        Ok(admins) => config::is_admin(&admins, acl_user),
+        Err(_) => false,
+    }
+}
+
+/// `chat.password-threads`, as set at load.
+pub fn password_threads() -> usize {
+    PASSWORD_THREADS.load(Ordering::Relaxed).clamp(1, 64) as usize
+}
 static FLAGS: [(&Flag, &AtomicBool); 1] = [(&config::REPLICATE_EFFECTS, &REPLICATE_EFFECTS)];
 
 /// The limits in force now.
@@ -42,6 +105,8 @@ pub fn limits() -> Limits {
         fanout_max_members: get(&FANOUT_MAX_MEMBERS),
         history_max_age_secs: HISTORY_MAX_AGE.load(Ordering::Relaxed).max(0) as u64,
         replicate_effects: REPLICATE_EFFECTS.load(Ordering::Relaxed),
+        max_members: get(&MAX_MEMBERS),
+        max_rooms_per_user: get(&MAX_ROOMS_PER_USER),
     }
 }
 
@@ -69,10 +134,49 @@ pub fn register(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
             start,
             param.min,
             param.max,
-            ConfigurationFlags::DEFAULT,
+            if set_at_load_only(param) {
+                ConfigurationFlags::IMMUTABLE
+            } else {
+                ConfigurationFlags::DEFAULT
+            },
             None,
         );
     }
+    let word = |name: &str, default: &'static str| {
+        given
+            .iter()
+            .rev()
+            .find_map(|s| match s {
+                Setting::Word(w, v) if w.name == name => Some(v.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| default.to_string())
+    };
+    let identity = match word(config::IDENTITY.name, config::IDENTITY.default).as_str() {
+        "acl" => IdentityValue::acl,
+        _ => IdentityValue::trust,
+    };
+    IDENTITY.0.store(identity.clone() as u8, Ordering::Relaxed);
+    register_enum_configuration(
+        ctx,
+        config::IDENTITY.name,
+        &IDENTITY,
+        identity,
+        ConfigurationFlags::DEFAULT,
+        None,
+    );
+    let admins = word(config::ADMINS.name, config::ADMINS.default);
+    if let Ok(mut cell) = ADMINS.lock() {
+        cell.clone_from(&admins);
+    }
+    register_string_configuration(
+        ctx,
+        config::ADMINS.name,
+        &ADMINS,
+        &admins,
+        ConfigurationFlags::DEFAULT,
+        None,
+    );
     for (flag, cell) in FLAGS {
         let start = given
             .iter()

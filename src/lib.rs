@@ -13,8 +13,10 @@
 //! * `config`   — `chat.*` configs
 //! * `stats`    — `INFO chat`
 
+mod background;
 mod commands;
 mod config;
+mod identity;
 mod publish;
 mod registry;
 mod reply;
@@ -89,6 +91,10 @@ fn missing_api() -> Option<&'static str> {
         RedisModule_FreeCallReply,
         RedisModule_SignalKeyAsReady,
         RedisModule_BlockClientOnKeys,
+        RedisModule_BlockClient,
+        RedisModule_UnblockClient,
+        RedisModule_GetCurrentUserName,
+        RedisModule_RedactClientCommandArgument,
         RedisModule_GetBlockedClientReadyKey,
         RedisModule_GetBlockedClientPrivateData,
         RedisModule_GetContextFlags,
@@ -156,6 +162,10 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         return Status::Err;
     }
     if let Err(error) = registry::register_all(ctx.get_raw()) {
+        log_warning(&error);
+        return Status::Err;
+    }
+    if let Err(error) = background::start(config::password_threads()) {
         log_warning(&error);
         return Status::Err;
     }

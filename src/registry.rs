@@ -17,6 +17,7 @@ use std::ptr;
 use redis_module::raw;
 
 use crate::commands::{self, Args, Handler};
+use crate::identity::{self, Who};
 use crate::reply::{send_error, send_error_text};
 use crate::store::{api, bytes_of, Ctx};
 
@@ -97,9 +98,9 @@ pub struct Command {
 
 /// Wraps a handler into the C entry point Redis calls.
 macro_rules! entry {
-    ($handler:path) => {{
+    ($handler:path, $name:literal, $who:expr) => {{
         extern "C" fn call(ctx: Ctx, argv: *mut *mut raw::RedisModuleString, argc: c_int) -> c_int {
-            dispatch(ctx, argv, argc, $handler)
+            dispatch(ctx, argv, argc, $handler, $name, $who)
         }
         call
     }};
@@ -112,17 +113,45 @@ const ROOM_THEN_USER: [Arg; 2] = [arg("room", ArgKind::Key(0)), arg("user", ArgK
 pub static COMMANDS: &[Command] = &[
     Command {
         name: "chat.register",
-        func: entry!(commands::users::register),
-        flags: "write deny-oom fast",
-        arity: 3,
+        func: entry!(commands::users::register, "chat.register", Who::User(1)),
+        flags: "write deny-oom",
+        arity: -3,
         keys: &[(1, Access::Write)],
-        summary: "Registers a user with a display name.",
-        complexity: "O(1)",
-        args: &[USER, arg("name", ArgKind::Text)],
+        summary: "Registers a user with a display name and, optionally, a password (kept as an Argon2id hash).",
+        complexity: "O(1); with a password, the client waits while the hash is computed on a background thread",
+        args: &[
+            USER,
+            arg("name", ArgKind::Text),
+            option("PASSWORD", "password", ArgKind::Text),
+        ],
+    },
+    Command {
+        name: "chat.auth",
+        func: entry!(commands::users::auth, "chat.auth", Who::User(1)),
+        flags: "readonly",
+        arity: 3,
+        keys: &[(1, Access::Read)],
+        summary: "Checks a user's password: OK, or the same error for a wrong password and an unknown user.",
+        complexity: "O(1); the client waits while the hash is checked on a background thread",
+        args: &[USER, arg("password", ArgKind::Text)],
+    },
+    Command {
+        name: "chat.passwd",
+        func: entry!(commands::users::passwd, "chat.passwd", Who::User(1)),
+        flags: "write deny-oom",
+        arity: 4,
+        keys: &[(1, Access::Write)],
+        summary: "Changes a user's password, given the current one.",
+        complexity: "O(1); the client waits while the hashes are computed on a background thread",
+        args: &[
+            USER,
+            arg("old-password", ArgKind::Text),
+            arg("new-password", ArgKind::Text),
+        ],
     },
     Command {
         name: "chat.profile",
-        func: entry!(commands::users::profile),
+        func: entry!(commands::users::profile, "chat.profile", Who::Anyone),
         flags: "readonly fast",
         arity: 2,
         keys: &[(1, Access::Read)],
@@ -132,7 +161,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.create",
-        func: entry!(commands::rooms::create),
+        func: entry!(commands::rooms::create, "chat.create", Who::Anyone),
         flags: "write deny-oom fast",
         arity: 3,
         keys: &[(1, Access::Write)],
@@ -142,7 +171,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.info",
-        func: entry!(commands::rooms::info),
+        func: entry!(commands::rooms::info, "chat.info", Who::Member(1)),
         flags: "readonly fast",
         arity: -2,
         keys: &[(1, Access::Read)],
@@ -152,7 +181,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.subscribe",
-        func: entry!(commands::rooms::subscribe),
+        func: entry!(commands::rooms::subscribe, "chat.subscribe", Who::User(2)),
         flags: "write deny-oom fast",
         arity: 3,
         keys: &[(1, Access::Write), (2, Access::Write)],
@@ -162,7 +191,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.unsubscribe",
-        func: entry!(commands::rooms::unsubscribe),
+        func: entry!(commands::rooms::unsubscribe, "chat.unsubscribe", Who::User(2)),
         flags: "write fast",
         arity: 3,
         keys: &[(1, Access::Write), (2, Access::Write)],
@@ -172,7 +201,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.members",
-        func: entry!(commands::rooms::members),
+        func: entry!(commands::rooms::members, "chat.members", Who::Member(1)),
         flags: "readonly",
         arity: -2,
         keys: &[(1, Access::Read)],
@@ -182,7 +211,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.rooms",
-        func: entry!(commands::users::rooms),
+        func: entry!(commands::users::rooms, "chat.rooms", Who::User(1)),
         flags: "readonly",
         arity: 2,
         keys: &[(1, Access::Read)],
@@ -192,7 +221,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.send",
-        func: entry!(commands::send::send),
+        func: entry!(commands::send::send, "chat.send", Who::User(2)),
         flags: "write deny-oom",
         arity: -4,
         keys: &[(1, Access::Write), (2, Access::Read)],
@@ -207,7 +236,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.send-resolved",
-        func: entry!(commands::send::send_resolved),
+        func: entry!(commands::send::send_resolved, "chat.send-resolved", Who::Admin),
         flags: "write",
         arity: 9,
         keys: &[(1, Access::Write), (2, Access::Read)],
@@ -226,7 +255,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.history",
-        func: entry!(commands::history::history),
+        func: entry!(commands::history::history, "chat.history", Who::Member(1)),
         flags: "readonly",
         arity: -2,
         keys: &[(1, Access::Read)],
@@ -247,7 +276,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.counts",
-        func: entry!(commands::rooms::counts),
+        func: entry!(commands::rooms::counts, "chat.counts", Who::Member(1)),
         flags: "readonly",
         arity: 2,
         keys: &[(1, Access::Read)],
@@ -257,7 +286,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.fetch",
-        func: entry!(commands::inbox::fetch),
+        func: entry!(commands::inbox::fetch, "chat.fetch", Who::User(1)),
         flags: "readonly blocking",
         arity: -2,
         keys: &[(1, Access::Read)],
@@ -271,7 +300,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.ack",
-        func: entry!(commands::inbox::ack),
+        func: entry!(commands::inbox::ack, "chat.ack", Who::User(1)),
         flags: "write",
         arity: 3,
         keys: &[(1, Access::Write)],
@@ -281,7 +310,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.online",
-        func: entry!(commands::presence::online),
+        func: entry!(commands::presence::online, "chat.online", Who::User(1)),
         flags: "write deny-oom fast",
         arity: -2,
         keys: &[(1, Access::Write)],
@@ -291,7 +320,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.offline",
-        func: entry!(commands::presence::offline),
+        func: entry!(commands::presence::offline, "chat.offline", Who::User(1)),
         flags: "write fast",
         arity: 2,
         keys: &[(1, Access::Write)],
@@ -301,7 +330,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.presence",
-        func: entry!(commands::presence::presence),
+        func: entry!(commands::presence::presence, "chat.presence", Who::Member(1)),
         flags: "readonly",
         arity: 2,
         keys: &[(1, Access::Read)],
@@ -311,7 +340,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.read",
-        func: entry!(commands::reading::read),
+        func: entry!(commands::reading::read, "chat.read", Who::User(2)),
         flags: "write fast",
         arity: 4,
         keys: &[(1, Access::Write), (2, Access::Read)],
@@ -325,7 +354,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.unread",
-        func: entry!(commands::reading::unread),
+        func: entry!(commands::reading::unread, "chat.unread", Who::User(1)),
         flags: "readonly",
         arity: 2,
         keys: &[(1, Access::Read)],
@@ -335,7 +364,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.typing",
-        func: entry!(commands::reading::typing),
+        func: entry!(commands::reading::typing, "chat.typing", Who::User(2)),
         flags: "pubsub fast",
         arity: 3,
         keys: &[(1, Access::Read), (2, Access::Read)],
@@ -345,7 +374,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.channels",
-        func: entry!(commands::reading::channels),
+        func: entry!(commands::reading::channels, "chat.channels", Who::User(1)),
         flags: "readonly",
         arity: 2,
         keys: &[(1, Access::Read)],
@@ -355,7 +384,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.edit",
-        func: entry!(commands::changes::edit),
+        func: entry!(commands::changes::edit, "chat.edit", Who::User(2)),
         flags: "write deny-oom",
         arity: 5,
         keys: &[(1, Access::Write), (2, Access::Read)],
@@ -370,7 +399,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.delete",
-        func: entry!(commands::changes::delete),
+        func: entry!(commands::changes::delete, "chat.delete", Who::User(2)),
         flags: "write",
         arity: 4,
         keys: &[(1, Access::Write), (2, Access::Read)],
@@ -384,7 +413,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.dm",
-        func: entry!(commands::lifecycle::dm),
+        func: entry!(commands::lifecycle::dm, "chat.dm", Who::EitherUser(1, 2)),
         flags: "write deny-oom",
         arity: 3,
         keys: &[(1, Access::Write), (2, Access::Write)],
@@ -394,7 +423,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.drop",
-        func: entry!(commands::lifecycle::drop),
+        func: entry!(commands::lifecycle::drop, "chat.drop", Who::Admin),
         flags: "write",
         arity: 2,
         keys: &[(1, Access::Write)],
@@ -404,13 +433,26 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "chat.unregister",
-        func: entry!(commands::lifecycle::unregister),
+        func: entry!(commands::lifecycle::unregister, "chat.unregister", Who::User(1)),
         flags: "write",
         arity: 2,
         keys: &[(1, Access::Write)],
         summary: "Removes a user: profile, presence, inbox and memberships. Their messages stay in the histories.",
         complexity: "O(R + I) where R is the number of rooms of the user and I the size of the inbox",
         args: &[USER],
+    },
+    // Proves that a panic in a handler becomes an error reply and a log line
+    // (tests/hostile_input.rs). Debug builds only: release builds lack it.
+    #[cfg(debug_assertions)]
+    Command {
+        name: "chat.debug-panic",
+        func: entry!(commands::debug_panic, "chat.debug-panic", Who::Admin),
+        flags: "readonly",
+        arity: 1,
+        keys: &[],
+        summary: "Panics on purpose (debug builds only).",
+        complexity: "O(1)",
+        args: &[],
     },
 ];
 
@@ -422,6 +464,8 @@ fn dispatch(
     argv: *mut *mut raw::RedisModuleString,
     argc: c_int,
     handler: Handler,
+    name: &'static str,
+    who: Who,
 ) -> c_int {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let argv: &[*mut raw::RedisModuleString] = if argv.is_null() || argc <= 0 {
@@ -443,7 +487,9 @@ fn dispatch(
             spilled = strings.iter().map(|s| bytes_of(*s)).collect();
             &spilled
         };
-        match handler(ctx, &Args { bytes, strings }) {
+        let result = identity::check(ctx, who, name, bytes)
+            .and_then(|()| handler(ctx, &Args { bytes, strings }));
+        match result {
             Ok(reply) => reply.send(ctx),
             Err(error) => send_error(ctx, &error),
         }

@@ -12,6 +12,9 @@ pub static INBOX_DELIVERIES: AtomicU64 = AtomicU64::new(0);
 pub static INBOX_DROPS: AtomicU64 = AtomicU64::new(0);
 pub static INBOX_ACKED: AtomicU64 = AtomicU64::new(0);
 pub static BLOCKED_FETCHES: AtomicI64 = AtomicI64::new(0);
+pub static AUTH_SUCCESSES: AtomicU64 = AtomicU64::new(0);
+pub static AUTH_FAILURES: AtomicU64 = AtomicU64::new(0);
+pub static IDENTITY_REFUSALS: AtomicU64 = AtomicU64::new(0);
 
 pub fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
@@ -28,6 +31,13 @@ fn chat_info(ctx: &InfoContext, _for_crash_report: bool) -> RedisResult<()> {
         .field("inbox_drops", get(&INBOX_DROPS))?
         .field("inbox_acked", get(&INBOX_ACKED))?
         .field("blocked_fetches", BLOCKED_FETCHES.load(Ordering::Relaxed))?
+        .field("auth_successes", get(&AUTH_SUCCESSES))?
+        .field("auth_failures", get(&AUTH_FAILURES))?
+        .field(
+            "password_jobs_pending",
+            crate::background::PENDING.load(Ordering::Relaxed),
+        )?
+        .field("identity_refusals", get(&IDENTITY_REFUSALS))?
         .build_section()?
         .build_info()?;
     Ok(())

@@ -67,6 +67,67 @@ pub const HISTORY_MAX_AGE: Param = Param {
     max: 100 * 365 * 86_400,
 };
 
+/// The most members a room may have; CHAT.SUBSCRIBE and CHAT.DM refuse more.
+pub const MAX_MEMBERS: Param = Param {
+    name: "max-members",
+    default: 10_000,
+    min: 1,
+    max: 1_000_000_000,
+};
+/// The most rooms a user may be a member of.
+pub const MAX_ROOMS_PER_USER: Param = Param {
+    name: "max-rooms-per-user",
+    default: 10_000,
+    min: 1,
+    max: 1_000_000_000,
+};
+/// Threads that hash and check passwords, away from Redis's main thread.
+/// Read at load only: each thread holds up to 19 MiB while it hashes.
+pub const PASSWORD_THREADS: Param = Param {
+    name: "password-threads",
+    default: 1,
+    min: 1,
+    max: 64,
+};
+
+/// A module parameter whose value is a word: one of `choices`, or any text
+/// when `choices` is empty.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Word {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub choices: &'static [&'static str],
+}
+
+/// Who a connection may act as: `trust` (any user: the app server is the
+/// only client) or `acl` (only the chat user named like its ACL user).
+pub const IDENTITY: Word = Word {
+    name: "identity",
+    default: "trust",
+    choices: &["trust", "acl"],
+};
+/// ACL users that may act as any chat user when `chat.identity` is `acl`,
+/// separated by spaces or commas.
+pub const ADMINS: Word = Word {
+    name: "admins",
+    default: "",
+    choices: &[],
+};
+
+/// How `chat.identity` binds connections to chat users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    Trust,
+    Acl,
+}
+
+/// Whether `acl_user` is listed in the `chat.admins` value `admins`.
+pub fn is_admin(admins: &str, acl_user: &str) -> bool {
+    admins
+        .split([' ', ','])
+        .any(|name| !name.is_empty() && name == acl_user)
+}
+
 /// `yes`: CHAT.SEND reaches replicas and the AOF as the plain Redis writes it
 /// made, which a server without the module can apply. `no` (default): as one
 /// CHAT.SEND-RESOLVED command, which costs far less per member.
@@ -75,7 +136,7 @@ pub const REPLICATE_EFFECTS: Flag = Flag {
     default: false,
 };
 
-pub const PARAMS: [&Param; 7] = [
+pub const PARAMS: [&Param; 10] = [
     &MAX_TEXT_BYTES,
     &HISTORY_MAX,
     &INBOX_MAX,
@@ -83,7 +144,11 @@ pub const PARAMS: [&Param; 7] = [
     &DEDUP_WINDOW,
     &FANOUT_MAX_MEMBERS,
     &HISTORY_MAX_AGE,
+    &MAX_MEMBERS,
+    &MAX_ROOMS_PER_USER,
+    &PASSWORD_THREADS,
 ];
+pub const WORDS: [&Word; 2] = [&IDENTITY, &ADMINS];
 pub const FLAGS: [&Flag; 1] = [&REPLICATE_EFFECTS];
 
 /// The limits one command runs under, read from the configs once per command.
@@ -99,6 +164,8 @@ pub struct Limits {
     /// 0: no age limit.
     pub history_max_age_secs: u64,
     pub replicate_effects: bool,
+    pub max_members: u64,
+    pub max_rooms_per_user: u64,
 }
 
 impl Default for Limits {
@@ -112,6 +179,8 @@ impl Default for Limits {
             fanout_max_members: FANOUT_MAX_MEMBERS.default as u64,
             history_max_age_secs: HISTORY_MAX_AGE.default as u64,
             replicate_effects: REPLICATE_EFFECTS.default,
+            max_members: MAX_MEMBERS.default as u64,
+            max_rooms_per_user: MAX_ROOMS_PER_USER.default as u64,
         }
     }
 }
@@ -121,6 +190,7 @@ impl Default for Limits {
 pub enum Setting {
     Int(&'static Param, i64),
     Flag(&'static Flag, bool),
+    Word(&'static Word, String),
 }
 
 /// Checks the `--loadmodule` arguments (`name value` pairs, names as in
@@ -162,11 +232,27 @@ pub fn parse_module_args(args: &[&[u8]]) -> Result<Vec<Setting>, String> {
                 }
             };
             out.push(Setting::Flag(flag, on));
+        } else if let Some(word) = WORDS.iter().find(|w| w.name.eq_ignore_ascii_case(&name)) {
+            let value = if word.choices.is_empty() {
+                value.into_owned()
+            } else {
+                let lower = value.to_ascii_lowercase();
+                if !word.choices.contains(&lower.as_str()) {
+                    return Err(format!(
+                        "invalid value '{value}' for module argument '{}': use {}",
+                        word.name,
+                        word.choices.join(" or ")
+                    ));
+                }
+                lower
+            };
+            out.push(Setting::Word(word, value));
         } else {
             let known: Vec<&str> = PARAMS
                 .iter()
                 .map(|p| p.name)
                 .chain(FLAGS.iter().map(|f| f.name))
+                .chain(WORDS.iter().map(|w| w.name))
                 .collect();
             return Err(format!(
                 "unknown module argument '{name}' (known: {})",
@@ -180,6 +266,15 @@ pub fn parse_module_args(args: &[&[u8]]) -> Result<Vec<Setting>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn admins_are_listed_by_exact_name() {
+        assert!(is_admin("app, ops", "ops"));
+        assert!(is_admin("app ops", "app"));
+        assert!(!is_admin("app ops", "ap"));
+        assert!(!is_admin("", ""));
+        assert!(!is_admin("app", "default"));
+    }
 
     #[test]
     fn defaults_are_inside_their_ranges() {
@@ -197,6 +292,10 @@ mod tests {
             b"30",
             b"replicate-effects",
             b"YES",
+            b"identity",
+            b"ACL",
+            b"admins",
+            b"app ops",
         ];
         let parsed = parse_module_args(&args).unwrap();
         assert_eq!(
@@ -204,7 +303,9 @@ mod tests {
             vec![
                 Setting::Int(&HISTORY_MAX, 5),
                 Setting::Int(&PRESENCE_TTL, 30),
-                Setting::Flag(&REPLICATE_EFFECTS, true)
+                Setting::Flag(&REPLICATE_EFFECTS, true),
+                Setting::Word(&IDENTITY, "acl".into()),
+                Setting::Word(&ADMINS, "app ops".into()),
             ]
         );
         assert_eq!(parse_module_args(&[]).unwrap(), vec![]);
@@ -223,6 +324,7 @@ mod tests {
                 vec![b"replicate-effects", b"maybe"],
                 "'replicate-effects': use yes or no",
             ),
+            (vec![b"identity", b"open"], "'identity': use trust or acl"),
         ];
         for (args, expected) in cases {
             let err = parse_module_args(&args).unwrap_err();

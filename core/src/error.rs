@@ -77,6 +77,36 @@ pub enum ChatError {
     /// A key this command reads or writes holds another Redis type than the
     /// one the chat layout gives it (someone wrote to it by hand).
     WrongType(String),
+    /// CHAT.AUTH or CHAT.PASSWD with a wrong password or an unknown user:
+    /// one wording for both, so the reply does not tell which users exist.
+    BadCredentials,
+    /// A password outside the accepted length.
+    BadPassword,
+    /// CHAT.PASSWD lost a race: another client changed the password while
+    /// this one was being checked.
+    PasswordChanged,
+    /// A command that waits for a background password hash, called where a
+    /// client cannot be blocked (MULTI, a script, a function).
+    CannotBlock(&'static str),
+    /// `chat.identity acl`: the connection's ACL user may not act as `wanted`.
+    NotYourself {
+        acl_user: String,
+        wanted: String,
+    },
+    /// `chat.identity acl`: reading a room needs membership.
+    NotInRoom {
+        acl_user: String,
+        room: String,
+    },
+    /// `chat.identity acl`: a command only a chat admin may run.
+    AdminOnly {
+        acl_user: String,
+        command: &'static str,
+    },
+    /// The room has `chat.max-members` members already.
+    RoomFull(u64),
+    /// The user is in `chat.max-rooms-per-user` rooms already.
+    TooManyRooms(u64),
     /// Something that should not happen; the reply says so instead of crashing.
     Internal(String),
 }
@@ -150,6 +180,45 @@ impl fmt::Display for ChatError {
                 "WRONGTYPE key '{}' holds the wrong kind of value for chat data",
                 printable(key)
             ),
+            ChatError::BadCredentials => f.write_str("ERR invalid username or password"),
+            ChatError::BadPassword => write!(
+                f,
+                "ERR password must be 1 to {} bytes",
+                crate::password::MAX_PASSWORD_BYTES
+            ),
+            ChatError::PasswordChanged => f.write_str(
+                "ERR the password was changed by another client meanwhile; nothing was changed, try again",
+            ),
+            ChatError::CannotBlock(command) => write!(
+                f,
+                "ERR {command} cannot run inside MULTI, a script or a function: it waits for a password hash computed in the background"
+            ),
+            ChatError::NotYourself { acl_user, wanted } => write!(
+                f,
+                "NOPERM ACL user '{}' may act only as chat user '{}', not as '{}' (chat.identity is acl)",
+                printable(acl_user),
+                printable(acl_user),
+                printable(wanted)
+            ),
+            ChatError::NotInRoom { acl_user, room } => write!(
+                f,
+                "NOPERM ACL user '{}' is not a member of room '{}' (chat.identity is acl)",
+                printable(acl_user),
+                printable(room)
+            ),
+            ChatError::AdminOnly { acl_user, command } => write!(
+                f,
+                "NOPERM only the ACL users in chat.admins may run {command}; this connection is ACL user '{}'",
+                printable(acl_user)
+            ),
+            ChatError::RoomFull(max) => write!(
+                f,
+                "ERR room is full: it has {max} members, the most chat.max-members allows"
+            ),
+            ChatError::TooManyRooms(max) => write!(
+                f,
+                "ERR user is in {max} rooms already, the most chat.max-rooms-per-user allows"
+            ),
             ChatError::Internal(what) => write!(f, "ERR internal error: {what}"),
         }
     }
@@ -219,13 +288,31 @@ mod tests {
                 member: "m".into(),
             },
             ChatError::ResolvedFromClient,
+            ChatError::BadCredentials,
+            ChatError::BadPassword,
+            ChatError::PasswordChanged,
+            ChatError::CannotBlock("chat.auth"),
+            ChatError::NotYourself {
+                acl_user: "a".into(),
+                wanted: "b".into(),
+            },
+            ChatError::NotInRoom {
+                acl_user: "a".into(),
+                room: "r".into(),
+            },
+            ChatError::AdminOnly {
+                acl_user: "a".into(),
+                command: "chat.drop",
+            },
+            ChatError::RoomFull(3),
+            ChatError::TooManyRooms(3),
             ChatError::Internal("x".into()),
         ];
         for e in all {
             let text = e.to_string();
             let code = text.split(' ').next().unwrap_or_default();
             assert!(
-                code == "ERR" || code == "WRONGTYPE" || code == "CROSSSLOT",
+                code == "ERR" || code == "WRONGTYPE" || code == "CROSSSLOT" || code == "NOPERM",
                 "error without a code: {text}"
             );
             assert!(!text.contains('\n') && !text.contains('\r'));

@@ -15,6 +15,7 @@ pub mod json;
 pub mod keys;
 pub mod message;
 pub mod parse;
+pub mod password;
 pub mod request;
 
 pub use error::ChatError;

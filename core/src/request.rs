@@ -15,11 +15,12 @@ pub const COUNT_MAX: i64 = 1000;
 pub const BLOCK_MAX_MS: i64 = 365 * 24 * 3600 * 1000;
 pub const TTL_MAX_SECS: i64 = 86_400;
 
-/// `CHAT.REGISTER <user> <name>`
+/// `CHAT.REGISTER <user> <name> [PASSWORD <password>]`
 #[derive(Debug, PartialEq, Eq)]
 pub struct Register<'a> {
     pub user: UserId<'a>,
     pub name: &'a str,
+    pub password: Option<&'a [u8]>,
 }
 
 impl<'a> Register<'a> {
@@ -27,8 +28,67 @@ impl<'a> Register<'a> {
         let mut a = Args::new("chat.register", args);
         let user = a.next_user()?;
         let name = a.next_utf8("name", limits.max_text_bytes)?;
+        let mut password = None;
+        while let Some(option) = a.next_option() {
+            match option.as_str() {
+                "PASSWORD" if password.is_none() => {
+                    password = Some(password_arg(a.option_value()?)?)
+                }
+                _ => return Err(ChatError::Syntax),
+            }
+        }
+        Ok(Register {
+            user,
+            name,
+            password,
+        })
+    }
+}
+
+fn password_arg(value: &[u8]) -> Result<&[u8], ChatError> {
+    if crate::password::acceptable(value) {
+        Ok(value)
+    } else {
+        Err(ChatError::BadPassword)
+    }
+}
+
+/// `CHAT.AUTH <user> <password>`. The user id is checked only for its form:
+/// an unknown user is answered like a wrong password.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Auth<'a> {
+    pub user: UserId<'a>,
+    pub password: &'a [u8],
+}
+
+impl<'a> Auth<'a> {
+    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.auth", args);
+        let user = a.next_user()?;
+        let password = a.positional()?;
         a.finish()?;
-        Ok(Register { user, name })
+        // A password too long to have been set cannot match; saying so
+        // would tell nothing about the user.
+        Ok(Auth { user, password })
+    }
+}
+
+/// `CHAT.PASSWD <user> <old-password> <new-password>`
+#[derive(Debug, PartialEq, Eq)]
+pub struct Passwd<'a> {
+    pub user: UserId<'a>,
+    pub old: &'a [u8],
+    pub new: &'a [u8],
+}
+
+impl<'a> Passwd<'a> {
+    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.passwd", args);
+        let user = a.next_user()?;
+        let old = a.positional()?;
+        let new = password_arg(a.positional()?)?;
+        a.finish()?;
+        Ok(Passwd { user, old, new })
     }
 }
 
@@ -739,5 +799,56 @@ mod tests {
         );
         let ok = args(&["u", "Ünïcode ok"]);
         assert_eq!(Register::parse(&ok, &limits).unwrap().name, "Ünïcode ok");
+    }
+
+    #[test]
+    fn register_takes_one_optional_password() {
+        let limits = Limits::default();
+        let with = args(&["u", "U", "password", "s3cret"]);
+        let r = Register::parse(&with, &limits).unwrap();
+        assert_eq!(r.password, Some(&b"s3cret"[..]));
+        let without = args(&["u", "U"]);
+        assert_eq!(Register::parse(&without, &limits).unwrap().password, None);
+        let long: &'static str = Box::leak(
+            "x".repeat(crate::password::MAX_PASSWORD_BYTES + 1)
+                .into_boxed_str(),
+        );
+        for (bad, error) in [
+            (vec!["u", "U", "PASSWORD"], ChatError::Syntax),
+            (vec!["u", "U", "PASSWORD", ""], ChatError::BadPassword),
+            (vec!["u", "U", "PASSWORD", long], ChatError::BadPassword),
+            (
+                vec!["u", "U", "PASSWORD", "a", "PASSWORD", "b"],
+                ChatError::Syntax,
+            ),
+            (vec!["u", "U", "SECRET", "a"], ChatError::Syntax),
+        ] {
+            let bad = args(&bad);
+            assert_eq!(Register::parse(&bad, &limits), Err(error));
+        }
+    }
+
+    #[test]
+    fn auth_and_passwd_arguments() {
+        let ok = args(&["u", "pw"]);
+        let a = Auth::parse(&ok).unwrap();
+        assert_eq!((a.user.as_str(), a.password), ("u", &b"pw"[..]));
+        let short = args(&["u"]);
+        assert_eq!(Auth::parse(&short), Err(ChatError::WrongArity("chat.auth")));
+        let bad_id = args(&["bad id", "pw"]);
+        assert_eq!(
+            Auth::parse(&bad_id),
+            Err(ChatError::InvalidId(crate::error::IdKind::User))
+        );
+        let ok = args(&["u", "old", "new"]);
+        let p = Passwd::parse(&ok).unwrap();
+        assert_eq!((p.old, p.new), (&b"old"[..], &b"new"[..]));
+        let empty = args(&["u", "old", ""]);
+        assert_eq!(Passwd::parse(&empty), Err(ChatError::BadPassword));
+        let extra = args(&["u", "old", "new", "x"]);
+        assert_eq!(
+            Passwd::parse(&extra),
+            Err(ChatError::WrongArity("chat.passwd"))
+        );
     }
 }

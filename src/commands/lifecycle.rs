@@ -6,7 +6,7 @@ use chat_core::keys::{RoomKey, UserKey};
 use chat_core::request::{parse_room, parse_user, Direct};
 use chat_core::ChatError;
 
-use super::rooms::{create_room, join, leave};
+use super::rooms::{check_capacity, create_room, join, leave};
 use super::{in_cluster, require_same_slot, require_user, Args};
 use crate::config::limits;
 use crate::publish::publish_event;
@@ -33,6 +33,7 @@ pub fn dm(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     Key::write(ctx, &RoomKey::Roster.of(&room), Kind::String)?;
     Key::write(ctx, &UserKey::Rooms.of(a), Kind::Hash)?;
     Key::write(ctx, &UserKey::Rooms.of(b), Kind::Hash)?;
+    check_capacity(ctx, &room, &[a, b])?;
     let exists = Key::read(ctx, &RoomKey::Meta.of(&room), Kind::Hash)?.exists();
     if !exists {
         let (first, second) = if a <= b { (a, b) } else { (b, a) };

@@ -39,6 +39,12 @@ impl<'a> std::ops::Deref for Args<'a> {
     }
 }
 
+/// CHAT.DEBUG-PANIC: panics, so that a test can see the panic caught.
+#[cfg(debug_assertions)]
+pub fn debug_panic(_ctx: Ctx, _args: &Args) -> Result<Reply, ChatError> {
+    panic!("CHAT.DEBUG-PANIC panics on purpose");
+}
+
 /// Fails with `ERR no such room` unless the room exists.
 fn require_room(ctx: Ctx, room: &str) -> Result<(), ChatError> {
     match Key::read(ctx, &RoomKey::Meta.of(room), Kind::Hash)?.exists() {

@@ -140,6 +140,7 @@ fn int_map(entries: Vec<(Vec<u8>, Vec<u8>)>) -> Reply {
 /// message (or `cursor`, when that is later). Returns the room's mode after
 /// the join. Both the room and the user must exist.
 pub(super) fn join(ctx: Ctx, room: &str, user: &str, cursor: u64) -> Result<RoomMode, ChatError> {
+    check_capacity(ctx, room, &[user])?;
     let meta = Key::read(ctx, &RoomKey::Meta.of(room), Kind::Hash)?;
     let members = Key::write(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
     let roster = Key::write(ctx, &RoomKey::Roster.of(room), Kind::String)?;
@@ -158,6 +159,29 @@ pub(super) fn join(ctx: Ctx, room: &str, user: &str, cursor: u64) -> Result<Room
         rooms.hash_set(&[(RStr::new(ctx, room.as_bytes()).ptr(), now.ptr())]);
     }
     Ok(RoomMode::for_members(members.len(), limit))
+}
+
+/// Fails, before anything is written, if making `users` members of `room`
+/// would pass `chat.max-members`, or `chat.max-rooms-per-user` for one of
+/// them. Users who are members already count for nothing.
+pub(super) fn check_capacity(ctx: Ctx, room: &str, users: &[&str]) -> Result<(), ChatError> {
+    let limits = limits();
+    let members = Key::read(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
+    let mut newcomers = 0;
+    for user in users {
+        if members.hash_exists(user.as_bytes()) {
+            continue;
+        }
+        newcomers += 1;
+        let rooms = Key::read(ctx, &UserKey::Rooms.of(user), Kind::Hash)?;
+        if !rooms.hash_exists(room.as_bytes()) && rooms.len() >= limits.max_rooms_per_user {
+            return Err(ChatError::TooManyRooms(limits.max_rooms_per_user));
+        }
+    }
+    if newcomers > 0 && members.len() + newcomers > limits.max_members {
+        return Err(ChatError::RoomFull(limits.max_members));
+    }
+    Ok(())
 }
 
 /// Ends `user`'s membership of `room`, on both sides. Returns whether the
