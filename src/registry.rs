@@ -442,7 +442,7 @@ pub static COMMANDS: &[Command] = &[
         args: &[USER],
     },
     // Proves that a panic in a handler becomes an error reply and a log line
-    // (tests/hostile_input.rs). Debug builds only: release builds lack it.
+    // (tests/security.rs). Debug builds only: release builds lack it.
     #[cfg(debug_assertions)]
     Command {
         name: "chat.debug-panic",
