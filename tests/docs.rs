@@ -314,19 +314,5 @@ fn splitting_follows_redis_cli() {
     assert_eq!(volatile_numbers("x 1764201600000-3 42"), ["1764201600000"]);
 }
 
-#[test]
-fn readme_shows_the_examples_as_they_are() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    for (file, fence) in [
-        ("examples/python/quickstart.py", "```python\n"),
-        ("examples/rust/quickstart.rs", "```rust\n"),
-    ] {
-        let code = std::fs::read_to_string(root.join(file)).unwrap();
-        let block = format!("{fence}{code}```");
-        assert!(
-            readme.contains(&block),
-            "README.md must show {file} exactly as it is"
-        );
-    }
-}
+// The README's client snippets are checked against the example programs in
+// tests/examples.rs, next to the tests that run them.
