@@ -236,14 +236,15 @@ pub fn push_inbox_copy(
     delivery: DeliveryId,
     inbox_length: u64,
 ) {
-    use crate::json::push_int;
+    // Stream ids are unsigned: written as such, the largest ones survive.
+    let mut number = itoa::Buffer::new();
     copies.extend_from_slice(member.as_bytes());
     copies.push(b',');
-    push_int(copies, delivery.ms as i64);
+    copies.extend_from_slice(number.format(delivery.ms).as_bytes());
     copies.push(b'-');
-    push_int(copies, delivery.seq as i64);
+    copies.extend_from_slice(number.format(delivery.seq).as_bytes());
     copies.push(b',');
-    push_int(copies, inbox_length as i64);
+    copies.extend_from_slice(number.format(inbox_length.min(i64::MAX as u64)).as_bytes());
     copies.push(b';');
 }
 

@@ -1611,10 +1611,9 @@ proptest! {
 }
 
 /// A delivery above `i64::MAX` (a stream id a client may give an inbox with
-/// XADD) is written as a negative number into CHAT.SEND-RESOLVED's copies,
-/// which the replica and the AOF then refuse: the send is lost there.
+/// XADD) survives the trip through CHAT.SEND-RESOLVED's copies, which the
+/// replica and the AOF must accept, or the send would be lost there.
 #[test]
-#[ignore = "known bug: push_inbox_copy writes deliveries above i64::MAX as negative numbers"]
 fn resolved_copies_keep_deliveries_above_i64_max() {
     for delivery in [
         DeliveryId {
