@@ -1,0 +1,954 @@
+//! Hostile input against a live server: thousands of random argument
+//! vectors sent to every CHAT.* command the server reports.
+//!
+//! The command list comes from `COMMAND LIST FILTERBY MODULE chat` and each
+//! command's arguments from `COMMAND DOCS`, so a new command is covered as
+//! soon as it is registered. Vectors mix random bytes, huge, negative and
+//! malformed numbers, option keywords in any case (missing, repeated,
+//! unknown), empty and very long arguments (up to 1 MB), ids of existing
+//! rooms and users (so that some calls succeed and write), and keys of the
+//! wrong type. The run is seeded: the seed is printed, and `HOSTILE_SEED=<n>`
+//! replays it.
+//!
+//! Asserted: the server never crashes or hangs (every reply within the read
+//! timeout, PING answers, the process lives, no panic in its log), every
+//! reply is a value or an error whose text starts with an upper-case code,
+//! no error is the module's "internal error", and the data written before
+//! the run under the reserved tag `{keep}` is exactly as it was.
+//!
+//! Reserved data: the rooms and users whose ids start with `{keep}` are
+//! written before the run and never named by a random call (any generated
+//! argument that contains `{keep}` is replaced). Nothing a random call can
+//! do reaches them otherwise: they are in no room the random calls know, and
+//! are offline, so no send reaches their inboxes. Every other id is fair
+//! game for writes.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use redis::{Connection, Value};
+
+/// Random calls in one run; `HOSTILE_CALLS` overrides it for longer runs.
+const CALLS: usize = 10_000;
+/// A reply that takes longer than this is a hang.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// A CHAT.FETCH with a BLOCK longer than this is unblocked by the watchdog.
+const UNBLOCK_AFTER: Duration = Duration::from_millis(200);
+
+/// SplitMix64: small, seedable, good enough to pick test inputs.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// 0..n
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// true with probability `percent`/100.
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+/// Prints the seed if the test fails, wherever it fails.
+struct SeedReport(u64);
+
+impl Drop for SeedReport {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!(
+                "hostile: failed with seed {0}; replay with HOSTILE_SEED={0}",
+                self.0
+            );
+        }
+    }
+}
+
+fn seed() -> u64 {
+    match std::env::var("HOSTILE_SEED") {
+        Ok(s) => s.parse().expect("HOSTILE_SEED must be an integer"),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// What the server says about its commands.
+
+/// One argument of a command, as `COMMAND DOCS` describes it.
+#[derive(Debug, Clone)]
+struct DocArg {
+    name: String,
+    kind: String,
+    token: Option<String>,
+    optional: bool,
+    multiple: bool,
+    sub: Vec<DocArg>,
+}
+
+#[derive(Debug)]
+struct CommandDoc {
+    name: String,
+    arity: i64,
+    args: Vec<DocArg>,
+}
+
+fn bulk(v: &Value) -> String {
+    match v {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        Value::Int(n) => n.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn items(v: &Value) -> &[Value] {
+    match v {
+        Value::Array(items) | Value::Set(items) => items,
+        _ => &[],
+    }
+}
+
+fn doc_args(v: &Value) -> Vec<DocArg> {
+    items(v)
+        .iter()
+        .map(|arg| {
+            let fields = pairs(arg);
+            let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+            let flags: Vec<String> = get("flags")
+                .map(|f| items(f).iter().map(bulk).collect())
+                .unwrap_or_default();
+            DocArg {
+                name: get("name").map(bulk).unwrap_or_default(),
+                kind: get("type").map(bulk).unwrap_or_default(),
+                token: get("token").map(bulk),
+                optional: flags.iter().any(|f| f == "optional"),
+                multiple: flags.iter().any(|f| f == "multiple"),
+                sub: get("arguments").map(doc_args).unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// Every CHAT.* command the server has, with its arity and arguments.
+fn chat_commands(con: &mut Connection) -> Vec<CommandDoc> {
+    let mut names = strings(&q(con, &["COMMAND", "LIST", "FILTERBY", "MODULE", "chat"]));
+    names.sort();
+    // Debug builds have a command that panics on purpose; it is checked
+    // on its own in `panics_reach_the_log`.
+    names.retain(|n| n != "chat.debug-panic");
+    names
+        .into_iter()
+        .map(|name| {
+            let info = q(con, &["COMMAND", "INFO", &name]);
+            let arity = items(&items(&info)[0])
+                .get(1)
+                .map(int)
+                .expect("COMMAND INFO gives the arity");
+            let docs = q(con, &["COMMAND", "DOCS", &name]);
+            let doc = pairs(&docs)
+                .into_iter()
+                .next()
+                .map(|(_, d)| d)
+                .expect("COMMAND DOCS knows the command");
+            let args = pairs(&doc)
+                .into_iter()
+                .find(|(k, _)| k == "arguments")
+                .map(|(_, a)| doc_args(&a))
+                .unwrap_or_default();
+            CommandDoc { name, arity, args }
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Inputs.
+
+/// Ids that exist (or almost) and may be written by random calls.
+struct Known {
+    users: Vec<String>,
+    rooms: Vec<String>,
+    /// A room and one of its members, with messages by that member.
+    pairs: Vec<(String, String)>,
+    deliveries: Vec<String>,
+    passwords: Vec<String>,
+}
+
+const KEYWORDS: [&str; 11] = [
+    "COUNT", "BEFORE", "AFTER", "BLOCK", "TTL", "DEDUP", "WITHREAD", "PASSWORD", "COUNTS", "FOO",
+    "MAXLEN",
+];
+
+const NUMBERS: [&str; 24] = [
+    "0",
+    "1",
+    "2",
+    "3",
+    "-1",
+    "-0",
+    "007",
+    "1000",
+    "1001",
+    "86400",
+    "86401",
+    "31536000000",
+    "31536000001",
+    "9223372036854775807",
+    "9223372036854775808",
+    "-9223372036854775808",
+    "18446744073709551615",
+    "18446744073709551616",
+    "99999999999999999999999999999999",
+    "+5",
+    " 5",
+    "5 ",
+    "1e3",
+    "0x10",
+];
+
+const BAD_IDS: [&str; 12] = [
+    "",
+    "{}",
+    "{}x",
+    "{t}",
+    "{t",
+    "a b",
+    "a\nb",
+    "a\0b",
+    "{a}{b}",
+    "caf\u{e9}",
+    "*",
+    "a}",
+];
+
+fn cased(rng: &mut Rng, word: &str) -> Vec<u8> {
+    word.bytes()
+        .map(|b| {
+            if rng.chance(50) {
+                b.to_ascii_lowercase()
+            } else {
+                b
+            }
+        })
+        .collect()
+}
+
+fn random_id(rng: &mut Rng) -> Vec<u8> {
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCXYZ0123456789_.:@-";
+    let max = if rng.chance(5) { 128 } else { 10 };
+    let len = 1 + rng.below(max);
+    let body: Vec<u8> = (0..len).map(|_| *rng.pick(CHARS)).collect();
+    if rng.chance(20) {
+        [&b"{t}"[..], &body].concat()
+    } else {
+        body
+    }
+}
+
+fn number(rng: &mut Rng) -> Vec<u8> {
+    match rng.below(5) {
+        0 => rng.pick(&NUMBERS).as_bytes().to_vec(),
+        1 => (rng.next() as i64).to_string().into_bytes(),
+        2 => format!(
+            "{}{}",
+            rng.below(12),
+            rng.pick(&["", "x", ".5", "\0", "-", ","])
+        )
+        .into_bytes(),
+        3 => (0..20 + rng.below(60))
+            .map(|_| b'0' + rng.below(10) as u8)
+            .collect(),
+        _ => rng.below(12).to_string().into_bytes(),
+    }
+}
+
+fn some_text(rng: &mut Rng) -> Vec<u8> {
+    let samples: [&[u8]; 10] = [
+        b"hello",
+        "h\u{e9}llo \u{1f600}".as_bytes(),
+        b"line\nbreak\r\n",
+        b"",
+        b"\xff\xfe",
+        b"\xc3",
+        b"{\"type\":\"message\"}",
+        b"\0\0\0",
+        b"%s%n%x",
+        b"x",
+    ];
+    rng.pick(&samples).to_vec()
+}
+
+fn delivery(rng: &mut Rng, known: &Known) -> Vec<u8> {
+    if !known.deliveries.is_empty() && rng.chance(50) {
+        return rng.pick(&known.deliveries).as_bytes().to_vec();
+    }
+    let forms = [
+        format!("{}-{}", rng.next(), rng.next()),
+        format!("{}-0", rng.below(3)),
+        "18446744073709551615-18446744073709551615".to_string(),
+        "18446744073709551616-0".to_string(),
+        "1-".to_string(),
+        "-1".to_string(),
+        "1-2-3".to_string(),
+        "12".to_string(),
+    ];
+    rng.pick(&forms).as_bytes().to_vec()
+}
+
+fn long(rng: &mut Rng) -> Vec<u8> {
+    let len = if rng.chance(20) {
+        1 << 20
+    } else {
+        1_000 + rng.below(60_000)
+    };
+    let fill = *rng.pick(&[b'a', b'7', b'{', 0xff, b'\n']);
+    vec![fill; len]
+}
+
+/// One argument of any kind.
+fn any_arg(rng: &mut Rng, known: &Known) -> Vec<u8> {
+    match rng.below(100) {
+        0..=14 => rng.pick(&known.users).as_bytes().to_vec(),
+        15..=29 => rng.pick(&known.rooms).as_bytes().to_vec(),
+        30..=44 => number(rng),
+        45..=59 => {
+            let keyword = *rng.pick(&KEYWORDS);
+            cased(rng, keyword)
+        }
+        60..=69 => some_text(rng),
+        70..=73 => delivery(rng, known),
+        74..=78 => random_id(rng),
+        79..=83 => rng.pick(&BAD_IDS).as_bytes().to_vec(),
+        84..=91 => (0..rng.below(24)).map(|_| rng.next() as u8).collect(),
+        92..=93 => rng.pick(&known.passwords).as_bytes().to_vec(),
+        94..=96 => Vec::new(),
+        _ => long(rng),
+    }
+}
+
+/// A value for a documented argument: usually of its kind, sometimes not.
+fn value_for(rng: &mut Rng, known: &Known, pair: Option<usize>, arg: &DocArg) -> Vec<u8> {
+    if rng.chance(15) {
+        return any_arg(rng, known);
+    }
+    let name = arg.name.as_str();
+    let pair = pair.map(|i| &known.pairs[i]);
+    match arg.kind.as_str() {
+        "key" if name.contains("room") => match pair {
+            Some((room, _)) => room.as_bytes().to_vec(),
+            None => rng.pick(&known.rooms).as_bytes().to_vec(),
+        },
+        "key" => match pair {
+            Some((_, user)) if rng.chance(80) => user.as_bytes().to_vec(),
+            _ => rng.pick(&known.users).as_bytes().to_vec(),
+        },
+        "integer" if rng.chance(70) => rng.below(8).to_string().into_bytes(),
+        "integer" => number(rng),
+        _ if name.contains("delivery") => delivery(rng, known),
+        _ if name.contains("password") => rng.pick(&known.passwords).as_bytes().to_vec(),
+        _ if name.contains("user") || name.contains("member") || name.contains("sender") => {
+            rng.pick(&known.users).as_bytes().to_vec()
+        }
+        _ if name.contains("room") => rng.pick(&known.rooms).as_bytes().to_vec(),
+        _ if rng.chance(50) => format!("text {}", rng.below(100)).into_bytes(),
+        _ => some_text(rng),
+    }
+}
+
+/// Arguments following the command's documentation: positionals in order,
+/// optional ones now and then, repeated sometimes, tokens in any case.
+fn documented(
+    rng: &mut Rng,
+    known: &Known,
+    pair: Option<usize>,
+    args: &[DocArg],
+    out: &mut Vec<Vec<u8>>,
+) {
+    for arg in args {
+        if arg.optional && rng.chance(50) {
+            continue;
+        }
+        let times = if arg.multiple || rng.chance(10) {
+            1 + rng.below(3)
+        } else {
+            1
+        };
+        for _ in 0..times {
+            if let Some(token) = &arg.token {
+                out.push(cased(rng, token));
+            }
+            match arg.kind.as_str() {
+                "pure-token" => {}
+                "oneof" if !arg.sub.is_empty() => {
+                    let choice = rng.pick(&arg.sub).clone();
+                    let choice = DocArg {
+                        optional: false,
+                        ..choice
+                    };
+                    documented(rng, known, pair, &[choice], out);
+                }
+                "block" => documented(rng, known, pair, &arg.sub, out),
+                _ => out.push(value_for(rng, known, pair, arg)),
+            }
+        }
+    }
+}
+
+/// A random argument vector for `cmd`.
+fn vector(rng: &mut Rng, known: &Known, cmd: &CommandDoc) -> Vec<Vec<u8>> {
+    let mut args = Vec::new();
+    match rng.below(10) {
+        // As documented, or nearly: one argument replaced, dropped or added.
+        0..=5 => {
+            let pair = rng.chance(60).then(|| rng.below(known.pairs.len()));
+            documented(rng, known, pair, &cmd.args, &mut args);
+            if rng.chance(40) && !args.is_empty() {
+                let at = rng.below(args.len());
+                match rng.below(3) {
+                    0 => args[at] = any_arg(rng, known),
+                    1 => {
+                        args.remove(at);
+                    }
+                    _ => args.insert(at, any_arg(rng, known)),
+                }
+            }
+        }
+        // The right number of arguments, of any kind.
+        6..=7 => {
+            let n = if cmd.arity > 0 {
+                cmd.arity - 1
+            } else {
+                -cmd.arity - 1 + rng.below(4) as i64
+            };
+            for _ in 0..n {
+                args.push(any_arg(rng, known));
+            }
+        }
+        // Anything.
+        _ => {
+            for _ in 0..rng.below(9) {
+                args.push(any_arg(rng, known));
+            }
+        }
+    }
+    for arg in &mut args {
+        if arg.windows(6).any(|w| w == b"{keep}") {
+            *arg = b"u1".to_vec();
+        }
+    }
+    args
+}
+
+/// Shows a vector the way a reader would type it, long arguments cut.
+fn shown(name: &str, args: &[Vec<u8>]) -> String {
+    let mut out = name.to_string();
+    for arg in args {
+        let cut = &arg[..arg.len().min(60)];
+        out.push_str(&format!(" {:?}", String::from_utf8_lossy(cut)));
+        if arg.len() > 60 {
+            out.push_str(&format!("...({} bytes)", arg.len()));
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// The data: reserved (compared after the run) and known (fair game).
+
+/// The ids nobody but `reserved_data` names.
+const KEEP_USERS: [&str; 3] = ["{keep}alice", "{keep}bob", "{keep}carol"];
+const KEEP_ROOMS: [&str; 2] = ["{keep}general", "{keep}quiet"];
+
+fn reserved_data(con: &mut Connection) -> String {
+    q(
+        con,
+        &[
+            "CHAT.REGISTER",
+            "{keep}alice",
+            "Alice",
+            "PASSWORD",
+            "correct horse",
+        ],
+    );
+    q(con, &["CHAT.REGISTER", "{keep}bob", "Bob \u{1f600}"]);
+    q(con, &["CHAT.REGISTER", "{keep}carol", "Carol"]);
+    room_with(con, "{keep}general", &KEEP_USERS);
+    room_with(con, "{keep}quiet", &["{keep}alice"]);
+    for i in 1..=5 {
+        q(
+            con,
+            &[
+                "CHAT.SEND",
+                "{keep}general",
+                "{keep}alice",
+                &format!("message {i}"),
+            ],
+        );
+    }
+    q(
+        con,
+        &["CHAT.SEND", "{keep}general", "{keep}carol", "line\nbreak"],
+    );
+    q(con, &["CHAT.SEND", "{keep}quiet", "{keep}alice", "alone"]);
+    q(
+        con,
+        &["CHAT.EDIT", "{keep}general", "{keep}alice", "2", "edited"],
+    );
+    q(con, &["CHAT.DELETE", "{keep}general", "{keep}alice", "3"]);
+    q(con, &["CHAT.READ", "{keep}general", "{keep}bob", "4"]);
+    let dm = text(&q(con, &["CHAT.DM", "{keep}alice", "{keep}bob"]));
+    q(con, &["CHAT.SEND", &dm, "{keep}bob", "psst"]);
+    let carol = docs(&q(con, &["CHAT.FETCH", "{keep}carol", "COUNT", "2"]));
+    let delivery = carol[1]["delivery"].as_str().unwrap().to_string();
+    q(con, &["CHAT.ACK", "{keep}carol", &delivery]);
+    dm
+}
+
+/// Everything that can be read about the reserved data: command replies,
+/// and each key's type, digest and serialized value.
+fn snapshot(con: &mut Connection, dm: &str) -> BTreeMap<String, Value> {
+    let mut reads: Vec<Vec<&str>> = Vec::new();
+    for room in KEEP_ROOMS.iter().copied().chain([dm]) {
+        reads.push(vec!["CHAT.HISTORY", room, "COUNT", "1000"]);
+        reads.push(vec!["CHAT.MEMBERS", room, "WITHREAD"]);
+        reads.push(vec!["CHAT.INFO", room, "WITHREAD"]);
+        reads.push(vec!["CHAT.COUNTS", room]);
+        reads.push(vec!["CHAT.PRESENCE", room]);
+    }
+    for user in KEEP_USERS {
+        reads.push(vec!["CHAT.PROFILE", user]);
+        reads.push(vec!["CHAT.ROOMS", user]);
+        reads.push(vec!["CHAT.FETCH", user, "COUNT", "1000"]);
+        reads.push(vec!["CHAT.UNREAD", user]);
+        reads.push(vec!["CHAT.CHANNELS", user]);
+    }
+    let mut out = BTreeMap::new();
+    for read in reads {
+        out.insert(read.join(" "), q(con, &read));
+    }
+    let mut keys = Vec::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let reply = q(
+            con,
+            &["SCAN", &cursor, "MATCH", "*{keep}*", "COUNT", "1000"],
+        );
+        cursor = text(&items(&reply)[0]);
+        keys.extend(strings(&items(&reply)[1]));
+        if cursor == "0" {
+            break;
+        }
+    }
+    keys.sort();
+    assert!(keys.len() >= 15, "reserved keys: {keys:?}");
+    for key in keys {
+        out.insert(format!("TYPE {key}"), q(con, &["TYPE", &key]));
+        out.insert(
+            format!("DIGEST {key}"),
+            q(con, &["DEBUG", "DIGEST-VALUE", &key]),
+        );
+        out.insert(format!("DUMP {key}"), q(con, &["DUMP", &key]));
+    }
+    out
+}
+
+/// Rooms, users, messages and inboxes the random calls know by id.
+fn known_data(con: &mut Connection) -> Known {
+    q(con, &["CHAT.REGISTER", "u1", "U1", "PASSWORD", "pw1"]);
+    room_with(con, "r1", &["u1", "u2", "u3"]);
+    room_with(con, "r2", &["u1"]);
+    room_with(con, "{t}r3", &["{t}u4", "{t}u5"]);
+    for i in 0..6 {
+        q(con, &["CHAT.SEND", "r1", "u1", &format!("r1 message {i}")]);
+        q(con, &["CHAT.SEND", "{t}r3", "{t}u5", "tagged"]);
+    }
+    let dm = text(&q(con, &["CHAT.DM", "u1", "u2"]));
+    q(con, &["CHAT.SEND", &dm, "u2", "direct"]);
+    // Keys of the wrong type: an inbox that is a string, a history that
+    // is a list, a room whose roster is a hash.
+    room_with(con, "wtr", &["u2", "wt"]);
+    q(con, &["SET", "chat:user:{wt}:inbox", "not a stream"]);
+    room_with(con, "wtroom", &["u3"]);
+    q(con, &["RPUSH", "chat:room:{wtroom}:log", "not a stream"]);
+    room_with(con, "wtroster", &["u3"]);
+    q(con, &["DEL", "chat:room:{wtroster}:roster"]);
+    q(con, &["HSET", "chat:room:{wtroster}:roster", "u3", "1"]);
+
+    let mut deliveries = Vec::new();
+    for user in ["u2", "u3", "{t}u4"] {
+        for doc in docs(&q(con, &["CHAT.FETCH", user, "COUNT", "3"])) {
+            deliveries.push(doc["delivery"].as_str().unwrap().to_string());
+        }
+    }
+    Known {
+        users: [
+            "u1",
+            "u2",
+            "u3",
+            "{t}u4",
+            "{t}u5",
+            "wt",
+            "nobody",
+            "{t}nobody",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rooms: [
+            "r1",
+            "r2",
+            "{t}r3",
+            "wtr",
+            "wtroom",
+            "wtroster",
+            "nowhere",
+            "{t}nowhere",
+            &dm,
+        ]
+        .map(String::from)
+        .to_vec(),
+        pairs: [
+            ("r1", "u1"),
+            ("r1", "u2"),
+            ("r2", "u1"),
+            ("{t}r3", "{t}u5"),
+            ("wtr", "u2"),
+            ("wtr", "wt"),
+        ]
+        .map(|(r, u)| (r.to_string(), u.to_string()))
+        .to_vec(),
+        deliveries,
+        passwords: ["pw1", "wrong", "", "new password"]
+            .map(String::from)
+            .to_vec(),
+    }
+}
+
+/// Registers, creates and subscribes again what `known_data` made, where
+/// random calls removed it; errors (already there) are expected.
+fn refresh_known(con: &mut Connection) {
+    let _ = try_q(con, &["CHAT.REGISTER", "u1", "U1", "PASSWORD", "pw1"]);
+    for (room, users) in [
+        ("r1", &["u1", "u2", "u3"][..]),
+        ("r2", &["u1"]),
+        ("{t}r3", &["{t}u4", "{t}u5"]),
+        ("wtr", &["u2", "wt"]),
+    ] {
+        let _ = try_q(con, &["CHAT.CREATE", room, "again"]);
+        for user in users {
+            let _ = try_q(con, &["CHAT.REGISTER", user, "again"]);
+            let _ = try_q(con, &["CHAT.SUBSCRIBE", room, user]);
+        }
+    }
+    let _ = try_q(con, &["CHAT.SEND", "r1", "u1", "again"]);
+    let _ = try_q(con, &["CHAT.SEND", "r2", "u1", "again"]);
+    let _ = try_q(con, &["CHAT.SEND", "{t}r3", "{t}u5", "again"]);
+    let _ = try_q(con, &["CHAT.DM", "u1", "u2"]);
+}
+
+// ---------------------------------------------------------------------------
+// Checks.
+
+/// Fails on anything but a value or a well-formed error reply; returns the
+/// error text, if any.
+fn check_reply(
+    result: &redis::RedisResult<Value>,
+    seed: u64,
+    call: &dyn Fn() -> String,
+) -> Option<String> {
+    let e = match result {
+        Ok(_) => return None,
+        Err(e) => e,
+    };
+    assert!(
+        !e.is_io_error() && !e.is_timeout() && !e.is_connection_dropped(),
+        "seed {seed}: no reply (crash or hang): {e} after {}",
+        call()
+    );
+    let text = error_text(e);
+    let code = text.split(' ').next().unwrap_or_default();
+    assert!(
+        !code.is_empty() && code.bytes().all(|b| b.is_ascii_uppercase()),
+        "seed {seed}: error without an upper-case code: {text:?} after {}",
+        call()
+    );
+    assert!(
+        !text.contains("internal error"),
+        "seed {seed}: {text:?} after {}",
+        call()
+    );
+    Some(code.to_string())
+}
+
+/// Unblocks a connection stuck in a long `CHAT.FETCH ... BLOCK`.
+struct Watchdog {
+    /// (client id, when to unblock it)
+    armed: Arc<Mutex<Option<(i64, Instant)>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<u64>>,
+}
+
+impl Watchdog {
+    fn start(server: &Server) -> Watchdog {
+        let armed: Arc<Mutex<Option<(i64, Instant)>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut con = server.conn();
+        let (armed2, stop2) = (armed.clone(), stop.clone());
+        let thread = thread::spawn(move || {
+            let mut unblocked = 0;
+            while !stop2.load(Ordering::Relaxed) {
+                thread::sleep(Duration::from_millis(20));
+                let due = {
+                    let mut armed = armed2.lock().unwrap();
+                    match *armed {
+                        Some((id, at)) if Instant::now() >= at => {
+                            *armed = None;
+                            Some(id)
+                        }
+                        _ => None,
+                    }
+                };
+                if let Some(id) = due {
+                    let id = id.to_string();
+                    if int(&q(&mut con, &["CLIENT", "UNBLOCK", &id, "TIMEOUT"])) == 1 {
+                        unblocked += 1;
+                    }
+                }
+            }
+            unblocked
+        });
+        Watchdog {
+            armed,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn arm(&self, client: i64) {
+        *self.armed.lock().unwrap() = Some((client, Instant::now() + UNBLOCK_AFTER));
+    }
+
+    fn disarm(&self) {
+        *self.armed.lock().unwrap() = None;
+    }
+
+    fn finish(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+fn client_id(con: &mut Connection) -> i64 {
+    int(&q(con, &["CLIENT", "ID"]))
+}
+
+fn timed(server: &Server, resp3: bool) -> (Connection, i64) {
+    let mut con = if resp3 { server.conn3() } else { server.conn() };
+    con.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    con.set_write_timeout(Some(READ_TIMEOUT)).unwrap();
+    let id = client_id(&mut con);
+    (con, id)
+}
+
+/// Whether a FETCH vector may wait longer than the watchdog allows: any
+/// BLOCK followed by anything but a small positive number.
+fn may_block_long(args: &[Vec<u8>]) -> bool {
+    args.windows(2).any(|w| {
+        w[0].eq_ignore_ascii_case(b"BLOCK")
+            && !std::str::from_utf8(&w[1])
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .is_some_and(|ms| (1..=100).contains(&ms))
+    })
+}
+
+#[test]
+fn random_vectors_to_every_command() {
+    let seed = seed();
+    let _report = SeedReport(seed);
+    eprintln!("hostile: seed {seed}");
+    let mut rng = Rng(seed);
+    let calls = std::env::var("HOSTILE_CALLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(CALLS);
+    let mut server = Server::start();
+    let mut setup = server.conn();
+    let dm = reserved_data(&mut setup);
+    let before = snapshot(&mut setup, &dm);
+    let known = known_data(&mut setup);
+    let commands = chat_commands(&mut setup);
+    assert!(commands.len() >= 26, "{commands:?}");
+
+    let (mut resp2, id2) = timed(&server, false);
+    let (mut resp3, id3) = timed(&server, true);
+    let watchdog = Watchdog::start(&server);
+    let mut outcomes: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let started = Instant::now();
+    for i in 0..calls {
+        // Every command as often as every other, in a random order.
+        let cmd = &commands[if i < commands.len() {
+            i
+        } else {
+            rng.below(commands.len())
+        }];
+        let args = vector(&mut rng, &known, cmd);
+        let use_resp3 = rng.chance(25);
+        let (con, client) = if use_resp3 {
+            (&mut resp3, id3)
+        } else {
+            (&mut resp2, id2)
+        };
+        let blocking = cmd.name == "chat.fetch" && may_block_long(&args);
+        if blocking {
+            watchdog.arm(client);
+        }
+        let result: redis::RedisResult<Value> = redis::cmd(&cmd.name).arg(&args).query(con);
+        if blocking {
+            watchdog.disarm();
+        }
+        let call = || shown(&cmd.name, &args);
+        let outcome = check_reply(&result, seed, &call).unwrap_or_else(|| "ok".into());
+        *outcomes.entry((cmd.name.clone(), outcome)).or_default() += 1;
+        if i % 250 == 249 {
+            // Put back what random calls removed, so that calls keep
+            // finding rooms, members and messages.
+            refresh_known(&mut setup);
+        }
+        if i % 500 == 499 {
+            let pong = try_q(&mut setup, &["PING"]);
+            assert!(
+                matches!(pong, Ok(Value::SimpleString(ref s)) if s == "PONG"),
+                "seed {seed}: PING after call {i} ({}): {pong:?}",
+                call()
+            );
+        }
+    }
+    let elapsed = started.elapsed();
+    let unblocked = watchdog.finish();
+
+    assert!(server.is_running(), "seed {seed}: redis-server died");
+    assert_eq!(text(&q(&mut setup, &["PING"])), "PONG");
+    let after = snapshot(&mut setup, &dm);
+    for (what, value) in &before {
+        assert_eq!(
+            after.get(what),
+            Some(value),
+            "seed {seed}: reserved data changed: {what}"
+        );
+    }
+    assert_eq!(
+        before.len(),
+        after.len(),
+        "seed {seed}: reserved keys added"
+    );
+    q(&mut setup, &["CHAT.AUTH", "{keep}alice", "correct horse"]);
+    let log = server.log();
+    let bad: Vec<&str> = log
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().contains("panic") || l.contains("BUG REPORT"))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "seed {seed}: the log says:\n{}",
+        bad.join("\n")
+    );
+
+    // Every command answered, and each both succeeded and failed at least
+    // once (SEND-RESOLVED only ever fails for a client).
+    let mut succeeded = 0;
+    for cmd in &commands {
+        let ok = outcomes
+            .get(&(cmd.name.clone(), "ok".into()))
+            .copied()
+            .unwrap_or(0);
+        let total: usize = outcomes
+            .iter()
+            .filter(|((name, _), _)| *name == cmd.name)
+            .map(|(_, n)| n)
+            .sum();
+        assert!(total > 0, "{} never called", cmd.name);
+        succeeded += usize::from(ok > 0);
+    }
+    eprintln!(
+        "hostile: {calls} calls to {} commands in {elapsed:.1?}, {unblocked} long BLOCKs unblocked, \
+         {succeeded} commands succeeded at least once; outcomes: {outcomes:?}",
+        commands.len()
+    );
+    assert!(
+        succeeded + 3 >= commands.len(),
+        "seed {seed}: too few commands ever succeeded: {outcomes:?}"
+    );
+    server.kill();
+}
+
+/// The log check above would see a panic: in a build that has
+/// CHAT.DEBUG-PANIC (debug builds), a caught panic is an error reply that
+/// says so, and a `panic:` line in the log.
+#[test]
+fn panics_reach_the_log() {
+    let server = Server::start();
+    let mut con = server.conn();
+    let names = strings(&q(
+        &mut con,
+        &["COMMAND", "LIST", "FILTERBY", "MODULE", "chat"],
+    ));
+    if !names.iter().any(|n| n == "chat.debug-panic") {
+        return; // a release build: nothing panics on purpose
+    }
+    let e = err(&mut con, &["CHAT.DEBUG-PANIC"]);
+    assert!(e.starts_with("ERR "), "{e}");
+    assert_eq!(text(&q(&mut con, &["PING"])), "PONG");
+    assert!(server.log().contains("panic"), "{}", server.log());
+}
+
+/// An inbox given a stream id above `i64::MAX` by hand (`XADD` on a chat
+/// key, which the docs do not support but a client can do) makes the next
+/// CHAT.SEND propagate an inbox copy with a negative delivery, which the
+/// replica refuses: the message is missing there.
+#[test]
+#[ignore = "known bug: CHAT.SEND-RESOLVED writes deliveries above i64::MAX as negative numbers"]
+fn replicas_get_sends_to_inboxes_with_huge_ids() {
+    let primary = Server::start();
+    let replica = start_replica(&primary, true);
+    let mut con = primary.conn();
+    room_with(&mut con, "r", &["a", "b"]);
+    q(
+        &mut con,
+        &[
+            "XADD",
+            "chat:user:{b}:inbox",
+            "9223372036854775808-0",
+            "msg",
+            "x",
+        ],
+    );
+    assert_eq!(int(&q(&mut con, &["CHAT.SEND", "r", "a", "hi"])), 1);
+    q(&mut con, &["WAIT", "1", "2000"]);
+    let mut rcon = replica.conn();
+    assert_eq!(
+        strings(&q(&mut rcon, &["CHAT.HISTORY", "r"])).len(),
+        1,
+        "the replica lacks the message"
+    );
+    assert_eq!(digest(&mut con), digest(&mut rcon));
+}
