@@ -818,14 +818,33 @@ fn random_vectors_to_every_command() {
         } else {
             (&mut resp2, id2)
         };
-        let blocking = cmd.name == "chat.fetch" && may_block_long(&args);
-        if blocking {
-            watchdog.arm(client);
-        }
-        let result: redis::RedisResult<Value> = redis::cmd(&cmd.name).arg(&args).query(con);
-        if blocking {
-            watchdog.disarm();
-        }
+        let result: redis::RedisResult<Value> = match rng.below(100) {
+            // Inside MULTI/EXEC and inside a script, where nothing may
+            // block: a FETCH ... BLOCK or a password hash answers at once.
+            0..=2 => {
+                q(con, &["MULTI"]);
+                let queued = redis::cmd(&cmd.name).arg(&args).query::<Value>(con);
+                check_reply(&queued, seed, &|| shown(&cmd.name, &args));
+                redis::cmd("EXEC").query(con)
+            }
+            3..=5 => redis::cmd("EVAL")
+                .arg("return redis.pcall(unpack(ARGV))")
+                .arg(0)
+                .arg(&cmd.name)
+                .arg(&args)
+                .query(con),
+            _ => {
+                let blocking = cmd.name == "chat.fetch" && may_block_long(&args);
+                if blocking {
+                    watchdog.arm(client);
+                }
+                let result = redis::cmd(&cmd.name).arg(&args).query(con);
+                if blocking {
+                    watchdog.disarm();
+                }
+                result
+            }
+        };
         let call = || shown(&cmd.name, &args);
         let outcome = check_reply(&result, seed, &call).unwrap_or_else(|| "ok".into());
         *outcomes.entry((cmd.name.clone(), outcome)).or_default() += 1;
