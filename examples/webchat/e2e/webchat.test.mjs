@@ -1,0 +1,308 @@
+// End-to-end test of the web chat: a real redis-server with the module and
+// the real chat-webchat binary, each on a free loopback port, and two users
+// in two contexts of Debian's headless Chromium (/usr/bin/chromium), driven
+// by playwright-core. Screenshots of each step go to target/webchat-test/.
+//
+//   node --test examples/webchat/e2e/webchat.test.mjs
+//
+// Environment: CHAT_MODULE (the module .so), WEBCHAT_BIN (the web server),
+// CHROMIUM (the browser), WEBCHAT_ARTIFACTS (where screenshots go).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const modulePath = process.env.CHAT_MODULE || path.join(root, 'target/release/libredis_chat.so');
+const serverBin = process.env.WEBCHAT_BIN || path.join(root, 'target/release/chat-webchat');
+const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
+const artifacts = process.env.WEBCHAT_ARTIFACTS || path.join(root, 'target/webchat-test');
+
+const children = [];
+let redisPort;
+let base;
+let browser;
+let dataDir;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Polls `check` until it returns a truthy value; fails with `what` after `ms`.
+async function until(what, check, ms = 10000) {
+  const end = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      last = await check();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what} (last: ${last})`);
+    await sleep(100);
+  }
+}
+
+function cli(...args) {
+  return execFileSync('redis-cli', ['-p', String(redisPort), '--no-raw', ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }).trim();
+}
+
+function cliLines(...args) {
+  const out = execFileSync('redis-cli', ['-p', String(redisPort), '--raw', ...args], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => l !== '');
+}
+
+function start(cmd, args, env) {
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d) => { output += d; });
+  child.stderr.on('data', (d) => { output += d; });
+  child.output = () => output;
+  children.push(child);
+  return child;
+}
+
+before(async () => {
+  for (const [what, file] of [['the module', modulePath], ['the web server', serverBin], ['Chromium', browserPath]]) {
+    assert.ok(fs.existsSync(file), `${what} is missing: ${file}`);
+  }
+  fs.mkdirSync(artifacts, { recursive: true });
+  for (const f of fs.readdirSync(artifacts)) if (f.endsWith('.png')) fs.rmSync(path.join(artifacts, f));
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'webchat-test-'));
+
+  redisPort = await freePort();
+  const redis = start('redis-server', [
+    '--port', String(redisPort), '--bind', '127.0.0.1', '--dir', dataDir,
+    '--save', '', '--appendonly', 'no', '--loadmodule', modulePath,
+  ]);
+  await until('redis-server to answer', () => {
+    if (redis.exitCode !== null) throw new Error(`redis-server exited: ${redis.output()}`);
+    try { return cli('PING') === 'PONG'; } catch { return false; }
+  });
+
+  const webPort = await freePort();
+  base = `http://127.0.0.1:${webPort}`;
+  const web = start(serverBin, [], { REDIS_URL: `redis://127.0.0.1:${redisPort}/`, PORT: String(webPort) });
+  await until('the web server to answer', async () => {
+    if (web.exitCode !== null) throw new Error(`chat-webchat exited: ${web.output()}`);
+    try { return (await fetch(`${base}/healthz`)).ok; } catch { return false; }
+  });
+
+  browser = await chromium.launch({ executablePath: browserPath, headless: true });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  for (const child of children) {
+    if (child.exitCode === null) child.kill('SIGTERM');
+  }
+  await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+// A page that records dialogs and script errors, which must never happen.
+async function openPage(context, label) {
+  const page = await context.newPage();
+  page.dialogs = [];
+  page.errors = [];
+  page.on('dialog', async (d) => { page.dialogs.push(d.message()); await d.dismiss(); });
+  page.on('pageerror', (e) => page.errors.push(`${label}: ${e.message}`));
+  await page.goto(base);
+  return page;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(artifacts, `${name}.png`) });
+}
+
+async function signUp(page, user, name, password) {
+  await page.click('#mode-signup');
+  await page.fill('#f-user', user);
+  await page.fill('#f-name', name);
+  await page.fill('#f-password', password);
+  await page.click('#f-submit');
+  await page.waitForSelector('body[data-synced="true"]');
+}
+
+async function signIn(page, user, password) {
+  await page.fill('#f-user', user);
+  await page.fill('#f-password', password);
+  await page.click('#f-submit');
+}
+
+async function join(page, room) {
+  await page.fill('#join-room', room);
+  await page.press('#join-room', 'Enter');
+  await page.waitForSelector(`#rooms button.active[data-room="${room}"]`);
+}
+
+// Sends a message and waits until the server has confirmed it.
+async function send(page, text) {
+  const before = await messages(page);
+  await page.fill('#text', text);
+  await page.press('#text', 'Enter');
+  await until(`"${text}" to be sent`, async () => (await messages(page)).length === before.length + 1);
+}
+
+// The confirmed messages on the page, in order: {id, sender, text}.
+function messages(page) {
+  return page.$$eval('#list .msg:not(.pending)', (els) => els.map((e) => ({
+    id: Number(e.dataset.id),
+    sender: e.dataset.sender,
+    text: e.querySelector('.text') ? e.querySelector('.text').textContent : null,
+  })));
+}
+
+function texts(list) {
+  return list.map((m) => m.text);
+}
+
+test('two users: live delivery, offline catch-up without duplicates, text stays text', async () => {
+  const alice = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+  const bob = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+  const pages = [];
+
+  // 1. Both sign up and join #general.
+  const a = await openPage(alice, 'alice');
+  pages.push(a);
+  await shot(a, '01-sign-in-form');
+  await signUp(a, 'alice', 'Alice', 'alice-secret');
+  await join(a, 'general');
+  let b = await openPage(bob, 'bob');
+  pages.push(b);
+  await signUp(b, 'bob', 'Bob', 'bob-secret');
+  await join(b, 'general');
+  assert.deepEqual(cliLines('CHAT.MEMBERS', 'general'), ['alice', 'bob']);
+  assert.deepEqual(cliLines('CHAT.PRESENCE', 'general'), ['alice', 'bob']);
+  // Listening means subscribed by exact name (docs/delivery.md).
+  assert.equal(cliLines('PUBSUB', 'NUMSUB', 'chat:user:{bob}:push')[1], '1');
+
+  // 2. Alice types: Bob sees it; she sends: Bob gets the message live.
+  await a.fill('#text', 'Hi Bob!');
+  await until('bob to see alice typing', async () => (await b.textContent('#typing')).includes('Alice is typing'));
+  await shot(b, '02-bob-sees-typing');
+  await a.press('#text', 'Enter');
+  await until('bob to get the message live', async () => texts(await messages(b)).includes('Hi Bob!'));
+  assert.deepEqual(texts(await messages(b)), ['Hi Bob!']);
+  assert.equal((await messages(b))[0].sender, 'alice');
+  assert.deepEqual(cliLines('CHAT.FETCH', 'bob'), [], 'a live message leaves no inbox copy');
+  // Bob's page read it: his cursor moved, and Alice sees the receipt and his dot.
+  await until('bob to read message 1', () => cliLines('CHAT.MEMBERS', 'general', 'WITHREAD').join(' ') === 'alice 1 bob 1');
+  await until('alice to see the read receipt', async () => (await a.textContent('#list')).includes('Seen by Bob'));
+  await a.waitForSelector('#room-people .person[data-user="bob"] .dot.online');
+  await shot(a, '03-alice-after-live-message');
+  await shot(b, '03-bob-got-live-message');
+
+  // 3. Bob closes his tab: the server stops listening and marks him offline.
+  await b.close();
+  await until('bob to be offline', () => !cliLines('CHAT.PRESENCE', 'general').includes('bob'));
+  await until('bob\'s channel to have no subscriber', () => cliLines('PUBSUB', 'NUMSUB', 'chat:user:{bob}:push')[1] === '0');
+
+  // 4. Alice sends three more; they wait in Bob's inbox.
+  const missed = ['Are you there?', 'Call me when you are back.', 'Lunch at 12:30 <b>sharp</b> & don\'t be late'];
+  for (const text of missed) await send(a, text);
+  assert.equal(cliLines('CHAT.FETCH', 'bob').length, 3, 'the three messages are in bob\'s inbox');
+  await until('alice to see bob offline', async () => (await a.$('#room-people .person[data-user="bob"] .dot.online')) === null, 15000);
+  await shot(a, '04-alice-sent-three-while-bob-away');
+
+  // 5. Bob comes back in a new tab: a wrong password first, then the right one.
+  b = await openPage(bob, 'bob');
+  pages.push(b);
+  await signIn(b, 'bob', 'wrong password');
+  await until('the sign-in error', async () => (await b.textContent('#f-error')) === 'Invalid username or password');
+  await shot(b, '05-wrong-password');
+  await signIn(b, 'bob', 'bob-secret');
+  await b.waitForSelector('body[data-synced="true"]');
+  await until('bob to see the room', async () => (await messages(b)).length >= 4);
+  await sleep(500); // anything duplicated would have arrived by now
+  const back = await messages(b);
+  assert.deepEqual(texts(back), ['Hi Bob!', ...missed], 'each message once, in order');
+  assert.deepEqual(back.map((m) => m.id), [1, 2, 3, 4]);
+  const divider = await b.textContent('#list .divider');
+  assert.equal(divider, '3 new messages');
+  const afterDivider = await b.$$eval('#list .divider ~ .msg .text', (els) => els.map((e) => e.textContent));
+  assert.deepEqual(afterDivider, missed, 'exactly the three missed messages are new');
+  assert.deepEqual(cliLines('CHAT.FETCH', 'bob'), [], 'the page acknowledged the inbox');
+  await until('bob\'s read cursor to reach 4', () => cliLines('CHAT.UNREAD', 'bob').length === 0);
+  assert.deepEqual(cliLines('CHAT.PRESENCE', 'general'), ['alice', 'bob']);
+  await shot(b, '06-bob-back-sees-three-missed');
+
+  // 6. HTML in a message is text: no element, no script, no dialog.
+  const evil = '<img src=x onerror=alert(1)>';
+  await send(a, evil);
+  await until('bob to get the HTML message live', async () => texts(await messages(b)).includes(evil));
+  for (const page of [a, b]) {
+    const shown = await messages(page);
+    assert.equal(shown[shown.length - 1].text, evil);
+    assert.equal(await page.$$eval('#list img, #list b', (els) => els.length), 0);
+  }
+  await sleep(300);
+  await shot(b, '07-html-shown-as-text');
+  assert.deepEqual(texts(await messages(b)), ['Hi Bob!', ...missed, evil]);
+
+  for (const page of pages) {
+    assert.deepEqual(page.dialogs, [], 'no dialog opened');
+    assert.deepEqual(page.errors, [], 'no script error');
+  }
+  await alice.close();
+  await bob.close();
+});
+
+test('direct messages, unread badges and scroll-back on a phone-sized screen', async () => {
+  // 60 messages from alice in a room carol joins, made with plain CHAT.* calls.
+  cli('CHAT.REGISTER', 'carol', 'Carol', 'PASSWORD', 'carol-secret');
+  cli('CHAT.CREATE', 'history', 'A long history');
+  cli('CHAT.SUBSCRIBE', 'history', 'alice');
+  for (let i = 1; i <= 60; i++) cli('CHAT.SEND', 'history', 'alice', `Old message ${i}`);
+  cli('CHAT.SUBSCRIBE', 'history', 'carol');
+
+  const phone = await browser.newContext({ viewport: { width: 390, height: 740 }, isMobile: true, hasTouch: true });
+  const c = await openPage(phone, 'carol');
+  await signIn(c, 'carol', 'carol-secret');
+  await c.waitForSelector('body[data-synced="true"]');
+
+  // Alice writes to Carol directly while Carol looks at the room list.
+  const dm = cli('CHAT.DM', 'alice', 'carol').replace(/"/g, '');
+  cli('CHAT.SEND', dm, 'alice', 'Psst, Carol');
+  const badge = await until('the direct room to show one unread', () =>
+    c.$eval(`#dms button[data-room="${dm}"] .badge`, (e) => e.textContent).catch(() => null));
+  assert.equal(badge, '1');
+  await shot(c, '08-phone-room-list-with-badge');
+  await c.click(`#dms button[data-room="${dm}"]`);
+  await until('the direct message', async () => texts(await messages(c)).includes('Psst, Carol'));
+  assert.equal(await c.textContent('#room-title'), 'Alice');
+  await shot(c, '09-phone-direct-message');
+
+  // The long room: the newest 50 first, the rest by scrolling back.
+  await c.click('#back');
+  await c.click('#rooms button[data-room="history"]');
+  await until('the newest 50', async () => (await messages(c)).length === 50);
+  assert.equal((await messages(c))[0].text, 'Old message 11');
+  await c.$eval('#messages', (e) => { e.scrollTop = 0; });
+  await until('all 60 after scrolling back', async () => (await messages(c)).length === 60);
+  const all = await messages(c);
+  assert.deepEqual(all.map((m) => m.id), Array.from({ length: 60 }, (_, i) => i + 1));
+  await shot(c, '10-phone-scrolled-back');
+  assert.deepEqual(c.dialogs, []);
+  assert.deepEqual(c.errors, []);
+  await phone.close();
+});

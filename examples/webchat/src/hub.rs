@@ -1,0 +1,273 @@
+//! Listening for a user while at least one of their tabs is open.
+//!
+//! The module delivers a message live only to a member who is online and has
+//! a connection subscribed to their push channel; everyone else gets it in
+//! their inbox (docs/delivery.md). So, per signed-in user, the server keeps
+//! one Redis pub/sub connection while the user has a tab open:
+//!
+//! * first tab opens: `CHAT.CHANNELS`, `SUBSCRIBE` to all of them, then
+//!   `CHAT.ONLINE <user> TTL 30`, renewed every 10 seconds;
+//! * last tab closes: `CHAT.OFFLINE`, `UNSUBSCRIBE`, and the connection is
+//!   closed, so from then on the user's messages wait in the inbox.
+//!
+//! Whatever arrives on the connection goes to every open tab of the user.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use redis::aio::PubSubSink;
+use serde_json::{json, Value as Json};
+use tokio::sync::{broadcast, Mutex};
+use tokio::task::JoinHandle;
+
+use crate::chat::{Chat, ChatError, ChatResult};
+
+/// Presence lasts this long without a heartbeat: a server that dies leaves
+/// its users online for at most this time.
+pub const PRESENCE_TTL: u64 = 30;
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// Frames for the tabs, already JSON text.
+pub type Frame = Arc<str>;
+
+pub struct Hubs {
+    chat: Chat,
+    client: redis::Client,
+    users: Mutex<HashMap<String, Hub>>,
+}
+
+struct Hub {
+    tabs: usize,
+    tx: broadcast::Sender<Frame>,
+    listener: Option<Listener>,
+}
+
+struct Listener {
+    sink: PubSubSink,
+    channels: BTreeSet<String>,
+    dead: Arc<AtomicBool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// One open tab of a user. Dropping it closes the tab's share of the hub.
+pub struct Tab {
+    pub rx: broadcast::Receiver<Frame>,
+    user: String,
+    hubs: Arc<Hubs>,
+}
+
+impl Drop for Tab {
+    fn drop(&mut self) {
+        let hubs = self.hubs.clone();
+        let user = std::mem::take(&mut self.user);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { hubs.detach(&user).await });
+        }
+    }
+}
+
+pub fn frame(value: &Json) -> Frame {
+    Arc::from(value.to_string())
+}
+
+impl Hubs {
+    pub fn new(chat: Chat, client: redis::Client) -> Arc<Self> {
+        Arc::new(Hubs {
+            chat,
+            client,
+            users: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Opens a tab for the user: listens first, then marks the user online.
+    pub async fn attach(self: &Arc<Self>, user: &str) -> ChatResult<Tab> {
+        let mut users = self.users.lock().await;
+        let hub = users.entry(user.to_string()).or_insert_with(|| Hub {
+            tabs: 0,
+            tx: broadcast::channel(512).0,
+            listener: None,
+        });
+        // Subscribed before listening starts: the tab misses nothing.
+        let rx = hub.tx.subscribe();
+        let alive = hub
+            .listener
+            .as_ref()
+            .is_some_and(|l| !l.dead.load(Ordering::SeqCst));
+        if !alive {
+            if let Some(old) = hub.listener.take() {
+                old.stop();
+            }
+            match self.listen(user, hub.tx.clone()).await {
+                Ok(listener) => hub.listener = Some(listener),
+                Err(e) => {
+                    if hub.tabs == 0 {
+                        users.remove(user);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        hub.tabs += 1;
+        Ok(Tab {
+            rx,
+            user: user.to_string(),
+            hubs: self.clone(),
+        })
+    }
+
+    async fn listen(
+        self: &Arc<Self>,
+        user: &str,
+        tx: broadcast::Sender<Frame>,
+    ) -> ChatResult<Listener> {
+        let (command, channels) = self.chat.channels(user).await?;
+        if command != "SUBSCRIBE" {
+            return Err(ChatError::new(format!(
+                "the chat server asks to listen with {command}; this web server supports a single Redis server (SUBSCRIBE) only"
+            )));
+        }
+        let pubsub = self.client.get_async_pubsub().await?;
+        let (mut sink, mut stream) = pubsub.split();
+        sink.subscribe(&channels).await?;
+        self.chat.online(user, PRESENCE_TTL).await?;
+
+        let dead = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let dead = dead.clone();
+            let hubs = Arc::downgrade(self);
+            let user = user.to_string();
+            tokio::spawn(async move {
+                while let Some(msg) = stream.next().await {
+                    let payload: String = match msg.get_payload() {
+                        Ok(p) => p,
+                        Err(_) => continue,
+                    };
+                    let doc: Json = match serde_json::from_str(&payload) {
+                        Ok(d) => d,
+                        Err(_) => continue,
+                    };
+                    if doc["type"] == "mode" {
+                        // The room moved between fan-out and broadcast:
+                        // listen where CHAT.CHANNELS says, then catch up.
+                        if let (Some(hubs), Some(room)) = (hubs.upgrade(), doc["room"].as_str()) {
+                            let (user, room) = (user.clone(), room.to_string());
+                            tokio::spawn(async move {
+                                if let Err(e) = hubs.reconcile(&user).await {
+                                    eprintln!("webchat: listening again for {user}: {e}");
+                                }
+                                hubs.notify(&user, &json!({"t": "resync", "room": room}))
+                                    .await;
+                            });
+                        }
+                    }
+                    let _ = tx.send(frame(&json!({"t": "push", "doc": doc})));
+                }
+                // The connection to Redis is gone: the tabs reconnect, which
+                // listens again on a new connection.
+                dead.store(true, Ordering::SeqCst);
+                let _ = tx.send(frame(&json!({"t": "reconnect"})));
+            })
+        };
+        let heartbeat = {
+            let chat = self.chat.clone();
+            let user = user.to_string();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(HEARTBEAT);
+                every.tick().await;
+                loop {
+                    every.tick().await;
+                    if let Err(e) = chat.online(&user, PRESENCE_TTL).await {
+                        eprintln!("webchat: heartbeat for {user}: {e}");
+                    }
+                }
+            })
+        };
+        Ok(Listener {
+            sink,
+            channels: channels.into_iter().collect(),
+            dead,
+            tasks: vec![reader, heartbeat],
+        })
+    }
+
+    /// Closes a tab; the last one makes the user offline and stops listening.
+    async fn detach(&self, user: &str) {
+        let mut users = self.users.lock().await;
+        let Some(hub) = users.get_mut(user) else {
+            return;
+        };
+        hub.tabs = hub.tabs.saturating_sub(1);
+        if hub.tabs > 0 {
+            return;
+        }
+        if let Some(hub) = users.remove(user) {
+            if let Some(listener) = hub.listener {
+                self.stop_listening(user, listener).await;
+            }
+        }
+    }
+
+    async fn stop_listening(&self, user: &str, mut listener: Listener) {
+        // Offline first: from here on the user's messages go to the inbox.
+        if let Err(e) = self.chat.offline(user).await {
+            eprintln!("webchat: CHAT.OFFLINE {user}: {e}");
+        }
+        if !listener.dead.load(Ordering::SeqCst) && !listener.channels.is_empty() {
+            let channels: Vec<&String> = listener.channels.iter().collect();
+            if let Err(e) = listener.sink.unsubscribe(channels).await {
+                eprintln!("webchat: UNSUBSCRIBE for {user}: {e}");
+            }
+        }
+        listener.stop();
+    }
+
+    /// Listens on exactly the channels CHAT.CHANNELS names now (after a join,
+    /// a leave or a `mode` event).
+    pub async fn reconcile(&self, user: &str) -> ChatResult<()> {
+        let mut users = self.users.lock().await;
+        let Some(listener) = users.get_mut(user).and_then(|h| h.listener.as_mut()) else {
+            return Ok(());
+        };
+        let (_, now) = self.chat.channels(user).await?;
+        let now: BTreeSet<String> = now.into_iter().collect();
+        let added: Vec<&String> = now.difference(&listener.channels).collect();
+        if !added.is_empty() {
+            listener.sink.subscribe(added).await?;
+        }
+        let gone: Vec<&String> = listener.channels.difference(&now).collect();
+        if !gone.is_empty() {
+            listener.sink.unsubscribe(gone).await?;
+        }
+        listener.channels = now;
+        Ok(())
+    }
+
+    /// Sends a frame to every open tab of the user.
+    pub async fn notify(&self, user: &str, value: &Json) {
+        let users = self.users.lock().await;
+        if let Some(hub) = users.get(user) {
+            let _ = hub.tx.send(frame(value));
+        }
+    }
+
+    /// At shutdown: every user with a tab open goes offline.
+    pub async fn close_all(&self) {
+        let mut users = self.users.lock().await;
+        for (user, hub) in users.drain() {
+            if let Some(listener) = hub.listener {
+                self.stop_listening(&user, listener).await;
+            }
+        }
+    }
+}
+
+impl Listener {
+    fn stop(self) {
+        for task in self.tasks {
+            task.abort();
+        }
+    }
+}

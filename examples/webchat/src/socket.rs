@@ -1,0 +1,560 @@
+//! One browser tab's WebSocket.
+//!
+//! The tab sends JSON requests `{"op": ..., "req": n, ...}` and gets
+//! `{"t": "reply", "req": n, "data": ...}` or `{"t": "reply", "req": n,
+//! "error": "..."}` back. Besides replies the server sends:
+//!
+//! * `ready`: the user, their rooms and unread counts, once signed in;
+//! * `missed`: messages of a room after the user's read cursor;
+//! * `inbox`: a page of the user's inbox; the tab answers `ack` once it has
+//!   shown it, and the server sends the next page (an empty one at the end);
+//! * `push`: a message or an event, live from the user's channels;
+//! * `resync`: a room changed mode, catch up on it; `reconnect`: the link
+//!   to Redis broke, connect again.
+//!
+//! The first frame must be `{"op": "auth", "token": ...}`. The tab acts only
+//! as its signed-in user, and reads only rooms that user is a member of.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocket};
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::chat::{is_direct, ChatError, ChatResult, Page};
+use crate::App;
+
+/// A page of history.
+const PAGE: u32 = 50;
+/// Messages sent in one catch-up frame per room.
+const CATCH_UP: u32 = 200;
+/// Rooms with more members show no per-member read receipts.
+const RECEIPTS_MAX_MEMBERS: i64 = 100;
+const INBOX_PAGE: u32 = 100;
+const PING_EVERY: Duration = Duration::from_secs(15);
+const SILENT_MAX: Duration = Duration::from_secs(45);
+
+#[derive(Deserialize)]
+struct Request {
+    req: Option<u64>,
+    #[serde(flatten)]
+    op: Op,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum Op {
+    Open {
+        room: String,
+    },
+    Older {
+        room: String,
+        before: i64,
+    },
+    Catchup {
+        rooms: BTreeMap<String, i64>,
+    },
+    Room {
+        room: String,
+    },
+    Send {
+        room: String,
+        text: String,
+        nonce: String,
+    },
+    Typing {
+        room: String,
+    },
+    Read {
+        room: String,
+        id: i64,
+    },
+    Join {
+        room: String,
+        title: Option<String>,
+    },
+    Leave {
+        room: String,
+    },
+    Dm {
+        user: String,
+    },
+    Presence {
+        rooms: Vec<String>,
+    },
+    Ack {
+        delivery: String,
+    },
+    Edit {
+        room: String,
+        id: i64,
+        text: String,
+    },
+    Delete {
+        room: String,
+        id: i64,
+    },
+    Profiles {
+        users: Vec<String>,
+    },
+    Ping,
+}
+
+/// The socket is gone; stop serving it.
+struct Gone;
+
+struct Conn {
+    app: Arc<App>,
+    user: String,
+    typing_sent: HashMap<String, Instant>,
+}
+
+pub async fn serve(mut socket: WebSocket, app: Arc<App>) {
+    let Some(user) = authenticate(&mut socket, &app).await else {
+        return;
+    };
+    let mut tab = match app.hubs.attach(&user).await {
+        Ok(tab) => tab,
+        Err(e) => {
+            let _ = send(&mut socket, &json!({"t": "error", "message": e.message})).await;
+            let _ = socket.send(Message::Close(None)).await;
+            return;
+        }
+    };
+    let mut conn = Conn {
+        app,
+        user,
+        typing_sent: HashMap::new(),
+    };
+    if conn.start(&mut socket).await.is_err() {
+        return;
+    }
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut heard = Instant::now();
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => {
+                heard = Instant::now();
+                match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        if conn.handle(&mut socket, text.as_str()).await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => {}
+                }
+            }
+            pushed = tab.rx.recv() => {
+                let frame = match pushed {
+                    Ok(frame) => frame,
+                    // The tab fell far behind: it reconnects and catches up.
+                    Err(RecvError::Lagged(_)) => break,
+                    Err(RecvError::Closed) => break,
+                };
+                if socket.send(Message::Text(frame.to_string().into())).await.is_err() {
+                    break;
+                }
+                if frame.contains("\"t\":\"reconnect\"") {
+                    break;
+                }
+            }
+            _ = ping.tick() => {
+                if heard.elapsed() > SILENT_MAX {
+                    break;
+                }
+                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = socket.send(Message::Close(None)).await;
+    // Dropping the tab closes the user's share of the hub; the last tab to
+    // close makes the user offline.
+    drop(tab);
+}
+
+async fn send(socket: &mut WebSocket, value: &Json) -> Result<(), Gone> {
+    socket
+        .send(Message::Text(value.to_string().into()))
+        .await
+        .map_err(|_| Gone)
+}
+
+/// Waits for the auth frame; the user it names, or None (the socket is then
+/// told why and closed).
+async fn authenticate(socket: &mut WebSocket, app: &App) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Auth {
+        op: String,
+        token: String,
+    }
+    let first = tokio::time::timeout(Duration::from_secs(10), socket.recv()).await;
+    let user = match first {
+        Ok(Some(Ok(Message::Text(text)))) => match serde_json::from_str::<Auth>(text.as_str()) {
+            Ok(auth) if auth.op == "auth" => app.sessions.user(&auth.token),
+            _ => None,
+        },
+        _ => None,
+    };
+    if user.is_none() {
+        let _ = send(
+            socket,
+            &json!({"t": "signed_out", "message": "your session has ended; sign in again"}),
+        )
+        .await;
+        let _ = socket.send(Message::Close(None)).await;
+    }
+    user
+}
+
+impl Conn {
+    /// After listening has started: the user's rooms and unread counts, what
+    /// they missed in each room, then the first page of their inbox.
+    async fn start(&mut self, socket: &mut WebSocket) -> Result<(), Gone> {
+        let ready = match self.ready().await {
+            Ok(ready) => ready,
+            Err(e) => {
+                send(socket, &json!({"t": "error", "message": e.message})).await?;
+                return Err(Gone);
+            }
+        };
+        let rooms: Vec<(String, i64, i64)> = ready["rooms"]
+            .as_array()
+            .map(|rooms| {
+                rooms
+                    .iter()
+                    .filter_map(|r| {
+                        Some((
+                            r["id"].as_str()?.to_string(),
+                            r["cursor"].as_i64()?,
+                            r["last_id"].as_i64()?,
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        send(socket, &ready).await?;
+        // Unread messages of every room, from the history: this covers the
+        // broadcast rooms, which keep no inbox copies.
+        for (room, cursor, last_id) in rooms {
+            if last_id > cursor {
+                match self
+                    .app
+                    .chat
+                    .history(&room, Page::After(cursor), CATCH_UP)
+                    .await
+                {
+                    Ok(messages) => {
+                        send(
+                            socket,
+                            &json!({"t": "missed", "room": room, "messages": messages}),
+                        )
+                        .await?
+                    }
+                    Err(e) => eprintln!("webchat: catching up {room} for {}: {e}", self.user),
+                }
+            }
+        }
+        self.send_inbox(socket).await
+    }
+
+    async fn ready(&self) -> ChatResult<Json> {
+        let chat = &self.app.chat;
+        let name = chat
+            .profile_name(&self.user)
+            .await?
+            .unwrap_or_else(|| self.user.clone());
+        let unread = chat.unread(&self.user).await?;
+        let mut rooms = Vec::new();
+        for room in chat.rooms(&self.user).await? {
+            let n = unread.get(&room).copied().unwrap_or(0);
+            if let Some(view) = self.describe(&room, n).await? {
+                rooms.push(view);
+            }
+        }
+        Ok(json!({"t": "ready", "user": self.user, "name": name, "rooms": rooms}))
+    }
+
+    /// The next page of the inbox; an empty page says the inbox is drained.
+    async fn send_inbox(&self, socket: &mut WebSocket) -> Result<(), Gone> {
+        let page = match self.app.chat.fetch(&self.user, INBOX_PAGE).await {
+            Ok(page) => page,
+            Err(e) => {
+                eprintln!("webchat: CHAT.FETCH {}: {e}", self.user);
+                Vec::new()
+            }
+        };
+        let delivery = page
+            .last()
+            .map(|d| d["delivery"].clone())
+            .unwrap_or(Json::Null);
+        send(
+            socket,
+            &json!({"t": "inbox", "messages": page, "delivery": delivery}),
+        )
+        .await
+    }
+
+    /// A room as the page shows it in its list.
+    async fn describe(&self, room: &str, unread: i64) -> ChatResult<Option<Json>> {
+        let chat = &self.app.chat;
+        let Some(info) = chat.info(room).await? else {
+            return Ok(None);
+        };
+        let mut dm = Json::Null;
+        if is_direct(room) {
+            let members = chat.members(room).await?;
+            if let Some(other) = members.into_iter().find(|m| *m != self.user) {
+                let name = chat.profile_name(&other).await?;
+                dm = json!({"user": other, "name": name.unwrap_or_else(|| other.clone())});
+            }
+        }
+        Ok(Some(json!({
+            "id": info.id,
+            "title": info.title,
+            "mode": info.mode,
+            "members": info.members,
+            "last_id": info.last_id,
+            "cursor": (info.last_id - unread).max(0),
+            "dm": dm,
+        })))
+    }
+
+    async fn my_rooms(&self) -> ChatResult<HashSet<String>> {
+        Ok(self.app.chat.rooms(&self.user).await?.into_iter().collect())
+    }
+
+    async fn check_member(&self, room: &str) -> ChatResult<()> {
+        if self.my_rooms().await?.contains(room) {
+            Ok(())
+        } else {
+            Err(ChatError::new("you are not a member of that room"))
+        }
+    }
+
+    async fn handle(&mut self, socket: &mut WebSocket, text: &str) -> Result<(), Gone> {
+        let request: Request = match serde_json::from_str(text) {
+            Ok(r) => r,
+            Err(_) => {
+                return send(
+                    socket,
+                    &json!({"t": "error", "message": "the server did not understand a request from this page; reload it"}),
+                )
+                .await;
+            }
+        };
+        let result = self.op(socket, request.op).await;
+        match (request.req, result) {
+            (Some(req), Ok(data)) => {
+                send(socket, &json!({"t": "reply", "req": req, "data": data})).await
+            }
+            (Some(req), Err(e)) => {
+                send(
+                    socket,
+                    &json!({"t": "reply", "req": req, "error": e.message}),
+                )
+                .await
+            }
+            (None, Ok(_)) => Ok(()),
+            (None, Err(e)) => send(socket, &json!({"t": "error", "message": e.message})).await,
+        }
+    }
+
+    async fn op(&mut self, socket: &mut WebSocket, op: Op) -> ChatResult<Json> {
+        let chat = self.app.chat.clone();
+        let me = self.user.clone();
+        match op {
+            Op::Ping => Ok(json!("pong")),
+            Op::Open { room } => {
+                self.check_member(&room).await?;
+                let unread = chat.unread(&me).await?.get(&room).copied().unwrap_or(0);
+                let Some(view) = self.describe(&room, unread).await? else {
+                    return Err(ChatError::new("no such room"));
+                };
+                let messages = chat.history(&room, Page::Newest, PAGE).await?;
+                let older = messages.len() == PAGE as usize
+                    && messages.first().and_then(|m| m["id"].as_i64()).unwrap_or(1) > 1;
+                let online = chat.presence(&room).await?;
+                let (mut reads, mut names) = (Json::Null, serde_json::Map::new());
+                if view["members"].as_i64().unwrap_or(0) <= RECEIPTS_MAX_MEMBERS {
+                    let cursors = chat.read_cursors(&room).await?;
+                    for user in cursors.keys() {
+                        if let Some(name) = chat.profile_name(user).await? {
+                            names.insert(user.clone(), json!(name));
+                        }
+                    }
+                    reads = json!(cursors);
+                }
+                Ok(json!({
+                    "room": view,
+                    "messages": messages,
+                    "older": older,
+                    "online": online,
+                    "reads": reads,
+                    "names": names,
+                }))
+            }
+            Op::Older { room, before } => {
+                self.check_member(&room).await?;
+                let messages = chat
+                    .history(&room, Page::Before(before.max(0)), PAGE)
+                    .await?;
+                let older = messages.len() == PAGE as usize
+                    && messages.first().and_then(|m| m["id"].as_i64()).unwrap_or(1) > 1;
+                Ok(json!({"messages": messages, "older": older}))
+            }
+            Op::Catchup { rooms } => {
+                let mine = self.my_rooms().await?;
+                for (room, last) in rooms.into_iter().take(500) {
+                    if !mine.contains(&room) {
+                        continue;
+                    }
+                    let messages = chat
+                        .history(&room, Page::After(last.max(0)), CATCH_UP)
+                        .await?;
+                    if !messages.is_empty() {
+                        send(
+                            socket,
+                            &json!({"t": "missed", "room": room, "messages": messages}),
+                        )
+                        .await
+                        .map_err(|_| ChatError::new("the page went away"))?;
+                    }
+                }
+                Ok(json!({}))
+            }
+            Op::Room { room } => {
+                if !self.my_rooms().await?.contains(&room) {
+                    return Ok(Json::Null);
+                }
+                let unread = chat.unread(&me).await?.get(&room).copied().unwrap_or(0);
+                Ok(self.describe(&room, unread).await?.unwrap_or(Json::Null))
+            }
+            Op::Send { room, text, nonce } => {
+                if nonce.is_empty() || nonce.len() > 64 {
+                    return Err(ChatError::new("a message needs a nonce of 1 to 64 bytes"));
+                }
+                // The nonce makes a resend after a lost reply a no-op.
+                let id = chat
+                    .send(&room, &me, &text, &format!("{me}:{nonce}"))
+                    .await?;
+                let doc = chat.message(&room, id).await?.unwrap_or_else(|| {
+                    json!({"type": "message", "room": room, "id": id, "sender": me, "text": text})
+                });
+                // The module does not deliver a message to its sender: the
+                // user's other tabs hear of it from here.
+                self.app
+                    .hubs
+                    .notify(&me, &json!({"t": "push", "doc": doc}))
+                    .await;
+                Ok(json!({"id": id, "doc": doc}))
+            }
+            Op::Typing { room } => {
+                let now = Instant::now();
+                let recent = self
+                    .typing_sent
+                    .get(&room)
+                    .is_some_and(|t| now.duration_since(*t) < Duration::from_secs(1));
+                if !recent {
+                    self.typing_sent.insert(room.clone(), now);
+                    chat.typing(&room, &me).await?;
+                }
+                Ok(json!({}))
+            }
+            Op::Read { room, id } => {
+                let cursor = chat.read(&room, &me, id).await?;
+                let doc = json!({"type": "read", "room": room, "user": me, "id": cursor});
+                self.app
+                    .hubs
+                    .notify(&me, &json!({"t": "push", "doc": doc}))
+                    .await;
+                Ok(json!({"cursor": cursor}))
+            }
+            Op::Join { room, title } => {
+                let room = room.trim().to_string();
+                match chat.subscribe(&room, &me).await {
+                    Err(e) if e.is("no such room") => {
+                        let title = title
+                            .map(|t| t.trim().to_string())
+                            .filter(|t| !t.is_empty())
+                            .unwrap_or_else(|| room.clone());
+                        match chat.create(&room, &title).await {
+                            Ok(()) => {}
+                            Err(e) if e.is("room already exists") => {}
+                            Err(e) => return Err(e),
+                        }
+                        chat.subscribe(&room, &me).await?;
+                    }
+                    other => other?,
+                }
+                self.app.hubs.reconcile(&me).await?;
+                Ok(self.describe(&room, 0).await?.unwrap_or(Json::Null))
+            }
+            Op::Leave { room } => {
+                chat.unsubscribe(&room, &me).await?;
+                self.app.hubs.reconcile(&me).await?;
+                Ok(json!({}))
+            }
+            Op::Dm { user } => {
+                let room = chat.dm(&me, user.trim()).await?;
+                self.app.hubs.reconcile(&me).await?;
+                let unread = chat.unread(&me).await?.get(&room).copied().unwrap_or(0);
+                Ok(self.describe(&room, unread).await?.unwrap_or(Json::Null))
+            }
+            Op::Presence { rooms } => {
+                let mine = self.my_rooms().await?;
+                let mut online = serde_json::Map::new();
+                for room in rooms.into_iter().take(100) {
+                    if mine.contains(&room) {
+                        let users = chat.presence(&room).await?;
+                        online.insert(room, json!(users));
+                    }
+                }
+                Ok(Json::Object(online))
+            }
+            Op::Ack { delivery } => {
+                let removed = chat.ack(&me, &delivery).await?;
+                self.send_inbox(socket)
+                    .await
+                    .map_err(|_| ChatError::new("the page went away"))?;
+                Ok(json!({"removed": removed}))
+            }
+            Op::Edit { room, id, text } => {
+                chat.edit(&room, &me, id, &text).await?;
+                self.changed(&room, id).await?;
+                Ok(json!({}))
+            }
+            Op::Delete { room, id } => {
+                chat.delete(&room, &me, id).await?;
+                self.changed(&room, id).await?;
+                Ok(json!({}))
+            }
+            Op::Profiles { users } => {
+                let mut names = serde_json::Map::new();
+                for user in users.into_iter().take(100) {
+                    let name = chat.profile_name(&user).await?;
+                    names.insert(user, json!(name));
+                }
+                Ok(Json::Object(names))
+            }
+        }
+    }
+
+    /// After an edit or a delete: the message as the history has it now, to
+    /// every tab of the user (the module tells only the other members).
+    async fn changed(&self, room: &str, id: i64) -> ChatResult<()> {
+        if let Some(doc) = self.app.chat.message(room, id).await? {
+            self.app
+                .hubs
+                .notify(&self.user, &json!({"t": "push", "doc": doc}))
+                .await;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,852 @@
+// The web chat page. Talks to the web server over one WebSocket; see
+// src/socket.rs for the frames. Every piece of user text reaches the page
+// through textContent, never as HTML.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  return e;
+}
+
+const S = {
+  token: sessionStorage.getItem('webchat.token'),
+  user: null,
+  ws: null,
+  connected: false,
+  everReady: false,
+  retry: 0,
+  closing: false,
+  nextReq: 1,
+  pending: new Map(),     // req -> {resolve, reject}
+  rooms: new Map(),       // room id -> room state
+  current: null,          // open room id
+  names: new Map(),       // user id -> display name
+  askNames: new Set(),
+  unknownRooms: new Map(),// room id -> messages that arrived before its info
+  sending: new Map(),     // nonce -> {nonce, room, text}
+  editing: null,          // {room, id, draft}
+  lastTyping: 0,
+  renderQueued: false,
+};
+
+// ---------- helpers ----------
+
+function capitalize(s) {
+  s = String(s || '');
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+let toastTimer = null;
+function toast(message) {
+  const t = $('toast');
+  t.textContent = capitalize(message);
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { t.hidden = true; }, 5000);
+}
+
+function randomHex(bytes) {
+  const a = new Uint8Array(bytes);
+  crypto.getRandomValues(a);
+  return Array.from(a, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function displayName(user) {
+  return S.names.get(user) || user;
+}
+
+function isPhone() {
+  return window.matchMedia('(max-width: 700px)').matches;
+}
+
+function formatTime(ts) {
+  const d = new Date(ts);
+  const now = new Date();
+  const hm = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  if (d.toDateString() === now.toDateString()) return hm;
+  return d.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ' ' + hm;
+}
+
+function roomTitle(r) {
+  if (r.dm) return r.dm.name || r.dm.user;
+  return r.title || r.id;
+}
+
+function unreadOf(r) {
+  return Math.max(0, r.lastId - r.cursor);
+}
+
+// ---------- connection ----------
+
+function request(op, args = {}) {
+  return new Promise((resolve, reject) => {
+    if (!S.connected || !S.ws || S.ws.readyState !== WebSocket.OPEN) {
+      const e = new Error('not connected to the server; trying again');
+      e.offline = true;
+      reject(e);
+      return;
+    }
+    const req = S.nextReq++;
+    S.pending.set(req, { resolve, reject });
+    S.ws.send(JSON.stringify({ ...args, op, req }));
+  });
+}
+
+function tell(op, args = {}) {
+  if (S.connected && S.ws && S.ws.readyState === WebSocket.OPEN) {
+    S.ws.send(JSON.stringify({ ...args, op }));
+  }
+}
+
+function connect() {
+  S.closing = false;
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  const ws = new WebSocket(`${scheme}://${location.host}/ws`);
+  S.ws = ws;
+  ws.onopen = () => ws.send(JSON.stringify({ op: 'auth', token: S.token }));
+  ws.onmessage = (ev) => {
+    let frame;
+    try { frame = JSON.parse(ev.data); } catch { return; }
+    onFrame(frame);
+  };
+  ws.onclose = () => {
+    if (S.ws !== ws) return;
+    S.connected = false;
+    setConnected(false);
+    for (const p of S.pending.values()) {
+      const e = new Error('the connection to the server was lost');
+      e.offline = true;
+      p.reject(e);
+    }
+    S.pending.clear();
+    if (S.closing || !S.token) return;
+    const delay = Math.min(10000, 500 * 2 ** S.retry++);
+    setTimeout(() => { if (S.ws === ws && S.token) connect(); }, delay);
+  };
+}
+
+function setConnected(on) {
+  const dot = $('me-dot');
+  dot.classList.toggle('online', on);
+  dot.title = on ? 'connected' : 'reconnecting…';
+}
+
+function onFrame(f) {
+  switch (f.t) {
+    case 'ready': onReady(f); break;
+    case 'missed': for (const d of f.messages || []) ingest(d); break;
+    case 'inbox': onInbox(f); break;
+    case 'push': onDoc(f.doc); break;
+    case 'resync': catchUp([f.room]); break;
+    case 'reply': {
+      const p = S.pending.get(f.req);
+      if (!p) break;
+      S.pending.delete(f.req);
+      if ('error' in f) p.reject(new Error(f.error)); else p.resolve(f.data);
+      break;
+    }
+    case 'error': toast(f.message); break;
+    case 'signed_out': signedOut(f.message); break;
+    default: break; // 'reconnect' and anything newer: the socket closes next
+  }
+}
+
+// ---------- rooms and messages ----------
+
+function newRoom(v) {
+  return {
+    id: v.id, title: v.title, mode: v.mode, members: v.members,
+    lastId: v.last_id, cursor: v.cursor, dm: v.dm,
+    msgs: new Map(), loaded: false, older: false, loadingOlder: false,
+    reads: null, online: new Set(), typing: new Map(), divider: null, dividerCount: 0,
+  };
+}
+
+function updateRoom(r, v) {
+  r.title = v.title;
+  r.mode = v.mode;
+  r.members = v.members;
+  r.dm = v.dm;
+  r.lastId = Math.max(r.lastId, v.last_id);
+  r.cursor = Math.max(r.cursor, v.cursor);
+  if (v.dm) S.names.set(v.dm.user, v.dm.name);
+}
+
+function addRoom(v) {
+  let r = S.rooms.get(v.id);
+  if (r) updateRoom(r, v); else {
+    r = newRoom(v);
+    S.rooms.set(v.id, r);
+    if (v.dm) S.names.set(v.dm.user, v.dm.name);
+  }
+  const early = S.unknownRooms.get(v.id);
+  S.unknownRooms.delete(v.id);
+  for (const d of early || []) ingest(d);
+  queueRender();
+  return r;
+}
+
+function onReady(f) {
+  S.connected = true;
+  S.retry = 0;
+  S.user = f.user;
+  S.names.set(f.user, f.name);
+  const listed = new Set();
+  for (const v of f.rooms) { listed.add(v.id); addRoom(v); }
+  for (const id of [...S.rooms.keys()]) if (!listed.has(id)) S.rooms.delete(id);
+  $('me-name').textContent = f.name;
+  setConnected(true);
+  showApp();
+  if (S.everReady) {
+    // Back after a lost connection: whatever was sent meanwhile.
+    catchUp([...S.rooms.values()].filter((r) => r.msgs.size).map((r) => r.id));
+    for (const p of S.sending.values()) trySend(p);
+  }
+  S.everReady = true;
+  let target = S.current && S.rooms.has(S.current) ? S.current
+    : localStorage.getItem('webchat.room.' + S.user);
+  if (!target || !S.rooms.has(target)) {
+    const all = [...S.rooms.values()].sort(byTitle);
+    target = (all.find((r) => !r.dm) || all[0] || {}).id;
+  }
+  renderAll();
+  if (target) openRoom(target, false);
+  pollPresence();
+}
+
+function onInbox(f) {
+  for (const d of f.messages || []) ingest(d);
+  if ((f.messages || []).length && f.delivery) {
+    // Shown (stored for display): the server may drop them from the inbox.
+    tell('ack', { delivery: f.delivery });
+  } else {
+    document.body.dataset.synced = 'true';
+  }
+}
+
+function isNewer(d, old) {
+  if (d.deleted && !old.deleted) return true;
+  return (d.edited || 0) > (old.edited || 0);
+}
+
+// Adds a message to its room, once per (room, id).
+function ingest(d) {
+  if (!d || d.type !== 'message' || typeof d.id !== 'number') return;
+  const r = S.rooms.get(d.room);
+  if (!r) {
+    if (!S.unknownRooms.has(d.room)) {
+      S.unknownRooms.set(d.room, []);
+      request('room', { room: d.room }).then((v) => {
+        if (v) addRoom(v); else S.unknownRooms.delete(d.room);
+      }).catch(() => S.unknownRooms.delete(d.room));
+    }
+    S.unknownRooms.get(d.room).push(d);
+    return;
+  }
+  const old = r.msgs.get(d.id);
+  if (old && !isNewer(d, old)) return;
+  const doc = { ...d };
+  delete doc.delivery;
+  r.msgs.set(d.id, doc);
+  if (d.id > r.lastId) r.lastId = d.id;
+  if (d.sender === S.user && d.id > r.cursor) r.cursor = d.id;
+  if (!old) r.typing.delete(d.sender);
+  if (!S.names.has(d.sender)) askName(d.sender);
+  queueRender();
+}
+
+function onDoc(d) {
+  if (!d || typeof d !== 'object') return;
+  const r = S.rooms.get(d.room);
+  switch (d.type) {
+    case 'message': ingest(d); return;
+    case 'dropped': if (r) removeRoom(d.room, 'The room was removed.'); return;
+    default: break;
+  }
+  if (!r) return;
+  switch (d.type) {
+    case 'read':
+      if (d.user === S.user) r.cursor = Math.max(r.cursor, d.id);
+      else {
+        if (r.reads) r.reads[d.user] = Math.max(r.reads[d.user] || 0, d.id);
+        r.online.add(d.user);
+        if (!S.names.has(d.user)) askName(d.user);
+      }
+      break;
+    case 'typing':
+      if (d.user === S.user) return;
+      r.typing.set(d.user, Date.now() + 4000);
+      r.online.add(d.user);
+      if (!S.names.has(d.user)) askName(d.user);
+      setTimeout(renderTyping, 4100);
+      break;
+    case 'edit': {
+      const m = r.msgs.get(d.id);
+      if (m) r.msgs.set(d.id, { ...m, text: d.text, edited: d.edited });
+      break;
+    }
+    case 'delete': {
+      const m = r.msgs.get(d.id);
+      if (m) {
+        const t = { ...m, deleted: true };
+        delete t.text;
+        r.msgs.set(d.id, t);
+      }
+      break;
+    }
+    case 'mode': r.mode = d.mode; break;
+    default: return;
+  }
+  queueRender();
+}
+
+function removeRoom(id, message) {
+  S.rooms.delete(id);
+  if (S.current === id) {
+    S.current = null;
+    if (message) toast(message);
+    $('app').classList.remove('in-room');
+  }
+  renderAll();
+}
+
+let nameTimer = null;
+function askName(user) {
+  if (S.askNames.has(user)) return;
+  S.askNames.add(user);
+  clearTimeout(nameTimer);
+  nameTimer = setTimeout(() => {
+    const users = [...S.askNames].filter((u) => !S.names.has(u));
+    if (!users.length) return;
+    request('profiles', { users }).then((names) => {
+      for (const [u, n] of Object.entries(names)) S.names.set(u, n || u);
+      queueRender();
+    }).catch(() => {});
+  }, 50);
+}
+
+function catchUp(ids) {
+  const rooms = {};
+  for (const id of ids) {
+    const r = S.rooms.get(id);
+    if (r && r.msgs.size) rooms[id] = Math.max(...r.msgs.keys());
+  }
+  if (Object.keys(rooms).length) request('catchup', { rooms }).catch(() => {});
+}
+
+async function openRoom(id, showConversation) {
+  const r = S.rooms.get(id);
+  if (!r) return;
+  if (S.current !== id) S.editing = null;
+  S.current = id;
+  localStorage.setItem('webchat.room.' + S.user, id);
+  setDivider(r, true);
+  r.stickToBottom = true;
+  if (showConversation) $('app').classList.add('in-room');
+  renderAll();
+  try {
+    const data = await request('open', { room: id });
+    updateRoom(r, data.room);
+    for (const [u, n] of Object.entries(data.names || {})) S.names.set(u, n);
+    r.reads = data.reads || null;
+    r.online = new Set(data.online || []);
+    for (const d of data.messages) ingest(d);
+    if (!r.loaded) r.older = data.older;
+    r.loaded = true;
+    if (S.current === id) setDivider(r, false);
+    r.stickToBottom = true;
+    renderAll();
+  } catch (e) {
+    if (!e.offline) toast(e.message);
+  }
+}
+
+// "N new messages" above the first message after the read cursor, as it was
+// when the room was opened; it stays put while the room is open.
+function setDivider(r, reset) {
+  if (!reset && r.divider !== null) return;
+  const n = unreadOf(r);
+  r.divider = n > 0 ? r.cursor : null;
+  r.dividerCount = n;
+}
+
+async function loadOlder() {
+  const r = S.rooms.get(S.current);
+  if (!r || r.loadingOlder || !r.msgs.size) return;
+  r.loadingOlder = true;
+  try {
+    const before = Math.min(...r.msgs.keys());
+    const data = await request('older', { room: r.id, before });
+    r.keepOffset = true;
+    for (const d of data.messages) ingest(d);
+    r.older = data.older && data.messages.length > 0;
+    renderAll();
+  } catch (e) {
+    if (!e.offline) toast(e.message);
+  } finally {
+    r.loadingOlder = false;
+  }
+}
+
+function markRead() {
+  const r = S.rooms.get(S.current);
+  if (!r || !r.loaded || document.visibilityState !== 'visible' || !r.msgs.size) return;
+  const max = Math.max(...r.msgs.keys());
+  if (max <= r.cursor) return;
+  r.cursor = max;
+  tell('read', { room: r.id, id: max });
+  renderRooms();
+}
+
+async function pollPresence() {
+  const rooms = [...S.rooms.values()].filter((r) => r.dm || r.id === S.current).map((r) => r.id);
+  if (!rooms.length) return;
+  try {
+    const online = await request('presence', { rooms });
+    for (const [id, users] of Object.entries(online)) {
+      const r = S.rooms.get(id);
+      if (r) r.online = new Set(users);
+    }
+    queueRender();
+  } catch { /* next time */ }
+}
+setInterval(() => { if (S.connected) pollPresence(); }, 10000);
+
+// ---------- sending ----------
+
+function trySend(p) {
+  request('send', { room: p.room, text: p.text, nonce: p.nonce }).then((data) => {
+    S.sending.delete(p.nonce);
+    if (data && data.doc) ingest(data.doc);
+    queueRender();
+  }).catch((e) => {
+    if (e.offline) return; // sent again, with the same nonce, once back
+    S.sending.delete(p.nonce);
+    toast('Not sent: ' + e.message);
+    if (!$('text').value) $('text').value = p.text;
+    queueRender();
+  });
+}
+
+function submitMessage(ev) {
+  ev.preventDefault();
+  const r = S.rooms.get(S.current);
+  const box = $('text');
+  const text = box.value;
+  if (!r || !text.trim()) return;
+  const p = { nonce: randomHex(16), room: r.id, text };
+  S.sending.set(p.nonce, p);
+  box.value = '';
+  autosize();
+  r.stickToBottom = true;
+  queueRender();
+  trySend(p);
+}
+
+function autosize() {
+  const box = $('text');
+  box.style.height = 'auto';
+  box.style.height = Math.min(box.scrollHeight, 140) + 'px';
+}
+
+// ---------- rendering ----------
+
+function byTitle(a, b) {
+  return roomTitle(a).localeCompare(roomTitle(b));
+}
+
+function queueRender() {
+  if (S.renderQueued) return;
+  S.renderQueued = true;
+  setTimeout(() => { S.renderQueued = false; renderAll(); }, 0);
+}
+
+function renderAll() {
+  renderRooms();
+  renderConversation();
+  markRead();
+}
+
+function renderRooms() {
+  const rooms = $('rooms');
+  const dms = $('dms');
+  rooms.replaceChildren();
+  dms.replaceChildren();
+  for (const r of [...S.rooms.values()].sort(byTitle)) {
+    const li = el('li');
+    const b = el('button', 'room');
+    b.type = 'button';
+    b.dataset.room = r.id;
+    if (r.id === S.current) b.classList.add('active');
+    if (r.dm) {
+      const dot = el('span', 'dot');
+      if (r.online.has(r.dm.user)) dot.classList.add('online');
+      dot.title = r.online.has(r.dm.user) ? 'online' : 'offline';
+      b.append(dot);
+    } else {
+      b.append(el('span', 'hash', '#'));
+    }
+    b.append(el('span', 'name', roomTitle(r)));
+    const n = unreadOf(r);
+    if (n > 0 && r.id !== S.current) {
+      b.classList.add('unread');
+      b.append(el('span', 'badge', n > 99 ? '99+' : n));
+    }
+    b.addEventListener('click', () => openRoom(r.id, true));
+    li.append(b);
+    (r.dm ? dms : rooms).append(li);
+  }
+  if (!rooms.children.length) rooms.append(el('li', 'hint', 'No rooms yet'));
+}
+
+function renderConversation() {
+  const r = S.rooms.get(S.current);
+  const composerOn = !!r;
+  $('text').disabled = !composerOn;
+  $('send').disabled = !composerOn;
+  $('leave').hidden = !r || !!r.dm;
+  if (!r) {
+    $('room-title').textContent = 'Pick a room';
+    $('room-people').replaceChildren();
+    $('list').replaceChildren();
+    $('older').hidden = true;
+    $('empty').hidden = false;
+    $('empty').textContent = 'No room open. Join a room or message someone to start.';
+    $('typing').textContent = '';
+    return;
+  }
+  $('room-title').textContent = (r.dm ? '' : '# ') + roomTitle(r);
+  renderPeople(r);
+  renderMessages(r);
+  renderTyping();
+}
+
+function renderPeople(r) {
+  const box = $('room-people');
+  box.replaceChildren();
+  const members = r.reads ? Object.keys(r.reads) : null;
+  if (members && members.length <= 20) {
+    for (const u of members.sort()) {
+      const p = el('span', 'person');
+      const dot = el('span', 'dot');
+      const on = u === S.user ? S.connected : r.online.has(u);
+      if (on) dot.classList.add('online');
+      p.append(dot, el('span', null, u === S.user ? displayName(u) + ' (you)' : displayName(u)));
+      p.dataset.user = u;
+      p.title = on ? 'online' : 'offline';
+      box.append(p);
+    }
+  } else {
+    box.append(el('span', null, `${r.members} members · ${r.online.size} online`));
+  }
+}
+
+function renderMessages(r) {
+  const box = $('messages');
+  const list = $('list');
+  const fromBottom = box.scrollHeight - box.scrollTop;
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 60;
+  const ids = [...r.msgs.keys()].sort((a, b) => a - b);
+
+  // "Seen by": each other member under the last loaded message they have
+  // read, among those they did not write themselves.
+  const seenAt = new Map();
+  if (r.reads) {
+    for (const [u, c] of Object.entries(r.reads)) {
+      if (u === S.user || c <= 0) continue;
+      let lo = 0, hi = ids.length - 1, best = -1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        if (ids[mid] <= c) { best = mid; lo = mid + 1; } else hi = mid - 1;
+      }
+      while (best >= 0 && r.msgs.get(ids[best]).sender === u) best--;
+      if (best < 0) continue;
+      const at = ids[best];
+      if (!seenAt.has(at)) seenAt.set(at, []);
+      seenAt.get(at).push(displayName(u));
+    }
+  }
+
+  list.replaceChildren();
+  let dividerShown = false;
+  for (const id of ids) {
+    if (r.divider !== null && !dividerShown && id > r.divider) {
+      const n = r.dividerCount;
+      list.append(el('div', 'divider', `${n} new message${n === 1 ? '' : 's'}`));
+      dividerShown = true;
+    }
+    list.append(messageElement(r, r.msgs.get(id)));
+    const seen = seenAt.get(id);
+    if (seen) list.append(el('div', 'receipt', 'Seen by ' + seen.sort().join(', ')));
+  }
+  for (const p of S.sending.values()) {
+    if (p.room !== r.id) continue;
+    const m = el('div', 'msg mine pending');
+    const meta = el('div', 'meta');
+    meta.append(el('span', 'sender', displayName(S.user)), el('span', null, 'sending…'));
+    m.append(meta, el('div', 'text', p.text));
+    list.append(m);
+  }
+  $('older').hidden = !r.older;
+  $('empty').hidden = ids.length > 0 || !r.loaded;
+  $('empty').textContent = 'No messages yet. Say hello!';
+
+  if (r.keepOffset) {
+    box.scrollTop = box.scrollHeight - fromBottom;
+    r.keepOffset = false;
+  } else if (atBottom || r.stickToBottom) {
+    box.scrollTop = box.scrollHeight;
+  }
+  r.stickToBottom = false;
+  if (S.editing && S.editing.room === r.id) {
+    const input = list.querySelector('.edit-box');
+    if (input && document.activeElement !== input) {
+      input.focus();
+      input.setSelectionRange(input.value.length, input.value.length);
+    }
+  }
+}
+
+function messageElement(r, m) {
+  const mine = m.sender === S.user;
+  const div = el('div', 'msg');
+  if (mine) div.classList.add('mine');
+  if (m.deleted) div.classList.add('deleted');
+  div.dataset.id = String(m.id);
+  div.dataset.sender = m.sender;
+
+  const meta = el('div', 'meta');
+  const when = el('time', 'time', formatTime(m.ts));
+  when.dateTime = new Date(m.ts).toISOString();
+  when.title = new Date(m.ts).toLocaleString();
+  meta.append(el('span', 'sender', displayName(m.sender)), when);
+  if (m.edited && !m.deleted) meta.append(el('span', 'edited', 'edited'));
+  div.append(meta);
+
+  const editing = S.editing && S.editing.room === r.id && S.editing.id === m.id;
+  if (editing) {
+    const input = el('input', 'edit-box');
+    input.value = S.editing.draft;
+    input.maxLength = 4000;
+    input.setAttribute('aria-label', 'Edit message');
+    input.addEventListener('input', () => { S.editing.draft = input.value; });
+    input.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape') { S.editing = null; queueRender(); }
+      if (ev.key === 'Enter' && !ev.isComposing) {
+        ev.preventDefault();
+        const text = input.value;
+        S.editing = null;
+        queueRender();
+        if (text.trim() && text !== m.text) {
+          request('edit', { room: r.id, id: m.id, text }).catch((e) => toast(e.message));
+        }
+      }
+    });
+    div.append(input);
+    return div;
+  }
+  div.append(el('div', 'text', m.deleted ? 'Message deleted' : m.text));
+
+  if (mine && !m.deleted) {
+    const actions = el('div', 'actions');
+    const edit = el('button', null, 'Edit');
+    edit.type = 'button';
+    edit.addEventListener('click', () => {
+      S.editing = { room: r.id, id: m.id, draft: m.text };
+      queueRender();
+    });
+    const del = el('button', null, 'Delete');
+    del.type = 'button';
+    del.addEventListener('click', () => {
+      if (del.dataset.armed !== 'true') {
+        del.dataset.armed = 'true';
+        del.textContent = 'Delete for everyone?';
+        setTimeout(() => { del.dataset.armed = ''; del.textContent = 'Delete'; }, 4000);
+        return;
+      }
+      request('delete', { room: r.id, id: m.id }).catch((e) => toast(e.message));
+    });
+    actions.append(edit, del);
+    div.append(actions);
+  }
+  return div;
+}
+
+function renderTyping() {
+  const r = S.rooms.get(S.current);
+  const box = $('typing');
+  if (!r) { box.textContent = ''; return; }
+  const now = Date.now();
+  const who = [...r.typing.entries()].filter(([, until]) => until > now).map(([u]) => displayName(u));
+  box.textContent = who.length
+    ? `${who.join(', ')} ${who.length === 1 ? 'is' : 'are'} typing…`
+    : '';
+}
+
+// ---------- screens ----------
+
+let authMode = 'signin';
+function setAuthMode(mode) {
+  authMode = mode;
+  $('mode-signin').classList.toggle('active', mode === 'signin');
+  $('mode-signup').classList.toggle('active', mode === 'signup');
+  $('f-name-label').hidden = mode !== 'signup';
+  $('f-submit').textContent = mode === 'signup' ? 'Create account' : 'Sign in';
+  $('f-password').autocomplete = mode === 'signup' ? 'new-password' : 'current-password';
+  $('f-error').textContent = '';
+}
+
+function showSignIn(message) {
+  $('app').hidden = true;
+  $('signin').hidden = false;
+  $('f-error').textContent = message ? capitalize(message) : '';
+  $('f-user').focus();
+}
+
+function showApp() {
+  $('signin').hidden = true;
+  $('app').hidden = false;
+}
+
+async function submitAuth(ev) {
+  ev.preventDefault();
+  const user = $('f-user').value.trim();
+  const password = $('f-password').value;
+  const body = { user, password };
+  if (authMode === 'signup') body.name = $('f-name').value.trim() || user;
+  $('f-submit').disabled = true;
+  $('f-error').textContent = '';
+  try {
+    const res = await fetch('/api/' + authMode, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      $('f-error').textContent = capitalize(data.error || `the server answered ${res.status}`);
+      return;
+    }
+    S.token = data.token;
+    sessionStorage.setItem('webchat.token', data.token);
+    $('f-password').value = '';
+    connect();
+  } catch {
+    $('f-error').textContent = 'The web server cannot be reached.';
+  } finally {
+    $('f-submit').disabled = false;
+  }
+}
+
+function resetState() {
+  S.closing = true;
+  if (S.ws) S.ws.close();
+  S.ws = null;
+  S.token = null;
+  S.user = null;
+  S.connected = false;
+  S.everReady = false;
+  S.rooms.clear();
+  S.current = null;
+  S.sending.clear();
+  S.unknownRooms.clear();
+  S.editing = null;
+  sessionStorage.removeItem('webchat.token');
+  delete document.body.dataset.synced;
+  $('app').classList.remove('in-room');
+}
+
+function signedOut(message) {
+  resetState();
+  showSignIn(message);
+}
+
+async function signOut() {
+  const token = S.token;
+  resetState();
+  showSignIn('');
+  try {
+    await fetch('/api/signout', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token }),
+    });
+  } catch { /* the session ends with the server anyway */ }
+}
+
+async function joinRoom(ev) {
+  ev.preventDefault();
+  const input = $('join-room');
+  const room = input.value.trim();
+  if (!room) return;
+  try {
+    const v = await request('join', { room });
+    input.value = '';
+    if (v) { addRoom(v); openRoom(v.id, true); }
+  } catch (e) { toast(e.message); }
+}
+
+async function startDm(ev) {
+  ev.preventDefault();
+  const input = $('dm-user');
+  const user = input.value.trim();
+  if (!user) return;
+  try {
+    const v = await request('dm', { user });
+    input.value = '';
+    if (v) { addRoom(v); openRoom(v.id, true); pollPresence(); }
+  } catch (e) { toast(e.message); }
+}
+
+async function leaveRoom() {
+  const r = S.rooms.get(S.current);
+  if (!r) return;
+  try {
+    await request('leave', { room: r.id });
+    removeRoom(r.id);
+  } catch (e) { toast(e.message); }
+}
+
+// ---------- wiring ----------
+
+function start() {
+  $('mode-signin').addEventListener('click', () => setAuthMode('signin'));
+  $('mode-signup').addEventListener('click', () => setAuthMode('signup'));
+  $('signin-form').addEventListener('submit', submitAuth);
+  $('signout').addEventListener('click', signOut);
+  $('join-form').addEventListener('submit', joinRoom);
+  $('dm-form').addEventListener('submit', startDm);
+  $('composer').addEventListener('submit', submitMessage);
+  $('leave').addEventListener('click', leaveRoom);
+  $('back').addEventListener('click', () => $('app').classList.remove('in-room'));
+  $('older').addEventListener('click', loadOlder);
+  $('messages').addEventListener('scroll', () => {
+    const r = S.rooms.get(S.current);
+    if (r && r.older && $('messages').scrollTop < 40) loadOlder();
+  });
+  const text = $('text');
+  text.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      $('composer').requestSubmit();
+    }
+  });
+  text.addEventListener('input', () => {
+    autosize();
+    const now = Date.now();
+    if (S.current && text.value.trim() && now - S.lastTyping > 3000) {
+      S.lastTyping = now;
+      tell('typing', { room: S.current });
+    }
+  });
+  document.addEventListener('visibilitychange', markRead);
+  window.addEventListener('focus', markRead);
+
+  if (S.token) connect(); else showSignIn('');
+}
+
+start();
