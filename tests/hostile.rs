@@ -988,11 +988,10 @@ fn panics_reach_the_log() {
 }
 
 /// An inbox given a stream id above `i64::MAX` by hand (`XADD` on a chat
-/// key, which the docs do not support but a client can do) makes the next
-/// CHAT.SEND propagate an inbox copy with a negative delivery, which the
-/// replica refuses: the message is missing there.
+/// key, which the docs do not support but a client can do): the next
+/// CHAT.SEND's inbox copy has a delivery above `i64::MAX`, and its
+/// CHAT.SEND-RESOLVED must still replay on the replica.
 #[test]
-#[ignore = "known bug: CHAT.SEND-RESOLVED writes deliveries above i64::MAX as negative numbers"]
 fn replicas_get_sends_to_inboxes_with_huge_ids() {
     let primary = Server::start();
     let replica = start_replica(&primary, true);
