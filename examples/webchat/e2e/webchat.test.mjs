@@ -25,6 +25,7 @@ const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const artifacts = process.env.WEBCHAT_ARTIFACTS || path.join(root, 'target/webchat-test');
 
 const children = [];
+const openPages = [];
 let redisPort;
 let base;
 let browser;
@@ -122,16 +123,30 @@ after(async () => {
 // A page that records dialogs and script errors, which must never happen.
 async function openPage(context, label) {
   const page = await context.newPage();
+  page.label = label;
   page.dialogs = [];
   page.errors = [];
   page.on('dialog', async (d) => { page.dialogs.push(d.message()); await d.dismiss(); });
   page.on('pageerror', (e) => page.errors.push(`${label}: ${e.message}`));
+  openPages.push(page);
   await page.goto(base);
   return page;
 }
 
 async function shot(page, name) {
   await page.screenshot({ path: path.join(artifacts, `${name}.png`) });
+}
+
+// Runs a test body; on failure, saves what each open page shows.
+async function recording(body) {
+  try {
+    await body();
+  } catch (e) {
+    for (const page of openPages) {
+      if (!page.isClosed()) await shot(page, `failed-${page.label}`).catch(() => {});
+    }
+    throw e;
+  }
 }
 
 async function signUp(page, user, name, password) {
@@ -176,7 +191,7 @@ function texts(list) {
   return list.map((m) => m.text);
 }
 
-test('two users: live delivery, offline catch-up without duplicates, text stays text', async () => {
+test('two users: live delivery, offline catch-up without duplicates, text stays text', () => recording(async () => {
   const alice = await browser.newContext({ viewport: { width: 1100, height: 720 } });
   const bob = await browser.newContext({ viewport: { width: 1100, height: 720 } });
   const pages = [];
@@ -259,15 +274,34 @@ test('two users: live delivery, offline catch-up without duplicates, text stays 
   await shot(b, '07-html-shown-as-text');
   assert.deepEqual(texts(await messages(b)), ['Hi Bob!', ...missed, evil]);
 
+  // 7. Bob answers; Alice's page reads it and Bob sees the receipt.
+  await send(b, 'On my way!');
+  await until('bob to see that alice read his reply', async () =>
+    (await b.textContent('#list')).includes('Seen by Alice'));
+  // A direct message reaches Bob live, in a room his page did not know yet.
+  await a.fill('#dm-user', 'bob');
+  await a.press('#dm-user', 'Enter');
+  await a.waitForSelector('#dms button.active');
+  await send(a, 'Lunch today?');
+  const badge = await until('the direct room to appear on bob\'s page with one unread', () =>
+    b.$eval('#dms button .badge', (e) => e.textContent).catch(() => null));
+  assert.equal(badge, '1');
+  assert.equal(await b.textContent('#dms button .name'), 'Alice');
+  // Alice goes back to #general and types; Bob sees it.
+  await a.click('#rooms button[data-room="general"]');
+  await a.fill('#text', 'Great, see you');
+  await until('bob to see alice typing again', async () => (await b.textContent('#typing')).includes('Alice is typing'));
+  await shot(b, '08-bob-overview');
+
   for (const page of pages) {
     assert.deepEqual(page.dialogs, [], 'no dialog opened');
     assert.deepEqual(page.errors, [], 'no script error');
   }
   await alice.close();
   await bob.close();
-});
+}));
 
-test('direct messages, unread badges and scroll-back on a phone-sized screen', async () => {
+test('direct messages, unread badges and scroll-back on a phone-sized screen', () => recording(async () => {
   // 60 messages from alice in a room carol joins, made with plain CHAT.* calls.
   cli('CHAT.REGISTER', 'carol', 'Carol', 'PASSWORD', 'carol-secret');
   cli('CHAT.CREATE', 'history', 'A long history');
@@ -286,11 +320,11 @@ test('direct messages, unread badges and scroll-back on a phone-sized screen', a
   const badge = await until('the direct room to show one unread', () =>
     c.$eval(`#dms button[data-room="${dm}"] .badge`, (e) => e.textContent).catch(() => null));
   assert.equal(badge, '1');
-  await shot(c, '08-phone-room-list-with-badge');
+  await shot(c, '09-phone-room-list-with-badge');
   await c.click(`#dms button[data-room="${dm}"]`);
   await until('the direct message', async () => texts(await messages(c)).includes('Psst, Carol'));
   assert.equal(await c.textContent('#room-title'), 'Alice');
-  await shot(c, '09-phone-direct-message');
+  await shot(c, '10-phone-direct-message');
 
   // The long room: the newest 50 first, the rest by scrolling back.
   await c.click('#back');
@@ -301,8 +335,8 @@ test('direct messages, unread badges and scroll-back on a phone-sized screen', a
   await until('all 60 after scrolling back', async () => (await messages(c)).length === 60);
   const all = await messages(c);
   assert.deepEqual(all.map((m) => m.id), Array.from({ length: 60 }, (_, i) => i + 1));
-  await shot(c, '10-phone-scrolled-back');
+  await shot(c, '11-phone-scrolled-back');
   assert.deepEqual(c.dialogs, []);
   assert.deepEqual(c.errors, []);
   await phone.close();
-});
+}));

@@ -49,7 +49,8 @@ struct Listener {
     sink: PubSubSink,
     channels: BTreeSet<String>,
     dead: Arc<AtomicBool>,
-    tasks: Vec<JoinHandle<()>>,
+    reader: JoinHandle<()>,
+    heartbeat: JoinHandle<()>,
 }
 
 /// One open tab of a user. Dropping it closes the tab's share of the hub.
@@ -189,7 +190,8 @@ impl Hubs {
             sink,
             channels: channels.into_iter().collect(),
             dead,
-            tasks: vec![reader, heartbeat],
+            reader,
+            heartbeat,
         })
     }
 
@@ -211,6 +213,9 @@ impl Hubs {
     }
 
     async fn stop_listening(&self, user: &str, mut listener: Listener) {
+        // No heartbeat after this point; an ONLINE already sent went out on
+        // the same connection as the OFFLINE below, so it runs first.
+        listener.heartbeat.abort();
         // Offline first: from here on the user's messages go to the inbox.
         if let Err(e) = self.chat.offline(user).await {
             eprintln!("webchat: CHAT.OFFLINE {user}: {e}");
@@ -266,8 +271,8 @@ impl Hubs {
 
 impl Listener {
     fn stop(self) {
-        for task in self.tasks {
-            task.abort();
-        }
+        self.heartbeat.abort();
+        // Dropping the stream closes the pub/sub connection.
+        self.reader.abort();
     }
 }

@@ -34,6 +34,9 @@ const CATCH_UP: u32 = 200;
 /// Rooms with more members show no per-member read receipts.
 const RECEIPTS_MAX_MEMBERS: i64 = 100;
 const INBOX_PAGE: u32 = 100;
+/// A page says "typing" every few seconds, and again right after a send;
+/// more often than this is dropped.
+const TYPING_MIN_GAP: Duration = Duration::from_millis(250);
 const PING_EVERY: Duration = Duration::from_secs(15);
 const SILENT_MAX: Duration = Duration::from_secs(45);
 
@@ -460,7 +463,7 @@ impl Conn {
                 let recent = self
                     .typing_sent
                     .get(&room)
-                    .is_some_and(|t| now.duration_since(*t) < Duration::from_secs(1));
+                    .is_some_and(|t| now.duration_since(*t) < TYPING_MIN_GAP);
                 if !recent {
                     self.typing_sent.insert(room.clone(), now);
                     chat.typing(&room, &me).await?;

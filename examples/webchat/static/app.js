@@ -29,7 +29,7 @@ const S = {
   unknownRooms: new Map(),// room id -> messages that arrived before its info
   sending: new Map(),     // nonce -> {nonce, room, text}
   editing: null,          // {room, id, draft}
-  lastTyping: 0,
+  lastTyping: new Map(),  // room id -> when this page last said typing
   renderQueued: false,
 };
 
@@ -181,7 +181,10 @@ function addRoom(v) {
   if (r) updateRoom(r, v); else {
     r = newRoom(v);
     S.rooms.set(v.id, r);
-    if (v.dm) S.names.set(v.dm.user, v.dm.name);
+    if (v.dm) {
+      S.names.set(v.dm.user, v.dm.name);
+      if (S.everReady) setTimeout(pollPresence, 0);
+    }
   }
   const early = S.unknownRooms.get(v.id);
   S.unknownRooms.delete(v.id);
@@ -440,6 +443,9 @@ function submitMessage(ev) {
   if (!r || !text.trim()) return;
   const p = { nonce: randomHex(16), room: r.id, text };
   S.sending.set(p.nonce, p);
+  // The others stop showing "typing" when the message arrives: typing again
+  // after it is news at once.
+  S.lastTyping.delete(r.id);
   box.value = '';
   autosize();
   r.stickToBottom = true;
@@ -838,8 +844,8 @@ function start() {
   text.addEventListener('input', () => {
     autosize();
     const now = Date.now();
-    if (S.current && text.value.trim() && now - S.lastTyping > 3000) {
-      S.lastTyping = now;
+    if (S.current && text.value.trim() && now - (S.lastTyping.get(S.current) || 0) > 3000) {
+      S.lastTyping.set(S.current, now);
       tell('typing', { room: S.current });
     }
   });
