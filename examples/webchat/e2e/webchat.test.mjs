@@ -301,6 +301,61 @@ test('two users: live delivery, offline catch-up without duplicates, text stays 
   await bob.close();
 }));
 
+test('a room that turns broadcast: live on the room channel, missed messages from the read cursor', () => recording(async () => {
+  // Three members make a broadcast room here (docs/delivery.md).
+  cli('CONFIG', 'SET', 'chat.fanout-max-members', '2');
+  try {
+    for (const [user, name] of [['dave', 'Dave'], ['erin', 'Erin'], ['frank', 'Frank']]) {
+      cli('CHAT.REGISTER', user, name, 'PASSWORD', `${user}-secret`);
+    }
+    cli('CHAT.CREATE', 'town', 'Town square');
+    cli('CHAT.SUBSCRIBE', 'town', 'dave');
+    cli('CHAT.SUBSCRIBE', 'town', 'erin');
+
+    const ctx = await browser.newContext({ viewport: { width: 900, height: 600 } });
+    let d = await openPage(ctx, 'dave');
+    await signIn(d, 'dave', 'dave-secret');
+    await d.waitForSelector('body[data-synced="true"]');
+    await d.waitForSelector('#rooms button.active[data-room="town"]');
+    cli('CHAT.SEND', 'town', 'erin', 'Still a small room');
+    await until('dave to get the fan-out message', async () => texts(await messages(d)).includes('Still a small room'));
+
+    // Frank joins: the room turns broadcast, and the server listens on the
+    // room channel as the mode event says.
+    cli('CHAT.SUBSCRIBE', 'town', 'frank');
+    await until('the server to listen on the room channel', () =>
+      cliLines('PUBSUB', 'NUMSUB', 'chat:room:{town}:push')[1] === '1');
+    cli('CHAT.SEND', 'town', 'erin', 'Now a broadcast room');
+    await until('dave to get the broadcast message', async () => texts(await messages(d)).includes('Now a broadcast room'));
+    await until('dave\'s cursor to follow', () => cliLines('CHAT.UNREAD', 'dave').length === 0);
+
+    // Dave leaves; a broadcast room keeps no inbox copies, only his cursor.
+    await d.close();
+    await until('dave to be offline and not listening', () =>
+      !cliLines('CHAT.PRESENCE', 'town').includes('dave')
+      && cliLines('PUBSUB', 'NUMSUB', 'chat:room:{town}:push')[1] === '0');
+    const missed = ['Missed one', 'Missed two'];
+    for (const text of missed) cli('CHAT.SEND', 'town', 'frank', text);
+    assert.deepEqual(cliLines('CHAT.FETCH', 'dave'), []);
+    assert.deepEqual(cliLines('CHAT.UNREAD', 'dave'), ['town', '2']);
+
+    d = await openPage(ctx, 'dave');
+    await signIn(d, 'dave', 'dave-secret');
+    await d.waitForSelector('body[data-synced="true"]');
+    await until('dave to see the room', async () => (await messages(d)).length >= 4);
+    await sleep(300);
+    assert.deepEqual(texts(await messages(d)), ['Still a small room', 'Now a broadcast room', ...missed]);
+    assert.equal(await d.textContent('#list .divider'), '2 new messages');
+    assert.deepEqual(await d.$$eval('#list .divider ~ .msg .text', (els) => els.map((e) => e.textContent)), missed);
+    await shot(d, '12-broadcast-room-caught-up');
+    assert.deepEqual(d.dialogs, []);
+    assert.deepEqual(d.errors, []);
+    await ctx.close();
+  } finally {
+    cli('CONFIG', 'SET', 'chat.fanout-max-members', '500');
+  }
+}));
+
 test('direct messages, unread badges and scroll-back on a phone-sized screen', () => recording(async () => {
   // 60 messages from alice in a room carol joins, made with plain CHAT.* calls.
   cli('CHAT.REGISTER', 'carol', 'Carol', 'PASSWORD', 'carol-secret');
