@@ -293,6 +293,24 @@ test('two users: live delivery, offline catch-up without duplicates, text stays 
   await until('bob to see alice typing again', async () => (await b.textContent('#typing')).includes('Alice is typing'));
   await shot(b, '08-bob-overview');
 
+  // 8. Alice edits one of her messages and deletes another; Bob's page follows.
+  const mine = (text) => a.locator('#list .msg.mine', { hasText: text });
+  await mine('Are you there?').hover();
+  await mine('Are you there?').locator('.actions button', { hasText: 'Edit' }).click();
+  await a.fill('#list .edit-box', 'Are you still there?');
+  await a.press('#list .edit-box', 'Enter');
+  await until('bob to see the edit', async () => texts(await messages(b)).includes('Are you still there?'));
+  assert.equal(await b.textContent('#list .msg[data-id="2"] .edited'), 'edited');
+  const del = mine('Call me when you are back.').locator('.actions button', { hasText: 'Delete' });
+  await mine('Call me when you are back.').hover();
+  await del.click();
+  await mine('Call me when you are back.').hover();
+  await del.click(); // a second click confirms
+  await until('bob to see the deletion', async () => (await b.textContent('#list .msg[data-id="3"] .text')) === 'Message deleted');
+  assert.deepEqual(texts(await messages(b)),
+    ['Hi Bob!', 'Are you still there?', 'Message deleted', missed[2], evil, 'On my way!']);
+  await shot(b, '08-bob-sees-edit-and-delete');
+
   for (const page of pages) {
     assert.deepEqual(page.dialogs, [], 'no dialog opened');
     assert.deepEqual(page.errors, [], 'no script error');
@@ -391,6 +409,24 @@ test('direct messages, unread badges and scroll-back on a phone-sized screen', (
   const all = await messages(c);
   assert.deepEqual(all.map((m) => m.id), Array.from({ length: 60 }, (_, i) => i + 1));
   await shot(c, '11-phone-scrolled-back');
+
+  // Carol changes her password: a wrong current one is refused, then the new
+  // one signs her in and the old one no longer does.
+  await c.click('#back');
+  await c.click('#passwd-open');
+  await c.fill('#passwd-old', 'not it');
+  await c.fill('#passwd-new', 'carol-new-secret');
+  await c.click('#passwd-form button[type="submit"]');
+  await until('the refusal', async () => (await c.textContent('#toast')) === 'The current password is not right');
+  await c.fill('#passwd-old', 'carol-secret');
+  await c.fill('#passwd-new', 'carol-new-secret');
+  await c.click('#passwd-form button[type="submit"]');
+  await until('the change', async () => (await c.textContent('#toast')) === 'Password changed');
+  await c.click('#signout');
+  await signIn(c, 'carol', 'carol-secret');
+  await until('the old password to fail', async () => (await c.textContent('#f-error')) === 'Invalid username or password');
+  await signIn(c, 'carol', 'carol-new-secret');
+  await c.waitForSelector('body[data-synced="true"]');
   assert.deepEqual(c.dialogs, []);
   assert.deepEqual(c.errors, []);
   await phone.close();

@@ -145,6 +145,13 @@ impl Chat {
         }
     }
 
+    /// Changes a password, given the current one.
+    pub async fn passwd(&self, user: &str, old: &str, new: &str) -> ChatResult<()> {
+        let mut c = redis::cmd("CHAT.PASSWD");
+        c.arg(user).arg(old).arg(new);
+        self.ok(&c).await
+    }
+
     /// The user's display name; None for an unknown user.
     pub async fn profile_name(&self, user: &str) -> ChatResult<Option<String>> {
         let mut c = redis::cmd("CHAT.PROFILE");

@@ -103,6 +103,10 @@ enum Op {
     Profiles {
         users: Vec<String>,
     },
+    Passwd {
+        old: String,
+        new: String,
+    },
     Ping,
 }
 
@@ -537,6 +541,18 @@ impl Conn {
                 chat.delete(&room, &me, id).await?;
                 self.changed(&room, id).await?;
                 Ok(json!({}))
+            }
+            Op::Passwd { old, new } => {
+                if new.is_empty() || new.len() > 1024 {
+                    return Err(ChatError::new("the new password must be 1 to 1024 bytes"));
+                }
+                match chat.passwd(&me, &old, &new).await {
+                    Ok(()) => Ok(json!({})),
+                    Err(e) if e.is("invalid username or password") => {
+                        Err(ChatError::new("the current password is not right"))
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Op::Profiles { users } => {
                 let mut names = serde_json::Map::new();

@@ -29,6 +29,7 @@ const S = {
   unknownRooms: new Map(),// room id -> messages that arrived before its info
   sending: new Map(),     // nonce -> {nonce, room, text}
   editing: null,          // {room, id, draft}
+  armed: null,            // {room, id, until}: a delete waiting for its second click
   lastTyping: new Map(),  // room id -> when this page last said typing
   renderQueued: false,
 };
@@ -665,15 +666,18 @@ function messageElement(r, m) {
       S.editing = { room: r.id, id: m.id, draft: m.text };
       queueRender();
     });
-    const del = el('button', null, 'Delete');
+    // Deleting takes a second click within 4 seconds (no dialog).
+    const armed = S.armed && S.armed.room === r.id && S.armed.id === m.id && S.armed.until > Date.now();
+    const del = el('button', null, armed ? 'Delete for everyone?' : 'Delete');
     del.type = 'button';
     del.addEventListener('click', () => {
-      if (del.dataset.armed !== 'true') {
-        del.dataset.armed = 'true';
-        del.textContent = 'Delete for everyone?';
-        setTimeout(() => { del.dataset.armed = ''; del.textContent = 'Delete'; }, 4000);
+      if (!(S.armed && S.armed.room === r.id && S.armed.id === m.id && S.armed.until > Date.now())) {
+        S.armed = { room: r.id, id: m.id, until: Date.now() + 4000 };
+        queueRender();
+        setTimeout(queueRender, 4100);
         return;
       }
+      S.armed = null;
       request('delete', { room: r.id, id: m.id }).catch((e) => toast(e.message));
     });
     actions.append(edit, del);
@@ -761,6 +765,7 @@ function resetState() {
   S.sending.clear();
   S.unknownRooms.clear();
   S.editing = null;
+  togglePasswd(false);
   sessionStorage.removeItem('webchat.token');
   delete document.body.dataset.synced;
   $('app').classList.remove('in-room');
@@ -808,6 +813,22 @@ async function startDm(ev) {
   } catch (e) { toast(e.message); }
 }
 
+function togglePasswd(show) {
+  $('passwd-form').hidden = !show;
+  $('passwd-old').value = '';
+  $('passwd-new').value = '';
+  if (show) $('passwd-old').focus();
+}
+
+async function changePassword(ev) {
+  ev.preventDefault();
+  try {
+    await request('passwd', { old: $('passwd-old').value, new: $('passwd-new').value });
+    togglePasswd(false);
+    toast('Password changed');
+  } catch (e) { toast(e.message); }
+}
+
 async function leaveRoom() {
   const r = S.rooms.get(S.current);
   if (!r) return;
@@ -824,6 +845,9 @@ function start() {
   $('mode-signup').addEventListener('click', () => setAuthMode('signup'));
   $('signin-form').addEventListener('submit', submitAuth);
   $('signout').addEventListener('click', signOut);
+  $('passwd-open').addEventListener('click', () => togglePasswd($('passwd-form').hidden));
+  $('passwd-cancel').addEventListener('click', () => togglePasswd(false));
+  $('passwd-form').addEventListener('submit', changePassword);
   $('join-form').addEventListener('submit', joinRoom);
   $('dm-form').addEventListener('submit', startDm);
   $('composer').addEventListener('submit', submitMessage);
