@@ -30,8 +30,14 @@ use crate::chat::{Chat, ChatError, ChatResult};
 pub const PRESENCE_TTL: u64 = 30;
 const HEARTBEAT: Duration = Duration::from_secs(10);
 
-/// Frames for the tabs, already JSON text.
-pub type Frame = Arc<str>;
+/// What a user's tabs are sent.
+#[derive(Clone)]
+pub enum Frame {
+    /// A frame to pass on, already JSON text.
+    Json(Arc<str>),
+    /// The link to Redis broke: the tab tells its page, and closes.
+    Reconnect,
+}
 
 pub struct Hubs {
     chat: Chat,
@@ -71,7 +77,7 @@ impl Drop for Tab {
 }
 
 pub fn frame(value: &Json) -> Frame {
-    Arc::from(value.to_string())
+    Frame::Json(Arc::from(value.to_string()))
 }
 
 impl Hubs {
@@ -169,7 +175,7 @@ impl Hubs {
                 // The connection to Redis is gone: the tabs reconnect, which
                 // listens again on a new connection.
                 dead.store(true, Ordering::SeqCst);
-                let _ = tx.send(frame(&json!({"t": "reconnect"})));
+                let _ = tx.send(Frame::Reconnect);
             })
         };
         let heartbeat = {

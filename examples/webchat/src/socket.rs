@@ -25,6 +25,7 @@ use serde_json::{json, Value as Json};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::chat::{is_direct, ChatError, ChatResult, Page};
+use crate::hub::Frame;
 use crate::App;
 
 /// A page of history.
@@ -56,6 +57,11 @@ enum Op {
     Older {
         room: String,
         before: i64,
+    },
+    After {
+        room: String,
+        after: i64,
+        count: u32,
     },
     Catchup {
         rooms: BTreeMap<String, i64>,
@@ -163,11 +169,16 @@ pub async fn serve(mut socket: WebSocket, app: Arc<App>) {
                     Err(RecvError::Lagged(_)) => break,
                     Err(RecvError::Closed) => break,
                 };
-                if socket.send(Message::Text(frame.to_string().into())).await.is_err() {
-                    break;
-                }
-                if frame.contains("\"t\":\"reconnect\"") {
-                    break;
+                match frame {
+                    Frame::Json(text) => {
+                        if socket.send(Message::Text(text.to_string().into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    Frame::Reconnect => {
+                        let _ = send(&mut socket, &json!({"t": "reconnect"})).await;
+                        break;
+                    }
                 }
             }
             _ = ping.tick() => {
@@ -415,6 +426,13 @@ impl Conn {
                 let older = messages.len() == PAGE as usize
                     && messages.first().and_then(|m| m["id"].as_i64()).unwrap_or(1) > 1;
                 Ok(json!({"messages": messages, "older": older}))
+            }
+            Op::After { room, after, count } => {
+                self.check_member(&room).await?;
+                let messages = chat
+                    .history(&room, Page::After(after.max(0)), count.clamp(1, CATCH_UP))
+                    .await?;
+                Ok(json!({ "messages": messages }))
             }
             Op::Catchup { rooms } => {
                 let mine = self.my_rooms().await?;

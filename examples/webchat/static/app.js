@@ -164,6 +164,7 @@ function newRoom(v) {
     lastId: v.last_id, cursor: v.cursor, dm: v.dm,
     msgs: new Map(), loaded: false, older: false, loadingOlder: false,
     reads: null, online: new Set(), typing: new Map(), divider: null, dividerCount: 0,
+    holes: new Set(),       // ids after which the history keeps nothing more
   };
 }
 
@@ -580,7 +581,11 @@ function renderMessages(r) {
 
   list.replaceChildren();
   let dividerShown = false;
+  let prev = null;
   for (const id of ids) {
+    // A hole in the ids (a long absence, a lost connection): a button fills it.
+    if (prev !== null && id - prev > 1 && !r.holes.has(prev)) list.append(holeButton(r, prev, id));
+    prev = id;
     if (r.divider !== null && !dividerShown && id > r.divider) {
       const n = r.dividerCount;
       list.append(el('div', 'divider', `${n} new message${n === 1 ? '' : 's'}`));
@@ -616,6 +621,28 @@ function renderMessages(r) {
       input.setSelectionRange(input.value.length, input.value.length);
     }
   }
+}
+
+function holeButton(r, after, next) {
+  const n = next - after - 1;
+  const b = el('button', 'older', `Show ${n} more message${n === 1 ? '' : 's'}`);
+  b.type = 'button';
+  b.addEventListener('click', async () => {
+    b.disabled = true;
+    try {
+      const data = await request('after', { room: r.id, after, count: Math.min(n, 200) });
+      const got = data.messages.filter((d) => d.id > after && d.id < next);
+      // Nothing there: the history no longer keeps them.
+      if (!got.length) r.holes.add(after);
+      r.keepOffset = true;
+      for (const d of got) ingest(d);
+      queueRender();
+    } catch (e) {
+      b.disabled = false;
+      if (!e.offline) toast(e.message);
+    }
+  });
+  return b;
 }
 
 function messageElement(r, m) {
