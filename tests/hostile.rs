@@ -7,14 +7,18 @@
 //! malformed numbers, option keywords in any case (missing, repeated,
 //! unknown), empty and very long arguments (up to 1 MB), ids of existing
 //! rooms and users (so that some calls succeed and write), and keys of the
-//! wrong type. The run is seeded: the seed is printed, and `HOSTILE_SEED=<n>`
-//! replays it.
+//! wrong type. Some calls run inside MULTI/EXEC or a script, over RESP3, and
+//! the chat.* limits change now and then. The run is seeded: the seed is
+//! printed, and `HOSTILE_SEED=<n>` replays it (`HOSTILE_CALLS=<n>` runs
+//! longer).
 //!
 //! Asserted: the server never crashes or hangs (every reply within the read
 //! timeout, PING answers, the process lives, no panic in its log), every
 //! reply is a value or an error whose text starts with an upper-case code,
-//! no error is the module's "internal error", and the data written before
-//! the run under the reserved tag `{keep}` is exactly as it was.
+//! no error is the module's "internal error", a command that fails writes
+//! nothing (`DEBUG DIGEST` before and after, on a sample of the calls), a
+//! replica ends with the primary's data, and the data written before the
+//! run under the reserved tag `{keep}` is exactly as it was.
 //!
 //! Reserved data: the rooms and users whose ids start with `{keep}` are
 //! written before the run and never named by a random call (any generated
@@ -643,6 +647,15 @@ fn known_data(con: &mut Connection) -> Known {
     }
 }
 
+/// How many keys have expired so far.
+fn expired_keys(con: &mut Connection) -> i64 {
+    let info = text(&q(con, &["INFO", "stats"]));
+    info.lines()
+        .find_map(|l| l.strip_prefix("expired_keys:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("INFO stats has expired_keys")
+}
+
 /// The chat.* configs a running server may change without touching the
 /// reserved data, with their values at start.
 fn chat_configs(con: &mut Connection) -> Vec<(String, String)> {
@@ -878,6 +891,8 @@ fn random_run(
     let (mut resp2, id2) = timed(&server, false, acl_user);
     let (mut resp3, id3) = timed(&server, true, acl_user);
     let watchdog = Watchdog::start(&server);
+    // Keys expire only when read, so that fewer samples are spoilt.
+    q(&mut setup, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
     let mut outcomes: BTreeMap<(String, String), usize> = BTreeMap::new();
     let started = Instant::now();
     for i in 0..calls {
@@ -889,6 +904,10 @@ fn random_run(
         }];
         let args = vector(&mut rng, &known, cmd);
         let use_resp3 = rng.chance(25);
+        // A command that fails writes nothing (checked on a sample).
+        let before = rng
+            .chance(20)
+            .then(|| (digest(&mut setup), expired_keys(&mut setup)));
         let (con, client) = if use_resp3 {
             (&mut resp3, id3)
         } else {
@@ -923,6 +942,18 @@ fn random_run(
         };
         let call = || shown(&cmd.name, &args);
         let outcome = check_reply(&result, seed, &call).unwrap_or_else(|| "ok".into());
+        if let Some((digest_before, expired_before)) = before {
+            // A key that expires meanwhile (a presence, a DEDUP key) changes
+            // the digest without any command writing.
+            if outcome != "ok" && expired_keys(&mut setup) == expired_before {
+                assert_eq!(
+                    digest(&mut setup),
+                    digest_before,
+                    "seed {seed}: a failed command wrote: {} -> {result:?}",
+                    call()
+                );
+            }
+        }
         *outcomes.entry((cmd.name.clone(), outcome)).or_default() += 1;
         if i % 250 == 249 {
             // Put back what random calls removed, so that calls keep
@@ -952,6 +983,7 @@ fn random_run(
         }
     }
     let elapsed = started.elapsed();
+    q(&mut setup, &["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
     let unblocked = watchdog.finish();
 
     assert!(server.is_running(), "seed {seed}: redis-server died");
