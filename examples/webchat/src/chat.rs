@@ -90,7 +90,16 @@ impl Chat {
 
     async fn run(&self, cmd: &Cmd) -> ChatResult<Value> {
         let mut conn = self.conn.clone();
-        Ok(cmd.query_async::<Value>(&mut conn).await?)
+        match cmd.query_async::<Value>(&mut conn).await {
+            // The connection broke (Redis restarted): the manager reconnects,
+            // and the command runs once more. Sends carry a DEDUP key, so a
+            // send that did reach Redis is not made twice.
+            Err(e) if e.is_io_error() || e.is_connection_dropped() => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                Ok(cmd.query_async::<Value>(&mut conn).await?)
+            }
+            result => Ok(result?),
+        }
     }
 
     async fn ok(&self, cmd: &Cmd) -> ChatResult<()> {
