@@ -394,6 +394,46 @@ test('a room that turns broadcast: live on the room channel, missed messages fro
   }
 }));
 
+test('two tabs of one user: one listener, offline only when the last tab closes', () => recording(async () => {
+  cli('CHAT.CREATE', 'pair', 'Pair');
+  cli('CHAT.SUBSCRIBE', 'pair', 'erin');
+  cli('CHAT.SUBSCRIBE', 'pair', 'frank');
+  const ctx = await browser.newContext({ viewport: { width: 900, height: 600 } });
+  const one = await openPage(ctx, 'erin-1');
+  await signIn(one, 'erin', 'erin-secret');
+  await one.waitForSelector('body[data-synced="true"]');
+  const two = await openPage(ctx, 'erin-2');
+  await signIn(two, 'erin', 'erin-secret');
+  await two.waitForSelector('body[data-synced="true"]');
+  for (const page of [one, two]) {
+    if (!(await page.$('#rooms button.active[data-room="pair"]'))) await page.click('#rooms button[data-room="pair"]');
+  }
+  assert.equal(cliLines('PUBSUB', 'NUMSUB', 'chat:user:{erin}:push')[1], '1', 'one subscription per user');
+
+  // What one tab sends shows in the other (the module does not echo it).
+  await send(one, 'From tab one');
+  await until('the other tab to show it', async () => texts(await messages(two)).includes('From tab one'));
+
+  // Closing one tab changes nothing for delivery.
+  await one.close();
+  await sleep(500);
+  assert.ok(cliLines('CHAT.PRESENCE', 'pair').includes('erin'));
+  assert.equal(cliLines('PUBSUB', 'NUMSUB', 'chat:user:{erin}:push')[1], '1');
+  cli('CHAT.SEND', 'pair', 'frank', 'Still here?');
+  await until('the open tab to get it live', async () => texts(await messages(two)).includes('Still here?'));
+  assert.deepEqual(cliLines('CHAT.FETCH', 'erin'), []);
+
+  // The last one: offline, no listener, and the next message waits in the inbox.
+  await two.close();
+  await until('erin to be offline and not listening', () =>
+    !cliLines('CHAT.PRESENCE', 'pair').includes('erin')
+    && cliLines('PUBSUB', 'NUMSUB', 'chat:user:{erin}:push')[1] === '0');
+  cli('CHAT.SEND', 'pair', 'frank', 'Gone now');
+  assert.equal(cliLines('CHAT.FETCH', 'erin').length, 1);
+  assert.deepEqual([...one.errors, ...two.errors, ...one.dialogs, ...two.dialogs], []);
+  await ctx.close();
+}));
+
 test('direct messages, unread badges and scroll-back on a phone-sized screen', () => recording(async () => {
   // 60 messages from alice in a room carol joins, made with plain CHAT.* calls.
   cli('CHAT.REGISTER', 'carol', 'Carol', 'PASSWORD', 'carol-secret');
