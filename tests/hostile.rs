@@ -1312,3 +1312,261 @@ fn data_changes_while_passwords_are_hashed() {
     }
     assert!(!server.log().to_ascii_lowercase().contains("panic"));
 }
+
+// ---------------------------------------------------------------------------
+// Keys written by hand: of the wrong type, or of the right type with
+// contents the module never writes.
+
+/// A small dataset: users a, b, c (b offline with an inbox, a online), room
+/// r with a and b, three messages by a (one edited), b's cursor at 1.
+fn small_dataset(con: &mut Connection, password: bool) -> String {
+    q(con, &["FLUSHALL"]);
+    if password {
+        q(con, &["CHAT.REGISTER", "a", "A", "PASSWORD", "pw"]);
+    }
+    room_with(con, "r", &["a", "b"]);
+    q(con, &["CHAT.REGISTER", "c", "C"]);
+    for i in 1..=3 {
+        q(
+            con,
+            &[
+                "CHAT.SEND",
+                "r",
+                "a",
+                &format!("m{i}"),
+                "DEDUP",
+                &format!("k{i}"),
+            ],
+        );
+    }
+    q(con, &["CHAT.EDIT", "r", "a", "1", "edited"]);
+    q(con, &["CHAT.READ", "r", "b", "1"]);
+    q(con, &["CHAT.ONLINE", "a", "TTL", "600"]);
+    let inbox = docs(&q(con, &["CHAT.FETCH", "b", "COUNT", "1"]));
+    inbox[0]["delivery"].as_str().unwrap().to_string()
+}
+
+/// One valid call of every command, on the small dataset.
+fn every_command(delivery: &str) -> Vec<Vec<String>> {
+    let calls: &[&[&str]] = &[
+        &["CHAT.REGISTER", "d", "D"],
+        &["CHAT.REGISTER", "a", "A"],
+        &["CHAT.PROFILE", "a"],
+        &["CHAT.ROOMS", "a"],
+        &["CHAT.CREATE", "r", "again"],
+        &["CHAT.CREATE", "s", "S"],
+        &["CHAT.INFO", "r"],
+        &["CHAT.INFO", "r", "WITHREAD"],
+        &["CHAT.MEMBERS", "r"],
+        &["CHAT.MEMBERS", "r", "WITHREAD"],
+        &["CHAT.COUNTS", "r"],
+        &["CHAT.SUBSCRIBE", "r", "c"],
+        &["CHAT.UNSUBSCRIBE", "r", "b"],
+        &["CHAT.SEND", "r", "a", "hi"],
+        &["CHAT.SEND", "r", "a", "again", "DEDUP", "k1"],
+        &["CHAT.SEND", "r", "b", "hello"],
+        &["CHAT.HISTORY", "r"],
+        &["CHAT.HISTORY", "r", "BEFORE", "3", "COUNT", "1"],
+        &["CHAT.HISTORY", "r", "AFTER", "0"],
+        &["CHAT.FETCH", "b"],
+        &["CHAT.FETCH", "b", "BLOCK", "10"],
+        &["CHAT.ACK", "b", delivery],
+        &["CHAT.ONLINE", "b"],
+        &["CHAT.OFFLINE", "a"],
+        &["CHAT.PRESENCE", "r"],
+        &["CHAT.READ", "r", "b", "3"],
+        &["CHAT.UNREAD", "b"],
+        &["CHAT.TYPING", "r", "a"],
+        &["CHAT.EDIT", "r", "a", "2", "new"],
+        &["CHAT.DELETE", "r", "a", "3"],
+        &["CHAT.CHANNELS", "a"],
+        &["CHAT.DM", "a", "b"],
+        &["CHAT.AUTH", "a", "pw"],
+        &["CHAT.PASSWD", "a", "pw", "pw2"],
+        &["CHAT.DROP", "r"],
+        &["CHAT.UNREGISTER", "b"],
+        &["CHAT.UNREGISTER", "a"],
+    ];
+    calls
+        .iter()
+        .map(|c| c.iter().map(|s| s.to_string()).collect())
+        .collect()
+}
+
+/// Runs `call`; checks the reply, that the server lives, and that a failure
+/// wrote nothing. Returns the reply's code ("ok" for a value). With
+/// `hand_written` data, an "internal error" that says what it found is a
+/// fair answer; a caught panic never is.
+fn checked_call(con: &mut Connection, call: &[String], what: &str, hand_written: bool) -> String {
+    let (digest_before, expired_before) = (digest(con), expired_keys(con));
+    let args: Vec<&str> = call.iter().map(String::as_str).collect();
+    let result = try_q(con, &args);
+    let shown = || format!("{what}: {}", args.join(" "));
+    let code = match &result {
+        Err(e) if hand_written && error_text(e).starts_with("ERR internal error: ") => {
+            let text = error_text(e);
+            assert!(!text.contains("unexpectedly"), "{text} after {}", shown());
+            "ERR".to_string()
+        }
+        _ => check_reply(&result, 0, &shown).unwrap_or_else(|| "ok".into()),
+    };
+    if code != "ok" && expired_keys(con) == expired_before {
+        assert_eq!(
+            digest(con),
+            digest_before,
+            "a failed command wrote: {}",
+            shown()
+        );
+    }
+    code
+}
+
+#[test]
+fn every_key_of_the_wrong_type() {
+    let mut server = Server::start();
+    let mut con = server.conn();
+    con.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    let keys = [
+        ("chat:room:{r}", "string"),
+        ("chat:room:{r}:log", "string"),
+        ("chat:room:{r}:members", "string"),
+        ("chat:room:{r}:roster", "list"),
+        ("chat:room:{r}:counts", "string"),
+        ("chat:room:{r}:changes", "string"),
+        ("chat:room:{r}:dedup:k1", "list"),
+        ("chat:user:{a}", "string"),
+        ("chat:user:{a}:rooms", "string"),
+        ("chat:user:{a}:inbox", "string"),
+        ("chat:user:{a}:online", "list"),
+        ("chat:user:{b}", "list"),
+        ("chat:user:{b}:rooms", "list"),
+        ("chat:user:{b}:inbox", "list"),
+        ("chat:user:{b}:online", "list"),
+        ("chat:user:{c}", "string"),
+        ("chat:user:{d}", "string"),
+        ("chat:room:{s}", "string"),
+        ("chat:room:{dm:1:a:b}", "string"),
+        ("chat:room:{dm:1:a:b}:members", "string"),
+    ];
+    let mut codes: BTreeMap<String, usize> = BTreeMap::new();
+    for (key, kind) in keys {
+        for call in every_command("0-0") {
+            let password = call[0] == "CHAT.AUTH" || call[0] == "CHAT.PASSWD";
+            let delivery = small_dataset(&mut con, password);
+            let call: Vec<String> = call
+                .into_iter()
+                .map(|a| if a == "0-0" { delivery.clone() } else { a })
+                .collect();
+            q(&mut con, &["DEL", key]);
+            match kind {
+                "string" => q(&mut con, &["SET", key, "by hand"]),
+                _ => q(&mut con, &["RPUSH", key, "by hand"]),
+            };
+            let code = checked_call(&mut con, &call, &format!("{key} a {kind}"), false);
+            *codes.entry(code).or_default() += 1;
+        }
+    }
+    assert!(server.is_running());
+    let log = server.log();
+    assert!(!log.to_ascii_lowercase().contains("panic"), "{log}");
+    assert!(codes.contains_key("WRONGTYPE"), "{codes:?}");
+    eprintln!("hostile: keys of the wrong type: {codes:?}");
+    server.kill();
+}
+
+#[test]
+fn keys_with_contents_the_module_never_writes() {
+    let mut server = Server::start();
+    let mut con = server.conn();
+    con.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    let edits: &[&[&str]] = &[
+        &["HSET", "chat:room:{r}", "last_id", "-5"],
+        &["HSET", "chat:room:{r}", "last_id", "99999999999999999999"],
+        &["HSET", "chat:room:{r}", "last_id", "1"],
+        &["HDEL", "chat:room:{r}", "title", "created", "last_id"],
+        &["XADD", "chat:room:{r}:log", "4-0", "junk", "x"],
+        &[
+            "XADD",
+            "chat:room:{r}:log",
+            "18446744073709551615-0",
+            "sender",
+            "a",
+        ],
+        &[
+            "XADD",
+            "chat:room:{r}:log",
+            "4-1",
+            "sender",
+            "a",
+            "text",
+            "t",
+            "ts",
+            "x",
+        ],
+        &[
+            "HSET",
+            "chat:room:{r}:members",
+            "a",
+            "not a number",
+            "b",
+            "-1",
+        ],
+        &["HSET", "chat:room:{r}:members", "c", "99999999999999999999"],
+        &["HSET", "chat:room:{r}:members", "bad id", "1"],
+        &["SET", "chat:room:{r}:roster", "x\n\n{bad id}\nb"],
+        &["SET", "chat:room:{r}:roster", ""],
+        &["SET", "chat:room:{r}:roster", "a\nb\nc\nd\ne\n"],
+        &["HSET", "chat:room:{r}:counts", "a", "abc"],
+        &["HSET", "chat:room:{r}:counts", "a", "9223372036854775807"],
+        &["HSET", "chat:room:{r}:changes", "2", "zzz"],
+        &["HSET", "chat:room:{r}:changes", "2", "e\nabc\n"],
+        &["HSET", "chat:room:{r}:changes", "3", "d\n1\n2"],
+        &["HSET", "chat:room:{r}:changes", "x", "e\n1\nnew"],
+        &["SET", "chat:room:{r}:dedup:k1", "abc"],
+        &["SET", "chat:room:{r}:dedup:k1", "999"],
+        &["HSET", "chat:user:{a}", "password", "not a PHC string"],
+        &["HSET", "chat:user:{a}", "created", "x", "name", ""],
+        &[
+            "HSET",
+            "chat:user:{a}:rooms",
+            "bad room id",
+            "1",
+            "nowhere",
+            "1",
+        ],
+        &["HSET", "chat:user:{b}:rooms", "r", "not a time"],
+        &["XADD", "chat:user:{b}:inbox", "*", "junk", "x"],
+        &["XADD", "chat:user:{b}:inbox", "*", "msg", "no newlines"],
+        &["XADD", "chat:user:{b}:inbox", "*", "msg", "r\nx\na\ny\n"],
+        &[
+            "XADD",
+            "chat:user:{b}:inbox",
+            "18446744073709551615-18446744073709551615",
+            "msg",
+            "r\n2\na\n1\nt",
+        ],
+        &["SET", "chat:user:{a}:online", "anything"],
+    ];
+    let mut codes: BTreeMap<String, usize> = BTreeMap::new();
+    for edit in edits {
+        let edit: Vec<String> = edit.iter().map(|a| a.to_string()).collect();
+        for call in every_command("0-0") {
+            let password = call[0] == "CHAT.AUTH" || call[0] == "CHAT.PASSWD";
+            let delivery = small_dataset(&mut con, password);
+            let call: Vec<String> = call
+                .into_iter()
+                .map(|a| if a == "0-0" { delivery.clone() } else { a })
+                .collect();
+            let edit_args: Vec<&str> = edit.iter().map(String::as_str).collect();
+            q(&mut con, &edit_args);
+            let what = format!("after {}", edit.join(" "));
+            let code = checked_call(&mut con, &call, &what, true);
+            *codes.entry(code).or_default() += 1;
+        }
+    }
+    assert!(server.is_running());
+    let log = server.log();
+    assert!(!log.to_ascii_lowercase().contains("panic"), "{log}");
+    eprintln!("hostile: keys with unexpected contents: {codes:?}");
+    server.kill();
+}
