@@ -595,3 +595,37 @@ impl Conn {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Option<Request> {
+        serde_json::from_str(text).ok()
+    }
+
+    #[test]
+    fn requests_from_the_page() {
+        let r =
+            parse(r#"{"op":"send","req":3,"room":"general","text":"hi","nonce":"ab"}"#).unwrap();
+        assert_eq!(r.req, Some(3));
+        assert!(matches!(r.op, Op::Send { ref room, ref text, ref nonce }
+            if room == "general" && text == "hi" && nonce == "ab"));
+        let r = parse(r#"{"op":"read","room":"general","id":7}"#).unwrap();
+        assert!(r.req.is_none());
+        assert!(matches!(r.op, Op::Read { id: 7, .. }));
+        let r =
+            parse(r#"{"op":"catchup","req":1,"rooms":{"general":4,"dm:5:alice:bob":0}}"#).unwrap();
+        assert!(matches!(r.op, Op::Catchup { ref rooms } if rooms.len() == 2));
+    }
+
+    #[test]
+    fn requests_the_page_cannot_make() {
+        // No operation drops rooms, unregisters users or acts for someone else.
+        assert!(parse(r#"{"op":"drop","room":"general"}"#).is_none());
+        assert!(parse(r#"{"op":"unregister","user":"bob"}"#).is_none());
+        assert!(parse(r#"{"op":"send","room":"general"}"#).is_none());
+        assert!(parse(r#"{"op":"read","room":"general","id":"x"}"#).is_none());
+        assert!(parse("not json").is_none());
+    }
+}
