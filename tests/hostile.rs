@@ -455,6 +455,19 @@ fn vector(rng: &mut Rng, known: &Known, cmd: &CommandDoc) -> Vec<Vec<u8>> {
             }
         }
     }
+    if rng.chance(2) {
+        // Many arguments: more than a handler keeps on its stack, an option
+        // repeated thousands of times.
+        let extra = 10 + rng.below(3_000);
+        let keyword = *rng.pick(&KEYWORDS);
+        let repeated = rng.chance(50).then(|| cased(rng, keyword));
+        for _ in 0..extra {
+            args.push(match &repeated {
+                Some(keyword) => keyword.clone(),
+                None => any_arg(rng, known),
+            });
+        }
+    }
     for arg in &mut args {
         if arg.windows(6).any(|w| w == b"{keep}") {
             *arg = b"u1".to_vec();
