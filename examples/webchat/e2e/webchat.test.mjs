@@ -453,10 +453,12 @@ test('direct messages, unread badges and scroll-back on a phone-sized screen', (
   const badge = await until('the direct room to show one unread', () =>
     c.$eval(`#dms button[data-room="${dm}"] .badge`, (e) => e.textContent).catch(() => null));
   assert.equal(badge, '1');
+  assert.equal(await c.title(), '(1) redis-chat');
   await shot(c, '09-phone-room-list-with-badge');
   await c.click(`#dms button[data-room="${dm}"]`);
   await until('the direct message', async () => texts(await messages(c)).includes('Psst, Carol'));
   assert.equal(await c.textContent('#room-title'), 'Alice');
+  await until('the title to show nothing unread', async () => (await c.title()) === 'redis-chat');
   await shot(c, '10-phone-direct-message');
 
   // The long room: the newest 50 first, the rest by scrolling back.

@@ -509,6 +509,9 @@ function renderRooms() {
     (r.dm ? dms : rooms).append(li);
   }
   if (!rooms.children.length) rooms.append(el('li', 'hint', 'No rooms yet'));
+  let total = 0;
+  for (const r of S.rooms.values()) total += unreadOf(r);
+  document.title = total > 0 ? `(${total}) redis-chat` : 'redis-chat';
 }
 
 function renderConversation() {
@@ -793,6 +796,7 @@ function resetState() {
   S.unknownRooms.clear();
   S.editing = null;
   togglePasswd(false);
+  document.title = 'redis-chat';
   sessionStorage.removeItem('webchat.token');
   delete document.body.dataset.synced;
   $('app').classList.remove('in-room');
