@@ -1437,6 +1437,26 @@ proptest! {
 proptest! {
     #![proptest_config(config(5_000))]
 
+    /// Long vectors: a well-formed one followed by one argument or option
+    /// repeated hundreds of times.
+    #[test]
+    fn long_vectors_get_the_documented_answer(
+        (cmd, args, _) in example(),
+        repeated in prop_oneof![keyword(), number(), id(), text()],
+        times in 1usize..600,
+        with_value in any::<bool>(),
+        value in number(),
+    ) {
+        let mut args = args;
+        for _ in 0..times {
+            args.push(repeated.clone());
+            if with_value {
+                args.push(value.clone());
+            }
+        }
+        check_parse(cmd, &args, &Limits::default())?;
+    }
+
     /// A well-formed vector parses back to the values it was built from.
     #[test]
     fn well_formed_vectors_round_trip((cmd, args, expected) in example()) {
