@@ -28,6 +28,7 @@ const children = [];
 const openPages = [];
 let redisPort;
 let base;
+let web;
 let browser;
 let dataDir;
 
@@ -107,7 +108,7 @@ before(async () => {
 
   const webPort = await freePort();
   base = `http://127.0.0.1:${webPort}`;
-  const web = start(serverBin, [], { REDIS_URL: `redis://127.0.0.1:${redisPort}/`, PORT: String(webPort) });
+  web = start(serverBin, [], { REDIS_URL: `redis://127.0.0.1:${redisPort}/`, PORT: String(webPort) });
   await until('the web server to answer', async () => {
     if (web.exitCode !== null) throw new Error(`chat-webchat exited: ${web.output()}`);
     try { return (await fetch(`${base}/healthz`)).ok; } catch { return false; }
@@ -492,4 +493,18 @@ test('direct messages, unread badges and scroll-back on a phone-sized screen', (
   assert.deepEqual(c.dialogs, []);
   assert.deepEqual(c.errors, []);
   await phone.close();
+}));
+
+test('stopping the web server marks everyone it served offline', () => recording(async () => {
+  const ctx = await browser.newContext({ viewport: { width: 900, height: 600 } });
+  const f = await openPage(ctx, 'frank');
+  await signIn(f, 'frank', 'frank-secret');
+  await f.waitForSelector('body[data-synced="true"]');
+  assert.ok(cliLines('CHAT.PRESENCE', 'pair').includes('frank'));
+  web.kill('SIGTERM');
+  const code = await new Promise((resolve) => web.once('exit', resolve));
+  assert.equal(code, 0, web.output());
+  assert.ok(!cliLines('CHAT.PRESENCE', 'pair').includes('frank'));
+  assert.equal(cliLines('PUBSUB', 'NUMSUB', 'chat:user:{frank}:push')[1], '0');
+  await ctx.close();
 }));

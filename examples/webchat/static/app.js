@@ -419,7 +419,7 @@ async function pollPresence() {
     queueRender();
   } catch { /* next time */ }
 }
-setInterval(() => { if (S.connected) pollPresence(); }, 10000);
+setInterval(() => { if (S.connected) pollPresence(); }, 5000);
 
 // ---------- sending ----------
 
