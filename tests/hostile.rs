@@ -39,7 +39,7 @@ use common::*;
 use redis::{Connection, Value};
 
 /// Random calls in one run; `HOSTILE_CALLS` overrides it for longer runs.
-const CALLS: usize = 10_000;
+const CALLS: usize = 6_000;
 /// A reply that takes longer than this is a hang.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// A CHAT.FETCH with a BLOCK longer than this is unblocked by the watchdog.
@@ -660,6 +660,26 @@ fn known_data(con: &mut Connection) -> Known {
     }
 }
 
+/// DEBUG DIGEST once every key past its expiry time is gone (a key that
+/// expires is only dropped when read while active expiry is off).
+fn settled_digest(con: &mut Connection) -> String {
+    let mut cursor = "0".to_string();
+    loop {
+        let reply = q(con, &["SCAN", &cursor, "COUNT", "1000"]);
+        cursor = text(&items(&reply)[0]);
+        for key in items(&items(&reply)[1]) {
+            let Value::BulkString(key) = key else {
+                panic!("a key name: {key:?}")
+            };
+            redis::cmd("EXISTS").arg(key).query::<i64>(con).unwrap();
+        }
+        if cursor == "0" {
+            break;
+        }
+    }
+    digest(con)
+}
+
 /// How many keys have expired so far.
 fn expired_keys(con: &mut Connection) -> i64 {
     let info = text(&q(con, &["INFO", "stats"]));
@@ -850,7 +870,7 @@ fn random_vectors_to_every_command() {
 /// user `u1` and read only its rooms; the rest is refused with NOPERM.
 #[test]
 fn random_vectors_from_an_end_user() {
-    let outcomes = random_run(&["identity", "acl", "admins", "default"], Some("u1"), 4_000);
+    let outcomes = random_run(&["identity", "acl", "admins", "default"], Some("u1"), 3_000);
     assert!(
         outcomes.keys().any(|(_, code)| code == "NOPERM"),
         "no NOPERM: {outcomes:?}"
@@ -876,7 +896,12 @@ fn random_run(
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(calls);
-    let mut server = Server::start_with(module_args, &[]);
+    // The main run keeps an AOF, replayed at the end.
+    let server_args: &[&str] = match acl_user {
+        None => &["--appendonly", "yes"],
+        Some(_) => &[],
+    };
+    let mut server = Server::start_with(module_args, server_args);
     let mut setup = server.conn();
     if let Some(user) = acl_user {
         q(
@@ -1039,6 +1064,20 @@ fn random_run(
         "seed {seed}: reserved keys added"
     );
     q(&mut setup, &["CHAT.AUTH", "{keep}alice", "correct horse"]);
+    if acl_user.is_none() {
+        // Replaying the AOF makes the same data again. (Not byte for byte:
+        // see `deletes_leave_the_same_stream_metadata_everywhere`.)
+        let mut tries = 0;
+        loop {
+            let before = settled_digest(&mut setup);
+            q(&mut setup, &["DEBUG", "LOADAOF"]);
+            if settled_digest(&mut setup) == before {
+                break;
+            }
+            tries += 1;
+            assert!(tries < 10, "seed {seed}: the AOF replays to other data");
+        }
+    }
     let log = server.log();
     let bad: Vec<&str> = log
         .lines()
@@ -1582,4 +1621,45 @@ fn keys_with_contents_the_module_never_writes() {
     assert!(!log.to_ascii_lowercase().contains("panic"), "{log}");
     eprintln!("hostile: keys with unexpected contents: {codes:?}");
     server.kill();
+}
+
+/// A stream's metadata as `XINFO STREAM` shows it, without the entries.
+fn stream_metadata(con: &mut Connection, key: &str) -> Vec<(String, Value)> {
+    pairs(&q(con, &["XINFO", "STREAM", key]))
+        .into_iter()
+        .filter(|(field, _)| !field.ends_with("-entry") || field.starts_with("recorded"))
+        .collect()
+}
+
+/// CHAT.DELETE removes a message from the room's log with the module API,
+/// which leaves the stream's `max-deleted-entry-id` as it was, but
+/// propagates `XDEL`, which sets it: the replica's (and a reloaded AOF's)
+/// stream differs from the primary's in that field. DEBUG DIGEST does not
+/// cover stream metadata, so the durability tests do not see it.
+#[test]
+#[ignore = "known bug: deletes leave max-deleted-entry-id at 0-0 on the primary only"]
+fn deletes_leave_the_same_stream_metadata_everywhere() {
+    let primary = Server::start();
+    let replica = start_replica(&primary, true);
+    let mut con = primary.conn();
+    room_with(&mut con, "r", &["a", "b"]);
+    for i in 1..=4 {
+        q(&mut con, &["CHAT.SEND", "r", "a", &format!("m{i}")]);
+    }
+    q(&mut con, &["CHAT.DELETE", "r", "a", "3"]);
+    let first = docs(&q(&mut con, &["CHAT.FETCH", "b", "COUNT", "1"]));
+    q(
+        &mut con,
+        &["CHAT.ACK", "b", first[0]["delivery"].as_str().unwrap()],
+    );
+    q(&mut con, &["WAIT", "1", "2000"]);
+    let mut rcon = replica.conn();
+    assert_eq!(digest(&mut con), digest(&mut rcon));
+    for key in ["chat:room:{r}:log", "chat:user:{b}:inbox"] {
+        assert_eq!(
+            stream_metadata(&mut con, key),
+            stream_metadata(&mut rcon, key),
+            "{key}"
+        );
+    }
 }
