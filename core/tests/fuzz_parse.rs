@@ -15,10 +15,13 @@
 //! * a vector built from valid values, options in any order and case, parses
 //!   back to those values.
 //!
+//! The same goes, more briefly, for the `--loadmodule` arguments and for the
+//! decoders of what the module reads back from its keys.
+//!
 //! Each property runs a bounded number of cases (`PROPTEST_CASES` overrides
 //! it); proptest prints the smallest failing input it finds.
 
-use chat_core::config::Limits;
+use chat_core::config::{parse_module_args, Limits, Setting, FLAGS, PARAMS, WORDS};
 use chat_core::delivery::DeliveryId;
 use chat_core::error::ChatError;
 use chat_core::ids::{direct_room, is_direct_room, tag_of, RoomId, UserId, MAX_ID_BYTES};
@@ -1646,5 +1649,68 @@ fn resolved_copies_keep_deliveries_above_i64_max() {
         let parsed = ResolvedSend::parse(&args)
             .unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(&copies)));
         assert_eq!(parsed.inbox_copies[0].delivery, delivery);
+    }
+}
+
+/// The name of a module parameter (any case), or something else.
+fn module_arg_name() -> impl Strategy<Value = Vec<u8>> {
+    let names: Vec<&'static str> = PARAMS
+        .iter()
+        .map(|p| p.name)
+        .chain(FLAGS.iter().map(|f| f.name))
+        .chain(WORDS.iter().map(|w| w.name))
+        .collect();
+    prop_oneof![
+        4 => (prop::sample::select(names), any::<u32>()).prop_map(|(n, m)| cased(n, m)),
+        1 => atom(),
+    ]
+}
+
+fn module_arg_value() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        number(),
+        prop::sample::select(vec![
+            "yes", "no", "YES", "No", "maybe", "trust", "acl", "ACL", ""
+        ])
+        .prop_map(|s| s.as_bytes().to_vec()),
+        atom(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config(5_000))]
+
+    /// `--loadmodule` arguments: never a panic; what is accepted is within
+    /// each parameter's range or choices; an unknown name is refused.
+    #[test]
+    fn module_arguments(
+        pairs in prop::collection::vec((module_arg_name(), module_arg_value()), 0..6),
+        odd in prop::option::of(module_arg_name()),
+    ) {
+        let mut args: Vec<&[u8]> = pairs.iter().flat_map(|(n, v)| [n.as_slice(), v.as_slice()]).collect();
+        if let Some(extra) = &odd {
+            args.push(extra);
+        }
+        match parse_module_args(&args) {
+            Ok(settings) => {
+                prop_assert!(odd.is_none());
+                prop_assert_eq!(settings.len(), pairs.len());
+                for (setting, (name, _)) in settings.iter().zip(&pairs) {
+                    let setting_name = match setting {
+                        Setting::Int(p, n) => {
+                            prop_assert!((p.min..=p.max).contains(n), "{} {}", p.name, n);
+                            p.name
+                        }
+                        Setting::Flag(f, _) => f.name,
+                        Setting::Word(w, value) => {
+                            prop_assert!(w.choices.is_empty() || w.choices.contains(&value.as_str()));
+                            w.name
+                        }
+                    };
+                    prop_assert!(is_kw(name, setting_name));
+                }
+            }
+            Err(message) => prop_assert!(!message.is_empty()),
+        }
     }
 }
