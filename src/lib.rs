@@ -72,7 +72,6 @@ fn missing_api() -> Option<&'static str> {
         RedisModule_StreamAdd,
         RedisModule_StreamTrimByLength,
         RedisModule_StreamTrimByID,
-        RedisModule_StreamDelete,
         RedisModule_StreamIteratorStart,
         RedisModule_StreamIteratorNextID,
         RedisModule_StreamIteratorNextField,

@@ -478,17 +478,38 @@ impl Key {
         Ok((assigned, trimmed))
     }
 
-    /// Removes one entry, like `XDEL key id`; true if it was there.
-    pub fn stream_delete(&self, mut id: StreamId) -> bool {
+    /// Removes one entry with `XDEL key id`; true if it was there.
+    ///
+    /// Run as the command itself, not through `RM_StreamDelete`: XDEL also
+    /// records the stream's largest deleted id (`XINFO STREAM`), which the
+    /// API call leaves alone, and replicas and the AOF, which apply XDEL,
+    /// would then hold a different stream than the primary.
+    pub fn stream_delete(&self, id: StreamId) -> bool {
         if self.raw.is_null() {
             return false;
         }
-        // SAFETY: an open writable stream key.
-        let deleted = unsafe { api!(RedisModule_StreamDelete)(self.raw, &mut id) }
-            == raw::REDISMODULE_OK as c_int;
+        let id = RStr::new(self.ctx, format_stream_id(id).as_bytes());
+        // SAFETY: "ss" = two RedisModuleString arguments; no "!" flag, so
+        // Redis does not propagate it (the line below does, as an effect).
+        // XDEL changes the stream in place and never deletes the key, so
+        // this handle stays valid. The reply is freed here.
+        let deleted = unsafe {
+            let reply = api!(RedisModule_Call)(
+                self.ctx,
+                c"XDEL".as_ptr(),
+                c"ss".as_ptr(),
+                self.name.ptr(),
+                id.ptr(),
+            );
+            if reply.is_null() {
+                false
+            } else {
+                let n = api!(RedisModule_CallReplyInteger)(reply);
+                api!(RedisModule_FreeCallReply)(reply);
+                n == 1
+            }
+        };
         if deleted {
-            self.notify(NOTIFY_STREAM, c"xdel");
-            let id = RStr::new(self.ctx, format_stream_id(id).as_bytes());
             self.replicate(c"XDEL", &[id.ptr()]);
         }
         deleted

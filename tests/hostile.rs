@@ -1065,8 +1065,7 @@ fn random_run(
     );
     q(&mut setup, &["CHAT.AUTH", "{keep}alice", "correct horse"]);
     if acl_user.is_none() {
-        // Replaying the AOF makes the same data again. (Not byte for byte:
-        // see `deletes_leave_the_same_stream_metadata_everywhere`.)
+        // Replaying the AOF makes the same data again.
         let mut tries = 0;
         loop {
             let before = settled_digest(&mut setup);
@@ -1641,13 +1640,12 @@ fn stream_metadata(con: &mut Connection, key: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
-/// CHAT.DELETE removes a message from the room's log with the module API,
-/// which leaves the stream's `max-deleted-entry-id` as it was, but
-/// propagates `XDEL`, which sets it: the replica's (and a reloaded AOF's)
-/// stream differs from the primary's in that field. DEBUG DIGEST does not
-/// cover stream metadata, so the durability tests do not see it.
+/// CHAT.DELETE removes a message from the room's log and propagates `XDEL`:
+/// the primary's stream must have the same metadata (`max-deleted-entry-id`)
+/// as the replica's and a reloaded AOF's, which applied that XDEL. DEBUG
+/// DIGEST does not cover stream metadata, so the durability tests cannot
+/// see a difference there.
 #[test]
-#[ignore = "known bug: deletes leave max-deleted-entry-id at 0-0 on the primary only"]
 fn deletes_leave_the_same_stream_metadata_everywhere() {
     let primary = Server::start();
     let replica = start_replica(&primary, true);

@@ -206,8 +206,14 @@ pub fn parse_module_args(args: &[&[u8]]) -> Result<Vec<Setting>, String> {
     let mut out = Vec::new();
     for pair in args.chunks(2) {
         let [name, value] = pair else { continue };
-        let name = String::from_utf8_lossy(name);
-        let value = String::from_utf8_lossy(value);
+        // Errors become one log line: no control characters from the input.
+        let one_line = |bytes: &[u8]| -> String {
+            String::from_utf8_lossy(bytes)
+                .chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect()
+        };
+        let (name, value) = (one_line(name), one_line(value));
         if let Some(param) = PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(&name)) {
             let n = value
                 .parse::<i64>()
@@ -234,7 +240,7 @@ pub fn parse_module_args(args: &[&[u8]]) -> Result<Vec<Setting>, String> {
             out.push(Setting::Flag(flag, on));
         } else if let Some(word) = WORDS.iter().find(|w| w.name.eq_ignore_ascii_case(&name)) {
             let value = if word.choices.is_empty() {
-                value.into_owned()
+                value.clone()
             } else {
                 let lower = value.to_ascii_lowercase();
                 if !word.choices.contains(&lower.as_str()) {
@@ -325,6 +331,7 @@ mod tests {
                 "'replicate-effects': use yes or no",
             ),
             (vec![b"identity", b"open"], "'identity': use trust or acl"),
+            (vec![b"history-max", b"1\n2"], "invalid value '1?2'"),
         ];
         for (args, expected) in cases {
             let err = parse_module_args(&args).unwrap_err();
