@@ -72,6 +72,7 @@ unsafe impl Send for Waiting {}
 
 impl Waiting {
     fn unblock(mut self, finish: Finish) {
+        PENDING.fetch_sub(1, Ordering::Relaxed);
         let blocked = std::mem::replace(&mut self.0, std::ptr::null_mut());
         let private = Box::into_raw(Box::new(Some(finish))).cast::<c_void>();
         // SAFETY: `blocked` came from RM_BlockClient and is unblocked once
@@ -119,6 +120,7 @@ pub fn run<T: Send + 'static>(
     if blocked.is_null() {
         return Err(ChatError::CannotBlock(command));
     }
+    PENDING.fetch_add(1, Ordering::Relaxed);
     let waiting = Waiting(blocked);
     let job: Job = Box::new(move || {
         let finish: Finish = match catch_unwind(AssertUnwindSafe(work)) {
@@ -129,21 +131,15 @@ pub fn run<T: Send + 'static>(
                 ))
             }),
         };
-        PENDING.fetch_sub(1, Ordering::Relaxed);
         waiting.unblock(finish);
     });
-    PENDING.fetch_add(1, Ordering::Relaxed);
-    let sent = queue.lock().map(|q| q.send(job));
-    match sent {
-        Ok(Ok(())) => Ok(Reply::Deferred),
-        // The pool is gone; the job (and its client) came back in the error.
-        Ok(Err(returned)) => {
-            PENDING.fetch_sub(1, Ordering::Relaxed);
-            drop(returned);
-            Err(ChatError::Internal("the password threads stopped".into()))
-        }
-        Err(_) => Err(ChatError::Internal("the password queue is unusable".into())),
+    // From here on the client is blocked and its one reply comes through
+    // the unblock: should the job not reach a thread, dropping it unblocks
+    // the client with an error (`Waiting`'s Drop).
+    if let Ok(queue) = queue.lock() {
+        let _ = queue.send(job);
     }
+    Ok(Reply::Deferred)
 }
 
 /// The reply callback: runs the job's `Finish` on the main thread.

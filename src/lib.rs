@@ -94,6 +94,7 @@ fn missing_api() -> Option<&'static str> {
         RedisModule_UnblockClient,
         RedisModule_GetCurrentUserName,
         RedisModule_RedactClientCommandArgument,
+        RedisModule_AvoidReplicaTraffic,
         RedisModule_GetBlockedClientReadyKey,
         RedisModule_GetBlockedClientPrivateData,
         RedisModule_GetContextFlags,

@@ -16,7 +16,7 @@ use redis_module::raw;
 
 use crate::commands::{forget_changes_before_history, retire_old_messages};
 use crate::config::limits;
-use crate::store::{api, bytes_of, now_ms, Ctx, Key, Kind, Propagation};
+use crate::store::{api, bytes_of, now_ms, writes_paused, Ctx, Key, Kind, Propagation};
 
 const TICK_MS: i64 = 100;
 /// Scan steps per tick: each visits one hash-table bucket (a few keys), so a
@@ -53,7 +53,7 @@ fn sweep(ctx: Ctx) {
     let flags = unsafe { api!(RedisModule_GetContextFlags)(ctx) };
     let primary = flags & raw::REDISMODULE_CTX_FLAGS_MASTER as c_int != 0;
     let loading = flags & raw::REDISMODULE_CTX_FLAGS_LOADING as c_int != 0;
-    if max_age == 0 || !primary || loading {
+    if max_age == 0 || !primary || loading || writes_paused() {
         return;
     }
     let cursor = CURSOR.load(Ordering::Relaxed);

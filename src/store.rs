@@ -93,6 +93,16 @@ pub fn bytes_of<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
     unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }
 }
 
+/// Whether writes are paused now (`CLIENT PAUSE`, `FAILOVER`, a cluster
+/// manual failover). Commands are held back by Redis itself while paused,
+/// but work that runs outside a command (a timer, the reply of a blocked
+/// client) must check: Redis aborts if such work propagates a write during
+/// a pause, and a failover could lose what it wrote.
+pub fn writes_paused() -> bool {
+    // SAFETY: no arguments; reads server state on the main thread.
+    unsafe { api!(RedisModule_AvoidReplicaTraffic)() != 0 }
+}
+
 /// Milliseconds since the epoch, from the server's clock.
 pub fn now_ms() -> i64 {
     // SAFETY: no arguments.

@@ -471,3 +471,110 @@ fn a_panic_is_an_error_reply_not_a_crash() {
     let unknown = err(&mut con, &["CHAT.DEBUG-PANIC"]);
     assert!(unknown.starts_with("ERR unknown command"), "{unknown}");
 }
+
+/// Passwords are hidden from SLOWLOG (and MONITOR) even when the command is
+/// refused before it runs, or is mistyped.
+#[test]
+fn refused_and_mistyped_calls_hide_their_passwords_too() {
+    let server = Server::start_with(&["identity", "acl", "admins", "default"], &[]);
+    let mut admin = server.conn();
+    q(
+        &mut admin,
+        &["CONFIG", "SET", "slowlog-log-slower-than", "0"],
+    );
+    q(
+        &mut admin,
+        &[
+            "ACL", "SETUSER", "mallory", "on", ">m-pw", "~*", "&*", "+@all",
+        ],
+    );
+    q(
+        &mut admin,
+        &["CHAT.REGISTER", "bob", "Bob", "PASSWORD", "bob-secret-1"],
+    );
+    let mut mallory = connect_as(&server, "mallory", "m-pw");
+    for args in [
+        &["CHAT.AUTH", "bob", "guess-secret-2"][..],
+        &["CHAT.PASSWD", "bob", "guess-secret-3", "new-secret-4"],
+        &["CHAT.REGISTER", "bob2", "B", "PASSWORD", "reg-secret-5"],
+    ] {
+        assert!(err(&mut mallory, args).starts_with("NOPERM"), "{args:?}");
+    }
+    // The display name forgotten: the password lands where options go.
+    let typo = err(
+        &mut admin,
+        &["CHAT.REGISTER", "carol", "PASSWORD", "typo-secret-6"],
+    );
+    assert_eq!(typo, "ERR syntax error");
+    let slowlog = q(&mut admin, &["SLOWLOG", "GET", "100"]);
+    let shown = format!("{slowlog:?}");
+    assert!(!shown.contains("secret"), "{shown}");
+    // Each entry is [id, time, duration, [command, args...], ...]: count
+    // the hidden arguments of the chat commands.
+    let Value::Array(entries) = slowlog else {
+        panic!("{shown}")
+    };
+    let hidden: usize = entries
+        .iter()
+        .filter_map(|entry| match entry {
+            Value::Array(fields) => fields.get(3).map(strings),
+            _ => None,
+        })
+        .filter(|argv| argv.first().is_some_and(|c| c.starts_with("CHAT.")))
+        .map(|argv| argv.iter().filter(|a| *a == "(redacted)").count())
+        .sum();
+    // bob's own registration 1, AUTH 1, PASSWD 2, bob2 1, the typo 1.
+    assert_eq!(hidden, 6, "{shown}");
+}
+
+/// A password write that is ready while writes are paused (CLIENT PAUSE
+/// WRITE, as a failover does) is refused with TRYAGAIN and writes nothing;
+/// the others complete. The server stays up.
+#[test]
+fn password_writes_wait_for_no_pause() {
+    let mut server = Server::start();
+    let mut con = server.conn();
+    q(
+        &mut con,
+        &["CHAT.REGISTER", "alice", "Alice", "PASSWORD", "pw-0"],
+    );
+    let mut outcomes = Vec::new();
+    thread::scope(|s| {
+        let calls: Vec<_> = (0..8)
+            .map(|i| {
+                let mut con = server.conn();
+                s.spawn(move || {
+                    let user = format!("user{i}");
+                    let reply = try_q(&mut con, &["CHAT.REGISTER", &user, "U", "PASSWORD", "pw"]);
+                    (user, reply.map_err(|e| error_text(&e)))
+                })
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(30));
+        q(&mut con, &["CLIENT", "PAUSE", "400", "WRITE"]);
+        outcomes = calls.into_iter().map(|c| c.join().unwrap()).collect();
+    });
+    assert!(
+        server.is_running(),
+        "the pause took the server down:\n{}",
+        server.log()
+    );
+    q(&mut con, &["CLIENT", "UNPAUSE"]);
+    let mut refused = 0;
+    for (user, reply) in outcomes {
+        let exists = q(&mut con, &["CHAT.PROFILE", &user]) != Value::Nil;
+        match reply {
+            Ok(_) => assert!(exists, "{user} was acknowledged but not written"),
+            Err(e) => {
+                assert!(e.starts_with("TRYAGAIN writes were paused"), "{user}: {e}");
+                assert!(!exists, "{user} was refused but written");
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        refused > 0,
+        "no hash was ready during the pause: the test proved nothing"
+    );
+    assert_eq!(q(&mut con, &["CHAT.AUTH", "alice", "pw-0"]), Value::Okay);
+}

@@ -107,7 +107,8 @@ pub const IDENTITY: Word = Word {
     choices: &["trust", "acl"],
 };
 /// ACL users that may act as any chat user when `chat.identity` is `acl`,
-/// separated by spaces or commas.
+/// separated by commas or spaces (as a `--loadmodule` argument, where
+/// spaces separate arguments, by commas).
 pub const ADMINS: Word = Word {
     name: "admins",
     default: "",

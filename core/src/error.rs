@@ -85,6 +85,9 @@ pub enum ChatError {
     /// CHAT.PASSWD lost a race: another client changed the password while
     /// this one was being checked.
     PasswordChanged,
+    /// The write that follows a background password hash found writes
+    /// paused (CLIENT PAUSE, a failover); nothing was written.
+    WritesPaused,
     /// A command that waits for a background password hash, called where a
     /// client cannot be blocked (MULTI, a script, a function).
     CannotBlock(&'static str),
@@ -189,6 +192,9 @@ impl fmt::Display for ChatError {
             ChatError::PasswordChanged => f.write_str(
                 "ERR the password was changed by another client meanwhile; nothing was changed, try again",
             ),
+            ChatError::WritesPaused => f.write_str(
+                "TRYAGAIN writes were paused (CLIENT PAUSE or a failover) when the password hash was ready; nothing was written, send the command again",
+            ),
             ChatError::CannotBlock(command) => write!(
                 f,
                 "ERR {command} cannot run inside MULTI, a script or a function: it waits for a password hash computed in the background"
@@ -292,6 +298,7 @@ mod tests {
             ChatError::BadPassword,
             ChatError::PasswordChanged,
             ChatError::CannotBlock("chat.auth"),
+            ChatError::WritesPaused,
             ChatError::NotYourself {
                 acl_user: "a".into(),
                 wanted: "b".into(),
@@ -312,7 +319,7 @@ mod tests {
             let text = e.to_string();
             let code = text.split(' ').next().unwrap_or_default();
             assert!(
-                code == "ERR" || code == "WRONGTYPE" || code == "CROSSSLOT" || code == "NOPERM",
+                ["ERR", "WRONGTYPE", "CROSSSLOT", "NOPERM", "TRYAGAIN"].contains(&code),
                 "error without a code: {text}"
             );
             assert!(!text.contains('\n') && !text.contains('\r'));

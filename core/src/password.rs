@@ -22,6 +22,25 @@ pub const MEMORY_KIB: u32 = 19 * 1024;
 pub const ITERATIONS: u32 = 2;
 pub const LANES: u32 = 1;
 
+/// The positions (0 is the command name) of the arguments of `command` that
+/// may be passwords, given `args`, the arguments after the name. Generous
+/// on purpose: whatever follows a `PASSWORD` keyword is hidden even when
+/// the call is malformed (a forgotten name puts the keyword in its place).
+pub fn secret_positions(command: &str, args: &[&[u8]]) -> Vec<usize> {
+    match command {
+        "chat.auth" => vec![2],
+        "chat.passwd" => vec![2, 3],
+        "chat.register" => args
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(_, arg)| arg.eq_ignore_ascii_case(b"PASSWORD"))
+            .map(|(i, _)| i + 2)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Whether `password` is acceptable as a password (length only: any bytes
 /// are allowed, a passphrase may be in any encoding).
 pub fn acceptable(password: &[u8]) -> bool {
@@ -98,6 +117,28 @@ mod tests {
         assert_eq!(parsed.params, real.params);
         assert!(!verify(DECOY, b""));
         assert!(!verify(DECOY, b"password"));
+    }
+
+    #[test]
+    fn secret_positions_cover_every_password_argument() {
+        let a = |s: &[&'static str]| s.iter().map(|x| x.as_bytes()).collect::<Vec<_>>();
+        assert_eq!(secret_positions("chat.auth", &a(&["u", "pw"])), [2]);
+        assert_eq!(
+            secret_positions("chat.passwd", &a(&["u", "o", "n"])),
+            [2, 3]
+        );
+        assert_eq!(
+            secret_positions("chat.register", &a(&["u", "Name", "password", "pw"])),
+            [4]
+        );
+        // The name forgotten: the keyword is where the name should be.
+        assert_eq!(
+            secret_positions("chat.register", &a(&["u", "PASSWORD", "pw"])),
+            [3]
+        );
+        // A user id that reads PASSWORD is no keyword.
+        assert!(secret_positions("chat.register", &a(&["PASSWORD", "n"])).is_empty());
+        assert!(secret_positions("chat.send", &a(&["r", "u", "PASSWORD"])).is_empty());
     }
 
     #[test]

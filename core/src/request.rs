@@ -67,8 +67,11 @@ impl<'a> Auth<'a> {
         let user = a.next_user()?;
         let password = a.positional()?;
         a.finish()?;
-        // A password too long to have been set cannot match; saying so
-        // would tell nothing about the user.
+        // A password too long to have been set cannot match: refused at
+        // once, which tells nothing about the user, and spares the hash.
+        if password.len() > crate::password::MAX_PASSWORD_BYTES {
+            return Err(ChatError::BadCredentials);
+        }
         Ok(Auth { user, password })
     }
 }
@@ -88,6 +91,9 @@ impl<'a> Passwd<'a> {
         let old = a.positional()?;
         let new = password_arg(a.positional()?)?;
         a.finish()?;
+        if old.len() > crate::password::MAX_PASSWORD_BYTES {
+            return Err(ChatError::BadCredentials);
+        }
         Ok(Passwd { user, old, new })
     }
 }

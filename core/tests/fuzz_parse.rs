@@ -444,6 +444,10 @@ fn spec(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Option<Parsed> {
         }
         Cmd::Auth => {
             let [u, password] = exactly(a)?;
+            // A password longer than any that can be set fails at once.
+            if password.len() > MAX_PASSWORD_BYTES {
+                return None;
+            }
             Some(vec![
                 ("user", sid(u)?),
                 ("any-password", Bytes(Some(password.to_vec()))),
@@ -451,6 +455,9 @@ fn spec(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Option<Parsed> {
         }
         Cmd::Passwd => {
             let [u, old, new] = exactly(a)?;
+            if old.len() > MAX_PASSWORD_BYTES {
+                return None;
+            }
             Some(vec![
                 ("user", sid(u)?),
                 ("any-password", Bytes(Some(old.to_vec()))),

@@ -17,19 +17,14 @@ use crate::background;
 use crate::config::limits;
 use crate::reply::{field, Reply};
 use crate::stats;
-use crate::store::{api, now_ms, Ctx, Key, Kind, RStr};
+use crate::store::{api, now_ms, writes_paused, Ctx, Key, Kind, RStr};
 
 const PASSWORD_FIELD: &[u8] = b"password";
 
 /// CHAT.REGISTER <user> <name> [PASSWORD <password>]
 pub fn register(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
-    // Arguments 1 and 2 are the user and the name; a password follows its
-    // keyword anywhere after them.
-    for (i, pair) in args.windows(2).enumerate().skip(2) {
-        if pair[0].eq_ignore_ascii_case(b"PASSWORD") {
-            redact(ctx, i + 2);
-        }
-    }
+    // The password arguments were hidden from MONITOR and SLOWLOG by the
+    // dispatcher (`redact_secrets`), before anything could refuse the call.
     let req = Register::parse(args, &limits())?;
     // Fail fast, before any hashing, on a taken id or a key of the wrong type.
     if Key::read(ctx, &UserKey::Profile.of(req.user.as_str()), Kind::Hash)?.exists() {
@@ -54,6 +49,9 @@ pub fn register(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 }
 
 fn write_profile(ctx: Ctx, user: &str, name: &str, hash: Option<&str>) -> Result<Reply, ChatError> {
+    if writes_paused() {
+        return Err(ChatError::WritesPaused);
+    }
     let profile = Key::write(ctx, &UserKey::Profile.of(user), Kind::Hash)?;
     if profile.exists() {
         // Registered by another client while the password was hashed.
@@ -76,7 +74,6 @@ fn write_profile(ctx: Ctx, user: &str, name: &str, hash: Option<&str>) -> Result
 
 /// CHAT.AUTH <user> <password>
 pub fn auth(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
-    redact(ctx, 2);
     let req = Auth::parse(args)?;
     let user = req.user.as_str().to_owned();
     let stored = stored_hash(ctx, &user)?;
@@ -102,8 +99,6 @@ pub fn auth(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 
 /// CHAT.PASSWD <user> <old-password> <new-password>
 pub fn passwd(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
-    redact(ctx, 2);
-    redact(ctx, 3);
     let req = Passwd::parse(args)?;
     let user = req.user.as_str().to_owned();
     let stored = stored_hash(ctx, &user)?;
@@ -129,6 +124,9 @@ pub fn passwd(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
                 }
                 None => return Err(ChatError::Internal("could not hash the password".into())),
             };
+            if writes_paused() {
+                return Err(ChatError::WritesPaused);
+            }
             let profile = Key::write(ctx, &UserKey::Profile.of(&user), Kind::Hash)?;
             let now: Option<String> = profile
                 .hash_get(PASSWORD_FIELD)
@@ -162,11 +160,15 @@ fn new_salt() -> Result<[u8; SALT_BYTES], ChatError> {
     Ok(salt)
 }
 
-/// Hides argument `pos` (0 is the command name) from MONITOR and SLOWLOG.
-fn redact(ctx: Ctx, pos: usize) {
-    // SAFETY: live context of the command being run; Redis ignores a
-    // position past the last argument.
-    unsafe { api!(RedisModule_RedactClientCommandArgument)(ctx, pos as std::ffi::c_int) };
+/// Hides the password arguments of `command` from MONITOR and SLOWLOG.
+/// Runs before every other check, so that a refused or mistyped call is
+/// hidden too.
+pub fn redact_secrets(ctx: Ctx, command: &str, args: &[&[u8]]) {
+    for pos in password::secret_positions(command, args) {
+        // SAFETY: live context of the command being run; Redis ignores a
+        // position past the last argument.
+        unsafe { api!(RedisModule_RedactClientCommandArgument)(ctx, pos as std::ffi::c_int) };
+    }
 }
 
 /// CHAT.PROFILE <user>
