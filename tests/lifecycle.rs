@@ -193,3 +193,24 @@ fn a_replica_follows_retirements_by_age() {
     assert_eq!(int(&q(&mut con, &["WAIT", "1", "5000"])), 1);
     assert_eq!(digest(&mut rcon), digest(&mut con));
 }
+
+/// While writes are paused (CLIENT PAUSE WRITE, a failover), the age sweep
+/// writes nothing; it catches up once they resume.
+#[test]
+fn the_age_sweep_waits_while_writes_are_paused() {
+    let mut server = Server::start();
+    let mut con = server.conn();
+    room_with(&mut con, "quiet", &["alice"]);
+    q(&mut con, &["CHAT.SEND", "quiet", "alice", "old"]);
+    q(&mut con, &["CLIENT", "PAUSE", "5000", "WRITE"]);
+    q(&mut con, &["CONFIG", "SET", "chat.history-max-age", "1"]);
+    thread::sleep(Duration::from_millis(2000));
+    assert!(server.is_running(), "{}", server.log());
+    assert_eq!(docs(&q(&mut con, &["CHAT.HISTORY", "quiet"])).len(), 1);
+    q(&mut con, &["CLIENT", "UNPAUSE"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !docs(&q(&mut con, &["CHAT.HISTORY", "quiet"])).is_empty() {
+        assert!(Instant::now() < deadline, "the sweep never resumed");
+        thread::sleep(Duration::from_millis(100));
+    }
+}
