@@ -134,6 +134,9 @@ async fn shutdown_signal() {
     }
 }
 
+/// The largest WebSocket message (and frame) a page may send.
+const MAX_REQUEST: usize = 64 * 1024;
+
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 async fn index() -> Response {
@@ -255,7 +258,11 @@ async fn signout(State(app): State<Arc<App>>, body: Bytes) -> Response {
 }
 
 async fn websocket(State(app): State<Arc<App>>, upgrade: WebSocketUpgrade) -> Response {
+    // A request is a few hundred bytes, a message at most 16 KB of text (the
+    // module's default chat.max-text-bytes): anything bigger is refused and
+    // closes the socket.
     upgrade
-        .max_message_size(64 * 1024)
+        .max_message_size(MAX_REQUEST)
+        .max_frame_size(MAX_REQUEST)
         .on_upgrade(move |socket| socket::serve(socket, app))
 }

@@ -38,6 +38,8 @@ const INBOX_PAGE: u32 = 100;
 /// A page says "typing" every few seconds, and again right after a send;
 /// more often than this is dropped.
 const TYPING_MIN_GAP: Duration = Duration::from_millis(250);
+/// At most this many rooms are remembered for TYPING_MIN_GAP.
+const TYPING_ROOMS_MAX: usize = 64;
 const PING_EVERY: Duration = Duration::from_secs(15);
 const SILENT_MAX: Duration = Duration::from_secs(45);
 
@@ -487,8 +489,15 @@ impl Conn {
                     .get(&room)
                     .is_some_and(|t| now.duration_since(*t) < TYPING_MIN_GAP);
                 if !recent {
-                    self.typing_sent.insert(room.clone(), now);
                     chat.typing(&room, &me).await?;
+                    // Only rooms the module accepted are remembered, and only
+                    // while they matter: the map stays small whatever the
+                    // page sends.
+                    self.typing_sent
+                        .retain(|_, t| now.duration_since(*t) < TYPING_MIN_GAP);
+                    if self.typing_sent.len() < TYPING_ROOMS_MAX {
+                        self.typing_sent.insert(room, now);
+                    }
                 }
                 Ok(json!({}))
             }
