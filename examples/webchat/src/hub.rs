@@ -42,13 +42,22 @@ pub enum Frame {
 pub struct Hubs {
     chat: Chat,
     client: redis::Client,
-    users: Mutex<HashMap<String, Hub>>,
+    /// Held only to find, add or remove a user's hub, never across an await.
+    users: std::sync::Mutex<HashMap<String, Arc<Hub>>>,
 }
 
+/// One user's share of the server. Its state has its own lock, held during
+/// the Redis calls that start, change and stop listening for that user only.
 struct Hub {
-    tabs: usize,
     tx: broadcast::Sender<Frame>,
+    state: Mutex<HubState>,
+}
+
+struct HubState {
+    tabs: usize,
     listener: Option<Listener>,
+    /// Taken out of the map: a tab that finds a closed hub looks again.
+    closed: bool,
 }
 
 struct Listener {
@@ -63,15 +72,17 @@ struct Listener {
 pub struct Tab {
     pub rx: broadcast::Receiver<Frame>,
     user: String,
+    hub: Arc<Hub>,
     hubs: Arc<Hubs>,
 }
 
 impl Drop for Tab {
     fn drop(&mut self) {
         let hubs = self.hubs.clone();
+        let hub = self.hub.clone();
         let user = std::mem::take(&mut self.user);
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move { hubs.detach(&user).await });
+            rt.spawn(async move { hubs.detach(&user, &hub).await });
         }
     }
 }
@@ -85,44 +96,79 @@ impl Hubs {
         Arc::new(Hubs {
             chat,
             client,
-            users: Mutex::new(HashMap::new()),
+            users: std::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Hub>>> {
+        // The map is never left half-written: a panic elsewhere cannot spoil it.
+        self.users.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn hub(&self, user: &str) -> Option<Arc<Hub>> {
+        self.map().get(user).cloned()
+    }
+
+    /// Takes the user's hub out of the map, if it is still this one.
+    fn forget(&self, user: &str, hub: &Arc<Hub>) {
+        let mut users = self.map();
+        if users.get(user).is_some_and(|h| Arc::ptr_eq(h, hub)) {
+            users.remove(user);
+        }
     }
 
     /// Opens a tab for the user: listens first, then marks the user online.
     pub async fn attach(self: &Arc<Self>, user: &str) -> ChatResult<Tab> {
-        let mut users = self.users.lock().await;
-        let hub = users.entry(user.to_string()).or_insert_with(|| Hub {
-            tabs: 0,
-            tx: broadcast::channel(512).0,
-            listener: None,
-        });
-        // Subscribed before listening starts: the tab misses nothing.
-        let rx = hub.tx.subscribe();
-        let alive = hub
-            .listener
-            .as_ref()
-            .is_some_and(|l| !l.dead.load(Ordering::SeqCst));
-        if !alive {
-            if let Some(old) = hub.listener.take() {
-                old.stop();
+        loop {
+            let hub = self
+                .map()
+                .entry(user.to_string())
+                .or_insert_with(|| {
+                    Arc::new(Hub {
+                        tx: broadcast::channel(512).0,
+                        state: Mutex::new(HubState {
+                            tabs: 0,
+                            listener: None,
+                            closed: false,
+                        }),
+                    })
+                })
+                .clone();
+            let mut state = hub.state.lock().await;
+            if state.closed {
+                // The last tab closed meanwhile; the next look finds a new hub.
+                continue;
             }
-            match self.listen(user, hub.tx.clone()).await {
-                Ok(listener) => hub.listener = Some(listener),
-                Err(e) => {
-                    if hub.tabs == 0 {
-                        users.remove(user);
+            // Subscribed before listening starts: the tab misses nothing.
+            let rx = hub.tx.subscribe();
+            let alive = state
+                .listener
+                .as_ref()
+                .is_some_and(|l| !l.dead.load(Ordering::SeqCst));
+            if !alive {
+                if let Some(old) = state.listener.take() {
+                    old.stop();
+                }
+                match self.listen(user, hub.tx.clone()).await {
+                    Ok(listener) => state.listener = Some(listener),
+                    Err(e) => {
+                        if state.tabs == 0 {
+                            state.closed = true;
+                            self.forget(user, &hub);
+                        }
+                        return Err(e);
                     }
-                    return Err(e);
                 }
             }
+            state.tabs += 1;
+            drop(state);
+            return Ok(Tab {
+                rx,
+                user: user.to_string(),
+                hub,
+                hubs: self.clone(),
+            });
         }
-        hub.tabs += 1;
-        Ok(Tab {
-            rx,
-            user: user.to_string(),
-            hubs: self.clone(),
-        })
     }
 
     async fn listen(
@@ -165,8 +211,7 @@ impl Hubs {
                                 if let Err(e) = hubs.reconcile(&user).await {
                                     eprintln!("webchat: listening again for {user}: {e}");
                                 }
-                                hubs.notify(&user, &json!({"t": "resync", "room": room}))
-                                    .await;
+                                hubs.notify(&user, &json!({"t": "resync", "room": room}));
                             });
                         }
                     }
@@ -202,19 +247,16 @@ impl Hubs {
     }
 
     /// Closes a tab; the last one makes the user offline and stops listening.
-    async fn detach(&self, user: &str) {
-        let mut users = self.users.lock().await;
-        let Some(hub) = users.get_mut(user) else {
-            return;
-        };
-        hub.tabs = hub.tabs.saturating_sub(1);
-        if hub.tabs > 0 {
+    async fn detach(&self, user: &str, hub: &Arc<Hub>) {
+        let mut state = hub.state.lock().await;
+        state.tabs = state.tabs.saturating_sub(1);
+        if state.tabs > 0 || state.closed {
             return;
         }
-        if let Some(hub) = users.remove(user) {
-            if let Some(listener) = hub.listener {
-                self.stop_listening(user, listener).await;
-            }
+        state.closed = true;
+        self.forget(user, hub);
+        if let Some(listener) = state.listener.take() {
+            self.stop_listening(user, listener).await;
         }
     }
 
@@ -238,8 +280,11 @@ impl Hubs {
     /// Listens on exactly the channels CHAT.CHANNELS names now (after a join,
     /// a leave or a `mode` event).
     pub async fn reconcile(&self, user: &str) -> ChatResult<()> {
-        let mut users = self.users.lock().await;
-        let Some(listener) = users.get_mut(user).and_then(|h| h.listener.as_mut()) else {
+        let Some(hub) = self.hub(user) else {
+            return Ok(());
+        };
+        let mut state = hub.state.lock().await;
+        let Some(listener) = state.listener.as_mut() else {
             return Ok(());
         };
         let (_, now) = self.chat.channels(user).await?;
@@ -257,18 +302,19 @@ impl Hubs {
     }
 
     /// Sends a frame to every open tab of the user.
-    pub async fn notify(&self, user: &str, value: &Json) {
-        let users = self.users.lock().await;
-        if let Some(hub) = users.get(user) {
+    pub fn notify(&self, user: &str, value: &Json) {
+        if let Some(hub) = self.hub(user) {
             let _ = hub.tx.send(frame(value));
         }
     }
 
     /// At shutdown: every user with a tab open goes offline.
     pub async fn close_all(&self) {
-        let mut users = self.users.lock().await;
-        for (user, hub) in users.drain() {
-            if let Some(listener) = hub.listener {
+        let hubs: Vec<(String, Arc<Hub>)> = self.map().drain().collect();
+        for (user, hub) in hubs {
+            let mut state = hub.state.lock().await;
+            state.closed = true;
+            if let Some(listener) = state.listener.take() {
                 self.stop_listening(&user, listener).await;
             }
         }

@@ -476,10 +476,7 @@ impl Conn {
                 });
                 // The module does not deliver a message to its sender: the
                 // user's other tabs hear of it from here.
-                self.app
-                    .hubs
-                    .notify(&me, &json!({"t": "push", "doc": doc}))
-                    .await;
+                self.app.hubs.notify(&me, &json!({"t": "push", "doc": doc}));
                 Ok(json!({"id": id, "doc": doc}))
             }
             Op::Typing { room } => {
@@ -504,10 +501,7 @@ impl Conn {
             Op::Read { room, id } => {
                 let cursor = chat.read(&room, &me, id).await?;
                 let doc = json!({"type": "read", "room": room, "user": me, "id": cursor});
-                self.app
-                    .hubs
-                    .notify(&me, &json!({"t": "push", "doc": doc}))
-                    .await;
+                self.app.hubs.notify(&me, &json!({"t": "push", "doc": doc}));
                 Ok(json!({"cursor": cursor}))
             }
             Op::Join { room, title } => {
@@ -598,8 +592,7 @@ impl Conn {
         if let Some(doc) = self.app.chat.message(room, id).await? {
             self.app
                 .hubs
-                .notify(&self.user, &json!({"t": "push", "doc": doc}))
-                .await;
+                .notify(&self.user, &json!({"t": "push", "doc": doc}));
         }
         Ok(())
     }
