@@ -415,6 +415,23 @@ test('two tabs of one user: one listener, offline only when the last tab closes'
   await send(one, 'From tab one');
   await until('the other tab to show it', async () => texts(await messages(two)).includes('From tab one'));
 
+  // A send the module refuses stays on the page, with its nonce, for a retry:
+  // the retry stores it once.
+  cli('CONFIG', 'SET', 'chat.max-text-bytes', '10');
+  try {
+    await one.fill('#text', 'Longer than ten bytes');
+    await one.press('#text', 'Enter');
+    await one.waitForSelector('#list .msg.pending.failed');
+    assert.match(await one.textContent('#list .msg.pending.failed .state'), /^Not sent: /);
+    assert.equal(await one.inputValue('#text'), '', 'the text stays in its pending entry');
+  } finally {
+    cli('CONFIG', 'SET', 'chat.max-text-bytes', '16384');
+  }
+  await one.click('#list .msg.pending.failed button:text("Retry")');
+  await until('the retry to reach the other tab', async () => texts(await messages(two)).includes('Longer than ten bytes'));
+  await until('the pending entry to go', async () => (await one.$('#list .msg.pending')) === null);
+  assert.deepEqual(texts(await messages(one)), ['From tab one', 'Longer than ten bytes']);
+
   // Closing one tab changes nothing for delivery.
   await one.close();
   await sleep(500);

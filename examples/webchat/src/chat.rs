@@ -88,18 +88,26 @@ impl Chat {
         Chat { conn }
     }
 
+    /// Runs a command that may run twice: after a broken connection (Redis
+    /// restarted) the manager reconnects and the command runs once more.
+    /// Only for reads and for writes a second run does not repeat, such as
+    /// CHAT.SEND with its DEDUP key.
     async fn run(&self, cmd: &Cmd) -> ChatResult<Value> {
         let mut conn = self.conn.clone();
         match cmd.query_async::<Value>(&mut conn).await {
-            // The connection broke (Redis restarted): the manager reconnects,
-            // and the command runs once more. Sends carry a DEDUP key, so a
-            // send that did reach Redis is not made twice.
             Err(e) if e.is_io_error() || e.is_connection_dropped() => {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 Ok(cmd.query_async::<Value>(&mut conn).await?)
             }
             result => Ok(result?),
         }
+    }
+
+    /// Runs a command once: a write that may have happened before the
+    /// connection broke is not made again; the user is told to try again.
+    async fn run_once(&self, cmd: &Cmd) -> ChatResult<Value> {
+        let mut conn = self.conn.clone();
+        Ok(cmd.query_async::<Value>(&mut conn).await?)
     }
 
     async fn ok(&self, cmd: &Cmd) -> ChatResult<()> {
@@ -139,7 +147,7 @@ impl Chat {
     pub async fn register(&self, user: &str, name: &str, password: &str) -> ChatResult<()> {
         let mut c = redis::cmd("CHAT.REGISTER");
         c.arg(user).arg(name).arg("PASSWORD").arg(password);
-        self.ok(&c).await
+        self.run_once(&c).await.map(|_| ())
     }
 
     /// Ok(true) for the right password, Ok(false) for a wrong one or an
@@ -158,7 +166,7 @@ impl Chat {
     pub async fn passwd(&self, user: &str, old: &str, new: &str) -> ChatResult<()> {
         let mut c = redis::cmd("CHAT.PASSWD");
         c.arg(user).arg(old).arg(new);
-        self.ok(&c).await
+        self.run_once(&c).await.map(|_| ())
     }
 
     /// The user's display name; None for an unknown user.
@@ -252,6 +260,7 @@ impl Chat {
         Ok(docs.into_iter().find(|d| d["id"].as_i64() == Some(id)))
     }
 
+    /// The DEDUP key makes a second run reply the first one's id.
     pub async fn send(&self, room: &str, user: &str, text: &str, dedup: &str) -> ChatResult<i64> {
         let mut c = redis::cmd("CHAT.SEND");
         c.arg(room).arg(user).arg(text).arg("DEDUP").arg(dedup);
@@ -309,7 +318,7 @@ impl Chat {
     pub async fn create(&self, room: &str, title: &str) -> ChatResult<()> {
         let mut c = redis::cmd("CHAT.CREATE");
         c.arg(room).arg(title);
-        self.ok(&c).await
+        self.run_once(&c).await.map(|_| ())
     }
 
     /// Joins; the reply (where to listen) is not needed: the caller runs
@@ -335,13 +344,13 @@ impl Chat {
     pub async fn edit(&self, room: &str, user: &str, id: i64, text: &str) -> ChatResult<()> {
         let mut c = redis::cmd("CHAT.EDIT");
         c.arg(room).arg(user).arg(id).arg(text);
-        self.ok(&c).await
+        self.run_once(&c).await.map(|_| ())
     }
 
     pub async fn delete(&self, room: &str, user: &str, id: i64) -> ChatResult<()> {
         let mut c = redis::cmd("CHAT.DELETE");
         c.arg(room).arg(user).arg(id);
-        self.ok(&c).await
+        self.run_once(&c).await.map(|_| ())
     }
 }
 

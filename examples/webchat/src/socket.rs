@@ -471,9 +471,14 @@ impl Conn {
                 let id = chat
                     .send(&room, &me, &text, &format!("{me}:{nonce}"))
                     .await?;
-                let doc = chat.message(&room, id).await?.unwrap_or_else(|| {
-                    json!({"type": "message", "room": room, "id": id, "sender": me, "text": text})
-                });
+                // The message is stored: from here on the reply is its id,
+                // whatever happens to the look-up of its document.
+                let doc = match chat.message(&room, id).await {
+                    Ok(Some(doc)) => doc,
+                    Ok(None) | Err(_) => {
+                        json!({"type": "message", "room": room, "id": id, "sender": me, "text": text})
+                    }
+                };
                 // The module does not deliver a message to its sender: the
                 // user's other tabs hear of it from here.
                 self.app.hubs.notify(&me, &json!({"t": "push", "doc": doc}));

@@ -27,7 +27,7 @@ const S = {
   names: new Map(),       // user id -> display name
   askNames: new Set(),
   unknownRooms: new Map(),// room id -> messages that arrived before its info
-  sending: new Map(),     // nonce -> {nonce, room, text}
+  sending: new Map(),     // nonce -> {nonce, room, text, failed}
   editing: null,          // {room, id, draft}
   armed: null,            // {room, id, until}: a delete waiting for its second click
   lastTyping: new Map(),  // room id -> when this page last said typing
@@ -209,7 +209,7 @@ function onReady(f) {
   if (S.everReady) {
     // Back after a lost connection: whatever was sent meanwhile.
     catchUp([...S.rooms.values()].filter((r) => r.msgs.size).map((r) => r.id));
-    for (const p of S.sending.values()) trySend(p);
+    for (const p of S.sending.values()) if (!p.failed) trySend(p);
   }
   S.everReady = true;
   let target = S.current && S.rooms.has(S.current) ? S.current
@@ -423,18 +423,21 @@ setInterval(() => { if (S.connected) pollPresence(); }, 5000);
 
 // ---------- sending ----------
 
+// A message keeps its nonce until the server confirms it: sending it again
+// (after a lost connection, or with "Retry") can never make a second copy.
 function trySend(p) {
+  p.failed = null;
   request('send', { room: p.room, text: p.text, nonce: p.nonce }).then((data) => {
     S.sending.delete(p.nonce);
     if (data && data.doc) ingest(data.doc);
     queueRender();
   }).catch((e) => {
     if (e.offline) return; // sent again, with the same nonce, once back
-    S.sending.delete(p.nonce);
+    p.failed = e.message;
     toast('Not sent: ' + e.message);
-    if (!$('text').value) $('text').value = p.text;
     queueRender();
   });
+  queueRender();
 }
 
 function submitMessage(ev) {
@@ -600,11 +603,7 @@ function renderMessages(r) {
   }
   for (const p of S.sending.values()) {
     if (p.room !== r.id) continue;
-    const m = el('div', 'msg mine pending');
-    const meta = el('div', 'meta');
-    meta.append(el('span', 'sender', displayName(S.user)), el('span', null, 'sending…'));
-    m.append(meta, el('div', 'text', p.text));
-    list.append(m);
+    list.append(pendingElement(p));
   }
   $('older').hidden = !r.older;
   $('empty').hidden = ids.length > 0 || !r.loaded;
@@ -624,6 +623,30 @@ function renderMessages(r) {
       input.setSelectionRange(input.value.length, input.value.length);
     }
   }
+}
+
+// A message on its way, or one the server did not take, with Retry (the same
+// nonce) and Discard.
+function pendingElement(p) {
+  const m = el('div', 'msg mine pending');
+  m.dataset.nonce = p.nonce;
+  const meta = el('div', 'meta');
+  meta.append(el('span', 'sender', displayName(S.user)),
+    el('span', 'state', p.failed ? 'Not sent: ' + p.failed : 'sending…'));
+  m.append(meta, el('div', 'text', p.text));
+  if (p.failed) {
+    m.classList.add('failed');
+    const actions = el('div', 'actions');
+    const retry = el('button', null, 'Retry');
+    retry.type = 'button';
+    retry.addEventListener('click', () => trySend(p));
+    const discard = el('button', null, 'Discard');
+    discard.type = 'button';
+    discard.addEventListener('click', () => { S.sending.delete(p.nonce); queueRender(); });
+    actions.append(retry, discard);
+    m.append(actions);
+  }
+  return m;
 }
 
 function holeButton(r, after, next) {
