@@ -193,6 +193,39 @@ function messages(page) {
   })));
 }
 
+// Opens a WebSocket of its own from the page, signs in with `token`, sends
+// each request in `ops` (numbered from 1 with `req`), and returns every frame
+// it got until all were answered, the socket closed, or `ms` passed.
+function rawSocket(page, token, ops, ms = 5000) {
+  return page.evaluate(({ token, ops, ms }) => new Promise((resolve) => {
+    const frames = [];
+    const ws = new WebSocket(`ws://${location.host}/ws`);
+    const timer = setTimeout(() => { ws.close(); resolve(frames); }, ms);
+    const done = () => { clearTimeout(timer); ws.close(); resolve(frames); };
+    ws.onopen = () => {
+      ws.send(JSON.stringify({ op: 'auth', token }));
+      ops.forEach((op, i) => ws.send(JSON.stringify({ ...op, req: i + 1 })));
+    };
+    ws.onmessage = (ev) => {
+      const f = JSON.parse(ev.data);
+      frames.push(f);
+      if (f.t === 'signed_out') done();
+      if (f.t === 'reply' && frames.filter((x) => x.t === 'reply').length === ops.length) done();
+    };
+    ws.onclose = () => { clearTimeout(timer); resolve(frames); };
+  }), { token, ops, ms });
+}
+
+async function tokenFor(user, password) {
+  const res = await fetch(`${base}/api/signin`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ user, password }),
+  });
+  assert.equal(res.status, 200);
+  return (await res.json()).token;
+}
+
 function texts(list) {
   return list.map((m) => m.text);
 }
@@ -491,7 +524,14 @@ test('direct messages, unread badges and scroll-back on a phone-sized screen', (
   await shot(c, '11-phone-scrolled-back');
 
   // Carol changes her password: a wrong current one is refused, then the new
-  // one signs her in and the old one no longer does.
+  // one signs her in and the old one no longer does. Her other sessions end:
+  // an open tab is signed out, a token no longer opens a socket.
+  const elsewhere = await tokenFor('carol', 'carol-secret');
+  const other = await openPage(phone, 'carol-2');
+  await signIn(other, 'carol', 'carol-secret');
+  await other.waitForSelector('body[data-synced="true"]');
+  const works = await rawSocket(c, elsewhere, [{ op: 'ping' }]);
+  assert.deepEqual(works.filter((f) => f.t === 'reply').map((f) => f.data), ['pong']);
   await c.click('#back');
   await c.click('#passwd-open');
   await c.fill('#passwd-old', 'not it');
@@ -502,6 +542,15 @@ test('direct messages, unread badges and scroll-back on a phone-sized screen', (
   await c.fill('#passwd-new', 'carol-new-secret');
   await c.click('#passwd-form button[type="submit"]');
   await until('the change', async () => (await c.textContent('#toast')) === 'Password changed');
+  await until('the other tab to be signed out', async () =>
+    (await other.textContent('#f-error')) === 'Your session has ended; sign in again');
+  const refused = await rawSocket(c, elsewhere, [{ op: 'ping' }]);
+  assert.deepEqual(refused.map((f) => f.t), ['signed_out'], 'the old token opens nothing');
+  const still = await c.evaluate(() => sessionStorage.getItem('webchat.token'));
+  const kept = await rawSocket(c, still, [{ op: 'ping' }]);
+  assert.deepEqual(kept.filter((f) => f.t === 'reply').map((f) => f.data), ['pong'], 'the tab that changed it stays signed in');
+  assert.deepEqual([...other.dialogs, ...other.errors], []);
+  await other.close();
   await c.click('#signout');
   await signIn(c, 'carol', 'carol-secret');
   await until('the old password to fail', async () => (await c.textContent('#f-error')) === 'Invalid username or password');

@@ -37,6 +37,9 @@ pub enum Frame {
     Json(Arc<str>),
     /// The link to Redis broke: the tab tells its page, and closes.
     Reconnect,
+    /// The user's sessions ended but this one (a password change): every
+    /// other tab tells its page, and closes.
+    SignedOutExcept(Arc<str>),
 }
 
 pub struct Hubs {
@@ -303,8 +306,12 @@ impl Hubs {
 
     /// Sends a frame to every open tab of the user.
     pub fn notify(&self, user: &str, value: &Json) {
+        self.send(user, frame(value));
+    }
+
+    pub fn send(&self, user: &str, frame: Frame) {
         if let Some(hub) = self.hub(user) {
-            let _ = hub.tx.send(frame(value));
+            let _ = hub.tx.send(frame);
         }
     }
 

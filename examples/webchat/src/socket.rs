@@ -124,11 +124,12 @@ struct Gone;
 struct Conn {
     app: Arc<App>,
     user: String,
+    token: String,
     typing_sent: HashMap<String, Instant>,
 }
 
 pub async fn serve(mut socket: WebSocket, app: Arc<App>) {
-    let Some(user) = authenticate(&mut socket, &app).await else {
+    let Some((user, token)) = authenticate(&mut socket, &app).await else {
         return;
     };
     let mut tab = match app.hubs.attach(&user).await {
@@ -142,6 +143,7 @@ pub async fn serve(mut socket: WebSocket, app: Arc<App>) {
     let mut conn = Conn {
         app,
         user,
+        token,
         typing_sent: HashMap::new(),
     };
     if conn.start(&mut socket).await.is_err() {
@@ -181,10 +183,22 @@ pub async fn serve(mut socket: WebSocket, app: Arc<App>) {
                         let _ = send(&mut socket, &json!({"t": "reconnect"})).await;
                         break;
                     }
+                    Frame::SignedOutExcept(keep) => {
+                        if *keep != *conn.token {
+                            let _ = send(&mut socket, &signed_out()).await;
+                            break;
+                        }
+                    }
                 }
             }
             _ = ping.tick() => {
                 if heard.elapsed() > SILENT_MAX {
+                    break;
+                }
+                // An open tab keeps its session alive; one that ended
+                // (signed out elsewhere, expired) closes the tab.
+                if conn.app.sessions.user(&conn.token).as_deref() != Some(conn.user.as_str()) {
+                    let _ = send(&mut socket, &signed_out()).await;
                     break;
                 }
                 if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
@@ -206,9 +220,13 @@ async fn send(socket: &mut WebSocket, value: &Json) -> Result<(), Gone> {
         .map_err(|_| Gone)
 }
 
-/// Waits for the auth frame; the user it names, or None (the socket is then
-/// told why and closed).
-async fn authenticate(socket: &mut WebSocket, app: &App) -> Option<String> {
+fn signed_out() -> Json {
+    json!({"t": "signed_out", "message": "your session has ended; sign in again"})
+}
+
+/// Waits for the auth frame; the user it names and the token, or None (the
+/// socket is then told why and closed).
+async fn authenticate(socket: &mut WebSocket, app: &App) -> Option<(String, String)> {
     #[derive(Deserialize)]
     struct Auth {
         op: String,
@@ -217,17 +235,16 @@ async fn authenticate(socket: &mut WebSocket, app: &App) -> Option<String> {
     let first = tokio::time::timeout(Duration::from_secs(10), socket.recv()).await;
     let user = match first {
         Ok(Some(Ok(Message::Text(text)))) => match serde_json::from_str::<Auth>(text.as_str()) {
-            Ok(auth) if auth.op == "auth" => app.sessions.user(&auth.token),
+            Ok(auth) if auth.op == "auth" => app
+                .sessions
+                .user(&auth.token)
+                .map(|user| (user, auth.token)),
             _ => None,
         },
         _ => None,
     };
     if user.is_none() {
-        let _ = send(
-            socket,
-            &json!({"t": "signed_out", "message": "your session has ended; sign in again"}),
-        )
-        .await;
+        let _ = send(socket, &signed_out()).await;
         let _ = socket.send(Message::Close(None)).await;
     }
     user
@@ -573,7 +590,15 @@ impl Conn {
                     return Err(ChatError::new("the new password must be 1 to 1024 bytes"));
                 }
                 match chat.passwd(&me, &old, &new).await {
-                    Ok(()) => Ok(json!({})),
+                    Ok(()) => {
+                        // Whoever signed in with the old password is signed
+                        // out; this tab stays.
+                        self.app.sessions.revoke_others(&me, &self.token);
+                        self.app
+                            .hubs
+                            .send(&me, Frame::SignedOutExcept(Arc::from(self.token.as_str())));
+                        Ok(json!({}))
+                    }
                     Err(e) if e.is("invalid username or password") => {
                         Err(ChatError::new("the current password is not right"))
                     }
