@@ -219,11 +219,11 @@ impl fmt::Display for ChatError {
             ),
             ChatError::RoomFull(max) => write!(
                 f,
-                "ERR room is full: it has {max} members, the most chat.max-members allows"
+                "ERR room is full: chat.max-members is {max}"
             ),
             ChatError::TooManyRooms(max) => write!(
                 f,
-                "ERR user is in {max} rooms already, the most chat.max-rooms-per-user allows"
+                "ERR user is in too many rooms: chat.max-rooms-per-user is {max}"
             ),
             ChatError::Internal(what) => write!(f, "ERR internal error: {what}"),
         }

@@ -24,19 +24,22 @@ pub const LANES: u32 = 1;
 
 /// The positions (0 is the command name) of the arguments of `command` that
 /// may be passwords, given `args`, the arguments after the name. Generous
-/// on purpose: whatever follows a `PASSWORD` keyword is hidden even when
-/// the call is malformed (a forgotten name puts the keyword in its place).
+/// on purpose: every argument after a `PASSWORD` keyword is hidden, also
+/// when the call is malformed (a forgotten name puts the keyword in its
+/// place; an unquoted passphrase spreads over several arguments).
 pub fn secret_positions(command: &str, args: &[&[u8]]) -> Vec<usize> {
     match command {
         "chat.auth" => vec![2],
         "chat.passwd" => vec![2, 3],
-        "chat.register" => args
+        "chat.register" => match args
             .iter()
-            .enumerate()
             .skip(1)
-            .filter(|(_, arg)| arg.eq_ignore_ascii_case(b"PASSWORD"))
-            .map(|(i, _)| i + 2)
-            .collect(),
+            .position(|arg| arg.eq_ignore_ascii_case(b"PASSWORD"))
+        {
+            // args[k + 1] is the keyword, at argv position k + 2.
+            Some(k) => (k + 3..=args.len()).collect(),
+            None => Vec::new(),
+        },
         _ => Vec::new(),
     }
 }
@@ -135,6 +138,14 @@ mod tests {
         assert_eq!(
             secret_positions("chat.register", &a(&["u", "PASSWORD", "pw"])),
             [3]
+        );
+        // An unquoted passphrase: every word after the keyword.
+        assert_eq!(
+            secret_positions(
+                "chat.register",
+                &a(&["u", "N", "PASSWORD", "open", "sesame"])
+            ),
+            [4, 5]
         );
         // A user id that reads PASSWORD is no keyword.
         assert!(secret_positions("chat.register", &a(&["PASSWORD", "n"])).is_empty());
