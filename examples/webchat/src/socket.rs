@@ -42,6 +42,9 @@ const TYPING_MIN_GAP: Duration = Duration::from_millis(250);
 const TYPING_ROOMS_MAX: usize = 64;
 const PING_EVERY: Duration = Duration::from_secs(15);
 const SILENT_MAX: Duration = Duration::from_secs(45);
+/// A frame the page has not taken in this long ends the tab.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Deserialize)]
 struct Request {
@@ -136,7 +139,7 @@ pub async fn serve(mut socket: WebSocket, app: Arc<App>) {
         Ok(tab) => tab,
         Err(e) => {
             let _ = send(&mut socket, &json!({"t": "error", "message": e.message})).await;
-            let _ = socket.send(Message::Close(None)).await;
+            close(&mut socket).await;
             return;
         }
     };
@@ -175,7 +178,7 @@ pub async fn serve(mut socket: WebSocket, app: Arc<App>) {
                 };
                 match frame {
                     Frame::Json(text) => {
-                        if socket.send(Message::Text(text.to_string().into())).await.is_err() {
+                        if send_message(&mut socket, Message::Text(text.to_string().into())).await.is_err() {
                             break;
                         }
                     }
@@ -201,23 +204,35 @@ pub async fn serve(mut socket: WebSocket, app: Arc<App>) {
                     let _ = send(&mut socket, &signed_out()).await;
                     break;
                 }
-                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                if send_message(&mut socket, Message::Ping(Vec::new().into())).await.is_err() {
                     break;
                 }
             }
         }
     }
-    let _ = socket.send(Message::Close(None)).await;
+    close(&mut socket).await;
     // Dropping the tab closes the user's share of the hub; the last tab to
     // close makes the user offline.
     drop(tab);
 }
 
 async fn send(socket: &mut WebSocket, value: &Json) -> Result<(), Gone> {
-    socket
-        .send(Message::Text(value.to_string().into()))
-        .await
-        .map_err(|_| Gone)
+    send_message(socket, Message::Text(value.to_string().into())).await
+}
+
+/// Every frame to a page goes through here: a page that stops reading is
+/// given up on after SEND_TIMEOUT, so its tab closes and the user's
+/// presence and listener are released.
+async fn send_message(socket: &mut WebSocket, message: Message) -> Result<(), Gone> {
+    match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) | Err(_) => Err(Gone),
+    }
+}
+
+/// Says goodbye, briefly: a page that does not read does not hold us up.
+async fn close(socket: &mut WebSocket) {
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(None))).await;
 }
 
 fn signed_out() -> Json {
@@ -245,7 +260,7 @@ async fn authenticate(socket: &mut WebSocket, app: &App) -> Option<(String, Stri
     };
     if user.is_none() {
         let _ = send(socket, &signed_out()).await;
-        let _ = socket.send(Message::Close(None)).await;
+        close(socket).await;
     }
     user
 }
