@@ -235,6 +235,13 @@ async fn close(socket: &mut WebSocket) {
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(None))).await;
 }
 
+/// Now, in milliseconds since 1970, as the module's `ts`.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 fn signed_out() -> Json {
     json!({"t": "signed_out", "message": "your session has ended; sign in again"})
 }
@@ -507,9 +514,10 @@ impl Conn {
                 // whatever happens to the look-up of its document.
                 let doc = match chat.message(&room, id).await {
                     Ok(Some(doc)) => doc,
-                    Ok(None) | Err(_) => {
-                        json!({"type": "message", "room": room, "id": id, "sender": me, "text": text})
-                    }
+                    Ok(None) | Err(_) => json!({
+                        "type": "message", "room": room, "id": id, "sender": me, "text": text,
+                        "ts": unix_ms(),
+                    }),
                 };
                 // The module does not deliver a message to its sender: the
                 // user's other tabs hear of it from here.

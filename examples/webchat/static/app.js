@@ -680,10 +680,15 @@ function messageElement(r, m) {
   div.dataset.sender = m.sender;
 
   const meta = el('div', 'meta');
-  const when = el('time', 'time', formatTime(m.ts));
-  when.dateTime = new Date(m.ts).toISOString();
-  when.title = new Date(m.ts).toLocaleString();
-  meta.append(el('span', 'sender', displayName(m.sender)), when);
+  meta.append(el('span', 'sender', displayName(m.sender)));
+  // A document without a usable time shows none, rather than breaking the list.
+  const at = new Date(m.ts);
+  if (typeof m.ts === 'number' && !Number.isNaN(at.getTime())) {
+    const when = el('time', 'time', formatTime(m.ts));
+    when.dateTime = at.toISOString();
+    when.title = at.toLocaleString();
+    meta.append(when);
+  }
   if (m.edited && !m.deleted) meta.append(el('span', 'edited', 'edited'));
   div.append(meta);
 
