@@ -10,7 +10,6 @@ use std::fmt;
 
 use redis::aio::ConnectionManager;
 use redis::{Cmd, Value};
-use serde::Serialize;
 use serde_json::Value as Json;
 
 /// An error for the user: what went wrong, in plain words.
@@ -69,7 +68,6 @@ pub enum Page {
 }
 
 /// What CHAT.INFO tells about a room.
-#[derive(Debug, Clone, Serialize)]
 pub struct RoomInfo {
     pub id: String,
     pub title: String,

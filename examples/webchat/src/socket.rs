@@ -172,7 +172,10 @@ pub async fn serve(mut socket: WebSocket, app: Arc<App>) {
             pushed = tab.rx.recv() => {
                 let frame = match pushed {
                     Ok(frame) => frame,
-                    // The tab fell far behind: it reconnects and catches up.
+                    // More frames than the hub keeps (512) went by unsent:
+                    // the socket closes, and the page connects again and
+                    // asks for the messages after the newest it has (an edit
+                    // or a receipt it missed shows when the room is opened).
                     Err(RecvError::Lagged(_)) => break,
                     Err(RecvError::Closed) => break,
                 };
@@ -240,6 +243,13 @@ fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Whether a full page of history may have older messages before it: it is
+/// full and does not start at message 1.
+fn has_older(messages: &[Json]) -> bool {
+    messages.len() == PAGE as usize
+        && messages.first().and_then(|m| m["id"].as_i64()).unwrap_or(1) > 1
 }
 
 fn signed_out() -> Json {
@@ -437,8 +447,7 @@ impl Conn {
                     return Err(ChatError::new("no such room"));
                 };
                 let messages = chat.history(&room, Page::Newest, PAGE).await?;
-                let older = messages.len() == PAGE as usize
-                    && messages.first().and_then(|m| m["id"].as_i64()).unwrap_or(1) > 1;
+                let older = has_older(&messages);
                 let online = chat.presence(&room).await?;
                 let (mut reads, mut names) = (Json::Null, serde_json::Map::new());
                 if view["members"].as_i64().unwrap_or(0) <= RECEIPTS_MAX_MEMBERS {
@@ -464,8 +473,7 @@ impl Conn {
                 let messages = chat
                     .history(&room, Page::Before(before.max(0)), PAGE)
                     .await?;
-                let older = messages.len() == PAGE as usize
-                    && messages.first().and_then(|m| m["id"].as_i64()).unwrap_or(1) > 1;
+                let older = has_older(&messages);
                 Ok(json!({"messages": messages, "older": older}))
             }
             Op::After { room, after, count } => {

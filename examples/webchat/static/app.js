@@ -26,7 +26,7 @@ const S = {
   current: null,          // open room id
   names: new Map(),       // user id -> display name
   askNames: new Set(),
-  unknownRooms: new Map(),// room id -> messages that arrived before its info
+  unknownRooms: new Map(),// room id -> {docs, lookup}: messages that arrived before its info
   sending: new Map(),     // nonce -> {nonce, room, text, failed}
   editing: null,          // {room, id, draft}
   armed: null,            // {room, id, until}: a delete waiting for its second click
@@ -163,6 +163,8 @@ function newRoom(v) {
     id: v.id, title: v.title, mode: v.mode, members: v.members,
     lastId: v.last_id, cursor: v.cursor, dm: v.dm,
     msgs: new Map(), loaded: false, older: false, loadingOlder: false,
+    stickToBottom: false,   // the next drawing scrolls to the newest message
+    keepOffset: false,      // the next drawing keeps the view where it was (older ones added above)
     reads: null, online: new Set(), typing: new Map(), divider: null, dividerCount: 0,
     holes: new Set(),       // ids after which the history keeps nothing more
   };
@@ -190,7 +192,7 @@ function addRoom(v) {
   }
   const early = S.unknownRooms.get(v.id);
   S.unknownRooms.delete(v.id);
-  for (const d of early || []) ingest(d);
+  for (const d of early ? early.docs : []) ingest(d);
   queueRender();
   return r;
 }
@@ -223,14 +225,25 @@ function onReady(f) {
   pollPresence();
 }
 
-function onInbox(f) {
-  for (const d of f.messages || []) ingest(d);
-  if ((f.messages || []).length && f.delivery) {
-    // Shown (stored for display): the server may drop them from the inbox.
-    tell('ack', { delivery: f.delivery });
-  } else {
+// A page of the inbox is acknowledged (and the server drops it from the
+// inbox) only once each message is in its room and drawn; rooms the page did
+// not know are asked for first. If one cannot be, the page is not
+// acknowledged, and comes again on the next connection.
+async function onInbox(f) {
+  const docs = f.messages || [];
+  for (const d of docs) ingest(d);
+  if (!docs.length || !f.delivery) {
     document.body.dataset.synced = 'true';
+    return;
   }
+  const lookups = [...new Set(docs.map((d) => d.room))]
+    .map((id) => S.unknownRooms.get(id))
+    .filter(Boolean)
+    .map((u) => u.lookup);
+  const placed = await Promise.all(lookups);
+  if (placed.includes(false)) return;
+  renderAll();
+  tell('ack', { delivery: f.delivery });
 }
 
 function isNewer(d, old) {
@@ -243,13 +256,7 @@ function ingest(d) {
   if (!d || d.type !== 'message' || typeof d.id !== 'number') return;
   const r = S.rooms.get(d.room);
   if (!r) {
-    if (!S.unknownRooms.has(d.room)) {
-      S.unknownRooms.set(d.room, []);
-      request('room', { room: d.room }).then((v) => {
-        if (v) addRoom(v); else S.unknownRooms.delete(d.room);
-      }).catch(() => S.unknownRooms.delete(d.room));
-    }
-    S.unknownRooms.get(d.room).push(d);
+    lookupRoom(d.room).docs.push(d);
     return;
   }
   const old = r.msgs.get(d.id);
@@ -262,6 +269,25 @@ function ingest(d) {
   if (!old) r.typing.delete(d.sender);
   if (!S.names.has(d.sender)) askName(d.sender);
   queueRender();
+}
+
+// Asks the server about a room the page does not know; its messages wait
+// meanwhile. `lookup` settles to true once they are placed (or the user is
+// not a member, and there is nothing to show), false if the answer is lost.
+function lookupRoom(id) {
+  let u = S.unknownRooms.get(id);
+  if (u) return u;
+  u = { docs: [] };
+  S.unknownRooms.set(id, u);
+  u.lookup = request('room', { room: id }).then((v) => {
+    if (S.unknownRooms.get(id) !== u) return S.rooms.has(id);
+    if (v) addRoom(v); else S.unknownRooms.delete(id);
+    return true;
+  }).catch(() => {
+    if (S.unknownRooms.get(id) === u) S.unknownRooms.delete(id);
+    return false;
+  });
+  return u;
 }
 
 function onDoc(d) {
