@@ -561,6 +561,89 @@ test('direct messages, unread badges and scroll-back on a phone-sized screen', (
   await phone.close();
 }));
 
+test('a signed-in user reaches no room they are not in; names and titles with HTML stay text', () => recording(async () => {
+  // A private room of alice and bob, and a room whose title is markup.
+  const secret = 'The vault code is 4711';
+  cli('CHAT.CREATE', 'vault', 'Vault');
+  cli('CHAT.SUBSCRIBE', 'vault', 'alice');
+  cli('CHAT.SUBSCRIBE', 'vault', 'bob');
+  cli('CHAT.SEND', 'vault', 'alice', secret);
+  const title = '<b>Bold</b><img src=x onerror=alert(8)>';
+  const name = '<img src=x onerror=alert(9)>Mal';
+  cli('CHAT.CREATE', 'markup', title);
+
+  const ctx = await browser.newContext({ viewport: { width: 900, height: 600 } });
+  const m = await openPage(ctx, 'mallory');
+  await signUp(m, 'mallory', name, 'mallory-secret');
+  await join(m, 'markup');
+  await send(m, 'Hello from Mal');
+  assert.equal(await m.textContent('#rooms button[data-room="markup"] .name'), title);
+  assert.equal(await m.textContent('#room-title'), `# ${title}`);
+  assert.equal(await m.textContent('#me-name'), name);
+  assert.equal(await m.textContent('#list .msg .sender'), name);
+  assert.equal(await m.$$eval('#app img, #app b', (els) => els.length), 0, 'no element from user text');
+  await shot(m, '13-markup-in-names-and-titles');
+
+  // Every request about the room she is not in, on a socket of her own.
+  const token = await m.evaluate(() => sessionStorage.getItem('webchat.token'));
+  const refused = ['open', 'older', 'after', 'read', 'edit', 'delete', 'typing', 'send'];
+  const frames = await rawSocket(m, token, [
+    { op: 'open', room: 'vault' },
+    { op: 'older', room: 'vault', before: 100 },
+    { op: 'after', room: 'vault', after: 0, count: 10 },
+    { op: 'read', room: 'vault', id: 1 },
+    { op: 'edit', room: 'vault', id: 1, text: 'Mine now' },
+    { op: 'delete', room: 'vault', id: 1 },
+    { op: 'typing', room: 'vault' },
+    { op: 'send', room: 'vault', text: 'Let me in', nonce: 'n1' },
+    { op: 'catchup', rooms: { vault: 0 } },
+    { op: 'presence', rooms: ['vault'] },
+    { op: 'room', room: 'vault' },
+  ]);
+  const replies = new Map(frames.filter((f) => f.t === 'reply').map((f) => [f.req, f]));
+  refused.forEach((op, i) => {
+    assert.ok(replies.get(i + 1) && 'error' in replies.get(i + 1), `${op} is refused: ${JSON.stringify(replies.get(i + 1))}`);
+  });
+  assert.deepEqual(replies.get(9).data, {});
+  assert.deepEqual(replies.get(10).data, {});
+  assert.equal(replies.get(11).data, null);
+  assert.ok(!frames.some((f) => f.t === 'missed'), 'no catch-up frame');
+  assert.ok(!JSON.stringify(frames).includes('vault code'), 'nothing of the room leaked');
+  assert.deepEqual(cliLines('CHAT.HISTORY', 'vault').map((d) => JSON.parse(d).text), [secret], 'the room is as it was');
+  assert.deepEqual(cliLines('CHAT.MEMBERS', 'vault'), ['alice', 'bob']);
+
+  // A flood of typing frames for rooms that do not exist costs the server
+  // nothing it keeps; a frame over 64 KB closes that socket and nothing else.
+  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${web.pid}/status`, 'utf8'))[1]) / 1024;
+  const before = rss();
+  const flood = await m.evaluate((token) => new Promise((resolve) => {
+    const ws = new WebSocket(`ws://${location.host}/ws`);
+    let replies = 0;
+    ws.onopen = () => {
+      ws.send(JSON.stringify({ op: 'auth', token }));
+      const long = 'r'.repeat(60000);
+      for (let i = 0; i < 1500; i++) ws.send(JSON.stringify({ op: 'typing', room: long + i, req: i }));
+    };
+    ws.onmessage = (ev) => {
+      if (JSON.parse(ev.data).t === 'reply' && ++replies === 1500) { ws.close(); resolve(replies); }
+    };
+    ws.onclose = () => resolve(replies);
+  }), token);
+  assert.equal(flood, 1500);
+  const grown = rss() - before;
+  assert.ok(grown < 40, `the server grew by ${grown.toFixed(1)} MB for 90 MB of refused typing`);
+  const big = await rawSocket(m, token, [{ op: 'send', room: 'markup', text: 'x'.repeat(70000), nonce: 'big' }]);
+  assert.ok(!big.some((f) => f.t === 'reply'), 'an oversized frame gets no reply');
+  assert.ok((await fetch(`${base}/healthz`)).ok);
+  await send(m, 'Still here');
+
+  // A document without a time shows without one.
+  await m.evaluate(() => onFrame({ t: 'push', doc: { type: 'message', room: 'markup', id: 99, sender: 'mallory', text: 'No time' } }));
+  await until('the message without a time', async () => texts(await messages(m)).includes('No time'));
+  assert.deepEqual([...m.dialogs, ...m.errors], []);
+  await ctx.close();
+}));
+
 test('stopping the web server marks everyone it served offline', () => recording(async () => {
   const ctx = await browser.newContext({ viewport: { width: 900, height: 600 } });
   const f = await openPage(ctx, 'frank');
