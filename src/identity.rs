@@ -8,13 +8,13 @@
 //! anyone. Each command's rule is declared in the command table.
 
 use chat_core::config::Identity;
-use chat_core::keys::RoomKey;
 use chat_core::ChatError;
 use redis_module::raw;
 
+use crate::commands::is_member;
 use crate::config;
 use crate::stats;
-use crate::store::{api, bytes_of, Ctx, Key, Kind};
+use crate::store::{api, bytes_of, Ctx};
 
 /// Who may run a command in `acl` mode. Positions count the command's
 /// arguments from 1, as in the command table's key positions.
@@ -67,8 +67,7 @@ pub fn check(ctx: Ctx, who: Who, command: &'static str, args: &[&[u8]]) -> Resul
         }
         Who::Member(pos) => {
             let room = String::from_utf8_lossy(arg(pos)).into_owned();
-            let members = Key::read(ctx, &RoomKey::Members.of(&room), Kind::Hash)?;
-            (!members.hash_exists(acl_user.as_bytes())).then(|| ChatError::NotInRoom {
+            (!is_member(ctx, &room, &acl_user)?).then(|| ChatError::NotInRoom {
                 acl_user: acl_user.clone(),
                 room,
             })

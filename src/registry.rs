@@ -487,9 +487,7 @@ fn dispatch(
             spilled = strings.iter().map(|s| bytes_of(*s)).collect();
             &spilled
         };
-        if matches!(name, "chat.register" | "chat.auth" | "chat.passwd") {
-            commands::users::redact_secrets(ctx, name, bytes);
-        }
+        commands::users::redact_secrets(ctx, name, bytes);
         let result = identity::check(ctx, who, name, bytes)
             .and_then(|()| handler(ctx, &Args { bytes, strings }));
         match result {

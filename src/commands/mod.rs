@@ -163,12 +163,17 @@ fn tell_room(ctx: Ctx, room: &str, listeners: Listeners, actor: &str, event: &Ev
     );
 }
 
+/// Whether `user` is a member of `room`; false for an unknown room.
+pub(crate) fn is_member(ctx: Ctx, room: &str, user: &str) -> Result<bool, ChatError> {
+    let members = Key::read(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
+    Ok(members.hash_exists(user.as_bytes()))
+}
+
 /// Fails unless `user` is a member of `room` (which must exist): `ERR no
 /// such user` for an unknown user, else `ERR user is not a member ...`.
 fn require_member(ctx: Ctx, room: &str, user: &str) -> Result<(), ChatError> {
     require_room(ctx, room)?;
-    let members = Key::read(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
-    if members.hash_exists(user.as_bytes()) {
+    if is_member(ctx, room, user)? {
         return Ok(());
     }
     require_user(ctx, user)?;

@@ -8,7 +8,7 @@ use chat_core::message::parse_i64;
 use chat_core::request::{parse_room, Create, Members, Membership};
 use chat_core::ChatError;
 
-use super::{in_cluster, require_room, require_user, Args};
+use super::{in_cluster, is_member, require_room, require_user, Args};
 use crate::config::limits;
 use crate::publish::publish_event;
 use crate::reply::{field, Reply};
@@ -86,11 +86,8 @@ pub fn subscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     require_user(ctx, user)?;
     // Only CHAT.DM adds members to a direct room; a member's SUBSCRIBE
     // changes nothing and replies as usual.
-    if is_direct_room(room) {
-        let members = Key::read(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
-        if !members.hash_exists(user.as_bytes()) {
-            return Err(ChatError::DirectRoomMembers);
-        }
+    if is_direct_room(room) && !is_member(ctx, room, user)? {
+        return Err(ChatError::DirectRoomMembers);
     }
     let mode = join(ctx, room, user, 0)?;
     Ok(listen_reply(ctx, user, &[(room, mode)], true))

@@ -128,10 +128,7 @@ pub fn passwd(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
                 return Err(ChatError::WritesPaused);
             }
             let profile = Key::write(ctx, &UserKey::Profile.of(&user), Kind::Hash)?;
-            let now: Option<String> = profile
-                .hash_get(PASSWORD_FIELD)
-                .map(|h| String::from_utf8_lossy(&h).into_owned());
-            if now != stored {
+            if password_of(&profile) != stored {
                 return Err(ChatError::PasswordChanged);
             }
             let (f, v) = (
@@ -148,9 +145,14 @@ pub fn passwd(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 /// without a password (both then fail like a wrong password).
 fn stored_hash(ctx: Ctx, user: &str) -> Result<Option<String>, ChatError> {
     let profile = Key::read(ctx, &UserKey::Profile.of(user), Kind::Hash)?;
-    Ok(profile
+    Ok(password_of(&profile))
+}
+
+/// The password hash in an open profile hash.
+fn password_of(profile: &Key) -> Option<String> {
+    profile
         .hash_get(PASSWORD_FIELD)
-        .map(|h| String::from_utf8_lossy(&h).into_owned()))
+        .map(|h| String::from_utf8_lossy(&h).into_owned())
 }
 
 fn new_salt() -> Result<[u8; SALT_BYTES], ChatError> {
