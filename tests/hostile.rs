@@ -1378,6 +1378,17 @@ fn data_changes_while_passwords_are_hashed() {
 // Keys written by hand: of the wrong type, or of the right type with
 // contents the module never writes.
 
+/// Writes the small dataset afresh (with a password for the commands that
+/// check one) and returns `call` with its `0-0` placeholder replaced by a
+/// real delivery of b's inbox.
+fn on_small_dataset(con: &mut Connection, call: Vec<String>) -> Vec<String> {
+    let password = call[0] == "CHAT.AUTH" || call[0] == "CHAT.PASSWD";
+    let delivery = small_dataset(con, password);
+    call.into_iter()
+        .map(|a| if a == "0-0" { delivery.clone() } else { a })
+        .collect()
+}
+
 /// A small dataset: users a, b, c (b offline with an inbox, a online), room
 /// r with a and b, three messages by a (one edited), b's cursor at 1.
 fn small_dataset(con: &mut Connection, password: bool) -> String {
@@ -1512,12 +1523,7 @@ fn every_key_of_the_wrong_type() {
     let mut codes: BTreeMap<String, usize> = BTreeMap::new();
     for (key, kind) in keys {
         for call in every_command("0-0") {
-            let password = call[0] == "CHAT.AUTH" || call[0] == "CHAT.PASSWD";
-            let delivery = small_dataset(&mut con, password);
-            let call: Vec<String> = call
-                .into_iter()
-                .map(|a| if a == "0-0" { delivery.clone() } else { a })
-                .collect();
+            let call = on_small_dataset(&mut con, call);
             q(&mut con, &["DEL", key]);
             match kind {
                 "string" => q(&mut con, &["SET", key, "by hand"]),
@@ -1612,12 +1618,7 @@ fn keys_with_contents_the_module_never_writes() {
     for edit in edits {
         let edit: Vec<String> = edit.iter().map(|a| a.to_string()).collect();
         for call in every_command("0-0") {
-            let password = call[0] == "CHAT.AUTH" || call[0] == "CHAT.PASSWD";
-            let delivery = small_dataset(&mut con, password);
-            let call: Vec<String> = call
-                .into_iter()
-                .map(|a| if a == "0-0" { delivery.clone() } else { a })
-                .collect();
+            let call = on_small_dataset(&mut con, call);
             let edit_args: Vec<&str> = edit.iter().map(String::as_str).collect();
             q(&mut con, &edit_args);
             let what = format!("after {}", edit.join(" "));
