@@ -31,6 +31,19 @@ pub fn module_path() -> PathBuf {
     }
 }
 
+/// The server program under test: `$CHAT_REDIS_SERVER` (a path, or a name
+/// on `PATH`), else Debian 12's `redis-server`. `scripts/servers/<name>/server`
+/// are the wrappers `scripts/test` uses for each server it covers.
+pub fn server_program() -> String {
+    std::env::var("CHAT_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+}
+
+/// The command-line client of the same server: `$CHAT_REDIS_CLI`, else
+/// `redis-cli`.
+pub fn cli_program() -> String {
+    std::env::var("CHAT_REDIS_CLI").unwrap_or_else(|_| "redis-cli".into())
+}
+
 pub struct Server {
     child: Child,
     pub port: u16,
@@ -109,7 +122,7 @@ fn spawn(
     dir: &Path,
 ) -> Result<Child, String> {
     let log = dir.join("redis.log");
-    let mut cmd = Command::new("redis-server");
+    let mut cmd = Command::new(server_program());
     cmd.arg("--port")
         .arg(port.to_string())
         .args([
@@ -134,9 +147,12 @@ fn spawn(
     cmd.args(server_args)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let mut child = cmd
-        .spawn()
-        .expect("redis-server must be installed (scripts/test installs it)");
+    let mut child = cmd.spawn().unwrap_or_else(|e| {
+        panic!(
+            "cannot run {} ({e}); scripts/test installs the servers it tests",
+            server_program()
+        )
+    });
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Ok(Some(_)) = child.try_wait() {
