@@ -25,6 +25,8 @@ import redis
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULE = os.environ.get("CHAT_MODULE", os.path.join(ROOT, "target/release/libredis_chat.so"))
+# The server to measure (CHAT_REDIS_SERVER, as for the tests), else Debian's.
+SERVER = os.environ.get("CHAT_REDIS_SERVER", "redis-server")
 TEXT = "hello from the benchmark, a message of a typical chat length"
 
 # The Lua script a Redis user would write for the same semantics: member
@@ -76,7 +78,7 @@ class Server:
         self.dir = tempfile.mkdtemp(prefix="redis-chat-bench-")
         self.port = free_port()
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            [SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              *server_args, "--dir", self.dir, "--logfile", os.path.join(self.dir, "log"),
              # Readers of 500 push channels fall behind at full speed; let
              # them catch up instead of being disconnected.
@@ -243,7 +245,7 @@ def replication_cost(rounds, scale):
         # competing for the CPU during the runs.
         replica_dir = tempfile.mkdtemp(prefix="redis-chat-bench-replica-")
         replica = subprocess.Popen(
-            ["redis-server", "--port", str(free_port()), "--bind", "127.0.0.1", "--save", "", "--dir", replica_dir,
+            [SERVER, "--port", str(free_port()), "--bind", "127.0.0.1", "--save", "", "--dir", replica_dir,
              "--replicaof", "127.0.0.1", str(server.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while server.r.info("replication").get("connected_slaves", 0) == 0:
             time.sleep(0.05)
@@ -343,8 +345,10 @@ def machine():
             cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
-    return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, Redis {version.removeprefix('v=')}"
+    # "Redis server v=7.0.15 ..." or "Valkey server v=8.0.1 ...".
+    words = subprocess.run([SERVER, "--version"], capture_output=True, text=True).stdout.split()
+    server = f"{words[0]} {words[2].removeprefix('v=')}"
+    return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, {server}"
 
 
 def ratio(x):
