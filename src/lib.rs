@@ -11,6 +11,7 @@
 //! * `publish`  — pub/sub and waking blocked readers
 //! * `reply`    — replies and error replies
 //! * `config`   — `chat.*` configs
+//! * `server`   — what a newer server offers, found out at load
 //! * `stats`    — `INFO chat`
 
 mod background;
@@ -21,6 +22,7 @@ mod publish;
 mod registry;
 mod reply;
 mod retention;
+mod server;
 mod stats;
 mod store;
 
@@ -161,6 +163,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         log_warning(&error);
         return Status::Err;
     }
+    server::detect(ctx.get_raw());
     if let Err(error) = registry::register_all(ctx.get_raw()) {
         log_warning(&error);
         return Status::Err;

@@ -19,6 +19,7 @@ use redis_module::raw;
 use crate::commands::{self, Args, Handler};
 use crate::identity::{self, Who};
 use crate::reply::{send_error, send_error_text};
+use crate::server;
 use crate::store::{api, bytes_of, Ctx};
 
 type CommandFn = extern "C" fn(Ctx, *mut *mut raw::RedisModuleString, c_int) -> c_int;
@@ -581,8 +582,13 @@ fn register(ctx: Ctx, command: &Command) -> Result<(), String> {
             command.name
         ));
     }
-    Ok(())
+    let public = !INTERNAL.contains(&command.name);
+    server::set_categories(handle, command.name, command.flags, public)
 }
+
+/// Commands no client is meant to run: they stay out of `@chat`, so an ACL
+/// rule `+@chat` does not grant them.
+const INTERNAL: [&str; 2] = ["chat.send-resolved", "chat.debug-panic"];
 
 fn key_spec(pos: i32, access: Access) -> raw::RedisModuleCommandKeySpec {
     let flags = match access {

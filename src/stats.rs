@@ -39,6 +39,9 @@ fn chat_info(ctx: &InfoContext, _for_crash_report: bool) -> RedisResult<()> {
         )?
         .field("identity_refusals", get(&IDENTITY_REFUSALS))?
         .build_section()?
+        .add_section("server")
+        .field("acl_categories", crate::server::acl_categories().name())?
+        .build_section()?
         .build_info()?;
     Ok(())
 }
