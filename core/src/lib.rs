@@ -7,6 +7,7 @@
 //! chat-core`, without a server.
 
 pub mod config;
+pub mod data;
 pub mod delivery;
 pub mod error;
 pub mod event;

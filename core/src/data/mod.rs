@@ -1,0 +1,225 @@
+//! The chat data types: a room and a user, each one Redis value, and their
+//! encodings.
+//!
+//! A value is encoded with bincode (`wire`) for RDB files, DUMP/RESTORE,
+//! MIGRATE and the AOF. The module tells Redis the encoding version it
+//! writes (`ENCODING_VERSION`); Redis gives back the version a value was
+//! written with, and `decode_room`/`decode_user` read every version this
+//! crate ever wrote, and refuse, with a reason, a version that is newer or
+//! bytes that do not decode into a value whose parts agree.
+
+pub mod chunks;
+pub mod dedup;
+pub mod inbox;
+pub mod log;
+pub mod people;
+pub mod room;
+pub mod user;
+pub mod wire;
+
+use serde_json::{json, Map, Value};
+
+pub use room::Room;
+pub use user::User;
+
+/// The bytes an allocation of `n` bytes really takes: jemalloc's size
+/// classes (8, 16, then multiples of 16 up to 128, then four classes per
+/// doubling). Redis counts these in `used_memory`, so memory reports use
+/// them too.
+pub fn alloc_size(n: usize) -> usize {
+    match n {
+        0 => 0,
+        1..=8 => 8,
+        9..=128 => n.div_ceil(16) * 16,
+        _ => {
+            let step = 1usize << (usize::BITS - (n - 1).leading_zeros() - 3);
+            n.div_ceil(step) * step
+        }
+    }
+}
+
+/// The encoding this crate writes, for both types. Version 1: the first.
+pub const ENCODING_VERSION: i32 = 1;
+
+/// Why a value could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Written by a newer module.
+    Newer { found: i32, known: i32 },
+    /// Not an encoding of this type, or damaged.
+    Damaged(String),
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::Newer { found, known } => write!(
+                f,
+                "encoding version {found} is newer than this module reads (up to {known}); \
+                 load it with the module version that wrote it, or a later one"
+            ),
+            DecodeError::Damaged(why) => write!(f, "the value does not decode: {why}"),
+        }
+    }
+}
+
+fn check_version(version: i32) -> Result<(), DecodeError> {
+    match version {
+        1 => Ok(()),
+        v if v > ENCODING_VERSION => Err(DecodeError::Newer {
+            found: v,
+            known: ENCODING_VERSION,
+        }),
+        v => Err(DecodeError::Damaged(format!(
+            "encoding version {v} was never written"
+        ))),
+    }
+}
+
+pub fn encode_room(room: &Room) -> Vec<u8> {
+    wire::encode(room)
+}
+
+pub fn encode_user(user: &User) -> Vec<u8> {
+    wire::encode(user)
+}
+
+pub fn decode_room(version: i32, bytes: &[u8]) -> Result<Room, DecodeError> {
+    check_version(version)?;
+    let mut room: Room = wire::decode_all(bytes).map_err(DecodeError::Damaged)?;
+    room.check().map_err(DecodeError::Damaged)?;
+    Ok(room)
+}
+
+pub fn decode_user(version: i32, bytes: &[u8]) -> Result<User, DecodeError> {
+    check_version(version)?;
+    let mut user: User = wire::decode_all(bytes).map_err(DecodeError::Damaged)?;
+    user.check().map_err(DecodeError::Damaged)?;
+    Ok(user)
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn message_json(m: &crate::message::Message, delivery: Option<String>) -> Value {
+    let mut doc: Value = serde_json::from_slice(&match delivery {
+        Some(d) => m.to_json_with_delivery(&d),
+        None => m.to_json(),
+    })
+    .unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut doc {
+        map.remove("type");
+    }
+    doc
+}
+
+/// Everything a room holds, as JSON (`CHAT.DUMP`), for people to read.
+pub fn room_json(id: &str, room: &Room) -> Value {
+    let members: Map<String, Value> = room
+        .members()
+        .map(|(m, cursor)| (m.to_string(), json!(cursor)))
+        .collect();
+    let counts: Map<String, Value> = room
+        .counts()
+        .map(|(s, n)| (s.to_string(), json!(n)))
+        .collect();
+    let messages: Vec<Value> = room
+        .log()
+        .iter()
+        .map(|(n, m)| message_json(&room.document(id, n, &m), None))
+        .collect();
+    let dedup: Vec<Value> = room
+        .dedup_entries()
+        .map(|(key, n, until)| json!({"key": lossy(key), "id": n, "until": until}))
+        .collect();
+    json!({
+        "type": "chat-room",
+        "id": id,
+        "title": room.title(),
+        "created": room.created(),
+        "last_id": room.last_id(),
+        "first_id": room.first_id(),
+        "members": members,
+        "counts": counts,
+        "messages": messages,
+        "dedup": dedup,
+    })
+}
+
+/// Everything a user holds, as JSON, except the password hash: only
+/// whether there is one.
+pub fn user_json(id: &str, user: &User) -> Value {
+    let rooms: Map<String, Value> = user
+        .rooms()
+        .map(|(r, at)| (r.to_string(), json!(at)))
+        .collect();
+    let inbox: Vec<Value> = user
+        .inbox()
+        .into_iter()
+        .flat_map(|i| i.iter())
+        .map(|c| message_json(&c.message(), Some(c.delivery.to_string())))
+        .collect();
+    json!({
+        "type": "chat-user",
+        "id": id,
+        "name": user.name(),
+        "created": user.created(),
+        "online_until": user.online_until(),
+        "password": user.password().is_some(),
+        "rooms": rooms,
+        "inbox": inbox,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocations_round_up_to_size_classes() {
+        let classes: Vec<usize> = [1, 8, 9, 17, 128, 129, 161, 257, 1025, 5121, 16385]
+            .into_iter()
+            .map(alloc_size)
+            .collect();
+        assert_eq!(
+            classes,
+            [8, 8, 16, 32, 128, 160, 192, 320, 1280, 6144, 20480]
+        );
+    }
+
+    #[test]
+    fn versions_newer_than_known_are_refused_with_both_numbers() {
+        let room = Room::new(1, "t", 2);
+        let bytes = encode_room(&room);
+        assert_eq!(decode_room(1, &bytes), Ok(room));
+        let err = decode_room(2, &bytes).unwrap_err();
+        assert_eq!(err, DecodeError::Newer { found: 2, known: 1 });
+        assert!(err
+            .to_string()
+            .contains("version 2 is newer than this module reads (up to 1)"));
+        assert!(matches!(
+            decode_room(0, &bytes),
+            Err(DecodeError::Damaged(_))
+        ));
+        // A user's bytes are not a room.
+        let user = encode_user(&User::new(1, "n", 2));
+        assert!(decode_room(1, &user).is_err() || decode_user(1, &bytes).is_err());
+    }
+
+    #[test]
+    fn the_dump_shows_everything_but_the_password() {
+        let mut room = Room::new(1, "General", 5);
+        room.join("alice", 0);
+        room.send("alice", "hi", 9).unwrap();
+        let v = room_json("general", &room);
+        assert_eq!(v["members"], json!({"alice": 1}));
+        assert_eq!(v["messages"][0]["text"], json!("hi"));
+        assert_eq!(v["messages"][0]["sender"], json!("alice"));
+        let mut user = User::new(1, "Alice", 5);
+        user.set_password("$argon2id$secret");
+        let v = user_json("alice", &user);
+        assert_eq!(v["password"], json!(true));
+        assert!(!v.to_string().contains("secret"));
+    }
+}

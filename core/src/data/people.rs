@@ -1,0 +1,257 @@
+//! The people of a room: its members, each with a read cursor, and everyone
+//! who ever sent in it, each with a message count.
+//!
+//! A person's place in the table never changes, so a stored message names
+//! its sender by that place (a number of one or two bytes) instead of
+//! repeating the id. Someone who leaves without having sent anything frees
+//! their place for the next newcomer; a sender's place is kept for good,
+//! since their messages and count refer to it.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    /// The user id; empty for a free place.
+    pub id: Box<str>,
+    /// The id of the last message they have read, while they are a member.
+    pub cursor: Option<u64>,
+    /// Messages they sent in this room.
+    pub sent: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct People {
+    places: Vec<Person>,
+    /// Places in order of id, for lookups; rebuilt after decoding.
+    #[serde(skip)]
+    by_id: Vec<u32>,
+    #[serde(skip)]
+    members: u32,
+}
+
+impl PartialEq for People {
+    fn eq(&self, other: &Self) -> bool {
+        self.places == other.places
+    }
+}
+
+impl People {
+    /// The place of `id`, if the room knows them.
+    pub fn find(&self, id: &str) -> Option<u32> {
+        self.search(id)
+            .ok()
+            .and_then(|i| self.by_id.get(i).copied())
+    }
+
+    fn search(&self, id: &str) -> Result<usize, usize> {
+        self.by_id.binary_search_by(|&place| {
+            self.places
+                .get(place as usize)
+                .map_or("", |p| &p.id)
+                .cmp(id)
+        })
+    }
+
+    pub fn get(&self, place: u32) -> Option<&Person> {
+        self.places.get(place as usize)
+    }
+
+    pub fn get_mut(&mut self, place: u32) -> Option<&mut Person> {
+        self.places.get_mut(place as usize)
+    }
+
+    /// The id of the person at `place` ("" for a place nobody holds).
+    pub fn id(&self, place: u32) -> &str {
+        self.get(place).map_or("", |p| &p.id)
+    }
+
+    pub fn member(&self, id: &str) -> Option<&Person> {
+        self.find(id)
+            .and_then(|p| self.get(p))
+            .filter(|p| p.cursor.is_some())
+    }
+
+    pub fn member_count(&self) -> u64 {
+        u64::from(self.members)
+    }
+
+    /// The place of `id`, made for them if the room does not know them yet.
+    pub fn place_of(&mut self, id: &str) -> u32 {
+        match self.search(id) {
+            Ok(i) => self.by_id.get(i).copied().unwrap_or(0),
+            Err(i) => {
+                let person = Person {
+                    id: id.into(),
+                    cursor: None,
+                    sent: 0,
+                };
+                let free = self.places.iter().position(|p| p.id.is_empty());
+                let place = match free {
+                    Some(place) => {
+                        if let Some(slot) = self.places.get_mut(place) {
+                            *slot = person;
+                        }
+                        place as u32
+                    }
+                    None => {
+                        self.places.push(person);
+                        (self.places.len() - 1) as u32
+                    }
+                };
+                self.by_id.insert(i, place);
+                place
+            }
+        }
+    }
+
+    /// Makes `id` a member with their cursor at `cursor`; false if they
+    /// were one already (nothing changes then).
+    pub fn join(&mut self, id: &str, cursor: u64) -> bool {
+        let place = self.place_of(id);
+        let Some(person) = self.get_mut(place) else {
+            return false;
+        };
+        if person.cursor.is_some() {
+            return false;
+        }
+        person.cursor = Some(cursor);
+        self.members += 1;
+        true
+    }
+
+    /// Ends `id`'s membership; false if they were not a member.
+    pub fn leave(&mut self, id: &str) -> bool {
+        let Ok(i) = self.search(id) else {
+            return false;
+        };
+        let Some(&place) = self.by_id.get(i) else {
+            return false;
+        };
+        let Some(person) = self.places.get_mut(place as usize) else {
+            return false;
+        };
+        if person.cursor.take().is_none() {
+            return false;
+        }
+        self.members -= 1;
+        if person.sent == 0 {
+            // Nothing refers to this place any more: free it.
+            person.id = "".into();
+            self.by_id.remove(i);
+        }
+        true
+    }
+
+    /// Members in order of id, with their cursors.
+    pub fn members(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.by_id.iter().filter_map(|&place| {
+            let p = self.places.get(place as usize)?;
+            Some((&*p.id, p.cursor?))
+        })
+    }
+
+    /// Senders in order of id, with their counts.
+    pub fn senders(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.by_id.iter().filter_map(|&place| {
+            let p = self.places.get(place as usize)?;
+            (p.sent > 0).then_some((&*p.id, p.sent))
+        })
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        use super::alloc_size;
+        alloc_size(self.places.capacity() * std::mem::size_of::<Person>())
+            + alloc_size(self.by_id.capacity() * 4)
+            + self
+                .places
+                .iter()
+                .map(|p| alloc_size(p.id.len()))
+                .sum::<usize>()
+    }
+
+    /// Every place a message may name: `0..len`.
+    pub fn len(&self) -> u32 {
+        self.places.len() as u32
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.places.is_empty()
+    }
+
+    /// Rebuilds the lookup order after decoding, and checks that no id is
+    /// there twice.
+    pub fn rebuild(&mut self) -> Result<(), String> {
+        let mut by_id: Vec<u32> = (0..self.places.len() as u32)
+            .filter(|&i| {
+                self.places
+                    .get(i as usize)
+                    .is_some_and(|p| !p.id.is_empty())
+            })
+            .collect();
+        by_id.sort_by(|&a, &b| self.id(a).cmp(self.id(b)));
+        if by_id.windows(2).any(|w| self.id(w[0]) == self.id(w[1])) {
+            return Err("a person is listed twice".into());
+        }
+        if self
+            .places
+            .iter()
+            .any(|p| p.id.is_empty() && (p.cursor.is_some() || p.sent > 0))
+        {
+            return Err("a free place holds a member or a sender".into());
+        }
+        self.members = self.places.iter().filter(|p| p.cursor.is_some()).count() as u32;
+        self.by_id = by_id;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_stay_put_and_free_ones_are_reused() {
+        let mut people = People::default();
+        assert!(people.join("carol", 0));
+        assert!(people.join("alice", 3));
+        assert!(!people.join("alice", 9));
+        assert_eq!(people.find("alice"), Some(1));
+        let bob = people.place_of("bob");
+        people.get_mut(bob).unwrap().sent = 2;
+        assert_eq!(
+            people.members().collect::<Vec<_>>(),
+            [("alice", 3), ("carol", 0)]
+        );
+        assert_eq!(people.senders().collect::<Vec<_>>(), [("bob", 2)]);
+        assert_eq!(people.member_count(), 2);
+
+        // carol never sent: her place is freed and reused.
+        assert!(people.leave("carol"));
+        assert!(!people.leave("carol"));
+        assert_eq!(people.find("carol"), None);
+        assert!(people.join("dave", 1));
+        assert_eq!(people.find("dave"), Some(0));
+        // bob sent: his place stays after he leaves.
+        assert!(people.join("bob", 0));
+        assert!(people.leave("bob"));
+        assert_eq!(people.find("bob"), Some(bob));
+        assert_eq!(people.id(bob), "bob");
+        assert_eq!(people.member("bob"), None);
+        assert_eq!(people.member_count(), 2);
+    }
+
+    #[test]
+    fn decoding_rebuilds_the_lookup_and_refuses_twins() {
+        let mut people = People::default();
+        for id in ["d", "b", "a", "c"] {
+            people.join(id, 1);
+        }
+        let mut back: People =
+            crate::data::wire::decode_all(&crate::data::wire::encode(&people)).unwrap();
+        back.rebuild().unwrap();
+        assert_eq!(back.find("c"), people.find("c"));
+        assert_eq!(back.member_count(), 4);
+        back.places[1].id = "a".into();
+        assert!(back.rebuild().is_err());
+    }
+}

@@ -1,0 +1,248 @@
+//! A user as one value: profile, password hash, presence, rooms and inbox.
+//!
+//! The module stores a `User` as the value of the key named by the user id
+//! (type `chat-user`). A user who only registered keeps a name and two
+//! times; the rest (password, rooms, inbox) is allocated when first needed,
+//! so idle users stay small.
+
+use serde::{Deserialize, Serialize};
+
+use super::inbox::{Change, Copy, Inbox};
+use crate::delivery::DeliveryId;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    /// `wire::name_hash` of the key the user was registered under.
+    origin: u32,
+    name: Box<str>,
+    /// Unix ms.
+    created: i64,
+    /// Online until this unix ms (0: offline).
+    online_until: i64,
+    more: Option<Box<More>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct More {
+    /// An Argon2id hash in PHC form.
+    password: Option<Box<str>>,
+    /// The rooms the user is a member of, by id, with when they joined.
+    rooms: Vec<(Box<str>, i64)>,
+    inbox: Inbox,
+}
+
+impl User {
+    pub fn new(origin: u32, name: &str, created: i64) -> User {
+        User {
+            origin,
+            name: name.into(),
+            created,
+            online_until: 0,
+            more: None,
+        }
+    }
+
+    pub fn origin(&self) -> u32 {
+        self.origin
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn created(&self) -> i64 {
+        self.created
+    }
+
+    fn more(&mut self) -> &mut More {
+        self.more.get_or_insert_with(Default::default)
+    }
+
+    pub fn password(&self) -> Option<&str> {
+        self.more.as_ref().and_then(|m| m.password.as_deref())
+    }
+
+    pub fn set_password(&mut self, hash: &str) {
+        self.more().password = Some(hash.into());
+    }
+
+    /// Whether the user is online at `now`.
+    pub fn online(&self, now: i64) -> bool {
+        self.online_until > now
+    }
+
+    pub fn online_until(&self) -> i64 {
+        self.online_until
+    }
+
+    pub fn set_online_until(&mut self, until: i64) {
+        self.online_until = until;
+    }
+
+    /// The rooms the user is in, in order of id, with when they joined.
+    pub fn rooms(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.more
+            .iter()
+            .flat_map(|m| m.rooms.iter().map(|(r, at)| (&**r, *at)))
+    }
+
+    pub fn room_count(&self) -> u64 {
+        self.more.as_ref().map_or(0, |m| m.rooms.len() as u64)
+    }
+
+    pub fn in_room(&self, room: &str) -> bool {
+        self.more
+            .as_ref()
+            .is_some_and(|m| m.rooms.binary_search_by(|(r, _)| (**r).cmp(room)).is_ok())
+    }
+
+    /// Adds `room` to the user's rooms; false if it was there already.
+    pub fn join(&mut self, room: &str, at: i64) -> bool {
+        let rooms = &mut self.more().rooms;
+        match rooms.binary_search_by(|(r, _)| (**r).cmp(room)) {
+            Ok(_) => false,
+            Err(i) => {
+                if rooms.len() == rooms.capacity() {
+                    rooms.reserve_exact(1 + rooms.len() / 4);
+                }
+                rooms.insert(i, (room.into(), at));
+                true
+            }
+        }
+    }
+
+    /// False if `room` was not among the user's rooms.
+    pub fn leave(&mut self, room: &str) -> bool {
+        let Some(more) = self.more.as_mut() else {
+            return false;
+        };
+        match more.rooms.binary_search_by(|(r, _)| (**r).cmp(room)) {
+            Ok(i) => {
+                more.rooms.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    pub fn inbox(&self) -> Option<&Inbox> {
+        self.more.as_ref().map(|m| &m.inbox)
+    }
+
+    pub fn inbox_len(&self) -> u64 {
+        self.inbox().map_or(0, Inbox::len)
+    }
+
+    /// The handle the next copy delivered at `now` gets.
+    pub fn next_delivery(&self, now: i64) -> DeliveryId {
+        self.inbox().map_or(
+            DeliveryId {
+                ms: now.max(0) as u64,
+                seq: 0,
+            },
+            |i| i.next_delivery(now),
+        )
+    }
+
+    /// Adds a copy (see `Inbox::push`).
+    pub fn deliver(&mut self, copy: &Copy<'_>) -> bool {
+        self.more().inbox.push(copy)
+    }
+
+    /// See `Inbox::ack`.
+    pub fn ack(&mut self, upto: DeliveryId) -> u64 {
+        self.more.as_mut().map_or(0, |m| m.inbox.ack(upto))
+    }
+
+    /// See `Inbox::trim_keeping`.
+    pub fn trim_inbox_keeping(&mut self, keep: u64) -> u64 {
+        self.more.as_mut().map_or(0, |m| m.inbox.trim_keeping(keep))
+    }
+
+    /// See `Inbox::change_copies`.
+    pub fn change_copies(&mut self, room: &str, id: u64, ts: i64, change: Change<'_>) -> usize {
+        self.more
+            .as_mut()
+            .map_or(0, |m| m.inbox.change_copies(room, id, ts, change))
+    }
+
+    /// Heap bytes the user holds beyond its own struct.
+    pub fn heap_bytes(&self) -> usize {
+        use super::alloc_size;
+        alloc_size(self.name.len())
+            + self.more.as_ref().map_or(0, |m| {
+                alloc_size(std::mem::size_of::<More>())
+                    + m.password.as_ref().map_or(0, |p| alloc_size(p.len()))
+                    + alloc_size(m.rooms.capacity() * std::mem::size_of::<(Box<str>, i64)>())
+                    + m.rooms
+                        .iter()
+                        .map(|(r, _)| alloc_size(r.len()))
+                        .sum::<usize>()
+                    + m.inbox.heap_bytes()
+            })
+    }
+
+    /// Checks a decoded user.
+    pub fn check(&mut self) -> Result<(), String> {
+        if let Some(more) = self.more.as_mut() {
+            if more.rooms.windows(2).any(|w| w[0].0 >= w[1].0) {
+                return Err("the user's rooms are out of order".into());
+            }
+            more.inbox.check()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::wire;
+
+    #[test]
+    fn an_idle_user_is_small() {
+        assert!(std::mem::size_of::<User>() <= 48);
+        let u = User::new(1, "Alice", 1000);
+        assert_eq!(u.heap_bytes(), 8);
+        assert_eq!(u.room_count(), 0);
+        assert_eq!(u.inbox_len(), 0);
+        assert!(!u.online(0));
+    }
+
+    #[test]
+    fn rooms_are_kept_in_order() {
+        let mut u = User::new(1, "A", 0);
+        assert!(u.join("b", 2));
+        assert!(u.join("a", 1));
+        assert!(!u.join("a", 9));
+        assert_eq!(u.rooms().collect::<Vec<_>>(), [("a", 1), ("b", 2)]);
+        assert!(u.in_room("b"));
+        assert!(u.leave("a"));
+        assert!(!u.leave("a"));
+        assert_eq!(u.room_count(), 1);
+    }
+
+    #[test]
+    fn a_user_survives_its_encoding() {
+        let mut u = User::new(9, "Bob", 5);
+        u.set_password("$argon2id$v=19$...");
+        u.join("general", 6);
+        u.set_online_until(77);
+        let c = Copy {
+            delivery: u.next_delivery(100),
+            room: "general",
+            id: 1,
+            sender: "alice",
+            ts: 100,
+            edited: None,
+            deleted: false,
+            text: "hi",
+        };
+        assert!(u.deliver(&c));
+        let mut back: User = wire::decode_all(&wire::encode(&u)).unwrap();
+        back.check().unwrap();
+        assert_eq!(back, u);
+        assert_eq!(back.password(), Some("$argon2id$v=19$..."));
+        assert_eq!(back.inbox().unwrap().iter().next(), Some(c));
+    }
+}
