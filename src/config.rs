@@ -1,13 +1,13 @@
 //! The module's configs (`CONFIG GET/SET chat.*`), backed by atomics that the
 //! commands read once per call into a `Limits`.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::sync::Mutex;
 
-use chat_core::config::{self, Flag, Identity, Limits, Param, Setting};
+use chat_core::config::{self, Identity, Limits, Param, Setting};
 use redis_module::configuration::{
-    register_bool_configuration, register_enum_configuration, register_i64_configuration,
-    register_string_configuration, ConfigurationContext, ConfigurationFlags, ConfigurationValue,
+    register_enum_configuration, register_i64_configuration, register_string_configuration,
+    ConfigurationContext, ConfigurationFlags, ConfigurationValue,
 };
 use redis_module::{enum_configuration, Context, RedisError, RedisString};
 
@@ -21,7 +21,6 @@ static HISTORY_MAX_AGE: AtomicI64 = AtomicI64::new(config::HISTORY_MAX_AGE.defau
 static MAX_MEMBERS: AtomicI64 = AtomicI64::new(config::MAX_MEMBERS.default);
 static MAX_ROOMS_PER_USER: AtomicI64 = AtomicI64::new(config::MAX_ROOMS_PER_USER.default);
 static PASSWORD_THREADS: AtomicI64 = AtomicI64::new(config::PASSWORD_THREADS.default);
-static REPLICATE_EFFECTS: AtomicBool = AtomicBool::new(config::REPLICATE_EFFECTS.default);
 
 /// Each parameter with the cell that holds its current value.
 static INTS: [(&Param, &AtomicI64); 10] = [
@@ -91,12 +90,13 @@ pub fn is_admin(acl_user: &str) -> bool {
 pub fn password_threads() -> usize {
     PASSWORD_THREADS.load(Ordering::Relaxed).clamp(1, 64) as usize
 }
-static FLAGS: [(&Flag, &AtomicBool); 1] = [(&config::REPLICATE_EFFECTS, &REPLICATE_EFFECTS)];
 
-/// The limits in force now.
+/// The limits in force now. A command replayed from the primary or the
+/// AOF was checked against the primary's limits when it ran: here it must
+/// do what it did there, whatever this server's configs say.
 pub fn limits() -> Limits {
     let get = |a: &AtomicI64| a.load(Ordering::Relaxed).max(1) as u64;
-    Limits {
+    let configured = Limits {
         max_text_bytes: get(&MAX_TEXT_BYTES) as usize,
         history_max: get(&HISTORY_MAX),
         inbox_max: get(&INBOX_MAX),
@@ -104,10 +104,18 @@ pub fn limits() -> Limits {
         dedup_window_secs: get(&DEDUP_WINDOW),
         fanout_max_members: get(&FANOUT_MAX_MEMBERS),
         history_max_age_secs: HISTORY_MAX_AGE.load(Ordering::Relaxed).max(0) as u64,
-        replicate_effects: REPLICATE_EFFECTS.load(Ordering::Relaxed),
         max_members: get(&MAX_MEMBERS),
         max_rooms_per_user: get(&MAX_ROOMS_PER_USER),
+    };
+    if crate::context::replaying() {
+        return Limits {
+            max_text_bytes: usize::MAX,
+            max_members: u64::MAX,
+            max_rooms_per_user: u64::MAX,
+            ..configured
+        };
     }
+    configured
 }
 
 /// Registers every config, with the `--loadmodule` arguments as their
@@ -177,24 +185,5 @@ pub fn register(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
         ConfigurationFlags::DEFAULT,
         None,
     );
-    for (flag, cell) in FLAGS {
-        let start = given
-            .iter()
-            .rev()
-            .find_map(|s| match s {
-                Setting::Flag(f, v) if f.name == flag.name => Some(*v),
-                _ => None,
-            })
-            .unwrap_or(flag.default);
-        cell.store(start, Ordering::Relaxed);
-        register_bool_configuration(
-            ctx,
-            flag.name,
-            cell,
-            start,
-            ConfigurationFlags::DEFAULT,
-            None,
-        );
-    }
     Ok(())
 }

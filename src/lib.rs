@@ -5,26 +5,34 @@
 //! the chat logic itself (ids, parsing, documents, delivery rules) lives in
 //! the `chat-core` crate and is tested without a server.
 //!
-//! * `registry` — the command table, registration and `COMMAND DOCS`
-//! * `commands` — one function per command
-//! * `store`    — the only place that opens keys; writes replicate as effects
-//! * `publish`  — pub/sub and waking blocked readers
-//! * `reply`    — replies and error replies
-//! * `config`   — `chat.*` configs
-//! * `server`   — what a newer server offers, found out at load
-//! * `stats`    — `INFO chat`
+//! * `table`       — the command table
+//! * `registry`    — registration, `COMMAND DOCS`, and how a call runs
+//! * `commands`    — one function per command
+//! * `types`       — the `chat-room` and `chat-user` data types' callbacks
+//! * `store`       — the only place that opens keys
+//! * `context`     — the running command's time, and whether it replays
+//! * `replication` — what replicas and the AOF receive
+//! * `publish`     — pub/sub
+//! * `reply`       — replies and error replies
+//! * `config`      — `chat.*` configs
+//! * `server`      — what a newer server offers, found out at load
+//! * `stats`       — `INFO chat`
 
 mod background;
 mod commands;
 mod config;
+mod context;
 mod identity;
 mod publish;
 mod registry;
+mod replication;
 mod reply;
 mod retention;
 mod server;
 mod stats;
 mod store;
+mod table;
+mod types;
 
 use std::ffi::CString;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -32,6 +40,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use redis_module::{raw, redis_module, Context, RedisString, Status};
 
 use crate::store::api;
+use crate::types::{ROOM_TYPE, USER_TYPE};
 
 /// The module API functions this module calls; all exist since Redis 7.0.
 /// Checked at load so that a missing one fails the load with its name
@@ -180,6 +189,6 @@ redis_module! {
     name: "chat",
     version: 100,
     allocator: (redis_module::alloc::RedisAlloc, redis_module::alloc::RedisAlloc),
-    data_types: [],
+    data_types: [ROOM_TYPE, USER_TYPE],
     init: init,
 }

@@ -3,15 +3,17 @@
 //! A module's publish is not replicated: the decision to deliver live is
 //! made on the primary, and replicas receive its outcome instead.
 
+use chat_core::channels::{room_channel, write_user_channel};
+use chat_core::data::User;
 use chat_core::delivery::{listener_probe, ListenerProbe};
 use chat_core::event::RoomMode;
-use chat_core::keys::{roster_members, RoomKey, UserKey};
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use redis_module::raw;
 
-use crate::store::{self, api, bytes_of, Ctx, RStr};
+use crate::context;
+use crate::store::{self, api, bytes_of, Access, Ctx, RStr};
 
 /// Publishes one send's document to the members who listen.
 pub struct Publisher {
@@ -66,6 +68,9 @@ impl Publisher {
 /// Publishes `message` on `channel`: sharded (SPUBLISH) in a cluster.
 /// Returns how many connections received it.
 pub fn publish(ctx: Ctx, sharded: bool, channel: &RStr, message: &RStr) -> i64 {
+    if context::replaying() {
+        return 0;
+    }
     // SAFETY: live context and strings.
     let receivers = unsafe {
         if sharded {
@@ -80,34 +85,38 @@ pub fn publish(ctx: Ctx, sharded: bool, channel: &RStr, message: &RStr) -> i64 {
 /// Sends an event (not a message: nothing is kept for who misses it) to the
 /// members of a room who are online now. In a fan-out room it goes to each
 /// online member's push channel, `except` the one who caused it; in a
-/// broadcast room, once on the room's channel.
-pub fn publish_event(
+/// broadcast room, once on the room's channel. A replica, replaying what
+/// the primary did, publishes nothing: the primary did.
+pub fn publish_event<'m>(
     ctx: Ctx,
     sharded: bool,
     room: &str,
     mode: RoomMode,
-    roster: &[u8],
+    members: impl Iterator<Item = &'m str>,
     except: Option<&str>,
     event: &[u8],
 ) {
-    let event = RStr::new(ctx, event);
-    let mut name = Vec::with_capacity(64);
-    if mode == RoomMode::Broadcast {
-        RoomKey::Channel.write(room, &mut name);
-        publish(ctx, sharded, &RStr::new(ctx, &name), &event);
+    if context::replaying() {
         return;
     }
-    for member in roster_members(roster) {
-        let Ok(member) = std::str::from_utf8(member) else {
-            continue;
-        };
+    let event = RStr::new(ctx, event);
+    if mode == RoomMode::Broadcast {
+        publish(ctx, sharded, &RStr::new(ctx, &room_channel(room)), &event);
+        return;
+    }
+    let now = context::now();
+    let mut channel = Vec::with_capacity(64);
+    for member in members {
         if Some(member) == except {
             continue;
         }
-        UserKey::Presence.write(member, &mut name);
-        if store::exists(ctx, &name) {
-            UserKey::Channel.write(member, &mut name);
-            publish(ctx, sharded, &RStr::new(ctx, &name), &event);
+        // A key of another type where a member's should be: nobody to tell.
+        let Ok(user) = store::open_id::<User>(ctx, member, Access::Read) else {
+            continue;
+        };
+        if user.get().is_some_and(|u| u.online(now)) {
+            write_user_channel(member, &mut channel);
+            publish(ctx, sharded, &RStr::new(ctx, &channel), &event);
         }
     }
 }

@@ -3,20 +3,22 @@
 //! With `chat.history-max-age` set, CHAT.SEND drops a room's messages that
 //! are older than that whenever it appends one. A room without sends would
 //! keep them forever, so a timer walks the keyspace a slice at a time, ten
-//! times a second, and retires old messages from every room history it meets. The
-//! trims replicate as plain `XTRIM ... MINID` (and `HDEL`) commands, so only
-//! a primary sweeps.
+//! times a second, and retires old messages from every room it meets. Each
+//! trim replicates as `CHAT.TRIM-RESOLVED <room> <first id kept>`, so only a
+//! primary sweeps.
 
 use std::ffi::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use chat_core::keys::room_of_log_key;
+use chat_core::data::Room;
 use redis_module::raw;
 
-use crate::commands::{forget_changes_before_history, retire_old_messages};
 use crate::config::limits;
-use crate::store::{api, bytes_of, now_ms, writes_paused, Ctx, Key, Kind, Propagation};
+use crate::context;
+use crate::replication;
+use crate::store::{self, api, bytes_of, writes_paused, Access, Ctx, Name};
+use crate::types::raw_type;
 
 const TICK_MS: i64 = 100;
 /// Scan steps per tick: each visits one hash-table bucket (a few keys), so a
@@ -62,18 +64,25 @@ fn sweep(ctx: Ctx) {
     }
     // Collect first, trim after: the scan does not expect the keyspace to
     // change under it.
-    let mut logs: Vec<Vec<u8>> = Vec::new();
+    let mut rooms: Vec<Vec<u8>> = Vec::new();
     extern "C" fn collect(
         _ctx: Ctx,
         name: *mut raw::RedisModuleString,
-        _key: *mut raw::RedisModuleKey,
+        key: *mut raw::RedisModuleKey,
         privdata: *mut c_void,
     ) {
-        // SAFETY: privdata is the `logs` vector below, alive for the scan.
-        let logs = unsafe { &mut *privdata.cast::<Vec<Vec<u8>>>() };
-        let name = bytes_of(name);
-        if name.starts_with(b"chat:room:") && name.ends_with(b":log") {
-            logs.push(name.to_vec());
+        // SAFETY: privdata is the `rooms` vector below, alive for the scan.
+        let rooms = unsafe { &mut *privdata.cast::<Vec<Vec<u8>>>() };
+        if key.is_null() {
+            return;
+        }
+        // SAFETY: the key handle Redis opened for this callback.
+        let is_room = unsafe {
+            api!(RedisModule_KeyType)(key) as isize == raw::REDISMODULE_KEYTYPE_MODULE
+                && api!(RedisModule_ModuleTypeGetType)(key) == raw_type::<Room>()
+        };
+        if is_room {
+            rooms.push(bytes_of(name).to_vec());
         }
     }
     for _ in 0..STEPS_PER_TICK {
@@ -83,7 +92,7 @@ fn sweep(ctx: Ctx) {
                 ctx,
                 cursor,
                 Some(collect),
-                &mut logs as *mut Vec<Vec<u8>> as *mut c_void,
+                &mut rooms as *mut Vec<Vec<u8>> as *mut c_void,
             )
         };
         if more == 0 {
@@ -93,16 +102,20 @@ fn sweep(ctx: Ctx) {
             break;
         }
     }
-    let now = now_ms();
-    for name in logs {
-        let Some(room) = room_of_log_key(&name) else {
+    let cutoff = context::now().saturating_sub((max_age as i64).saturating_mul(1000));
+    for name in rooms {
+        let name = Name::Made(store::RStr::new(ctx, &name));
+        // A room renamed by hand is left alone, as every command leaves it.
+        let Ok(mut key) = store::open::<Room>(ctx, name, Access::Write) else {
             continue;
         };
-        let Ok(log) = Key::write(ctx, &name, Kind::Stream) else {
+        let Some(room) = key.get_mut() else {
             continue;
         };
-        if retire_old_messages(&log, now, max_age) > 0 {
-            forget_changes_before_history(ctx, &room, &log, Propagation::Effects);
+        let first = room.first_sent_since(cutoff);
+        if room.trim_below(first) > 0 {
+            key.changed(c"chat.trim");
+            replication::trim_resolved(ctx, key.id(), first);
         }
     }
 }

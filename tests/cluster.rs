@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use chat_core::keys::slot;
+use chat_core::channels::slot;
 use common::*;
 use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::Value;

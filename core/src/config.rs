@@ -14,13 +14,6 @@ pub struct Param {
     pub max: i64,
 }
 
-/// One yes/no module parameter, exposed as `chat.<name>`.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Flag {
-    pub name: &'static str,
-    pub default: bool,
-}
-
 pub const MAX_TEXT_BYTES: Param = Param {
     name: "max-text-bytes",
     default: 16_384,
@@ -129,14 +122,6 @@ pub fn is_admin(admins: &str, acl_user: &str) -> bool {
         .any(|name| !name.is_empty() && name == acl_user)
 }
 
-/// `yes`: CHAT.SEND reaches replicas and the AOF as the plain Redis writes it
-/// made, which a server without the module can apply. `no` (default): as one
-/// CHAT.SEND-RESOLVED command, which costs far less per member.
-pub const REPLICATE_EFFECTS: Flag = Flag {
-    name: "replicate-effects",
-    default: false,
-};
-
 pub const PARAMS: [&Param; 10] = [
     &MAX_TEXT_BYTES,
     &HISTORY_MAX,
@@ -150,7 +135,6 @@ pub const PARAMS: [&Param; 10] = [
     &PASSWORD_THREADS,
 ];
 pub const WORDS: [&Word; 2] = [&IDENTITY, &ADMINS];
-pub const FLAGS: [&Flag; 1] = [&REPLICATE_EFFECTS];
 
 /// The limits one command runs under, read from the configs once per command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,7 +148,6 @@ pub struct Limits {
     pub fanout_max_members: u64,
     /// 0: no age limit.
     pub history_max_age_secs: u64,
-    pub replicate_effects: bool,
     pub max_members: u64,
     pub max_rooms_per_user: u64,
 }
@@ -179,7 +162,6 @@ impl Default for Limits {
             dedup_window_secs: DEDUP_WINDOW.default as u64,
             fanout_max_members: FANOUT_MAX_MEMBERS.default as u64,
             history_max_age_secs: HISTORY_MAX_AGE.default as u64,
-            replicate_effects: REPLICATE_EFFECTS.default,
             max_members: MAX_MEMBERS.default as u64,
             max_rooms_per_user: MAX_ROOMS_PER_USER.default as u64,
         }
@@ -190,12 +172,11 @@ impl Default for Limits {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Setting {
     Int(&'static Param, i64),
-    Flag(&'static Flag, bool),
     Word(&'static Word, String),
 }
 
 /// Checks the `--loadmodule` arguments (`name value` pairs, names as in
-/// [`PARAMS`] and [`FLAGS`], case-insensitive) and returns each setting.
+/// [`PARAMS`] and [`WORDS`], case-insensitive) and returns each setting.
 /// The error is one log line that names the offending parameter.
 pub fn parse_module_args(args: &[&[u8]]) -> Result<Vec<Setting>, String> {
     if !args.len().is_multiple_of(2) {
@@ -227,18 +208,6 @@ pub fn parse_module_args(args: &[&[u8]]) -> Result<Vec<Setting>, String> {
                     )
                 })?;
             out.push(Setting::Int(param, n));
-        } else if let Some(flag) = FLAGS.iter().find(|f| f.name.eq_ignore_ascii_case(&name)) {
-            let on = match value.to_ascii_lowercase().as_str() {
-                "yes" => true,
-                "no" => false,
-                _ => {
-                    return Err(format!(
-                        "invalid value '{value}' for module argument '{}': use yes or no",
-                        flag.name
-                    ))
-                }
-            };
-            out.push(Setting::Flag(flag, on));
         } else if let Some(word) = WORDS.iter().find(|w| w.name.eq_ignore_ascii_case(&name)) {
             let value = if word.choices.is_empty() {
                 value.clone()
@@ -258,7 +227,6 @@ pub fn parse_module_args(args: &[&[u8]]) -> Result<Vec<Setting>, String> {
             let known: Vec<&str> = PARAMS
                 .iter()
                 .map(|p| p.name)
-                .chain(FLAGS.iter().map(|f| f.name))
                 .chain(WORDS.iter().map(|w| w.name))
                 .collect();
             return Err(format!(
@@ -297,8 +265,6 @@ mod tests {
             b"5",
             b"PRESENCE-TTL",
             b"30",
-            b"replicate-effects",
-            b"YES",
             b"identity",
             b"ACL",
             b"admins",
@@ -310,7 +276,6 @@ mod tests {
             vec![
                 Setting::Int(&HISTORY_MAX, 5),
                 Setting::Int(&PRESENCE_TTL, 30),
-                Setting::Flag(&REPLICATE_EFFECTS, true),
                 Setting::Word(&IDENTITY, "acl".into()),
                 Setting::Word(&ADMINS, "app ops".into()),
             ]
@@ -328,8 +293,8 @@ mod tests {
             (vec![b"max-text-bytes", b"ten"], "'max-text-bytes'"),
             (vec![b"dedup-window", b"0"], "'dedup-window'"),
             (
-                vec![b"replicate-effects", b"maybe"],
-                "'replicate-effects': use yes or no",
+                vec![b"replicate-effects", b"yes"],
+                "unknown module argument 'replicate-effects'",
             ),
             (vec![b"identity", b"open"], "'identity': use trust or acl"),
             (vec![b"history-max", b"1\n2"], "invalid value '1?2'"),

@@ -74,9 +74,29 @@ pub enum ChatError {
     },
     /// CHAT.SEND-RESOLVED sent by a client rather than by the primary.
     ResolvedFromClient,
-    /// A key this command reads or writes holds another Redis type than the
-    /// one the chat layout gives it (someone wrote to it by hand).
+    /// A key this command reads or writes holds another Redis type than a
+    /// chat room or user (an app's own key under that name).
     WrongType(String),
+    /// A chat key of the other kind: a room where a user is wanted, or the
+    /// reverse.
+    OtherKind {
+        key: String,
+        holds: &'static str,
+        wanted: &'static str,
+    },
+    /// CHAT.REGISTER of an id that names a room, or CHAT.CREATE of one that
+    /// names a user: rooms and users share the keyspace.
+    IdTaken {
+        id: String,
+        holds: &'static str,
+    },
+    /// A chat value renamed or copied by hand to another key name.
+    Misnamed {
+        key: String,
+        kind: &'static str,
+    },
+    /// An internal replay command sent by a client.
+    InternalOnly(&'static str),
     /// CHAT.AUTH or CHAT.PASSWD with a wrong password or an unknown user:
     /// one wording for both, so the reply does not tell which users exist.
     BadCredentials,
@@ -180,8 +200,27 @@ impl fmt::Display for ChatError {
             ),
             ChatError::WrongType(key) => write!(
                 f,
-                "WRONGTYPE key '{}' holds the wrong kind of value for chat data",
+                "WRONGTYPE key '{}' holds another kind of value than a chat room or user",
                 printable(key)
+            ),
+            ChatError::OtherKind { key, holds, wanted } => write!(
+                f,
+                "WRONGTYPE key '{}' holds a chat {holds}, not a chat {wanted}",
+                printable(key)
+            ),
+            ChatError::IdTaken { id, holds } => write!(
+                f,
+                "ERR '{}' is the id of a {holds}: rooms and users share the keyspace, so give them different ids (for example room:general and user:alice)",
+                printable(id)
+            ),
+            ChatError::Misnamed { key, kind } => write!(
+                f,
+                "ERR key '{}' holds a chat {kind} made under another key name (renamed or copied by hand); other keys still name it by its old name, so rename it back to use it",
+                printable(key)
+            ),
+            ChatError::InternalOnly(command) => write!(
+                f,
+                "ERR {command} only replays writes on replicas and from the AOF; clients cannot send it"
             ),
             ChatError::BadCredentials => f.write_str("ERR invalid username or password"),
             ChatError::BadPassword => write!(
@@ -289,6 +328,20 @@ mod tests {
             ChatError::NotAuthor,
             ChatError::IdAfterLast { id: 9, last: 3 },
             ChatError::WrongType("k".into()),
+            ChatError::OtherKind {
+                key: "k".into(),
+                holds: "room",
+                wanted: "user",
+            },
+            ChatError::IdTaken {
+                id: "k".into(),
+                holds: "room",
+            },
+            ChatError::Misnamed {
+                key: "k".into(),
+                kind: "room",
+            },
+            ChatError::InternalOnly("chat.at"),
             ChatError::CrossSlot {
                 room: "r".into(),
                 member: "m".into(),

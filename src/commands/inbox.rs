@@ -1,37 +1,30 @@
 //! CHAT.FETCH <user> [COUNT <n>] [BLOCK <ms>] and CHAT.ACK <user> <delivery>
 //!
-//! An inbox is a stream; the delivery handle of an entry is its stream id.
-//! FETCH reads from the oldest entry and never removes anything, ACK trims
-//! everything up to and including the acknowledged entry: at-least-once.
+//! A user's inbox lives in their key; the delivery handle of a copy is what
+//! FETCH shows and ACK takes. FETCH reads from the oldest copy and never
+//! removes anything, ACK removes everything up to and including the
+//! acknowledged copy: at-least-once. A copy shows the message as it is now:
+//! EDIT and DELETE change the copies too.
 
 use std::ffi::{c_int, c_longlong, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
-use std::collections::{BTreeMap, HashMap};
-
-use chat_core::keys::UserKey;
-
-use chat_core::message::{Change, Message};
+use chat_core::data::User;
 use chat_core::request::{Ack, Fetch};
 use chat_core::ChatError;
 use redis_module::raw;
 
-use super::history::room_changes;
-use super::{require_user, Args};
+use super::{existing_user, Args};
 use crate::reply::{send_error, send_error_text, Reply};
 use crate::stats;
-use crate::store::{
-    api, bytes_of, format_stream_id, Ctx, Key, Kind, RStr, StreamId, STREAM_ID_MAX, STREAM_ID_MIN,
-};
+use crate::store::{self, api, Access, Ctx, Name};
 
 /// CHAT.FETCH <user> [COUNT <n>] [BLOCK <ms>]
 pub fn fetch(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Fetch::parse(args)?;
-    let user = req.user.as_str();
-    require_user(ctx, user)?;
-    let inbox = UserKey::Inbox.of(user);
-    let page = read_inbox(ctx, &inbox, req.count)?;
+    let key = existing_user(ctx, args, 0, Access::Read)?;
+    let page = key.get().map(|u| page(u, req.count)).unwrap_or_default();
     let Some(block_ms) = req.block_ms else {
         return Ok(Reply::Array(page));
     };
@@ -39,60 +32,29 @@ pub fn fetch(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         // Inside MULTI/EXEC or a script a client cannot wait: answer now.
         return Ok(Reply::Array(page));
     }
-    block_until_delivery(ctx, &inbox, req.count, block_ms);
+    block_until_delivery(ctx, args, req.count, block_ms)?;
     Ok(Reply::Deferred)
 }
 
 /// CHAT.ACK <user> <delivery>
 pub fn ack(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Ack::parse(args)?;
-    let user = req.user.as_str();
-    require_user(ctx, user)?;
-    let inbox = Key::write(ctx, &UserKey::Inbox.of(user), Kind::Stream)?;
-    let removed = match req.delivery.successor() {
-        Some(next) => inbox.stream_trim_below(StreamId {
-            ms: next.ms,
-            seq: next.seq,
-        }),
-        None => inbox.stream_clear(),
-    };
+    let mut key = existing_user(ctx, args, 0, Access::Write)?;
+    let removed = key.get_mut().map_or(0, |u| u.ack(req.delivery));
+    if removed > 0 {
+        key.changed(c"chat.ack");
+    }
     stats::add(&stats::INBOX_ACKED, removed);
     Ok(Reply::Int(removed as i64))
 }
 
-/// The oldest `count` inbox entries as FETCH documents. A copy shows the
-/// message as it is now: edited, or a tombstone if its author deleted it.
-fn read_inbox(ctx: Ctx, name: &[u8], count: usize) -> Result<Vec<Reply>, ChatError> {
-    let inbox = Key::read(ctx, name, Kind::Stream)?;
-    let mut page = Vec::with_capacity(count.min(inbox.len() as usize));
-    let mut changes_by_room: HashMap<String, BTreeMap<u64, Change<'static>>> = HashMap::new();
-    let mut failure = None;
-    inbox.stream_range(STREAM_ID_MIN, STREAM_ID_MAX, false, count, |id, fields| {
-        let mut message = Message::from_inbox_entry(fields.iter().copied());
-        if !changes_by_room.contains_key(message.room.as_ref()) {
-            match room_changes(ctx, &message.room) {
-                Ok(changes) => changes_by_room.insert(message.room.to_string(), changes),
-                Err(error) => {
-                    failure = Some(error);
-                    return false;
-                }
-            };
-        }
-        if let Some(change) = changes_by_room
-            .get(message.room.as_ref())
-            .and_then(|c| c.get(&message.id))
-        {
-            message.apply(change);
-        }
-        page.push(Reply::Bulk(
-            message.to_json_with_delivery(&format_stream_id(id)),
-        ));
-        true
-    });
-    match failure {
-        Some(error) => Err(error),
-        None => Ok(page),
-    }
+/// The oldest `count` inbox copies as FETCH documents.
+fn page(user: &User, count: usize) -> Vec<Reply> {
+    user.inbox()
+        .into_iter()
+        .flat_map(|inbox| inbox.page(count))
+        .map(|c| Reply::Bulk(c.message().to_json_with_delivery(&c.delivery.to_string())))
+        .collect()
 }
 
 fn blocking_denied(ctx: Ctx) -> bool {
@@ -106,9 +68,16 @@ struct Waiting {
     count: usize,
 }
 
-fn block_until_delivery(ctx: Ctx, inbox: &[u8], count: usize, block_ms: u64) {
-    let key = RStr::new(ctx, inbox);
-    let mut keys = [key.ptr()];
+fn block_until_delivery(
+    ctx: Ctx,
+    args: &Args,
+    count: usize,
+    block_ms: u64,
+) -> Result<(), ChatError> {
+    let Name::Lent(user) = args.key(0)? else {
+        return Err(ChatError::Internal("the user is not an argument".into()));
+    };
+    let mut keys = [user];
     let waiting = Box::into_raw(Box::new(Waiting { count }));
     stats::BLOCKED_FETCHES.fetch_add(1, Ordering::Relaxed);
     // SAFETY: Redis keeps its own reference to the key name. `waiting` is
@@ -126,6 +95,7 @@ fn block_until_delivery(ctx: Ctx, inbox: &[u8], count: usize, block_ms: u64) {
             waiting.cast::<c_void>(),
         );
     }
+    Ok(())
 }
 
 /// Called when the inbox was written to. Replies with what is there now, or
@@ -148,16 +118,19 @@ extern "C" fn on_inbox_ready(
         };
         // SAFETY: see above; freed only in `free_waiting`, after this call.
         let count = unsafe { waiting.as_ref() }.map_or(1, |w| w.count);
-        match read_inbox(ctx, bytes_of(inbox), count) {
-            Ok(page) if page.is_empty() => keep_waiting,
-            Ok(page) => {
+        let key = match store::open::<User>(ctx, Name::Lent(inbox), Access::Read) {
+            Ok(key) => key,
+            Err(error) => {
+                send_error(ctx, &error);
+                return done;
+            }
+        };
+        match key.get().map(|u| page(u, count)) {
+            Some(page) if !page.is_empty() => {
                 Reply::Array(page).send(ctx);
                 done
             }
-            Err(error) => {
-                send_error(ctx, &error);
-                done
-            }
+            _ => keep_waiting,
         }
     }));
     outcome.unwrap_or_else(|_| {

@@ -1,129 +1,94 @@
 //! CHAT.DM, CHAT.DROP, CHAT.UNREGISTER: rooms and users that come and go.
 
-use chat_core::event::{Event, RoomMode};
+use chat_core::data::{Room, User};
+use chat_core::event::Event;
 use chat_core::ids::direct_room;
-use chat_core::keys::{RoomKey, UserKey};
 use chat_core::request::{parse_room, parse_user, Direct};
 use chat_core::ChatError;
 
 use super::rooms::{check_capacity, create_room, join, leave};
-use super::{in_cluster, require_same_slot, require_user, Args};
-use crate::config::limits;
-use crate::publish::publish_event;
+use super::{existing_room, existing_user, in_cluster, require_same_slot, tell_room, Args};
 use crate::reply::Reply;
-use crate::store::{Ctx, Key, Kind};
+use crate::store::{self, Access, Ctx, Name, Opened};
 
 /// CHAT.DM <user-a> <user-b>: the pair's one direct room, created on first
 /// use. The same room for (a, b) and (b, a). Both are members afterwards,
 /// also one who had left it: a direct room is the pair's conversation.
+///
+/// The room's key is named by the pair, not by an argument, so the
+/// command declares the two users only; in Redis Cluster the room's id
+/// carries their hash tag, so it lives in their slot.
 pub fn dm(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Direct::parse(args)?;
-    let room = direct_room(req.a, req.b)?;
-    let (a, b) = (req.a.as_str(), req.b.as_str());
+    let room_id = direct_room(req.a, req.b)?;
     // Redis has checked that the users share a slot (they are the declared
-    // keys); the room's keys must live there too. Users with one hash tag
+    // keys); the room's key must live there too. Users with one hash tag
     // always pass; two untagged users whose slots meet by chance do not.
     if in_cluster(ctx) {
-        require_same_slot(&room, a)?;
+        require_same_slot(&room_id, req.a.as_str())?;
     }
-    require_user(ctx, a)?;
-    require_user(ctx, b)?;
-    // Every key the creation and the joins write, checked before the first.
-    Key::write(ctx, &RoomKey::Members.of(&room), Kind::Hash)?;
-    Key::write(ctx, &RoomKey::Roster.of(&room), Kind::String)?;
-    Key::write(ctx, &UserKey::Rooms.of(a), Kind::Hash)?;
-    Key::write(ctx, &UserKey::Rooms.of(b), Kind::Hash)?;
-    check_capacity(ctx, &room, &[a, b])?;
-    let exists = Key::read(ctx, &RoomKey::Meta.of(&room), Kind::Hash)?.exists();
-    if !exists {
-        let (first, second) = if a <= b { (a, b) } else { (b, a) };
-        create_room(ctx, &room, &format!("{first}, {second}"))?;
+    let mut a = existing_user(ctx, args, 0, Access::Write)?;
+    let mut b = existing_user(ctx, args, 1, Access::Write)?;
+    let mut room = store::open::<Room>(ctx, Name::made(ctx, &room_id), Access::Write)?;
+    check_capacity(&room, &[&a, &b])?;
+    if !room.exists() {
+        let (first, second) = if a.id() <= b.id() {
+            (a.id().to_owned(), b.id().to_owned())
+        } else {
+            (b.id().to_owned(), a.id().to_owned())
+        };
+        create_room(&mut room, &format!("{first}, {second}"))?;
     }
-    join(ctx, &room, a, 0)?;
-    join(ctx, &room, b, 0)?;
-    Ok(Reply::Bulk(room.into_bytes()))
+    join(ctx, &mut room, &mut a)?;
+    join(ctx, &mut room, &mut b)?;
+    Ok(Reply::Bulk(room_id.into_bytes()))
 }
 
-/// CHAT.DROP <room>: the room, its history, counters and read state go, and
-/// it leaves every member's room list; members online hear it.
+/// CHAT.DROP <room>: the room goes, with its history, counters and read
+/// state, and it leaves every member's room list; members online hear it.
 pub fn drop(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
-    let room = parse_room("chat.drop", args)?;
-    let room = room.as_str();
-    // Every key is opened, and its type checked, before the first write.
-    // One handle per key: see Key::string_bytes.
-    let open = |key: RoomKey, kind| Key::write(ctx, &key.of(room), kind);
-    let meta = open(RoomKey::Meta, Kind::Hash)?;
-    let log = open(RoomKey::Log, Kind::Stream)?;
-    let members = open(RoomKey::Members, Kind::Hash)?;
-    let roster = open(RoomKey::Roster, Kind::String)?;
-    let counts = open(RoomKey::Counts, Kind::Hash)?;
-    let changes = open(RoomKey::Changes, Kind::Hash)?;
-    if !meta.exists() {
-        return Err(ChatError::NoSuchRoom);
+    let room_id = parse_room("chat.drop", args)?;
+    let room_id = room_id.as_str();
+    let mut room = existing_room(ctx, args, 0, Access::Write)?;
+    // Every member's key is opened, and its type checked, before the first
+    // write.
+    let mut members: Vec<Opened<User>> = Vec::new();
+    if let Some(r) = room.get() {
+        for (member, _) in r.members() {
+            members.push(store::open_id(ctx, member, Access::Write)?);
+        }
+        tell_room(ctx, room_id, r, None, &Event::Dropped { room: room_id });
     }
-    let member_ids = members.hash_fields();
-    let mut their_rooms = Vec::with_capacity(member_ids.len());
-    for member in &member_ids {
-        let Ok(member) = std::str::from_utf8(member) else {
-            continue;
-        };
-        their_rooms.push(Key::write(ctx, &UserKey::Rooms.of(member), Kind::Hash)?);
+    for member in &mut members {
+        if member.get_mut().is_some_and(|u| u.leave(room_id)) {
+            member.changed(c"chat.leave");
+        }
     }
-
-    let mode = RoomMode::for_members(members.len(), limits().fanout_max_members);
-    let event = Event::Dropped { room }.to_json();
-    publish_event(
-        ctx,
-        in_cluster(ctx),
-        room,
-        mode,
-        roster.string_bytes().unwrap_or_default(),
-        None,
-        &event,
-    );
-    for rooms in &their_rooms {
-        rooms.hash_del(room.as_bytes());
-    }
-    for key in [&meta, &log, &members, &roster, &counts, &changes] {
-        key.delete();
-    }
+    room.delete();
+    room.changed(c"chat.drop");
     Ok(Reply::Ok)
 }
 
-/// CHAT.UNREGISTER <user>: the user's profile, presence, inbox and
-/// memberships go. What they sent stays in the rooms' histories.
+/// CHAT.UNREGISTER <user>: the user goes, with their profile, presence,
+/// inbox and memberships. What they sent stays in the rooms' histories.
 pub fn unregister(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
-    let user = parse_user("chat.unregister", args)?;
-    let user = user.as_str();
-    let profile = Key::write(ctx, &UserKey::Profile.of(user), Kind::Hash)?;
-    if !profile.exists() {
-        return Err(ChatError::NoSuchUser);
+    parse_user("chat.unregister", args)?;
+    let mut user = existing_user(ctx, args, 0, Access::Write)?;
+    // Every room's key is opened, and its type checked, before the first
+    // write.
+    let room_ids: Vec<String> = user
+        .get()
+        .into_iter()
+        .flat_map(|u| u.rooms().map(|(r, _)| r.to_owned()))
+        .collect();
+    let mut rooms = Vec::with_capacity(room_ids.len());
+    for room_id in &room_ids {
+        rooms.push(store::open_id::<Room>(ctx, room_id, Access::Write)?);
     }
-    let rooms = Key::write(ctx, &UserKey::Rooms.of(user), Kind::Hash)?;
-    let inbox = Key::write(ctx, &UserKey::Inbox.of(user), Kind::Stream)?;
-    let presence = Key::write(ctx, &UserKey::Presence.of(user), Kind::String)?;
-    // Check every room's keys before the first write.
-    let room_ids = rooms.hash_fields();
-    for room in &room_ids {
-        let Ok(room) = std::str::from_utf8(room) else {
-            continue;
-        };
-        Key::write(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
-        Key::write(ctx, &RoomKey::Roster.of(room), Kind::String)?;
+    for room in &mut rooms {
+        leave(ctx, room, &mut user);
     }
-    // leave() removes each room from the user's room list through a handle
-    // of its own, and Redis frees the hash with its last field: this handle
-    // must be closed first, and the list is deleted by name afterwards.
-    std::mem::drop(rooms);
-    for room in &room_ids {
-        let Ok(room) = std::str::from_utf8(room) else {
-            continue;
-        };
-        leave(ctx, room, user)?;
-    }
-    Key::write(ctx, &UserKey::Rooms.of(user), Kind::Hash)?.delete();
-    for key in [&inbox, &presence, &profile] {
-        key.delete();
-    }
+    user.delete();
+    user.changed(c"chat.unregister");
     Ok(Reply::Ok)
 }

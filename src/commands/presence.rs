@@ -1,56 +1,73 @@
 //! CHAT.ONLINE <user> [TTL <seconds>], CHAT.OFFLINE <user>, CHAT.PRESENCE <room>
 //!
-//! A user is online while their presence key exists. ONLINE (re)sets it with
-//! an absolute expiry, so replicas and the AOF expire it at the same instant
-//! as the primary; apps call ONLINE as a heartbeat.
+//! A user is online until the time their value keeps: ONLINE sets it (the
+//! app calls it as a heartbeat), OFFLINE clears it. A replica or the AOF
+//! gets the ONLINE with its TTL spelled out, at the primary's time
+//! (`CHAT.AT`), so they keep the very same time.
 
-use chat_core::keys::{RoomKey, UserKey};
+use chat_core::data::User;
 use chat_core::request::{parse_room, parse_user, Online};
 use chat_core::ChatError;
 
-use super::{in_cluster, require_room, require_same_slot, require_user, Args};
+use super::{existing_room, existing_user, in_cluster, require_same_slot, Args};
 use crate::config::limits;
+use crate::context;
+use crate::replication;
 use crate::reply::Reply;
-use crate::store::{self, now_ms, Ctx, Key, Kind};
+use crate::store::{self, Access, Ctx};
 
 /// CHAT.ONLINE <user> [TTL <seconds>]
 pub fn online(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Online::parse(args, &limits())?;
-    let user = req.user.as_str();
-    require_user(ctx, user)?;
-    let presence = Key::write(ctx, &UserKey::Presence.of(user), Kind::String)?;
-    let until = now_ms().saturating_add((req.ttl_secs * 1000) as i64);
-    presence.string_set_until(b"1", until);
+    let mut key = existing_user(ctx, args, 0, Access::Write)?;
+    let until = context::now().saturating_add((req.ttl_secs * 1000) as i64);
+    if let Some(user) = key.get_mut() {
+        user.set_online_until(until);
+    }
+    key.changed(c"chat.online");
+    let ttl = req.ttl_secs.to_string();
+    replication::at_now(
+        ctx,
+        &[
+            b"CHAT.ONLINE",
+            req.user.as_str().as_bytes(),
+            b"TTL",
+            ttl.as_bytes(),
+        ],
+    );
     Ok(Reply::Ok)
 }
 
 /// CHAT.OFFLINE <user>
 pub fn offline(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
-    let user = parse_user("chat.offline", args)?;
-    require_user(ctx, user.as_str())?;
-    let presence = Key::write(ctx, &UserKey::Presence.of(user.as_str()), Kind::String)?;
-    presence.delete();
+    parse_user("chat.offline", args)?;
+    let mut key = existing_user(ctx, args, 0, Access::Write)?;
+    if key.get().is_some_and(|u| u.online_until() != 0) {
+        if let Some(user) = key.get_mut() {
+            user.set_online_until(0);
+        }
+        key.changed(c"chat.offline");
+    }
     Ok(Reply::Ok)
 }
 
-/// CHAT.PRESENCE <room>
+/// CHAT.PRESENCE <room>: the members online now, in order of id.
 pub fn presence(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
-    let room = parse_room("chat.presence", args)?;
-    require_room(ctx, room.as_str())?;
-    let members = Key::read(ctx, &RoomKey::Members.of(room.as_str()), Kind::Hash)?;
+    let room_id = parse_room("chat.presence", args)?;
+    let key = existing_room(ctx, args, 0, Access::Read)?;
+    let Some(room) = key.get() else {
+        return Err(ChatError::NoSuchRoom);
+    };
     let cluster = in_cluster(ctx);
-    let mut name = Vec::with_capacity(64);
+    let now = context::now();
     let mut online = Vec::new();
-    for member in members.hash_fields() {
-        let Ok(id) = std::str::from_utf8(&member) else {
-            continue;
-        };
+    for (member, _) in room.members() {
         if cluster {
-            require_same_slot(room.as_str(), id)?;
+            require_same_slot(room_id.as_str(), member)?;
         }
-        UserKey::Presence.write(id, &mut name);
-        if store::exists(ctx, &name) {
-            online.push(member);
+        let user = store::open_id::<User>(ctx, member, Access::Read)?;
+        if user.get().is_some_and(|u| u.online(now)) {
+            online.push(member.as_bytes().to_vec());
         }
     }
     Ok(Reply::bulks(online))

@@ -1,221 +1,228 @@
 //! CHAT.CREATE, CHAT.INFO, CHAT.SUBSCRIBE, CHAT.UNSUBSCRIBE, CHAT.MEMBERS,
 //! CHAT.COUNTS, and joining and leaving for every command that does.
+//!
+//! Membership is recorded on both sides: in the room (with the member's
+//! read cursor) and in the user (with the time of joining).
 
+use chat_core::channels::{room_channel, user_channel};
+use chat_core::data::wire::name_hash;
+use chat_core::data::{Room, User};
 use chat_core::event::{Event, RoomMode};
 use chat_core::ids::is_direct_room;
-use chat_core::keys::{roster_line, roster_without, RoomKey, UserKey};
-use chat_core::message::parse_i64;
 use chat_core::request::{parse_room, Create, Members, Membership};
 use chat_core::ChatError;
 
-use super::{in_cluster, is_member, require_room, require_user, Args};
+use super::{existing_room, existing_user, in_cluster, Args};
 use crate::config::limits;
+use crate::context;
 use crate::publish::publish_event;
 use crate::reply::{field, Reply};
-use crate::store::{now_ms, words, Ctx, Key, Kind, RStr};
+use crate::store::{self, Access, Ctx, Opened};
 
 /// CHAT.CREATE <room> <title>
 pub fn create(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Create::parse(args, &limits())?;
-    create_room(ctx, req.room.as_str(), req.title)?;
+    let mut key = open_new_room(ctx, args)?;
+    create_room(&mut key, req.title)?;
     Ok(Reply::Ok)
 }
 
-pub(super) fn create_room(ctx: Ctx, room: &str, title: &str) -> Result<(), ChatError> {
-    let meta = Key::write(ctx, &RoomKey::Meta.of(room), Kind::Hash)?;
-    if meta.exists() {
+/// Opens the key a new room gets (argument 0), which must be free.
+fn open_new_room(ctx: Ctx, args: &Args) -> Result<Opened<Room>, ChatError> {
+    let id = String::from_utf8_lossy(args.first().copied().unwrap_or_default()).into_owned();
+    let key = match store::open::<Room>(ctx, args.key(0)?, Access::Write) {
+        Err(ChatError::OtherKind { holds, .. }) => return Err(ChatError::IdTaken { id, holds }),
+        other => other?,
+    };
+    if key.exists() {
         return Err(ChatError::RoomExists);
     }
-    let title = RStr::new(ctx, title.as_bytes());
-    let created = RStr::from_int(ctx, now_ms());
-    let zero = RStr::from_int(ctx, 0);
-    let (title_field, created_field) = (RStr::new(ctx, b"title"), RStr::new(ctx, b"created"));
-    meta.hash_set(&[
-        (title_field.ptr(), title.ptr()),
-        (created_field.ptr(), created.ptr()),
-        (words().last_id.ptr(), zero.ptr()),
-    ]);
+    Ok(key)
+}
+
+pub(super) fn create_room(key: &mut Opened<Room>, title: &str) -> Result<(), ChatError> {
+    let origin = name_hash(key.name().as_bytes());
+    key.create(Room::new(origin, title, context::now()))?;
+    key.changed(c"chat.create");
     Ok(())
 }
 
 /// CHAT.INFO <room> [WITHREAD]
 pub fn info(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Members::parse_info(args)?;
-    let room = req.room.as_str();
-    let meta = Key::read(ctx, &RoomKey::Meta.of(room), Kind::Hash)?;
-    if !meta.exists() {
+    let key = store::open::<Room>(ctx, args.key(0)?, Access::Read)?;
+    let Some(room) = key.get() else {
         return Ok(Reply::Nil);
-    }
-    let members = Key::read(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
-    let log = Key::read(ctx, &RoomKey::Log.of(room), Kind::Stream)?;
-    let mode = RoomMode::for_members(members.len(), limits().fanout_max_members);
+    };
     let mut info = vec![
-        field("id", Reply::Bulk(room.as_bytes().to_vec())),
+        field("id", Reply::Bulk(req.room.as_str().as_bytes().to_vec())),
+        field("title", Reply::Bulk(room.title().as_bytes().to_vec())),
+        field("created", Reply::Int(room.created())),
+        field("members", Reply::Int(room.member_count() as i64)),
+        field("messages", Reply::Int(room.messages_kept() as i64)),
+        field("last_id", Reply::Int(room.last_id() as i64)),
         field(
-            "title",
-            Reply::Bulk(meta.hash_get(b"title").unwrap_or_default()),
+            "mode",
+            Reply::Bulk(super::mode_of(room).name().as_bytes().to_vec()),
         ),
-        field(
-            "created",
-            Reply::Int(meta.hash_get_int(b"created")?.unwrap_or(0)),
-        ),
-        field("members", Reply::Int(members.len() as i64)),
-        field("messages", Reply::Int(log.len() as i64)),
-        field(
-            "last_id",
-            Reply::Int(meta.hash_get_int(&words().last_id)?.unwrap_or(0)),
-        ),
-        field("mode", Reply::Bulk(mode.name().as_bytes().to_vec())),
     ];
     if req.with_read {
-        info.push(field("read", read_cursors(&members)));
+        info.push(field("read", read_cursors(room)));
     }
     Ok(Reply::Map(info))
 }
 
 /// CHAT.SUBSCRIBE <room> <user>
 ///
-/// Membership is recorded on both sides: the room's member hash (with the
-/// member's read cursor, which starts at the room's last message) and the
-/// user's room hash (with the time of joining). Subscribing again changes
-/// nothing. Replies where to listen: see `listen_reply`.
+/// The member's read cursor starts at the room's last message. Subscribing
+/// again changes nothing. Replies where to listen: see `listen_reply`.
 pub fn subscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Membership::parse("chat.subscribe", args)?;
-    let (room, user) = (req.room.as_str(), req.user.as_str());
-    require_room(ctx, room)?;
-    require_user(ctx, user)?;
+    let (room_id, user_id) = (req.room.as_str(), req.user.as_str());
+    let mut room = existing_room(ctx, args, 0, Access::Write)?;
+    let mut user = existing_user(ctx, args, 1, Access::Write)?;
     // Only CHAT.DM adds members to a direct room; a member's SUBSCRIBE
     // changes nothing and replies as usual.
-    if is_direct_room(room) && !is_member(ctx, room, user)? {
+    if is_direct_room(room_id) && !room.get().is_some_and(|r| r.is_member(user_id)) {
         return Err(ChatError::DirectRoomMembers);
     }
-    let mode = join(ctx, room, user, 0)?;
-    Ok(listen_reply(ctx, user, &[(room, mode)], true))
+    check_capacity(&room, &[&user])?;
+    let mode = join(ctx, &mut room, &mut user)?;
+    Ok(listen_reply(ctx, user_id, &[(room_id, mode)], true))
 }
 
-/// CHAT.UNSUBSCRIBE <room> <user>
+/// CHAT.UNSUBSCRIBE <room> <user>: replies whether the user was a member.
+/// The room leaves the user's list even when the room itself is gone (its
+/// key deleted by hand).
 pub fn unsubscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
-    let req = Membership::parse("chat.unsubscribe", args)?;
-    let was_member = leave(ctx, req.room.as_str(), req.user.as_str())?;
+    Membership::parse("chat.unsubscribe", args)?;
+    let mut room = store::open::<Room>(ctx, args.key(0)?, Access::Write)?;
+    let mut user = store::open::<User>(ctx, args.key(1)?, Access::Write)?;
+    let was_member = leave(ctx, &mut room, &mut user);
     Ok(Reply::Int(i64::from(was_member)))
 }
 
 /// CHAT.MEMBERS <room> [WITHREAD]
 pub fn members(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Members::parse(args)?;
-    require_room(ctx, req.room.as_str())?;
-    let members = Key::read(ctx, &RoomKey::Members.of(req.room.as_str()), Kind::Hash)?;
+    let key = existing_room(ctx, args, 0, Access::Read)?;
+    let Some(room) = key.get() else {
+        return Err(ChatError::NoSuchRoom);
+    };
     if req.with_read {
-        return Ok(read_cursors(&members));
+        return Ok(read_cursors(room));
     }
-    Ok(Reply::bulks(members.hash_fields()))
+    Ok(Reply::bulks(
+        room.members().map(|(m, _)| m.as_bytes().to_vec()),
+    ))
 }
 
 /// CHAT.COUNTS <room>
 pub fn counts(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
-    let room = parse_room("chat.counts", args)?;
-    require_room(ctx, room.as_str())?;
-    let counts = Key::read(ctx, &RoomKey::Counts.of(room.as_str()), Kind::Hash)?;
-    Ok(int_map(counts.hash_entries()))
+    parse_room("chat.counts", args)?;
+    let key = existing_room(ctx, args, 0, Access::Read)?;
+    let counts = key.get().into_iter().flat_map(Room::counts);
+    Ok(int_map(counts))
 }
 
 /// Member -> read cursor, ascending by member.
-fn read_cursors(members: &Key) -> Reply {
-    int_map(members.hash_entries())
+fn read_cursors(room: &Room) -> Reply {
+    int_map(room.members())
 }
 
-fn int_map(entries: Vec<(Vec<u8>, Vec<u8>)>) -> Reply {
+fn int_map<'a>(entries: impl Iterator<Item = (&'a str, u64)>) -> Reply {
     Reply::Map(
         entries
-            .into_iter()
-            .map(|(name, n)| (name, Reply::Int(parse_i64(&n).unwrap_or(0))))
+            .map(|(name, n)| (name.as_bytes().to_vec(), Reply::Int(n as i64)))
             .collect(),
     )
-}
-
-/// Makes `user` a member of `room` with the read cursor at the room's last
-/// message (or `cursor`, when that is later). Returns the room's mode after
-/// the join. Both the room and the user must exist.
-pub(super) fn join(ctx: Ctx, room: &str, user: &str, cursor: u64) -> Result<RoomMode, ChatError> {
-    check_capacity(ctx, room, &[user])?;
-    let meta = Key::read(ctx, &RoomKey::Meta.of(room), Kind::Hash)?;
-    let members = Key::write(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
-    let roster = Key::write(ctx, &RoomKey::Roster.of(room), Kind::String)?;
-    let rooms = Key::write(ctx, &UserKey::Rooms.of(user), Kind::Hash)?;
-    let limit = limits().fanout_max_members;
-    let before = members.len();
-    if !members.hash_exists(user.as_bytes()) {
-        let last_id = meta.hash_get_int(&words().last_id)?.unwrap_or(0).max(0) as u64;
-        let cursor = RStr::from_int(ctx, last_id.max(cursor) as i64);
-        members.hash_set(&[(RStr::new(ctx, user.as_bytes()).ptr(), cursor.ptr())]);
-        roster.string_append(&roster_line(user));
-        announce_mode_change(ctx, room, &roster, before, members.len(), limit);
-    }
-    if !rooms.hash_exists(room.as_bytes()) {
-        let now = RStr::from_int(ctx, now_ms());
-        rooms.hash_set(&[(RStr::new(ctx, room.as_bytes()).ptr(), now.ptr())]);
-    }
-    Ok(RoomMode::for_members(members.len(), limit))
 }
 
 /// Fails, before anything is written, if making `users` members of `room`
 /// would pass `chat.max-members`, or `chat.max-rooms-per-user` for one of
 /// them. Users who are members already count for nothing.
-pub(super) fn check_capacity(ctx: Ctx, room: &str, users: &[&str]) -> Result<(), ChatError> {
+pub(super) fn check_capacity(
+    room: &Opened<Room>,
+    users: &[&Opened<User>],
+) -> Result<(), ChatError> {
     let limits = limits();
-    let members = Key::read(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
+    let room_id = room.id();
+    let Some(r) = room.get() else {
+        return Ok(());
+    };
     let mut newcomers = 0;
     for user in users {
-        if members.hash_exists(user.as_bytes()) {
+        if r.is_member(user.id()) {
             continue;
         }
         newcomers += 1;
-        let rooms = Key::read(ctx, &UserKey::Rooms.of(user), Kind::Hash)?;
-        if !rooms.hash_exists(room.as_bytes()) && rooms.len() >= limits.max_rooms_per_user {
+        let Some(u) = user.get() else { continue };
+        if !u.in_room(room_id) && u.room_count() >= limits.max_rooms_per_user {
             return Err(ChatError::TooManyRooms(limits.max_rooms_per_user));
         }
     }
-    if newcomers > 0 && members.len() + newcomers > limits.max_members {
+    if newcomers > 0 && r.member_count() + newcomers > limits.max_members {
         return Err(ChatError::RoomFull(limits.max_members));
     }
     Ok(())
 }
 
-/// Ends `user`'s membership of `room`, on both sides. Returns whether the
-/// user was a member.
-pub(super) fn leave(ctx: Ctx, room: &str, user: &str) -> Result<bool, ChatError> {
-    let members = Key::write(ctx, &RoomKey::Members.of(room), Kind::Hash)?;
-    let roster = Key::write(ctx, &RoomKey::Roster.of(room), Kind::String)?;
-    let rooms = Key::write(ctx, &UserKey::Rooms.of(user), Kind::Hash)?;
-    let before = members.len();
-    let was_member = members.hash_del(user.as_bytes());
-    rooms.hash_del(room.as_bytes());
-    let rest = roster.string_bytes().and_then(|r| roster_without(r, user));
-    match rest {
-        Some(rest) if rest.is_empty() => {
-            roster.delete();
+/// Makes `user` a member of `room` (both exist), with the read cursor at
+/// the room's last message. Returns the room's mode after the join.
+pub(super) fn join(
+    ctx: Ctx,
+    room: &mut Opened<Room>,
+    user: &mut Opened<User>,
+) -> Result<RoomMode, ChatError> {
+    let (room_id, user_id) = (room.id().to_owned(), user.id().to_owned());
+    let (Some(r), Some(u)) = (room.get_mut(), user.get_mut()) else {
+        return Err(ChatError::Internal(
+            "joining a room or user that is gone".into(),
+        ));
+    };
+    let before = r.member_count();
+    let joined = r.join(&user_id, 0);
+    let listed = u.join(&room_id, context::now());
+    let after = r.member_count();
+    if joined {
+        room.changed(c"chat.join");
+        if let Some(r) = room.get() {
+            announce_mode_change(ctx, &room_id, r, before, after);
         }
-        Some(rest) => roster.string_set(&rest),
-        None => {}
     }
-    if was_member {
-        announce_mode_change(
-            ctx,
-            room,
-            &roster,
-            before,
-            members.len(),
-            limits().fanout_max_members,
-        );
+    if listed {
+        user.changed(c"chat.join");
     }
-    Ok(was_member)
+    Ok(RoomMode::for_members(after, limits().fanout_max_members))
+}
+
+/// Ends `user`'s membership of `room`, on both sides (either may be gone).
+/// Returns whether the user was a member of the room.
+pub(super) fn leave(ctx: Ctx, room: &mut Opened<Room>, user: &mut Opened<User>) -> bool {
+    let (room_id, user_id) = (room.id().to_owned(), user.id().to_owned());
+    let mut was_member = false;
+    if let Some(r) = room.get_mut() {
+        let before = r.member_count();
+        was_member = r.leave(&user_id);
+        if was_member {
+            room.changed(c"chat.leave");
+            if let Some(r) = room.get() {
+                announce_mode_change(ctx, &room_id, r, before, r.member_count());
+            }
+        }
+    }
+    if user.get_mut().is_some_and(|u| u.leave(&room_id)) {
+        user.changed(c"chat.leave");
+    }
+    was_member
 }
 
 /// When a join or a leave moves a room across `chat.fanout-max-members`, its
 /// members learn it from a `mode` event: on their own push channels when
 /// the room turns broadcast (they are not on the room's channel yet), on
 /// the room's channel when it turns back.
-fn announce_mode_change(ctx: Ctx, room: &str, roster: &Key, before: u64, after: u64, limit: u64) {
+fn announce_mode_change(ctx: Ctx, room_id: &str, room: &Room, before: u64, after: u64) {
+    let limit = limits().fanout_max_members;
     let (old, new) = (
         RoomMode::for_members(before, limit),
         RoomMode::for_members(after, limit),
@@ -223,20 +230,20 @@ fn announce_mode_change(ctx: Ctx, room: &str, roster: &Key, before: u64, after: 
     if old == new {
         return;
     }
-    let channel = RoomKey::Channel.of(room);
+    let channel = room_channel(room_id);
     let channel = String::from_utf8_lossy(&channel);
     let event = Event::Mode {
-        room,
+        room: room_id,
         mode: new,
         channel: &channel,
     };
-    let roster = roster.string_bytes().unwrap_or_default();
+    let members = room.members().map(|(m, _)| m);
     publish_event(
         ctx,
         in_cluster(ctx),
-        room,
+        room_id,
         old,
-        roster,
+        members,
         None,
         &event.to_json(),
     );
@@ -256,10 +263,10 @@ pub(super) fn listen_reply(
     compact: bool,
 ) -> Reply {
     let cluster = in_cluster(ctx);
-    let mut channels = vec![UserKey::Channel.of(user)];
+    let mut channels = vec![user_channel(user)];
     for (room, mode) in rooms {
         if *mode == RoomMode::Broadcast {
-            channels.push(RoomKey::Channel.of(room));
+            channels.push(room_channel(room));
         }
     }
     if compact && !cluster && channels.len() == 1 {

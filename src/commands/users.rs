@@ -1,41 +1,50 @@
 //! CHAT.REGISTER, CHAT.PROFILE, CHAT.ROOMS, CHAT.AUTH, CHAT.PASSWD
 //!
-//! A password is kept as an Argon2id hash in the `password` field of the
-//! user's profile hash, and is never replied, logged or shown in MONITOR or
-//! SLOWLOG (its argument is redacted). Hashing runs on a background thread
-//! while the client waits (`background.rs`); the write that follows runs on
-//! the main thread and checks again everything it depends on, since other
-//! commands ran meanwhile.
+//! A password is kept as an Argon2id hash in the user's value, and is never
+//! replied, logged or shown in MONITOR or SLOWLOG (its argument is
+//! redacted). Hashing runs on a background thread while the client waits
+//! (`background.rs`); the write that follows runs on the main thread and
+//! checks again everything it depends on, since other commands ran
+//! meanwhile. Such a write is not a command's own, so it propagates itself:
+//! the registration as `CHAT.AT <time> CHAT.REGISTER <user> <name>`, the
+//! hash as `CHAT.SET-PASSWORD <user> <hash>`.
 
-use chat_core::keys::UserKey;
+use chat_core::data::wire::name_hash;
+use chat_core::data::User;
 use chat_core::password::{self, SALT_BYTES};
 use chat_core::request::{parse_user, Auth, Passwd, Register};
 use chat_core::ChatError;
 
-use super::{require_user, Args};
+use super::{existing_user, Args};
 use crate::background;
 use crate::config::limits;
+use crate::context;
+use crate::replication;
 use crate::reply::{field, Reply};
 use crate::stats;
-use crate::store::{api, now_ms, writes_paused, Ctx, Key, Kind, RStr};
-
-const PASSWORD_FIELD: &[u8] = b"password";
+use crate::store::{self, api, writes_paused, Access, Ctx, Name, Opened};
 
 /// CHAT.REGISTER <user> <name> [PASSWORD <password>]
 pub fn register(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     // The password arguments were hidden from MONITOR and SLOWLOG by the
     // dispatcher (`redact_secrets`), before anything could refuse the call.
     let req = Register::parse(args, &limits())?;
-    // Fail fast, before any hashing, on a taken id or a key of the wrong type.
-    if Key::read(ctx, &UserKey::Profile.of(req.user.as_str()), Kind::Hash)?.exists() {
-        return Err(ChatError::UserExists);
-    }
+    let user = req.user.as_str();
+    // Fail fast, before any hashing, on a taken id or a key of another type.
+    let key = open_new_user(ctx, args.key(0)?)?;
     let Some(secret) = req.password else {
-        return write_profile(ctx, req.user.as_str(), req.name, None);
+        let mut key = key;
+        create_user(&mut key, req.name, context::now())?;
+        replication::at_now(
+            ctx,
+            &[b"CHAT.REGISTER", user.as_bytes(), req.name.as_bytes()],
+        );
+        return Ok(Reply::Ok);
     };
+    drop(key);
     let salt = new_salt()?;
     let secret = secret.to_vec();
-    let (user, name) = (req.user.as_str().to_owned(), req.name.to_owned());
+    let (user, name) = (user.to_owned(), req.name.to_owned());
     background::run(
         ctx,
         "chat.register",
@@ -43,33 +52,46 @@ pub fn register(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         move |ctx, hash| {
             let hash =
                 hash.ok_or_else(|| ChatError::Internal("could not hash the password".into()))?;
-            write_profile(ctx, &user, &name, Some(&hash))
+            if writes_paused() {
+                return Err(ChatError::WritesPaused);
+            }
+            // Registered by another client while the password was hashed?
+            let mut key = open_new_user(ctx, Name::made(ctx, &user))?;
+            let now = context::now();
+            create_user(&mut key, &name, now)?;
+            if let Some(value) = key.get_mut() {
+                value.set_password(&hash);
+            }
+            replication::at(
+                ctx,
+                now,
+                &[b"CHAT.REGISTER", user.as_bytes(), name.as_bytes()],
+            );
+            replication::set_password(ctx, &user, &hash);
+            Ok(Reply::Ok)
         },
     )
 }
 
-fn write_profile(ctx: Ctx, user: &str, name: &str, hash: Option<&str>) -> Result<Reply, ChatError> {
-    if writes_paused() {
-        return Err(ChatError::WritesPaused);
-    }
-    let profile = Key::write(ctx, &UserKey::Profile.of(user), Kind::Hash)?;
-    if profile.exists() {
-        // Registered by another client while the password was hashed.
+/// Opens the key a new user gets, which must be free: `ERR user already
+/// exists`, or that the id is a room's.
+fn open_new_user(ctx: Ctx, name: Name) -> Result<Opened<User>, ChatError> {
+    let id = name.as_str().to_owned();
+    let key = match store::open::<User>(ctx, name, Access::Write) {
+        Err(ChatError::OtherKind { holds, .. }) => return Err(ChatError::IdTaken { id, holds }),
+        other => other?,
+    };
+    if key.exists() {
         return Err(ChatError::UserExists);
     }
-    let name = RStr::new(ctx, name.as_bytes());
-    let created = RStr::from_int(ctx, now_ms());
-    let (name_field, created_field) = (RStr::new(ctx, b"name"), RStr::new(ctx, b"created"));
-    let mut fields = vec![
-        (name_field.ptr(), name.ptr()),
-        (created_field.ptr(), created.ptr()),
-    ];
-    let hash = hash.map(|h| (RStr::new(ctx, PASSWORD_FIELD), RStr::new(ctx, h.as_bytes())));
-    if let Some((f, v)) = &hash {
-        fields.push((f.ptr(), v.ptr()));
-    }
-    profile.hash_set(&fields);
-    Ok(Reply::Ok)
+    Ok(key)
+}
+
+fn create_user(key: &mut Opened<User>, name: &str, now: i64) -> Result<(), ChatError> {
+    let origin = name_hash(key.name().as_bytes());
+    key.create(User::new(origin, name, now))?;
+    key.changed(c"chat.register");
+    Ok(())
 }
 
 /// CHAT.AUTH <user> <password>
@@ -127,15 +149,16 @@ pub fn passwd(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
             if writes_paused() {
                 return Err(ChatError::WritesPaused);
             }
-            let profile = Key::write(ctx, &UserKey::Profile.of(&user), Kind::Hash)?;
-            if password_of(&profile) != stored {
+            let mut key = store::open_id::<User>(ctx, &user, Access::Write)?;
+            let Some(value) = key.get_mut() else {
+                return Err(ChatError::PasswordChanged);
+            };
+            if value.password().map(str::to_owned) != stored {
                 return Err(ChatError::PasswordChanged);
             }
-            let (f, v) = (
-                RStr::new(ctx, PASSWORD_FIELD),
-                RStr::new(ctx, new_hash.as_bytes()),
-            );
-            profile.hash_set(&[(f.ptr(), v.ptr())]);
+            value.set_password(&new_hash);
+            key.changed(c"chat.passwd");
+            replication::set_password(ctx, &user, &new_hash);
             Ok(Reply::Ok)
         },
     )
@@ -144,15 +167,8 @@ pub fn passwd(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 /// The user's password hash; None for an unknown user or one registered
 /// without a password (both then fail like a wrong password).
 fn stored_hash(ctx: Ctx, user: &str) -> Result<Option<String>, ChatError> {
-    let profile = Key::read(ctx, &UserKey::Profile.of(user), Kind::Hash)?;
-    Ok(password_of(&profile))
-}
-
-/// The password hash in an open profile hash.
-fn password_of(profile: &Key) -> Option<String> {
-    profile
-        .hash_get(PASSWORD_FIELD)
-        .map(|h| String::from_utf8_lossy(&h).into_owned())
+    let key = store::open_id::<User>(ctx, user, Access::Read)?;
+    Ok(key.get().and_then(User::password).map(str::to_owned))
 }
 
 fn new_salt() -> Result<[u8; SALT_BYTES], ChatError> {
@@ -175,28 +191,22 @@ pub fn redact_secrets(ctx: Ctx, command: &str, args: &[&[u8]]) {
 
 /// CHAT.PROFILE <user>
 pub fn profile(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
-    let user = parse_user("chat.profile", args)?;
-    let profile = Key::read(ctx, &UserKey::Profile.of(user.as_str()), Kind::Hash)?;
-    if !profile.exists() {
+    let id = parse_user("chat.profile", args)?;
+    let key = store::open::<User>(ctx, args.key(0)?, Access::Read)?;
+    let Some(user) = key.get() else {
         return Ok(Reply::Nil);
-    }
+    };
     Ok(Reply::Map(vec![
-        field("id", Reply::Bulk(user.as_str().as_bytes().to_vec())),
-        field(
-            "name",
-            Reply::Bulk(profile.hash_get(b"name").unwrap_or_default()),
-        ),
-        field(
-            "created",
-            Reply::Int(profile.hash_get_int(b"created")?.unwrap_or(0)),
-        ),
+        field("id", Reply::Bulk(id.as_str().as_bytes().to_vec())),
+        field("name", Reply::Bulk(user.name().as_bytes().to_vec())),
+        field("created", Reply::Int(user.created())),
     ]))
 }
 
 /// CHAT.ROOMS <user>
 pub fn rooms(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
-    let user = parse_user("chat.rooms", args)?;
-    require_user(ctx, user.as_str())?;
-    let rooms = Key::read(ctx, &UserKey::Rooms.of(user.as_str()), Kind::Hash)?;
-    Ok(Reply::bulks(rooms.hash_fields()))
+    parse_user("chat.rooms", args)?;
+    let key = existing_user(ctx, args, 0, Access::Read)?;
+    let rooms = key.get().into_iter().flat_map(User::rooms);
+    Ok(Reply::bulks(rooms.map(|(r, _)| r.as_bytes().to_vec())))
 }

@@ -252,6 +252,19 @@ impl<C: Codec> Chunks<C> {
         removed
     }
 
+    /// How many records `drop_chunks_keeping(keep)` would remove.
+    pub fn chunks_to_drop_keeping(&self, keep: u64) -> u64 {
+        let mut removed = 0;
+        for chunk in &self.chunks {
+            let count = u64::from(chunk.count);
+            if self.len - removed - count < keep {
+                break;
+            }
+            removed += count;
+        }
+        removed
+    }
+
     /// Removes whole chunks from the front while at least `keep` records
     /// would remain: the cheap way to bound a log, as `XADD ... MAXLEN ~`
     /// does for a stream. Returns how many records went.

@@ -112,6 +112,8 @@ pub struct Log {
     first_id: u64,
     /// The id the next message gets.
     next_id: u64,
+    /// How many of the kept messages are tombstones.
+    deleted: u64,
     messages: Chunks<MessageCodec>,
 }
 
@@ -120,6 +122,7 @@ impl Default for Log {
         Log {
             first_id: 1,
             next_id: 1,
+            deleted: 0,
             messages: Chunks::default(),
         }
     }
@@ -136,9 +139,15 @@ impl Log {
         (self.first_id < self.next_id).then_some(self.first_id)
     }
 
-    /// Messages kept.
+    /// Messages kept, tombstones included: each id from the first kept to
+    /// the last has a place.
     pub fn len(&self) -> u64 {
         self.messages.len()
+    }
+
+    /// Messages kept that are not tombstones.
+    pub fn live(&self) -> u64 {
+        self.messages.len() - self.deleted
     }
 
     pub fn is_empty(&self) -> bool {
@@ -186,12 +195,35 @@ impl Log {
         if id < self.first_id || id >= self.next_id {
             return false;
         }
-        self.messages.modify(id - self.first_id, change)
+        let mut became_deleted = false;
+        let changed = self.messages.modify(id - self.first_id, |m| {
+            let was = m.deleted;
+            change(m);
+            became_deleted = m.deleted && !was;
+        });
+        if became_deleted {
+            self.deleted += 1;
+        }
+        changed
+    }
+
+    /// Tombstones among the oldest `n` messages, which are about to go.
+    fn tombstones_in_first(&self, n: u64) -> u64 {
+        if self.deleted == 0 {
+            return 0;
+        }
+        self.messages
+            .iter()
+            .take(n as usize)
+            .filter(|m| m.deleted)
+            .count() as u64
     }
 
     /// Drops whole chunks of the oldest messages while at least `keep`
     /// stay. Returns how many went.
     pub fn trim_keeping(&mut self, keep: u64) -> u64 {
+        let dropping = self.messages.chunks_to_drop_keeping(keep);
+        self.deleted -= self.tombstones_in_first(dropping);
         let removed = self.messages.drop_chunks_keeping(keep);
         self.first_id += removed;
         removed
@@ -203,6 +235,7 @@ impl Log {
         if first <= self.first_id {
             return 0;
         }
+        self.deleted -= self.tombstones_in_first(first - self.first_id);
         let removed = self.messages.drop_front(first - self.first_id);
         self.first_id += removed;
         removed
@@ -225,6 +258,9 @@ impl Log {
         }
         if self.next_id - self.first_id != self.messages.len() {
             return Err("message count does not match the ids".into());
+        }
+        if self.messages.iter().filter(|m| m.deleted).count() as u64 != self.deleted {
+            return Err("the count of deleted messages is wrong".into());
         }
         Ok(())
     }
@@ -352,8 +388,13 @@ mod tests {
         assert_eq!((m70.text, m70.edited, m70.ts), ("changed", Some(500), 69));
         let m71 = log.get(71).unwrap();
         assert!(m71.deleted && m71.text.is_empty() && m71.ts == 70);
+        assert_eq!((log.len(), log.live()), (100, 99));
+        log.trim_below(71);
+        assert_eq!((log.len(), log.live()), (30, 29));
+        log.trim_below(72);
+        assert_eq!((log.len(), log.live()), (29, 29));
         assert_eq!(log.get(72).map(|m| m.ts), Some(71));
-        assert_eq!(texts(&log).len(), 100);
+        assert_eq!(texts(&log).len(), 29);
         log.check().unwrap();
     }
 

@@ -19,7 +19,7 @@ pub mod wire;
 
 use serde_json::{json, Map, Value};
 
-pub use room::Room;
+pub use room::{Read, Room};
 pub use user::User;
 
 /// The bytes an allocation of `n` bytes really takes: jemalloc's size

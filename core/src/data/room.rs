@@ -69,9 +69,9 @@ impl Room {
         self.log.first_id()
     }
 
-    /// Messages in the history now.
+    /// Messages in the history now, not counting tombstones.
     pub fn messages_kept(&self) -> u64 {
-        self.log.len()
+        self.log.live()
     }
 
     pub fn log(&self) -> &Log {

@@ -1,0 +1,91 @@
+//! The commands only replicas and the AOF receive (`chat_core::replay`):
+//! CHAT.AT, CHAT.SET-PASSWORD, CHAT.TRIM-RESOLVED and CHAT.RESTORE-VALUE
+//! (CHAT.SEND-RESOLVED is in send.rs). Each refuses a client, and each only
+//! applies what the primary decided.
+
+use chat_core::data::{Room, User};
+use chat_core::replay::{At, RestoreValue, SetPassword, TrimResolved, ValueKind};
+use chat_core::ChatError;
+
+use super::{existing_room, existing_user, Args};
+use crate::context;
+use crate::reply::Reply;
+use crate::store::{self, Access, Ctx};
+use crate::types::{decode_value, ChatValue};
+
+fn internal_only(command: &'static str) -> Result<(), ChatError> {
+    if context::replaying() {
+        Ok(())
+    } else {
+        Err(ChatError::InternalOnly(command))
+    }
+}
+
+/// CHAT.AT <unix-ms> <command> <argument>...: runs `command` as the
+/// primary did, with the clock reading `unix-ms`.
+pub fn at(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
+    internal_only("CHAT.AT")?;
+    let req = At::parse(args)?;
+    let name = String::from_utf8_lossy(req.command).to_ascii_lowercase();
+    let command = crate::table::find(&name)
+        .filter(|c| c.replayable_at())
+        .ok_or_else(|| ChatError::Internal(format!("CHAT.AT cannot replay '{name}'")))?;
+    context::pin_time(req.at);
+    let inner = Args {
+        bytes: req.args,
+        strings: args.strings.get(2..).unwrap_or_default(),
+    };
+    (command.handler)(ctx, &inner)
+}
+
+/// CHAT.SET-PASSWORD <user> <hash>
+pub fn set_password(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
+    internal_only("CHAT.SET-PASSWORD")?;
+    let req = SetPassword::parse(args)?;
+    let mut key = existing_user(ctx, args, 0, Access::Write)?;
+    if let Some(user) = key.get_mut() {
+        user.set_password(req.hash);
+    }
+    key.changed(c"chat.passwd");
+    Ok(Reply::Ok)
+}
+
+/// CHAT.TRIM-RESOLVED <room> <first-kept>: what the age sweep removed.
+pub fn trim_resolved(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
+    internal_only("CHAT.TRIM-RESOLVED")?;
+    let req = TrimResolved::parse(args)?;
+    let mut key = existing_room(ctx, args, 0, Access::Write)?;
+    let removed = key.get_mut().map_or(0, |r| r.trim_below(req.first_kept));
+    if removed > 0 {
+        key.changed(c"chat.trim");
+    }
+    Ok(Reply::Int(removed as i64))
+}
+
+/// CHAT.RESTORE-VALUE <key> <room|user> <version> <bytes>: a chat key as a
+/// rewritten AOF without an RDB preamble stores it. Replaces the key.
+pub fn restore_value(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
+    internal_only("CHAT.RESTORE-VALUE")?;
+    let req = RestoreValue::parse(args)?;
+    match req.kind {
+        ValueKind::Room => restore::<Room>(ctx, args, &req),
+        ValueKind::User => restore::<User>(ctx, args, &req),
+    }
+}
+
+fn restore<T: ChatValue>(ctx: Ctx, args: &Args, req: &RestoreValue) -> Result<Reply, ChatError> {
+    let value = decode_value::<T>(req.key, req.version, req.bytes).ok_or_else(|| {
+        ChatError::Internal(format!(
+            "the chat-{} value of key '{}' does not decode; see the log",
+            T::KIND,
+            String::from_utf8_lossy(req.key)
+        ))
+    })?;
+    // A value renamed by hand is restored as it was, still refused by the
+    // commands until it is renamed back: the AOF keeps the data as it is.
+    let mut key = store::inspect::<T>(ctx, args.key(0)?, Access::Write)?;
+    key.delete();
+    key.create(value)?;
+    key.changed(c"chat.restore");
+    Ok(Reply::Ok)
+}

@@ -1,0 +1,153 @@
+//! What replicas and the AOF receive.
+//!
+//! A chat value is a module type, so no plain Redis command can express a
+//! change to it: every write reaches replicas and the AOF as a chat command
+//! that, replayed, makes exactly the same change. A command whose writes
+//! follow from its arguments and the data alone goes as it came (verbatim);
+//! one that read the clock goes inside `CHAT.AT <time>`; one that decided
+//! more (who got a message live, what was trimmed, a password hash) goes as
+//! an internal command carrying every decision (`chat_core::replay`).
+//!
+//! A replayed command (from the primary, or the AOF at start-up) is passed
+//! on verbatim, to the replica's own AOF: it never decides again.
+
+use std::ffi::CStr;
+
+use chat_core::delivery::DeliveryId;
+use chat_core::replay::push_inbox_copy;
+use redis_module::raw;
+
+use crate::context;
+use crate::store::{self, Ctx, RStr};
+
+/// How a command's writes reach replicas and the AOF, declared in the
+/// command table and carried out by the dispatcher after the command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Propagate {
+    /// The command as it came.
+    Verbatim,
+    /// `CHAT.AT <the command's time> <the command as it came>`.
+    AtNow,
+    /// The handler propagates what it did itself.
+    ByHandler,
+}
+
+/// Propagates the command that ran, if it wrote anything. `argv` is the
+/// whole command, name first.
+pub fn after_command(ctx: Ctx, how: Propagate, argv: &[*mut raw::RedisModuleString]) {
+    if !context::has_written() {
+        return;
+    }
+    if context::replaying() {
+        store::replicate_verbatim(ctx);
+        return;
+    }
+    match how {
+        Propagate::Verbatim => store::replicate_verbatim(ctx),
+        Propagate::AtNow => {
+            let at = RStr::from_int(ctx, context::now());
+            let mut with_time = Vec::with_capacity(argv.len() + 1);
+            with_time.push(at.ptr());
+            with_time.extend_from_slice(argv);
+            store::replicate(ctx, c"CHAT.AT", &with_time);
+        }
+        Propagate::ByHandler => {}
+    }
+}
+
+/// Propagates `command args...`, unless this is a replay (passed on as it
+/// came by the dispatcher instead).
+fn replicate_words(ctx: Ctx, command: &CStr, args: &[&[u8]]) {
+    if context::replaying() {
+        return;
+    }
+    let strings: Vec<RStr> = args.iter().map(|a| RStr::new(ctx, a)).collect();
+    let argv: Vec<_> = strings.iter().map(RStr::ptr).collect();
+    store::replicate(ctx, command, &argv);
+}
+
+/// `CHAT.AT <now> <command...>`: a command replayed at time `now`.
+pub fn at(ctx: Ctx, now: i64, command: &[&[u8]]) {
+    let now = now.to_string();
+    let mut args = Vec::with_capacity(command.len() + 1);
+    args.push(now.as_bytes());
+    args.extend_from_slice(command);
+    replicate_words(ctx, c"CHAT.AT", &args);
+}
+
+/// `CHAT.AT` at the running command's time.
+pub fn at_now(ctx: Ctx, command: &[&[u8]]) {
+    at(ctx, context::now(), command);
+}
+
+/// `CHAT.SET-PASSWORD <user> <hash>`.
+pub fn set_password(ctx: Ctx, user: &str, hash: &str) {
+    replicate_words(
+        ctx,
+        c"CHAT.SET-PASSWORD",
+        &[user.as_bytes(), hash.as_bytes()],
+    );
+}
+
+/// `CHAT.TRIM-RESOLVED <room> <first-kept>`.
+pub fn trim_resolved(ctx: Ctx, room: &str, first_kept: u64) {
+    let first = first_kept.to_string();
+    replicate_words(
+        ctx,
+        c"CHAT.TRIM-RESOLVED",
+        &[room.as_bytes(), first.as_bytes()],
+    );
+}
+
+/// The inbox copies one send made, collected while it delivers, for its
+/// `CHAT.SEND-RESOLVED`.
+#[derive(Default)]
+pub struct Copies(Vec<u8>);
+
+impl Copies {
+    pub fn add(&mut self, member: &str, delivery: DeliveryId, inbox_length: u64) {
+        if !context::replaying() {
+            push_inbox_copy(&mut self.0, member, delivery, inbox_length);
+        }
+    }
+}
+
+/// `CHAT.SEND-RESOLVED <room> <sender> <text> <id> <ts> <first-kept> <copies>
+/// [<dedup-key> <dedup-until>]`. Room, sender and text are the send's own
+/// argument strings, passed on without copying.
+pub struct ResolvedSend<'a> {
+    pub room: *mut raw::RedisModuleString,
+    pub sender: *mut raw::RedisModuleString,
+    pub text: *mut raw::RedisModuleString,
+    pub id: u64,
+    pub ts: i64,
+    pub first_kept: u64,
+    pub copies: Copies,
+    pub dedup: Option<(&'a [u8], i64)>,
+}
+
+pub fn send_resolved(ctx: Ctx, send: ResolvedSend) {
+    if context::replaying() {
+        return;
+    }
+    let id = RStr::from_int(ctx, send.id as i64);
+    let ts = RStr::from_int(ctx, send.ts);
+    let first = RStr::from_int(ctx, send.first_kept.min(i64::MAX as u64) as i64);
+    let copies = RStr::new(ctx, &send.copies.0);
+    let mut argv = vec![
+        send.room,
+        send.sender,
+        send.text,
+        id.ptr(),
+        ts.ptr(),
+        first.ptr(),
+        copies.ptr(),
+    ];
+    let dedup = send
+        .dedup
+        .map(|(key, until)| (RStr::new(ctx, key), RStr::from_int(ctx, until)));
+    if let Some((key, until)) = &dedup {
+        argv.extend([key.ptr(), until.ptr()]);
+    }
+    store::replicate(ctx, c"CHAT.SEND-RESOLVED", &argv);
+}

@@ -1,0 +1,364 @@
+//! The command table: every CHAT.* command with its handler, who may run
+//! it, how its writes reach replicas, its flags, arity, keys and
+//! documentation (what `COMMAND DOCS` shows).
+
+use crate::commands;
+use crate::identity::Who;
+use crate::registry::{arg, choice, command, flag, option, Access, Arg, ArgKind, Command};
+use crate::replication::Propagate;
+
+const ROOM: Arg = arg("room", ArgKind::Key(0));
+const USER: Arg = arg("user", ArgKind::Key(0));
+const ROOM_THEN_USER: [Arg; 2] = [arg("room", ArgKind::Key(0)), arg("user", ArgKind::Key(1))];
+
+pub static COMMANDS: &[Command] = &[
+    command!("chat.register", commands::users::register, Who::User(1), Propagate::ByHandler, {
+        flags: "write deny-oom",
+        arity: -3,
+        keys: &[(1, Access::Write)],
+        summary: "Registers a user with a display name and, optionally, a password (kept as an Argon2id hash).",
+        complexity: "O(1); with a password, the client waits while the hash is computed on a background thread",
+        args: &[
+            USER,
+            arg("name", ArgKind::Text),
+            option("PASSWORD", "password", ArgKind::Text),
+        ],
+    }),
+    command!("chat.auth", commands::users::auth, Who::User(1), Propagate::Verbatim, {
+        flags: "readonly",
+        arity: 3,
+        keys: &[(1, Access::Read)],
+        summary: "Checks a user's password: OK, or the same error for a wrong password and an unknown user.",
+        complexity: "O(1); the client waits while the hash is checked on a background thread",
+        args: &[USER, arg("password", ArgKind::Text)],
+    }),
+    command!("chat.passwd", commands::users::passwd, Who::User(1), Propagate::ByHandler, {
+        flags: "write deny-oom",
+        arity: 4,
+        keys: &[(1, Access::Write)],
+        summary: "Changes a user's password, given the current one.",
+        complexity: "O(1); the client waits while the hashes are computed on a background thread",
+        args: &[
+            USER,
+            arg("old-password", ArgKind::Text),
+            arg("new-password", ArgKind::Text),
+        ],
+    }),
+    command!("chat.profile", commands::users::profile, Who::Anyone, Propagate::Verbatim, {
+        flags: "readonly fast",
+        arity: 2,
+        keys: &[(1, Access::Read)],
+        summary: "Returns a user's id, name and creation time, or nil for an unknown user.",
+        complexity: "O(1)",
+        args: &[USER],
+    }),
+    command!("chat.create", commands::rooms::create, Who::Anyone, Propagate::AtNow, {
+        flags: "write deny-oom fast",
+        arity: 3,
+        keys: &[(1, Access::Write)],
+        summary: "Creates a room with a title.",
+        complexity: "O(1)",
+        args: &[ROOM, arg("title", ArgKind::Text)],
+    }),
+    command!("chat.info", commands::rooms::info, Who::Member(1), Propagate::Verbatim, {
+        flags: "readonly fast",
+        arity: -2,
+        keys: &[(1, Access::Read)],
+        summary: "Returns a room's title, creation time, member count, stored message count, last message id and delivery mode (with WITHREAD also each member's read cursor), or nil.",
+        complexity: "O(1); O(N log N) with WITHREAD, where N is the number of members",
+        args: &[ROOM, flag("WITHREAD")],
+    }),
+    command!("chat.subscribe", commands::rooms::subscribe, Who::User(2), Propagate::AtNow, {
+        flags: "write deny-oom fast",
+        arity: 3,
+        keys: &[(1, Access::Write), (2, Access::Write)],
+        summary: "Makes a registered user a member of a room and returns the user's push channel.",
+        complexity: "O(1)",
+        args: &ROOM_THEN_USER,
+    }),
+    command!("chat.unsubscribe", commands::rooms::unsubscribe, Who::User(2), Propagate::Verbatim, {
+        flags: "write fast",
+        arity: 3,
+        keys: &[(1, Access::Write), (2, Access::Write)],
+        summary: "Removes a user from a room; returns 1 if the user was a member, else 0.",
+        complexity: "O(1)",
+        args: &ROOM_THEN_USER,
+    }),
+    command!("chat.members", commands::rooms::members, Who::Member(1), Propagate::Verbatim, {
+        flags: "readonly",
+        arity: -2,
+        keys: &[(1, Access::Read)],
+        summary: "Lists a room's member ids in ascending order; with WITHREAD, a map of member to read cursor.",
+        complexity: "O(N log N) where N is the number of members",
+        args: &[ROOM, flag("WITHREAD")],
+    }),
+    command!("chat.rooms", commands::users::rooms, Who::User(1), Propagate::Verbatim, {
+        flags: "readonly",
+        arity: 2,
+        keys: &[(1, Access::Read)],
+        summary: "Lists the ids of the rooms a user belongs to in ascending order.",
+        complexity: "O(N log N) where N is the number of rooms of the user",
+        args: &[USER],
+    }),
+    command!("chat.send", commands::send::send, Who::User(2), Propagate::ByHandler, {
+        flags: "write deny-oom",
+        arity: -4,
+        keys: &[(1, Access::Write), (2, Access::Read)],
+        summary: "Sends a message to a room: stores it, counts it and delivers it to every other member, live or to their inbox. Returns the message id; a retry with the same DEDUP key returns the first id and writes nothing.",
+        complexity: "O(N) in a fan-out room of N members, O(1) in a broadcast room",
+        args: &[
+            arg("room", ArgKind::Key(0)),
+            arg("sender", ArgKind::Key(1)),
+            arg("text", ArgKind::Text),
+            option("DEDUP", "key", ArgKind::Text),
+        ],
+    }),
+    command!("chat.send-resolved", commands::send::send_resolved, Who::Admin, Propagate::Verbatim, {
+        flags: "write",
+        arity: -8,
+        keys: &[(1, Access::Write), (2, Access::Read)],
+        summary: "Replays a CHAT.SEND on a replica or from the AOF, with every id, time, trim and delivery the primary chose. Internal: refused from clients.",
+        complexity: "O(N) where N is the number of inbox copies",
+        args: &[
+            arg("room", ArgKind::Key(0)),
+            arg("sender", ArgKind::Key(1)),
+            arg("text", ArgKind::Text),
+            arg("id", ArgKind::Integer),
+            arg("ts", ArgKind::Integer),
+            arg("first-kept", ArgKind::Integer),
+            arg("copies", ArgKind::Text),
+            Arg {
+                optional: true,
+                sub: &[arg("dedup-key", ArgKind::Text), arg("dedup-until", ArgKind::Integer)],
+                ..arg("dedup", ArgKind::Block)
+            },
+        ],
+    }),
+    command!("chat.history", commands::history::history, Who::Member(1), Propagate::Verbatim, {
+        flags: "readonly",
+        arity: -2,
+        keys: &[(1, Access::Read)],
+        summary: "Returns a page of a room's messages as JSON documents, ascending by id.",
+        complexity: "O(log N + COUNT) where N is the number of stored messages",
+        args: &[
+            ROOM,
+            Arg {
+                optional: true,
+                sub: &[
+                    choice("BEFORE", "id", ArgKind::Integer),
+                    choice("AFTER", "id", ArgKind::Integer),
+                ],
+                ..arg("cursor", ArgKind::OneOf)
+            },
+            option("COUNT", "count", ArgKind::Integer),
+        ],
+    }),
+    command!("chat.counts", commands::rooms::counts, Who::Member(1), Propagate::Verbatim, {
+        flags: "readonly",
+        arity: 2,
+        keys: &[(1, Access::Read)],
+        summary: "Returns how many messages each sender sent in a room.",
+        complexity: "O(S log S) where S is the number of senders",
+        args: &[ROOM],
+    }),
+    command!("chat.fetch", commands::inbox::fetch, Who::User(1), Propagate::Verbatim, {
+        flags: "readonly blocking",
+        arity: -2,
+        keys: &[(1, Access::Read)],
+        summary: "Returns a user's undelivered inbox messages, oldest first, optionally waiting for the first one.",
+        complexity: "O(COUNT)",
+        args: &[
+            USER,
+            option("COUNT", "count", ArgKind::Integer),
+            option("BLOCK", "milliseconds", ArgKind::Integer),
+        ],
+    }),
+    command!("chat.ack", commands::inbox::ack, Who::User(1), Propagate::Verbatim, {
+        flags: "write",
+        arity: 3,
+        keys: &[(1, Access::Write)],
+        summary: "Removes an inbox entry and every older one; returns how many were removed.",
+        complexity: "O(K) where K is the number of entries removed",
+        args: &[USER, arg("delivery", ArgKind::Text)],
+    }),
+    command!("chat.online", commands::presence::online, Who::User(1), Propagate::ByHandler, {
+        flags: "write deny-oom fast",
+        arity: -2,
+        keys: &[(1, Access::Write)],
+        summary: "Marks a user online for TTL seconds (default chat.presence-ttl).",
+        complexity: "O(1)",
+        args: &[USER, option("TTL", "seconds", ArgKind::Integer)],
+    }),
+    command!("chat.offline", commands::presence::offline, Who::User(1), Propagate::Verbatim, {
+        flags: "write fast",
+        arity: 2,
+        keys: &[(1, Access::Write)],
+        summary: "Marks a user offline now.",
+        complexity: "O(1)",
+        args: &[USER],
+    }),
+    command!("chat.presence", commands::presence::presence, Who::Member(1), Propagate::Verbatim, {
+        flags: "readonly",
+        arity: 2,
+        keys: &[(1, Access::Read)],
+        summary: "Lists the members of a room who are online, in ascending order.",
+        complexity: "O(N log N) where N is the number of members",
+        args: &[ROOM],
+    }),
+    command!("chat.read", commands::reading::read, Who::User(2), Propagate::Verbatim, {
+        flags: "write fast",
+        arity: 4,
+        keys: &[(1, Access::Write), (2, Access::Read)],
+        summary: "Moves a member's read cursor forward to a message id and tells the other members; returns the cursor now in force.",
+        complexity: "O(1) in a broadcast room, O(N) in a fan-out room of N members (the read event)",
+        args: &[
+            arg("room", ArgKind::Key(0)),
+            arg("user", ArgKind::Key(1)),
+            arg("id", ArgKind::Integer),
+        ],
+    }),
+    command!("chat.unread", commands::reading::unread, Who::User(1), Propagate::Verbatim, {
+        flags: "readonly",
+        arity: 2,
+        keys: &[(1, Access::Read)],
+        summary: "Returns, for each of the user's rooms with unread messages, how many there are after the user's read cursor.",
+        complexity: "O(R) where R is the number of rooms of the user",
+        args: &[USER],
+    }),
+    command!("chat.typing", commands::reading::typing, Who::User(2), Propagate::Verbatim, {
+        flags: "pubsub fast",
+        arity: 3,
+        keys: &[(1, Access::Read), (2, Access::Read)],
+        summary: "Tells the other members of a room that the user is typing; stores nothing.",
+        complexity: "O(1) in a broadcast room, O(N) in a fan-out room of N members",
+        args: &ROOM_THEN_USER,
+    }),
+    command!("chat.channels", commands::reading::channels, Who::User(1), Propagate::Verbatim, {
+        flags: "readonly",
+        arity: 2,
+        keys: &[(1, Access::Read)],
+        summary: "Returns the command to listen with (SUBSCRIBE or SSUBSCRIBE) and every channel the user's app should listen on now.",
+        complexity: "O(R) where R is the number of rooms of the user",
+        args: &[USER],
+    }),
+    command!("chat.edit", commands::changes::edit, Who::User(2), Propagate::AtNow, {
+        flags: "write deny-oom",
+        arity: 5,
+        keys: &[(1, Access::Write), (2, Access::Read)],
+        summary: "Replaces the text of a message; only its author may.",
+        complexity: "O(1) in a broadcast room, O(N) in a fan-out room of N members (the edit event)",
+        args: &[
+            arg("room", ArgKind::Key(0)),
+            arg("user", ArgKind::Key(1)),
+            arg("id", ArgKind::Integer),
+            arg("text", ArgKind::Text),
+        ],
+    }),
+    command!("chat.delete", commands::changes::delete, Who::User(2), Propagate::Verbatim, {
+        flags: "write",
+        arity: 4,
+        keys: &[(1, Access::Write), (2, Access::Read)],
+        summary: "Deletes a message, leaving a tombstone in the history; only its author may.",
+        complexity: "O(1) in a broadcast room, O(N) in a fan-out room of N members (the delete event)",
+        args: &[
+            arg("room", ArgKind::Key(0)),
+            arg("user", ArgKind::Key(1)),
+            arg("id", ArgKind::Integer),
+        ],
+    }),
+    command!("chat.dm", commands::lifecycle::dm, Who::EitherUser(1, 2), Propagate::AtNow, {
+        flags: "write deny-oom",
+        arity: 3,
+        keys: &[(1, Access::Write), (2, Access::Write)],
+        summary: "Returns the id of the two users' direct room, creating it and making both members on first use.",
+        complexity: "O(1)",
+        args: &[arg("user-a", ArgKind::Key(0)), arg("user-b", ArgKind::Key(1))],
+    }),
+    command!("chat.drop", commands::lifecycle::drop, Who::Admin, Propagate::Verbatim, {
+        flags: "write",
+        arity: 2,
+        keys: &[(1, Access::Write)],
+        summary: "Removes a room: its history, counters and read state, and the room from every member's rooms.",
+        complexity: "O(N + M) where N is the number of members and M of stored messages",
+        args: &[ROOM],
+    }),
+    command!("chat.unregister", commands::lifecycle::unregister, Who::User(1), Propagate::Verbatim, {
+        flags: "write",
+        arity: 2,
+        keys: &[(1, Access::Write)],
+        summary: "Removes a user: profile, presence, inbox and memberships. Their messages stay in the histories.",
+        complexity: "O(R + I) where R is the number of rooms of the user and I the size of the inbox",
+        args: &[USER],
+    }),
+    command!("chat.dump", commands::inspect::dump, Who::Admin, Propagate::Verbatim, {
+        flags: "readonly",
+        arity: 2,
+        keys: &[(1, Access::Read)],
+        summary: "Returns everything a chat key holds, a room or a user, as one JSON document (never a password hash), or nil for a missing key.",
+        complexity: "O(N) where N is the size of the value",
+        args: &[arg("key", ArgKind::Key(0))],
+    }),
+    // The commands below only replay, on replicas and from the AOF, what
+    // the primary decided (chat_core::replay); clients cannot run them.
+    command!("chat.at", commands::internal::at, Who::Admin, Propagate::Verbatim, {
+        flags: "write deny-oom",
+        arity: -3,
+        keys: &[],
+        summary: "Replays a command at the time the primary ran it. Internal: refused from clients.",
+        complexity: "That of the replayed command",
+        args: &[
+        arg("unix-ms", ArgKind::Integer),
+        arg("command", ArgKind::Text),
+        Arg {
+            optional: true,
+            multiple: true,
+            ..arg("argument", ArgKind::Text)
+        },
+        ],
+    }),
+    command!("chat.set-password", commands::internal::set_password, Who::Admin, Propagate::Verbatim, {
+        flags: "write deny-oom",
+        arity: 3,
+        keys: &[(1, Access::Write)],
+        summary: "Sets a user's password hash as the primary computed it. Internal: refused from clients.",
+        complexity: "O(1)",
+        args: &[USER, arg("hash", ArgKind::Text)],
+    }),
+    command!("chat.trim-resolved", commands::internal::trim_resolved, Who::Admin, Propagate::Verbatim, {
+        flags: "write",
+        arity: 3,
+        keys: &[(1, Access::Write)],
+        summary: "Removes a room's messages below an id, as the primary's age sweep did. Internal: refused from clients.",
+        complexity: "O(N) where N is the number of messages removed",
+        args: &[ROOM, arg("first-kept", ArgKind::Integer)],
+    }),
+    command!("chat.restore-value", commands::internal::restore_value, Who::Admin, Propagate::Verbatim, {
+        flags: "write deny-oom",
+        arity: 5,
+        keys: &[(1, Access::Write)],
+        summary: "Stores a chat key as a rewritten AOF without an RDB preamble keeps it. Internal: refused from clients.",
+        complexity: "O(N) where N is the size of the value",
+        args: &[
+        arg("key", ArgKind::Key(0)),
+        arg("kind", ArgKind::Text),
+        arg("encoding-version", ArgKind::Integer),
+        arg("bytes", ArgKind::Text),
+        ],
+    }),
+    // Proves that a panic in a handler becomes an error reply and a log line
+    // (tests/security.rs). Debug builds only: release builds lack it.
+    #[cfg(debug_assertions)]
+    command!("chat.debug-panic", commands::debug_panic, Who::Admin, Propagate::Verbatim, {
+        flags: "readonly",
+        arity: 1,
+        keys: &[],
+        summary: "Panics on purpose (debug builds only).",
+        complexity: "O(1)",
+        args: &[],
+    }),
+];
+
+/// The entry of command `name` (lower case).
+pub fn find(name: &str) -> Option<&'static Command> {
+    COMMANDS.iter().find(|c| c.name == name)
+}
