@@ -235,20 +235,8 @@ fn replica_matches(module_args: &[&str], replica_has_module: bool, seed: u64) {
 }
 
 #[test]
-fn a_replica_holds_the_primarys_data_with_resolved_sends() {
+fn a_replica_holds_the_primarys_data() {
     replica_matches(&SMALL, true, 3);
-}
-
-#[test]
-fn a_replica_holds_the_primarys_data_with_effects() {
-    let args = [&SMALL[..], &["replicate-effects", "yes"]].concat();
-    replica_matches(&args, true, 4);
-}
-
-#[test]
-fn a_replica_without_the_module_holds_the_primarys_data_with_effects() {
-    let args = [&SMALL[..], &["replicate-effects", "yes"]].concat();
-    replica_matches(&args, false, 5);
 }
 
 #[test]
@@ -367,29 +355,21 @@ const AOF: [&str; 4] = ["--appendonly", "yes", "--appendfsync", "always"];
 
 #[test]
 fn a_restart_from_the_aof_rebuilds_the_same_data() {
-    for mode in ["no", "yes"] {
-        let module_args = [
-            "replicate-effects",
-            mode,
-            "history-max",
-            "7",
-            "inbox-max",
-            "5",
-            "fanout-max-members",
-            "5",
-        ];
-        let mut server = Server::start_with(&module_args, &AOF);
-        let mut con = server.conn();
-        workload(&mut con, 1000, 11);
-        let before = digest(&mut con);
-        server.kill();
-        server.restart_with(&module_args, &AOF);
-        assert_eq!(
-            digest(&mut server.conn()),
-            before,
-            "replicate-effects {mode}"
-        );
-    }
+    let module_args = [
+        "history-max",
+        "7",
+        "inbox-max",
+        "5",
+        "fanout-max-members",
+        "5",
+    ];
+    let mut server = Server::start_with(&module_args, &AOF);
+    let mut con = server.conn();
+    workload(&mut con, 1000, 11);
+    let before = digest(&mut con);
+    server.kill();
+    server.restart_with(&module_args, &AOF);
+    assert_eq!(digest(&mut server.conn()), before);
 }
 
 #[test]
@@ -561,8 +541,6 @@ fn module_arguments_set_the_configs() {
             "9",
             "dedup-window",
             "30",
-            "replicate-effects",
-            "yes",
         ],
         &[],
     );
@@ -573,7 +551,6 @@ fn module_arguments_set_the_configs() {
         ("chat.inbox-max", "7"),
         ("chat.presence-ttl", "9"),
         ("chat.dedup-window", "30"),
-        ("chat.replicate-effects", "yes"),
     ] {
         assert_eq!(
             strings(&q(&mut con, &["CONFIG", "GET", name])),
@@ -585,20 +562,16 @@ fn module_arguments_set_the_configs() {
         strings(&q(&mut con, &["CONFIG", "GET", "chat.inbox-max"]))[1],
         "20"
     );
-    q(&mut con, &["CONFIG", "SET", "chat.replicate-effects", "no"]);
-    assert_eq!(
-        strings(&q(&mut con, &["CONFIG", "GET", "chat.replicate-effects"]))[1],
-        "no"
-    );
     let refused = err(&mut con, &["CONFIG", "SET", "chat.inbox-max", "0"]);
     assert!(
         refused.starts_with("ERR") && refused.contains("chat.inbox-max"),
         "{refused}"
     );
     assert!(err(&mut con, &["CONFIG", "SET", "chat.presence-ttl", "86401"]).starts_with("ERR"));
+    // Writes always reach replicas as chat commands: there is no mode.
     assert!(err(
         &mut con,
-        &["CONFIG", "SET", "chat.replicate-effects", "maybe"]
+        &["CONFIG", "SET", "chat.replicate-effects", "yes"]
     )
     .starts_with("ERR"));
     assert!(err(&mut con, &["CONFIG", "SET", "chat.no-such-thing", "1"]).starts_with("ERR"));
@@ -612,7 +585,10 @@ fn bad_module_arguments_fail_the_load_and_say_why() {
         (&["max-text-bytes", "lots"], "'max-text-bytes'"),
         (&["inbox-max", "-1"], "'inbox-max'"),
         (&["dedup-window", "0"], "'dedup-window'"),
-        (&["replicate-effects", "sometimes"], "'replicate-effects'"),
+        (
+            &["replicate-effects", "yes"],
+            "unknown module argument 'replicate-effects'",
+        ),
         (&["colour", "blue"], "unknown module argument 'colour'"),
         (&["history-max"], "name value pairs"),
     ] {

@@ -31,8 +31,10 @@ fn passwords_are_kept_as_argon2id_hashes_and_never_shown() {
         &["CHAT.REGISTER", "bob", "Bob", "password", "tulip-42"],
     );
 
-    let alice = text(&q(&mut con, &["HGET", "chat:user:{alice}", "password"]));
-    let bob = text(&q(&mut con, &["HGET", "chat:user:{bob}", "password"]));
+    // The hash is inside each user's value: read it from the serialized
+    // value, as the RDB holds it.
+    let alice = stored_hash(&mut con, "alice");
+    let bob = stored_hash(&mut con, "bob");
     for hash in [&alice, &bob] {
         assert!(
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
@@ -44,12 +46,21 @@ fn passwords_are_kept_as_argon2id_hashes_and_never_shown() {
 
     // Nothing a client or an operator reads shows the password or the hash.
     let profile = format!("{:?}", q(&mut con, &["CHAT.PROFILE", "alice"]));
+    let dumped = dump(&mut con, "alice").to_string();
+    assert_eq!(dump(&mut con, "alice")["password"], serde_json::json!(true));
     let info = text(&q(&mut con, &["INFO", "everything"]));
     let slowlog = format!("{:?}", q(&mut con, &["SLOWLOG", "GET", "100"]));
     q(&mut con, &["CHAT.AUTH", "alice", "tulip-42"]);
     q(&mut con, &["CHAT.PASSWD", "alice", "tulip-42", "rose-7"]);
     let slowlog_after = format!("{:?}", q(&mut con, &["SLOWLOG", "GET", "100"]));
-    for shown in [&profile, &info, &slowlog, &slowlog_after, &server.log()] {
+    for shown in [
+        &profile,
+        &dumped,
+        &info,
+        &slowlog,
+        &slowlog_after,
+        &server.log(),
+    ] {
         assert!(
             !shown.contains("tulip") && !shown.contains("rose-7"),
             "{shown}"
@@ -352,7 +363,8 @@ fn in_acl_mode_a_connection_acts_only_as_its_own_user() {
         (&["CHAT.DROP", "general"], "NOPERM"),
         (&["SUBSCRIBE", "chat:user:{bob}:push"], "NOPERM"),
         (&["HGETALL", "chat:user:{bob}"], "NOPERM"),
-        (&["XRANGE", "chat:user:{bob}:inbox", "-", "+"], "NOPERM"),
+        (&["DUMP", "bob"], "NOPERM"),
+        (&["CHAT.DUMP", "bob"], "NOPERM"),
         (&["CONFIG", "SET", "chat.identity", "trust"], "NOPERM"),
         (&["CHAT.REGISTER", "mallory", "M"], "NOPERM"),
     ];
@@ -584,4 +596,20 @@ fn password_writes_wait_for_no_pause() {
         "no hash was ready during the pause: the test proved nothing"
     );
     assert_eq!(q(&mut con, &["CHAT.AUTH", "alice", "pw-0"]), Value::Okay);
+}
+
+/// The password hash kept in a user's value, read from its DUMP payload.
+fn stored_hash(con: &mut redis::Connection, user: &str) -> String {
+    // Uncompressed, so that the bytes can be searched.
+    q(con, &["CONFIG", "SET", "rdbcompression", "no"]);
+    let Value::BulkString(raw) = q(con, &["DUMP", user]) else {
+        panic!("DUMP {user}")
+    };
+    let start = raw
+        .windows(10)
+        .position(|w| w == b"$argon2id$")
+        .unwrap_or_else(|| panic!("no Argon2id hash in {user}'s value"));
+    let phc = |b: &u8| b.is_ascii_alphanumeric() || b"$=,+/".contains(b);
+    let hash: Vec<u8> = raw[start..].iter().copied().take_while(phc).collect();
+    String::from_utf8(hash).unwrap()
 }

@@ -147,12 +147,11 @@ pub(super) fn check_capacity(
 ) -> Result<(), ChatError> {
     let limits = limits();
     let room_id = room.id();
-    let Some(r) = room.get() else {
-        return Ok(());
-    };
+    // A room about to be made (CHAT.DM) has no members yet.
+    let r = room.get();
     let mut newcomers = 0;
     for user in users {
-        if r.is_member(user.id()) {
+        if r.is_some_and(|r| r.is_member(user.id())) {
             continue;
         }
         newcomers += 1;
@@ -161,7 +160,8 @@ pub(super) fn check_capacity(
             return Err(ChatError::TooManyRooms(limits.max_rooms_per_user));
         }
     }
-    if newcomers > 0 && r.member_count() + newcomers > limits.max_members {
+    let members = r.map_or(0, Room::member_count);
+    if newcomers > 0 && members + newcomers > limits.max_members {
         return Err(ChatError::RoomFull(limits.max_members));
     }
     Ok(())

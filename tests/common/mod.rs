@@ -323,6 +323,20 @@ pub fn room_with(con: &mut Connection, room: &str, users: &[&str]) {
     }
 }
 
+/// Unix time in milliseconds, from this machine's clock (the servers' own).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// CHAT.DUMP of a chat key: everything it holds, as JSON.
+pub fn dump(con: &mut Connection, key: &str) -> serde_json::Value {
+    let text = text(&q(con, &["CHAT.DUMP", key]));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("CHAT.DUMP {key} is not JSON ({e}): {text}"))
+}
+
 /// DEBUG DIGEST of the whole dataset: equal digests mean equal data.
 pub fn digest(con: &mut Connection) -> String {
     text(&q(con, &["DEBUG", "DIGEST"]))

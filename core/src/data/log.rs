@@ -172,6 +172,9 @@ impl Log {
 
     /// Message `id`, if it is kept.
     pub fn get(&self, id: u64) -> Option<Stored<'_>> {
+        if id < self.first_id {
+            return None;
+        }
         self.range(id, 1).next().map(|(_, m)| m)
     }
 
@@ -351,6 +354,7 @@ mod tests {
         assert_eq!(log.trim_below(72), 71);
         assert_eq!(log.first_id(), Some(72));
         assert_eq!(log.get(72).map(|m| m.ts), Some(710));
+        assert_eq!(log.get(71), None);
         assert_eq!(log.get(150).map(|m| m.ts), Some(1490));
         let mut copy = log.clone();
         copy.check().unwrap();
