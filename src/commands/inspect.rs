@@ -26,5 +26,5 @@ pub fn dump(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         }
         Err(error) => return Err(error),
     };
-    Ok(Reply::Bulk(json.to_string().into_bytes()))
+    Ok(Reply::Bulk(json.into_bytes()))
 }

@@ -160,18 +160,26 @@ pub enum Change<'a> {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Inbox {
-    copies: Chunks<CopyCodec>,
+    /// Allocated while there are copies: most users have read everything.
+    copies: Option<Box<Chunks<CopyCodec>>>,
     /// The last handle given out; the next is larger.
     last: (u64, u64),
 }
 
 impl Inbox {
     pub fn len(&self) -> u64 {
-        self.copies.len()
+        self.copies.as_ref().map_or(0, |c| c.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.copies.is_empty()
+        self.len() == 0
+    }
+
+    /// Gives back the copies' memory once the last one is gone.
+    fn release_if_empty(&mut self) {
+        if self.copies.as_ref().is_some_and(|c| c.is_empty()) {
+            self.copies = None;
+        }
     }
 
     pub fn last_delivery(&self) -> DeliveryId {
@@ -204,51 +212,62 @@ impl Inbox {
         if handle <= self.last {
             return false;
         }
-        self.copies.push(copy);
+        self.copies.get_or_insert_with(Default::default).push(copy);
         self.last = handle;
         true
     }
 
     /// The oldest `count` copies.
     pub fn page(&self, count: usize) -> impl Iterator<Item = Copy<'_>> {
-        self.copies.iter().take(count)
+        self.iter().take(count)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Copy<'_>> {
-        self.copies.iter()
+        self.copies.iter().flat_map(|c| c.iter())
     }
 
     /// Removes the copy with handle `upto` and every older one; returns
     /// how many.
     pub fn ack(&mut self, upto: DeliveryId) -> u64 {
         let upto = (upto.ms, upto.seq);
-        let older = self
-            .copies
+        let Some(copies) = self.copies.as_mut() else {
+            return 0;
+        };
+        let older = copies
             .position(|c| (c.delivery.ms, c.delivery.seq) > upto)
-            .unwrap_or(self.copies.len());
-        self.copies.drop_front(older)
+            .unwrap_or(copies.len());
+        let removed = copies.drop_front(older);
+        self.release_if_empty();
+        removed
     }
 
     /// Drops whole chunks of the oldest copies while at least `keep` stay
     /// (`chat.inbox-max`). Returns how many went.
     pub fn trim_keeping(&mut self, keep: u64) -> u64 {
-        self.copies.drop_chunks_keeping(keep)
+        let removed = self
+            .copies
+            .as_mut()
+            .map_or(0, |c| c.drop_chunks_keeping(keep));
+        self.release_if_empty();
+        removed
     }
 
     /// Applies an author's change to every copy of message `id` of `room`
     /// (sent at `ts`). Returns how many copies changed.
     pub fn change_copies(&mut self, room: &str, id: u64, ts: i64, change: Change<'_>) -> usize {
+        let Some(copies) = self.copies.as_mut() else {
+            return 0;
+        };
         // A copy is delivered no earlier than its message was sent.
-        let start = self.copies.first_chunk_reaching(ts);
-        let positions: Vec<u64> = self
-            .copies
+        let start = copies.first_chunk_reaching(ts);
+        let positions: Vec<u64> = copies
             .iter_from(start)
             .zip(start..)
             .filter(|(c, _)| c.id == id && c.room == room)
             .map(|(_, pos)| pos)
             .collect();
         for &pos in &positions {
-            self.copies.modify(pos, |c| match change {
+            copies.modify(pos, |c| match change {
                 Change::Edited { text, at } => {
                     c.text = text.to_string();
                     c.edited = Some(at);
@@ -264,13 +283,20 @@ impl Inbox {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.copies.heap_bytes()
+        self.copies.as_ref().map_or(0, |c| {
+            super::alloc_size(std::mem::size_of::<Chunks<CopyCodec>>()) + c.heap_bytes()
+        })
     }
 
     pub fn check(&mut self) -> Result<(), String> {
-        self.copies.check()?;
+        if let Some(copies) = self.copies.as_mut() {
+            copies.check()?;
+            if copies.is_empty() {
+                return Err("an inbox holds an empty list of copies".into());
+            }
+        }
         let mut prev = None;
-        for c in self.copies.iter() {
+        for c in self.iter() {
             let handle = (c.delivery.ms, c.delivery.seq);
             if prev.is_some_and(|p| p >= handle) || handle > self.last {
                 return Err("inbox handles out of order".into());

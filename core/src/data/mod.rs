@@ -11,13 +11,16 @@
 pub mod chunks;
 pub mod dedup;
 pub mod inbox;
+pub mod label;
 pub mod log;
 pub mod people;
 pub mod room;
 pub mod user;
 pub mod wire;
 
-use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 
 pub use room::{Read, Room};
 pub use user::User;
@@ -98,83 +101,139 @@ pub fn decode_user(version: i32, bytes: &[u8]) -> Result<User, DecodeError> {
     Ok(user)
 }
 
-fn lossy(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// A message as CHAT.DUMP shows it: its document without `type`.
+#[derive(Serialize)]
+struct DumpedMessage<'a> {
+    id: u64,
+    sender: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    ts: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    edited: Option<i64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    deleted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    room: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivery: Option<String>,
 }
 
-fn message_json(m: &crate::message::Message, delivery: Option<String>) -> Value {
-    let mut doc: Value = serde_json::from_slice(&match delivery {
-        Some(d) => m.to_json_with_delivery(&d),
-        None => m.to_json(),
-    })
-    .unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut doc {
-        map.remove("type");
-    }
-    doc
+#[derive(Serialize)]
+struct DumpedDedup {
+    key: String,
+    id: u64,
+    until: i64,
+}
+
+#[derive(Serialize)]
+struct DumpedRoom<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    title: &'a str,
+    created: i64,
+    last_id: u64,
+    first_id: Option<u64>,
+    /// Member -> read cursor.
+    members: BTreeMap<&'a str, u64>,
+    /// Sender -> messages sent.
+    counts: BTreeMap<&'a str, u64>,
+    messages: Vec<DumpedMessage<'a>>,
+    dedup: Vec<DumpedDedup>,
+}
+
+#[derive(Serialize)]
+struct DumpedUser<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    name: &'a str,
+    created: i64,
+    online_until: i64,
+    /// Whether a password is set; never the hash.
+    password: bool,
+    /// Room -> when they joined.
+    rooms: BTreeMap<&'a str, i64>,
+    inbox: Vec<DumpedMessage<'a>>,
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
 }
 
 /// Everything a room holds, as JSON (`CHAT.DUMP`), for people to read.
-pub fn room_json(id: &str, room: &Room) -> Value {
-    let members: Map<String, Value> = room
-        .members()
-        .map(|(m, cursor)| (m.to_string(), json!(cursor)))
-        .collect();
-    let counts: Map<String, Value> = room
-        .counts()
-        .map(|(s, n)| (s.to_string(), json!(n)))
-        .collect();
-    let messages: Vec<Value> = room
+pub fn room_json(id: &str, room: &Room) -> String {
+    let messages = room
         .log()
         .iter()
-        .map(|(n, m)| message_json(&room.document(id, n, &m), None))
+        .map(|(n, m)| DumpedMessage {
+            id: n,
+            sender: room.people().id(m.sender),
+            text: (!m.deleted).then_some(m.text),
+            ts: m.ts,
+            edited: m.edited,
+            deleted: m.deleted,
+            room: None,
+            delivery: None,
+        })
         .collect();
-    let dedup: Vec<Value> = room
+    let dedup = room
         .dedup_entries()
-        .map(|(key, n, until)| json!({"key": lossy(key), "id": n, "until": until}))
+        .map(|(key, n, until)| DumpedDedup {
+            key: String::from_utf8_lossy(key).into_owned(),
+            id: n,
+            until,
+        })
         .collect();
-    json!({
-        "type": "chat-room",
-        "id": id,
-        "title": room.title(),
-        "created": room.created(),
-        "last_id": room.last_id(),
-        "first_id": room.first_id(),
-        "members": members,
-        "counts": counts,
-        "messages": messages,
-        "dedup": dedup,
+    to_json(&DumpedRoom {
+        kind: "chat-room",
+        id,
+        title: room.title(),
+        created: room.created(),
+        last_id: room.last_id(),
+        first_id: room.first_id(),
+        members: room.members().collect(),
+        counts: room.counts().collect(),
+        messages,
+        dedup,
     })
 }
 
 /// Everything a user holds, as JSON, except the password hash: only
 /// whether there is one.
-pub fn user_json(id: &str, user: &User) -> Value {
-    let rooms: Map<String, Value> = user
-        .rooms()
-        .map(|(r, at)| (r.to_string(), json!(at)))
-        .collect();
-    let inbox: Vec<Value> = user
+pub fn user_json(id: &str, user: &User) -> String {
+    let inbox = user
         .inbox()
         .into_iter()
         .flat_map(|i| i.iter())
-        .map(|c| message_json(&c.message(), Some(c.delivery.to_string())))
+        .map(|c| DumpedMessage {
+            id: c.id,
+            sender: c.sender,
+            text: (!c.deleted).then_some(c.text),
+            ts: c.ts,
+            edited: c.edited,
+            deleted: c.deleted,
+            room: Some(c.room),
+            delivery: Some(c.delivery.to_string()),
+        })
         .collect();
-    json!({
-        "type": "chat-user",
-        "id": id,
-        "name": user.name(),
-        "created": user.created(),
-        "online_until": user.online_until(),
-        "password": user.password().is_some(),
-        "rooms": rooms,
-        "inbox": inbox,
+    to_json(&DumpedUser {
+        kind: "chat-user",
+        id,
+        name: user.name(),
+        created: user.created(),
+        online_until: user.online_until(),
+        password: user.password().is_some(),
+        rooms: user.rooms().collect(),
+        inbox,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn allocations_round_up_to_size_classes() {
@@ -212,13 +271,13 @@ mod tests {
         let mut room = Room::new(1, "General", 5);
         room.join("alice", 0);
         room.send("alice", "hi", 9).unwrap();
-        let v = room_json("general", &room);
+        let v: serde_json::Value = serde_json::from_str(&room_json("general", &room)).unwrap();
         assert_eq!(v["members"], json!({"alice": 1}));
         assert_eq!(v["messages"][0]["text"], json!("hi"));
         assert_eq!(v["messages"][0]["sender"], json!("alice"));
         let mut user = User::new(1, "Alice", 5);
         user.set_password("$argon2id$secret");
-        let v = user_json("alice", &user);
+        let v: serde_json::Value = serde_json::from_str(&user_json("alice", &user)).unwrap();
         assert_eq!(v["password"], json!(true));
         assert!(!v.to_string().contains("secret"));
     }

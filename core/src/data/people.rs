@@ -94,10 +94,18 @@ impl People {
                         place as u32
                     }
                     None => {
+                        // Grown a quarter at a time: a small room's table
+                        // is no bigger than its people.
+                        if self.places.len() == self.places.capacity() {
+                            self.places.reserve_exact(1 + self.places.len() / 4);
+                        }
                         self.places.push(person);
                         (self.places.len() - 1) as u32
                     }
                 };
+                if self.by_id.len() == self.by_id.capacity() {
+                    self.by_id.reserve_exact(1 + self.by_id.len() / 4);
+                }
                 self.by_id.insert(i, place);
                 place
             }

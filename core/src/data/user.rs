@@ -1,29 +1,28 @@
 //! A user as one value: profile, password hash, presence, rooms and inbox.
 //!
 //! The module stores a `User` as the value of the key named by the user id
-//! (type `chat-user`). A user who only registered keeps a name and two
-//! times; the rest (password, rooms, inbox) is allocated when first needed,
-//! so idle users stay small.
+//! (type `chat-user`). A user who only registered keeps a name and a time;
+//! the rest (presence, password, rooms, inbox) is allocated when first
+//! needed, so idle users stay small.
 
 use serde::{Deserialize, Serialize};
 
 use super::inbox::{Change, Copy, Inbox};
+use super::label::Label;
 use crate::delivery::DeliveryId;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
-    /// `wire::name_hash` of the key the user was registered under.
-    origin: u32,
-    name: Box<str>,
+    name: Label,
     /// Unix ms.
     created: i64,
-    /// Online until this unix ms (0: offline).
-    online_until: i64,
     more: Option<Box<More>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct More {
+    /// Online until this unix ms (0: offline).
+    online_until: i64,
     /// An Argon2id hash in PHC form.
     password: Option<Box<str>>,
     /// The rooms the user is a member of, by id, with when they joined.
@@ -34,20 +33,18 @@ struct More {
 impl User {
     pub fn new(origin: u32, name: &str, created: i64) -> User {
         User {
-            origin,
-            name: name.into(),
+            name: Label::new(origin, name),
             created,
-            online_until: 0,
             more: None,
         }
     }
 
     pub fn origin(&self) -> u32 {
-        self.origin
+        self.name.origin()
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        self.name.text()
     }
 
     pub fn created(&self) -> i64 {
@@ -68,15 +65,17 @@ impl User {
 
     /// Whether the user is online at `now`.
     pub fn online(&self, now: i64) -> bool {
-        self.online_until > now
+        self.online_until() > now
     }
 
     pub fn online_until(&self) -> i64 {
-        self.online_until
+        self.more.as_ref().map_or(0, |m| m.online_until)
     }
 
     pub fn set_online_until(&mut self, until: i64) {
-        self.online_until = until;
+        if until != 0 || self.more.is_some() {
+            self.more().online_until = until;
+        }
     }
 
     /// The rooms the user is in, in order of id, with when they joined.
@@ -169,7 +168,7 @@ impl User {
     /// Heap bytes the user holds beyond its own struct.
     pub fn heap_bytes(&self) -> usize {
         use super::alloc_size;
-        alloc_size(self.name.len())
+        self.name.heap_bytes()
             + self.more.as_ref().map_or(0, |m| {
                 alloc_size(std::mem::size_of::<More>())
                     + m.password.as_ref().map_or(0, |p| alloc_size(p.len()))
@@ -201,9 +200,10 @@ mod tests {
 
     #[test]
     fn an_idle_user_is_small() {
-        assert!(std::mem::size_of::<User>() <= 48);
+        assert_eq!(std::mem::size_of::<User>(), 32);
         let u = User::new(1, "Alice", 1000);
-        assert_eq!(u.heap_bytes(), 8);
+        assert_eq!(u.heap_bytes(), 16);
+        assert_eq!((u.name(), u.origin()), ("Alice", 1));
         assert_eq!(u.room_count(), 0);
         assert_eq!(u.inbox_len(), 0);
         assert!(!u.online(0));
