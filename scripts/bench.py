@@ -1,10 +1,14 @@
 """Benchmarks CHAT.SEND against the same work done by a Lua script and
 against a bare XADD, on one redis-server with the release module, plus reads
-(HISTORY, FETCH + ACK) and memory per stored message.
+(HISTORY, FETCH + ACK), memory per stored message, and (bench_capacity.py)
+memory per user of a realistic dataset against the Lua-script design, memory
+per thing, and RDB save and load.
 
 Run through scripts/bench, which builds the module and prepares Python.
 Writes a Markdown table and a PNG plot to docs/benchmarks/ (with --quick, a
-few-seconds smoke run, to target/bench/ instead).
+few-seconds smoke run, or --only, some of the sections, to target/bench/
+instead). Every section talks to the module through the documented CHAT.*
+commands only, never its key names, so that it measures any storage layout.
 """
 
 import argparse
@@ -33,7 +37,9 @@ TEXT = "hello from the benchmark, a message of a typical chat length"
 # check, next id, history append, per-sender counter, the sender's read
 # cursor, then for each other
 # member a presence check and either a publish that reached someone or an
-# inbox append (kept to the newest inbox-max).
+# inbox append (kept to the newest inbox-max). It keeps all its data in keys
+# of its own (lua:...), never the module's, whose layout is the module's
+# business: members and their read cursors, presence, push channels.
 LUA_SEND = """
 local members, log, counts, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local room, sender, text = ARGV[1], ARGV[2], ARGV[3]
@@ -51,8 +57,8 @@ local doc = cjson.encode({type = 'message', room = room, id = id, sender = sende
 for _, member in ipairs(redis.call('HKEYS', members)) do
   if member ~= sender then
     local live = 0
-    if redis.call('EXISTS', 'chat:user:{' .. member .. '}:online') == 1 then
-      live = redis.call('PUBLISH', 'chat:user:{' .. member .. '}:push', doc)
+    if redis.call('EXISTS', 'lua:user:{' .. member .. '}:online') == 1 then
+      live = redis.call('PUBLISH', 'lua:user:{' .. member .. '}:push', doc)
     end
     if live == 0 then
       local inbox = 'lua:user:{' .. member .. '}:inbox'
@@ -72,27 +78,65 @@ def free_port():
 
 
 class Server:
-    """A redis-server with the module, on a free loopback port."""
+    """A redis-server on a free loopback port, with the module unless
+    `module` is false (the plain designs it is compared with)."""
 
-    def __init__(self, module_args=(), server_args=("--appendonly", "no")):
+    def __init__(self, module_args=(), server_args=("--appendonly", "no"), module=True):
         self.dir = tempfile.mkdtemp(prefix="redis-chat-bench-")
         self.port = free_port()
-        self.proc = subprocess.Popen(
-            [SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             *server_args, "--dir", self.dir, "--logfile", os.path.join(self.dir, "log"),
-             # Readers of 500 push channels fall behind at full speed; let
-             # them catch up instead of being disconnected.
-             "--client-output-buffer-limit", "pubsub 0 0 0",
-             "--loadmodule", MODULE, *module_args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.r = redis.Redis(port=self.port)
-        for _ in range(200):
+        self.argv = [
+            SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            *server_args, "--dir", self.dir, "--logfile", os.path.join(self.dir, "log"),
+            # Readers of 500 push channels fall behind at full speed; let
+            # them catch up instead of being disconnected.
+            "--client-output-buffer-limit", "pubsub 0 0 0",
+            *(("--loadmodule", MODULE, *module_args) if module else ())]
+        self.readers = []
+        self.start()
+
+    def start(self):
+        """Starts the process and waits until it answers PING (not LOADING);
+        returns the seconds that took."""
+        started = time.perf_counter()
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # No retries: redis-py 6 retries a failed command after sleeps of up
+        # to seconds, which would add to the time a start or a load takes.
+        self.r = redis.Redis(port=self.port, retry=None)
+        # Loading a big RDB takes a while; PING answers LOADING (an error
+        # redis-py raises as a ConnectionError) until it is done.
+        while time.perf_counter() - started < 600:
             try:
                 self.r.ping()
-                break
+                return time.perf_counter() - started
             except redis.ConnectionError:
-                time.sleep(0.02)
-        self.readers = []
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"redis-server exited; see {self.dir}/log")
+                time.sleep(0.005)
+        raise RuntimeError(f"redis-server on port {self.port} did not answer PING")
+
+    def restart(self):
+        """Kills the process and starts it again on the same port and
+        directory, so that it loads what the last SAVE wrote; returns the
+        seconds until it answered PING."""
+        self.proc.kill()
+        self.proc.wait()
+        return self.start()
+
+    def purged_memory(self):
+        """used_memory after MEMORY PURGE, from a new connection, once two
+        readings 0.1 s apart agree: the connection that loaded the data holds
+        big buffers until the server has seen it close, and a keyspace that
+        grew is rehashed in the background for a while."""
+        self.r.connection_pool.disconnect()
+        previous = None
+        for _ in range(50):
+            self.r.execute_command("MEMORY", "PURGE")
+            current = self.used_memory()
+            if current == previous:
+                break
+            previous = current
+            time.sleep(0.1)
+        return current
 
     def stop(self):
         self.stop_listening()
@@ -142,23 +186,36 @@ def benchmark(port, n, *command):
     return float(rates[-1])
 
 
+def channels(r, user):
+    """The channels CHAT.CHANNELS tells the user's app to listen on."""
+    return [c.decode() for c in r.execute_command("CHAT.CHANNELS", user)[1:]]
+
+
 def setup_room(server, size, prefix="r"):
     """Room <prefix><size> with members <prefix><size>-0..; half of the
-    others online. Returns the room and its online members."""
+    others online; and the Lua script's own copy of its members and their
+    presence. Returns the room, its members, the online ones, and each
+    member's push channel."""
     r = server.r
     room = f"{prefix}{size}"
     users = [f"{room}-{i}" for i in range(size)]
     online = users[1::2]
     pipe = r.pipeline(transaction=False)
+    for u in users:
+        pipe.execute_command("CHAT.REGISTER", u, u)
+        # In no room yet, a user has one channel: their own push channel.
+        pipe.execute_command("CHAT.CHANNELS", u)
+    push = {u: reply[1].decode() for u, reply in zip(users, pipe.execute()[1::2])}
     pipe.execute_command("CHAT.CREATE", room, room)
     pipe.execute_command("HSET", f"lua:room:{{{room}}}", "last_id", 0)
     for u in users:
-        pipe.execute_command("CHAT.REGISTER", u, u)
         pipe.execute_command("CHAT.SUBSCRIBE", room, u)
+        pipe.execute_command("HSET", f"lua:room:{{{room}}}:members", u, 0)
     for u in online:
         pipe.execute_command("CHAT.ONLINE", u, "TTL", 86400)
-    pipe.execute(raise_on_error=False)
-    return room, users, online
+        pipe.execute_command("SET", f"lua:user:{{{u}}}:online", 1, "EX", 86400)
+    pipe.execute()
+    return room, users, online, push
 
 
 def send_throughputs(server, sizes, rounds, scale):
@@ -167,8 +224,10 @@ def send_throughputs(server, sizes, rounds, scale):
     sha = server.r.script_load(LUA_SEND)
     rooms = {}
     for size in sizes:
-        room, users, online = setup_room(server, size)
-        server.listen([f"chat:user:{{{u}}}:push" for u in online])
+        room, users, online, push = setup_room(server, size)
+        # Each online member's app listens on the module's push channel and
+        # on the Lua script's: whichever runs finds someone listening.
+        server.listen([push[u] for u in online] + [f"lua:user:{{{u}}}:push" for u in online])
         rooms[size] = (room, users[0])
     results = {(size, kind): [] for size in sizes for kind in ("module", "lua")}
     results.update({("xadd", "xadd"): []})
@@ -182,7 +241,7 @@ def send_throughputs(server, sizes, rounds, scale):
             results[(size, "module")].append(benchmark(server.port, n, "CHAT.SEND", room, sender, TEXT))
             results[(size, "lua")].append(benchmark(
                 server.port, n, "EVALSHA", sha, "4",
-                f"chat:room:{{{room}}}:members", f"lua:room:{{{room}}}:log",
+                f"lua:room:{{{room}}}:members", f"lua:room:{{{room}}}:log",
                 f"lua:room:{{{room}}}:counts", f"lua:room:{{{room}}}",
                 room, sender, TEXT, "10000", "1000"))
     return {k: statistics.median(v) for k, v in results.items()}
@@ -201,20 +260,25 @@ def broadcast_throughputs(sizes, rounds, scale):
     server = Server()
     try:
         r = server.r
-        small, small_sender = setup_room(server, 10, prefix="b")[0], "b10-0"
-        server.listen([f"chat:user:{{b10-{i}}}:push" for i in range(1, 10, 2)])
-        rooms = {size: setup_room(server, size, prefix="b")[0] for size in sizes}
-        for size, room in rooms.items():
+        small, users, online, push = setup_room(server, 10, prefix="b")
+        small_sender = users[0]
+        server.listen([push[u] for u in online])
+        rooms, room_channel = {}, {}
+        for size in sizes:
+            room, users, _, push = setup_room(server, size, prefix="b")
             mode = dict(zip(*[iter(r.execute_command("CHAT.INFO", room))] * 2))[b"mode"]
             if mode != b"broadcast":
                 raise RuntimeError(f"room of {size} members is {mode!r}, not a broadcast room")
+            # A member of a broadcast room listens on the room's channel too.
+            rooms[size] = room
+            room_channel[size] = next(c for c in channels(r, users[0]) if c != push[users[0]])
         document = json.dumps({"type": "message", "room": rooms[sizes[-1]], "id": 1, "sender": "x",
                                "text": TEXT, "ts": int(time.time() * 1000)}, separators=(",", ":"))
         results = {}
         for listening in ("five", "half"):
             for size, room in rooms.items():
                 count = 5 if listening == "five" else size // 2
-                server.listen([f"chat:room:{{{room}}}:push"] * count)
+                server.listen([room_channel[size]] * count)
             for _ in range(rounds):
                 n = max(1000, int(100_000 * scale))
                 results.setdefault(("fanout", 10), []).append(
@@ -226,7 +290,7 @@ def broadcast_throughputs(sizes, rounds, scale):
                     results.setdefault((listening, size, "send"), []).append(
                         benchmark(server.port, n, "CHAT.SEND", room, f"{room}-0", TEXT))
                     results.setdefault((listening, size, "publish"), []).append(
-                        benchmark(server.port, n, "PUBLISH", f"chat:room:{{{room}}}:push", document))
+                        benchmark(server.port, n, "PUBLISH", room_channel[size], document))
             server.stop_listening()
         return {k: statistics.median(v) for k, v in results.items()}
     finally:
@@ -234,43 +298,39 @@ def broadcast_throughputs(sizes, rounds, scale):
 
 
 def replication_cost(rounds, scale):
-    """CHAT.SEND with AOF on (everysec) and a replication backlog, with
-    chat.replicate-effects yes and no, all members offline (every member gets
+    """CHAT.SEND on a server with AOF on (everysec) and a replication
+    backlog, against one with neither, all members offline (every member gets
     an inbox copy, the most there is to propagate)."""
-    server = Server(server_args=("--appendonly", "yes", "--appendfsync", "everysec"))
-    replica = None
+    durable = Server(server_args=("--appendonly", "yes", "--appendfsync", "everysec"))
+    bare = Server()
     try:
         # A replica that connects once leaves a backlog that every write is
         # then copied into, as with a live replica, without a second server
-        # competing for the CPU during the runs.
-        replica_dir = tempfile.mkdtemp(prefix="redis-chat-bench-replica-")
-        replica = subprocess.Popen(
-            [SERVER, "--port", str(free_port()), "--bind", "127.0.0.1", "--save", "", "--dir", replica_dir,
-             "--replicaof", "127.0.0.1", str(server.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        while server.r.info("replication").get("connected_slaves", 0) == 0:
+        # competing for the CPU during the runs. It loads the module, as a
+        # replica of chat data must.
+        replica = Server(server_args=("--appendonly", "no", "--replicaof", "127.0.0.1", str(durable.port)))
+        while durable.r.info("replication").get("connected_slaves", 0) == 0:
             time.sleep(0.05)
-        replica.kill()
-        replica.wait()
-        shutil.rmtree(replica_dir, ignore_errors=True)
-        r = server.r
+        replica.stop()
         results = {}
         for size in (10, 100):
             room = f"offline{size}"
-            pipe = r.pipeline(transaction=False)
-            pipe.execute_command("CHAT.CREATE", room, room)
-            for i in range(size):
-                pipe.execute_command("CHAT.REGISTER", f"o{size}-{i}", "o")
-                pipe.execute_command("CHAT.SUBSCRIBE", room, f"o{size}-{i}")
-            pipe.execute()
+            for server in (durable, bare):
+                pipe = server.r.pipeline(transaction=False)
+                pipe.execute_command("CHAT.CREATE", room, room)
+                for i in range(size):
+                    pipe.execute_command("CHAT.REGISTER", f"o{size}-{i}", "o")
+                    pipe.execute_command("CHAT.SUBSCRIBE", room, f"o{size}-{i}")
+                pipe.execute()
             n = max(200, int(scale * (100_000 if size == 10 else 20_000)))
             for _ in range(rounds):
-                for mode in ("yes", "no"):
-                    r.config_set("chat.replicate-effects", mode)
+                for mode, server in (("durable", durable), ("bare", bare)):
                     rate = benchmark(server.port, n, "CHAT.SEND", room, f"o{size}-0", TEXT)
                     results.setdefault((size, mode), []).append(rate)
         return {k: statistics.median(v) for k, v in results.items()}
     finally:
-        server.stop()
+        durable.stop()
+        bare.stop()
 
 
 def read_throughputs(server, scale):
@@ -326,7 +386,7 @@ def memory(scale):
                 r.execute_command("CHAT.SUBSCRIBE", "m", u)
             if not offline:
                 r.execute_command("CHAT.ONLINE", "b", "TTL", 86400)
-                server.listen(["chat:user:{b}:push"])
+                server.listen(channels(r, "b"))
         return setup
 
     ts = str(int(time.time() * 1000))
@@ -356,7 +416,7 @@ def ratio(x):
     return f"{x:.2f}x" if x >= 0.1 else f"{x:.2g}x"
 
 
-def report(send, broadcast, reads, mem, repl, sizes, broadcast_sizes, rounds, out_dir, quick):
+def send_lines(send, sizes):
     xadd = send[("xadd", "xadd")]
     rows = []
     for size in sizes:
@@ -368,16 +428,6 @@ def report(send, broadcast, reads, mem, repl, sizes, broadcast_sizes, rounds, ou
     for a, b in zip(sizes, sizes[1:]):
         steps.append((a, b, (cost[b] - cost[a]) / (b - a) * 1e6))
     lines = [
-        "# Benchmarks",
-        "",
-        f"{'Quick smoke run, not a measurement. ' if quick else ''}"
-        f"Measured {datetime.date.today().isoformat()} on {machine()}, by `scripts/bench`.",
-        f"redis-benchmark with 50 clients and pipeline 16 on the same machine; medians of {rounds} "
-        "alternating rounds. Rooms of N members, the first of whom sends; half of the other members are "
-        "online with a real subscriber on their push channel, half offline (inbox). Default configs "
-        "(history-max 10000, inbox-max 1000) except `fanout-max-members`, raised so that every room "
-        "below copies to each member as the Lua script does; no AOF, no replica.",
-        "",
         "## CHAT.SEND",
         "",
         "| room size | CHAT.SEND sends/s | Lua script sends/s | vs Lua | vs bare XADD |",
@@ -396,9 +446,12 @@ def report(send, broadcast, reads, mem, repl, sizes, broadcast_sizes, rounds, ou
         lines.append(f"- {a} -> {b} members: {us:.3f} µs per member")
     if len(steps) >= 3:
         lines.append(f"- ratio of the 100 -> 1000 step to the 10 -> 100 step: {steps[2][2] / steps[1][2]:.2f}")
+    return lines
+
+
+def broadcast_lines(broadcast, broadcast_sizes):
     small = broadcast[("fanout", 10)]
-    lines += [
-        "",
+    lines = [
         "## Broadcast rooms",
         "",
         "Rooms with more members than `chat.fanout-max-members` (default 500) store a message once and "
@@ -421,20 +474,28 @@ def report(send, broadcast, reads, mem, repl, sizes, broadcast_sizes, rounds, ou
         "With 5 listeners the send does the same work at every size. With half of the members listening, "
         "Redis writes the message to each of their connections, as it does for a bare PUBLISH: that "
         "delivery cost, not the module, is what grows with the room.",
-        "",
+    ]
+    return lines
+
+
+def replication_lines(repl):
+    lines = [
         "## Replication cost",
         "",
-        "With AOF on (`appendfsync everysec`) and a replication backlog, all members offline, so that "
-        "every member gets an inbox copy to propagate:",
+        "CHAT.SEND with AOF on (`appendfsync everysec`) and a replication backlog, against a server with "
+        "neither; all members offline, so that every member gets an inbox copy to propagate:",
         "",
-        "| room size | `replicate-effects yes` | `replicate-effects no` (default) | ratio |",
+        "| room size | AOF everysec + backlog | no AOF, no backlog | ratio |",
         "|---|---|---|---|",
     ]
     for size in (10, 100):
-        yes, no = repl[(size, "yes")], repl[(size, "no")]
-        lines.append(f"| {size} | {yes:,.0f} sends/s | {no:,.0f} sends/s | {no / yes:.2f}x |")
-    lines += [
-        "",
+        durable, bare = repl[(size, "durable")], repl[(size, "bare")]
+        lines.append(f"| {size} | {durable:,.0f} sends/s | {bare:,.0f} sends/s | {durable / bare:.2f}x |")
+    return lines
+
+
+def reads_lines(reads):
+    return [
         "## Reads",
         "",
         "| operation | rate |",
@@ -443,7 +504,11 @@ def report(send, broadcast, reads, mem, repl, sizes, broadcast_sizes, rounds, ou
         f"| `CHAT.FETCH <user> COUNT 50` | {reads['fetch']:,.0f}/s |",
         f"| `CHAT.FETCH` 50 + `CHAT.ACK`, one client, one round trip each | {reads['fetch_ack']:,.0f} pairs/s "
         f"({reads['fetch_ack_messages']:,.0f} messages/s) |",
-        "",
+    ]
+
+
+def memory_lines(mem, quick):
+    return [
         "## Memory",
         "",
         "| what | bytes | ratio |",
@@ -455,17 +520,49 @@ def report(send, broadcast, reads, mem, repl, sizes, broadcast_sizes, rounds, ou
         "",
         f"`used_memory` deltas over {'a few thousand' if quick else '101,000'} messages of {len(TEXT)} bytes of "
         "text; the room log row includes the per-sender counter and room hash, which do not grow.",
-        "",
-        "![CHAT.SEND throughput by room size](throughput.png)",
-        "",
-        "Where the time goes, and what would close the gaps: [analysis.md](analysis.md).",
     ]
+
+
+def report(results, sizes, broadcast_sizes, rounds, out_dir, quick):
+    """Writes README.md (and throughput.png, when the send and broadcast
+    sections ran) to out_dir, with a section for each section that ran."""
+    import bench_capacity
+
+    lines = [
+        "# Benchmarks",
+        "",
+        f"{'Quick smoke run, not a measurement. ' if quick else ''}"
+        f"Measured {datetime.date.today().isoformat()} on {machine()}, by `scripts/bench`.",
+    ]
+    if "send" in results:
+        lines.append(
+            f"redis-benchmark with 50 clients and pipeline 16 on the same machine; medians of {rounds} "
+            "alternating rounds. Rooms of N members, the first of whom sends; half of the other members are "
+            "online with a real subscriber on their push channel, half offline (inbox). Default configs "
+            "(history-max 10000, inbox-max 1000) except `fanout-max-members`, raised so that every room "
+            "below copies to each member as the Lua script does; no AOF, no replica.")
+    sections = {
+        "send": lambda data: send_lines(data, sizes),
+        "broadcast": lambda data: broadcast_lines(data, broadcast_sizes),
+        "replication": replication_lines,
+        "reads": reads_lines,
+        "memory": lambda data: memory_lines(data, quick),
+        "capacity": bench_capacity.capacity_lines,
+        "things": bench_capacity.things_lines,
+        "rdb": lambda data: bench_capacity.rdb_lines(data, quick),
+    }
+    for name, make in sections.items():
+        if name in results:
+            lines += ["", *make(results[name])]
     os.makedirs(out_dir, exist_ok=True)
+    if "send" in results and "broadcast" in results:
+        lines += ["", "![CHAT.SEND throughput by room size](throughput.png)"]
+        plot(results["send"], results["broadcast"], sizes, broadcast_sizes, os.path.join(out_dir, "throughput.png"))
+    lines += ["", "Where the time goes, and what would close the gaps: [analysis.md](analysis.md)."]
     with open(os.path.join(out_dir, "README.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
-    plot(send, broadcast, sizes, broadcast_sizes, os.path.join(out_dir, "throughput.png"))
     print("\n".join(lines))
-    print(f"\nwritten to {out_dir}/README.md and throughput.png")
+    print(f"\nwritten to {out_dir}/README.md")
 
 
 def plot(send, broadcast, sizes, broadcast_sizes, path):
@@ -516,6 +613,9 @@ def drain(port, channels):
                 pass
 
 
+SECTIONS = ("send", "reads", "broadcast", "memory", "replication", "capacity", "things", "rdb")
+
+
 def main():
     if len(sys.argv) > 2 and sys.argv[1] == "--drain":
         drain(int(sys.argv[2]), sys.argv[3:])
@@ -524,26 +624,67 @@ def main():
     parser.add_argument("--quick", action="store_true", help="a few-seconds smoke run; writes to target/bench/")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full run's operation counts")
-    parser.add_argument("--out", help="where to write the results (default docs/benchmarks, or target/bench with --quick)")
+    parser.add_argument("--out", "--out-dir", dest="out",
+                        help="where to write the results (default docs/benchmarks, or target/bench with --quick "
+                             "or --only)")
+    parser.add_argument("--only", type=lambda s: s.split(","), default=list(SECTIONS),
+                        help="run only these sections, comma-separated, of: " + ", ".join(SECTIONS) +
+                             ". send: CHAT.SEND against the Lua script and XADD; reads: HISTORY and FETCH; "
+                             "broadcast: rooms past fanout-max-members; memory: bytes per message and copy; "
+                             "replication: AOF and backlog against neither; capacity: bytes per user of a "
+                             "realistic dataset, module against the Lua design and the payload; things: bytes "
+                             "per user, room, message and inbox copy against their targets; rdb: SAVE and "
+                             "load of 1M messages against plain streams (the slowest). A partial run writes "
+                             "to target/bench unless --out says otherwise.")
     args = parser.parse_args()
+    unknown = set(args.only) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
     if not os.path.exists(MODULE):
         sys.exit(f"bench: module not built: {MODULE}")
     sizes = [2, 10, 100, 1000]
     broadcast_sizes = [1000, 2000] if args.quick else [1000, 10_000]
     rounds, scale = (1, 0.02) if args.quick else (args.rounds, args.scale)
-    out_dir = args.out or os.path.join(ROOT, "target/bench" if args.quick else "docs/benchmarks")
-    # Every room here is a fan-out room, whatever its size, so that each size
-    # is compared with the Lua script doing the same per-member work.
-    server = Server(("fanout-max-members", "1000000"))
-    try:
-        send = send_throughputs(server, sizes, rounds, scale)
-        reads = read_throughputs(server, scale)
-    finally:
-        server.stop()
-    broadcast = broadcast_throughputs(broadcast_sizes, rounds, scale)
-    mem = memory(scale)
-    repl = replication_cost(rounds, scale)
-    report(send, broadcast, reads, mem, repl, sizes, broadcast_sizes, rounds, out_dir, args.quick)
+    partial = set(args.only) != set(SECTIONS)
+    out_dir = args.out or os.path.join(ROOT, "target/bench" if args.quick or partial else "docs/benchmarks")
+    # bench_capacity uses this file's Server as `bench.Server`: let that name
+    # be this very module rather than a second copy of it.
+    sys.modules.setdefault("bench", sys.modules[__name__])
+    import bench_capacity
+
+    timings = []
+
+    def timed(name, run):
+        started = time.perf_counter()
+        data = run()
+        timings.append(f"{name}: {time.perf_counter() - started:.1f} s")
+        return data
+
+    results = {}
+    if "send" in args.only or "reads" in args.only:
+        # Every room here is a fan-out room, whatever its size, so that each
+        # size is compared with the Lua script doing the same per-member work.
+        server = Server(("fanout-max-members", "1000000"))
+        try:
+            if "send" in args.only:
+                results["send"] = timed("send", lambda: send_throughputs(server, sizes, rounds, scale))
+            if "reads" in args.only:
+                results["reads"] = timed("reads", lambda: read_throughputs(server, scale))
+        finally:
+            server.stop()
+    runs = {
+        "broadcast": lambda: broadcast_throughputs(broadcast_sizes, rounds, scale),
+        "memory": lambda: memory(scale),
+        "replication": lambda: replication_cost(rounds, scale),
+        "capacity": lambda: bench_capacity.capacity(scale),
+        "things": lambda: bench_capacity.things(scale),
+        "rdb": lambda: bench_capacity.rdb(scale),
+    }
+    for name, run in runs.items():
+        if name in args.only:
+            results[name] = timed(name, run)
+    report(results, sizes, broadcast_sizes, rounds, out_dir, args.quick)
+    print("time per section: " + ", ".join(timings))
 
 
 if __name__ == "__main__":
