@@ -101,10 +101,18 @@ pub fn trim_resolved(ctx: Ctx, room: &str, first_kept: u64) {
 
 /// The inbox copies one send made, collected while it delivers, for its
 /// `CHAT.SEND-RESOLVED`.
-#[derive(Default)]
 pub struct Copies(Vec<u8>);
 
 impl Copies {
+    /// Room for `members` copies of the usual size, made only when this is
+    /// not a replay.
+    pub fn with_capacity(members: usize) -> Copies {
+        if context::replaying() || members == 0 {
+            return Copies(Vec::new());
+        }
+        Copies(Vec::with_capacity(members * 40))
+    }
+
     pub fn add(&mut self, member: &str, delivery: DeliveryId, inbox_length: u64) {
         if !context::replaying() {
             push_inbox_copy(&mut self.0, member, delivery, inbox_length);
@@ -134,7 +142,10 @@ pub fn send_resolved(ctx: Ctx, send: ResolvedSend) {
     let ts = RStr::from_int(ctx, send.ts);
     let first = RStr::from_int(ctx, send.first_kept.min(i64::MAX as u64) as i64);
     let copies = RStr::new(ctx, &send.copies.0);
-    let mut argv = vec![
+    let dedup = send
+        .dedup
+        .map(|(key, until)| (RStr::new(ctx, key), RStr::from_int(ctx, until)));
+    let argv = [
         send.room,
         send.sender,
         send.text,
@@ -142,12 +153,13 @@ pub fn send_resolved(ctx: Ctx, send: ResolvedSend) {
         ts.ptr(),
         first.ptr(),
         copies.ptr(),
+        dedup
+            .as_ref()
+            .map_or(std::ptr::null_mut(), |(k, _)| k.ptr()),
+        dedup
+            .as_ref()
+            .map_or(std::ptr::null_mut(), |(_, u)| u.ptr()),
     ];
-    let dedup = send
-        .dedup
-        .map(|(key, until)| (RStr::new(ctx, key), RStr::from_int(ctx, until)));
-    if let Some((key, until)) = &dedup {
-        argv.extend([key.ptr(), until.ptr()]);
-    }
-    store::replicate(ctx, c"CHAT.SEND-RESOLVED", &argv);
+    let used = if dedup.is_some() { 9 } else { 7 };
+    store::replicate(ctx, c"CHAT.SEND-RESOLVED", &argv[..used]);
 }

@@ -262,6 +262,13 @@ impl<T: ChatValue> Opened<T> {
         &self.name
     }
 
+    /// The key's name as an id, and its value to change: both at once, for
+    /// a loop that writes to many keys and names each.
+    pub fn id_and_value(&mut self) -> (&str, Option<&mut T>) {
+        // SAFETY: as in `get_mut`; the name is a separate Redis string.
+        (self.name.as_str(), unsafe { self.value.as_mut() })
+    }
+
     pub fn id(&self) -> &str {
         self.name.as_str()
     }
@@ -324,15 +331,15 @@ impl<T: ChatValue> Opened<T> {
 
 /// Propagates `command args...` to replicas and the AOF.
 pub fn replicate(ctx: Ctx, command: &CStr, argv: &[*mut raw::RedisModuleString]) {
-    let mut argv = argv.to_vec();
     // SAFETY: format "v" takes an array of RedisModuleString pointers and
-    // its length; Redis takes its own references to them.
+    // its length; Redis only reads the array (the C signature lacks the
+    // const) and takes its own references to the strings.
     unsafe {
         api!(RedisModule_Replicate)(
             ctx,
             command.as_ptr(),
             c"v".as_ptr(),
-            argv.as_mut_ptr(),
+            argv.as_ptr().cast_mut(),
             argv.len(),
         );
     }

@@ -31,10 +31,9 @@ use crate::store::{self, Access, Ctx, Name, Opened, RStr};
 pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let limits = limits();
     let req = Send::parse(args, &limits)?;
-    let sender = req.sender.as_str();
+    let (room_id, sender) = (req.room.as_str(), req.sender.as_str());
     let now = context::now();
     let mut key = existing_room(ctx, args, 0, Access::Write)?;
-    let room_id = key.id().to_owned();
     let Some(room) = key.get() else {
         return Err(ChatError::NoSuchRoom);
     };
@@ -60,7 +59,7 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
                 continue;
             }
             if cluster {
-                require_same_slot(&room_id, member)?;
+                require_same_slot(room_id, member)?;
             }
             recipients.push(store::open(ctx, Name::made(ctx, member), Access::Write)?);
         }
@@ -84,15 +83,9 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let first_kept = room.first_id().unwrap_or(id + 1);
     key.changed(c"chat.send");
 
-    let Some(room) = key.get() else {
-        return Err(ChatError::NoSuchRoom);
-    };
-    let message = room
-        .message(&room_id, id)
-        .ok_or_else(|| ChatError::Internal("the message just stored is not there".into()))?;
     let copy = Copy {
         delivery: Default::default(),
-        room: &room_id,
+        room: room_id,
         id,
         sender,
         ts: now,
@@ -100,21 +93,23 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         deleted: false,
         text: req.text,
     };
+    // The document is made once, when the first member needs it.
     let mut document = None;
     let mut publisher = Publisher::new(ctx, cluster);
-    let mut copies = Copies::default();
+    let mut copies = Copies::with_capacity(recipients.len());
     let (mut live, mut queued, mut dropped) = (0, 0, 0);
-    let mut channel = Vec::with_capacity(64);
+    let mut channel = Vec::new();
     for recipient in &mut recipients {
-        let member = recipient.name().as_str().to_owned();
-        let Some(user) = recipient.get_mut() else {
+        let (member, value) = recipient.id_and_value();
+        let Some(user) = value else {
             stats::add(&stats::MISSING_RECIPIENTS, 1);
             continue;
         };
         let online = user.online(now);
         let listeners = if online {
-            let document = document.get_or_insert_with(|| RStr::new(ctx, &message.to_json()));
-            write_user_channel(&member, &mut channel);
+            let document =
+                document.get_or_insert_with(|| RStr::new(ctx, &copy.message().to_json()));
+            write_user_channel(member, &mut channel);
             publisher.publish_if_listened(&RStr::new(ctx, &channel), document)
         } else {
             0
@@ -127,14 +122,14 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         user.deliver(&Copy { delivery, ..copy });
         dropped += user.trim_inbox_keeping(limits.inbox_max);
         queued += 1;
-        copies.add(&member, delivery, user.inbox_len());
+        copies.add(member, delivery, user.inbox_len());
         recipient.changed(c"chat.deliver");
         // Wakes a `CHAT.FETCH ... BLOCK` waiting on this user.
         recipient.signal_ready();
     }
     if mode == RoomMode::Broadcast {
-        let document = document.get_or_insert_with(|| RStr::new(ctx, &message.to_json()));
-        let channel = RStr::new(ctx, &room_channel(&room_id));
+        let document = document.get_or_insert_with(|| RStr::new(ctx, &copy.message().to_json()));
+        let channel = RStr::new(ctx, &room_channel(room_id));
         live += publish(ctx, cluster, &channel, document).max(0) as u64;
     }
 
