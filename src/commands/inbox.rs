@@ -7,6 +7,7 @@
 //! EDIT and DELETE change the copies too.
 
 use std::ffi::{c_int, c_longlong, c_void};
+use std::fmt::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
@@ -16,7 +17,7 @@ use chat_core::ChatError;
 use redis_module::raw;
 
 use super::{existing_user, Args};
-use crate::reply::{send_error, send_error_text, Reply};
+use crate::reply::{send_error, send_error_text, Page, Reply};
 use crate::stats;
 use crate::store::{self, api, Access, Ctx, Name};
 
@@ -26,11 +27,11 @@ pub fn fetch(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let key = existing_user(ctx, args, 0, Access::Read)?;
     let page = key.get().map(|u| page(u, req.count)).unwrap_or_default();
     let Some(block_ms) = req.block_ms else {
-        return Ok(Reply::Array(page));
+        return Ok(Reply::Page(page));
     };
     if !page.is_empty() || blocking_denied(ctx) {
         // Inside MULTI/EXEC or a script a client cannot wait: answer now.
-        return Ok(Reply::Array(page));
+        return Ok(Reply::Page(page));
     }
     block_until_delivery(ctx, args, req.count, block_ms)?;
     Ok(Reply::Deferred)
@@ -49,12 +50,16 @@ pub fn ack(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 }
 
 /// The oldest `count` inbox copies as FETCH documents.
-fn page(user: &User, count: usize) -> Vec<Reply> {
-    user.inbox()
-        .into_iter()
-        .flat_map(|inbox| inbox.page(count))
-        .map(|c| Reply::Bulk(c.message().to_json_with_delivery(&c.delivery.to_string())))
-        .collect()
+fn page(user: &User, count: usize) -> Page {
+    let mut page = Page::with_capacity(count.min(user.inbox_len() as usize));
+    let mut delivery = String::new();
+    for copy in user.inbox().into_iter().flat_map(|inbox| inbox.page(count)) {
+        delivery.clear();
+        // Writing to a String cannot fail.
+        let _ = write!(delivery, "{}", copy.delivery);
+        page.push_with(|out| copy.message().write_json(Some(&delivery), out));
+    }
+    page
 }
 
 fn blocking_denied(ctx: Ctx) -> bool {
@@ -127,7 +132,7 @@ extern "C" fn on_inbox_ready(
         };
         match key.get().map(|u| page(u, count)) {
             Some(page) if !page.is_empty() => {
-                Reply::Array(page).send(ctx);
+                Reply::Page(page).send(ctx);
                 done
             }
             _ => keep_waiting,

@@ -235,7 +235,11 @@ fn announce_mode_change(ctx: Ctx, room_id: &str, room: &Room, before: u64, after
     let event = Event::Mode {
         room: room_id,
         mode: new,
-        channel: &channel,
+        channel: if new == RoomMode::Broadcast {
+            &channel
+        } else {
+            ""
+        },
     };
     let members = room.members().map(|(m, _)| m);
     publish_event(

@@ -139,14 +139,14 @@ impl Room {
     }
 
     /// Message `id` as its document, if it is in the history.
-    pub fn message(&self, room_id: &str, id: u64) -> Option<Message<'_>> {
+    pub fn message<'a>(&'a self, room_id: &'a str, id: u64) -> Option<Message<'a>> {
         self.log.get(id).map(|m| self.document(room_id, id, &m))
     }
 
     /// The document of a stored message.
-    pub fn document<'a>(&'a self, room_id: &str, id: u64, m: &Stored<'a>) -> Message<'a> {
+    pub fn document<'a>(&'a self, room_id: &'a str, id: u64, m: &Stored<'a>) -> Message<'a> {
         Message {
-            room: Cow::Owned(room_id.to_string()),
+            room: Cow::Borrowed(room_id),
             id,
             sender: Cow::Borrowed(self.people.id(m.sender)),
             text: Cow::Borrowed(m.text),
