@@ -208,10 +208,16 @@ pub fn send_resolved(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         let Some(user) = inbox.get_mut() else {
             continue;
         };
-        user.deliver(&Copy {
+        let delivered = user.deliver(&Copy {
             delivery: resolved.delivery,
             ..copy
         });
+        if !delivered {
+            crate::log_warning(&format!(
+                "replayed send to room '{room_id}' has a copy for '{}' older than their inbox;                  this replica's data differs from the primary's",
+                resolved.member.as_str()
+            ));
+        }
         user.trim_inbox_keeping(resolved.inbox_length);
         inbox.changed(c"chat.deliver");
         inbox.signal_ready();
