@@ -3,7 +3,8 @@
 //! Random argument vectors (random bytes, ids valid and invalid, huge,
 //! negative and junk-laden numbers, option keywords in any case, missing,
 //! repeated and unknown options, empty strings, non-UTF-8, long arguments)
-//! go through each parser of `chat_core::request`. Properties:
+//! go through each parser of `chat_core::request` and of the internal
+//! commands in `chat_core::replay`. Properties:
 //!
 //! * no parser panics;
 //! * a parse agrees with an independent reading of docs/commands.md (the
@@ -15,24 +16,30 @@
 //! * a vector built from valid values, options in any order and case, parses
 //!   back to those values.
 //!
-//! The same goes, more briefly, for the `--loadmodule` arguments and for the
-//! decoders of what the module reads back from its keys.
+//! The same goes, more briefly, for the `--loadmodule` arguments, for the
+//! pub/sub channel names and cluster slots of ids, and for the message
+//! documents of `chat_core::message`.
 //!
 //! Each property runs a bounded number of cases (`PROPTEST_CASES` overrides
 //! it); proptest prints the smallest failing input it finds.
 
-use chat_core::config::{parse_module_args, Limits, Setting, FLAGS, PARAMS, WORDS};
+use chat_core::channels::{
+    hash_tag, room_channel, slot, slot_of_id, user_channel, write_user_channel,
+};
+use chat_core::config::{parse_module_args, Limits, Setting, PARAMS, WORDS};
 use chat_core::delivery::DeliveryId;
 use chat_core::error::ChatError;
 use chat_core::ids::{direct_room, is_direct_room, tag_of, RoomId, UserId, MAX_ID_BYTES};
-use chat_core::keys::{room_of_log_key, roster_line, roster_without, RoomKey};
-use chat_core::message::{Change as Stored, Message};
+use chat_core::message::Message;
 use chat_core::parse::{parse_int_in, Args};
 use chat_core::password::MAX_PASSWORD_BYTES;
+use chat_core::replay::{
+    push_inbox_copy, At, ResolvedSend, RestoreValue, SetPassword, TrimResolved, ValueKind,
+};
 use chat_core::request::{
-    parse_room, parse_user, push_inbox_copy, Ack, Auth, Change, Create, Cursor, Direct, Fetch,
-    History, Members, Membership, Online, Passwd, Read, Register, ResolvedSend, Send, BLOCK_MAX_MS,
-    COUNT_MAX, DEDUP_KEY_MAX_BYTES, FETCH_COUNT_DEFAULT, HISTORY_COUNT_DEFAULT, TTL_MAX_SECS,
+    parse_room, parse_user, Ack, Auth, Change, Create, Cursor, Direct, Fetch, History, Members,
+    Membership, Online, Passwd, Read, Register, Send, BLOCK_MAX_MS, COUNT_MAX, DEDUP_KEY_MAX_BYTES,
+    FETCH_COUNT_DEFAULT, HISTORY_COUNT_DEFAULT, TTL_MAX_SECS,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -158,6 +165,8 @@ enum V {
     Cur(Cursor),
     /// (member, delivery ms, delivery seq, inbox length)
     Copies(Vec<(String, u64, u64, u64)>),
+    /// Arguments passed on as they are.
+    List(Vec<Vec<u8>>),
 }
 
 type Parsed = Vec<(&'static str, V)>;
@@ -192,9 +201,13 @@ enum Cmd {
     Dm,
     Drop,
     Unregister,
+    At,
+    SetPassword,
+    TrimResolved,
+    RestoreValue,
 }
 
-const ALL: [Cmd; 28] = [
+const ALL: [Cmd; 32] = [
     Cmd::Register,
     Cmd::Auth,
     Cmd::Passwd,
@@ -223,6 +236,10 @@ const ALL: [Cmd; 28] = [
     Cmd::Dm,
     Cmd::Drop,
     Cmd::Unregister,
+    Cmd::At,
+    Cmd::SetPassword,
+    Cmd::TrimResolved,
+    Cmd::RestoreValue,
 ];
 
 fn room(r: RoomId) -> V {
@@ -309,16 +326,20 @@ fn run(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Result<Parsed, ChatError> {
                     )
                 })
                 .collect();
-            vec![
+            let mut out = vec![
                 ("room", room(r.room)),
                 ("user", user(r.sender)),
                 ("anytext", Text(r.text.to_string())),
                 ("id", Int(r.id)),
                 ("ts", Int(r.ts as u64)),
-                ("history-length", Int(r.history_length)),
-                ("sent-count", Int(r.sent_count as u64)),
+                ("first-kept", Int(r.first_kept)),
                 ("copies", Copies(copies)),
-            ]
+            ];
+            if let Some((key, until)) = r.dedup {
+                out.push(("dedup-key", Bytes(Some(key.to_vec()))));
+                out.push(("dedup-until", Int(until as u64)));
+            }
+            out
         }
         Cmd::History => {
             let r = History::parse(a)?;
@@ -379,6 +400,35 @@ fn run(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Result<Parsed, ChatError> {
             let r = Direct::parse(a)?;
             vec![("user", user(r.a)), ("user", user(r.b))]
         }
+        Cmd::At => {
+            let r = At::parse(a)?;
+            vec![
+                ("at", Int(r.at as u64)),
+                ("command", Bytes(Some(r.command.to_vec()))),
+                ("args", List(r.args.iter().map(|a| a.to_vec()).collect())),
+            ]
+        }
+        Cmd::SetPassword => {
+            let r = SetPassword::parse(a)?;
+            vec![("user", user(r.user)), ("hash", Text(r.hash.to_string()))]
+        }
+        Cmd::TrimResolved => {
+            let r = TrimResolved::parse(a)?;
+            vec![("room", room(r.room)), ("first-kept", Int(r.first_kept))]
+        }
+        Cmd::RestoreValue => {
+            let r = RestoreValue::parse(a)?;
+            let kind = match r.kind {
+                ValueKind::Room => "room",
+                ValueKind::User => "user",
+            };
+            vec![
+                ("key", Bytes(Some(r.key.to_vec()))),
+                ("kind", Text(kind.to_string())),
+                ("version", Int(r.version as u64)),
+                ("bytes", Bytes(Some(r.bytes.to_vec()))),
+            ]
+        }
     })
 }
 
@@ -412,6 +462,10 @@ fn name(cmd: Cmd) -> &'static str {
         Cmd::Dm => "chat.dm",
         Cmd::Drop => "chat.drop",
         Cmd::Unregister => "chat.unregister",
+        Cmd::At => "chat.at",
+        Cmd::SetPassword => "chat.set-password",
+        Cmd::TrimResolved => "chat.trim-resolved",
+        Cmd::RestoreValue => "chat.restore-value",
     }
 }
 
@@ -524,7 +578,14 @@ fn spec(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Option<Parsed> {
             ])
         }
         Cmd::SendResolved => {
-            let [r, u, t, id, ts, len, sent, copies] = exactly(a)?;
+            // Seven arguments, or nine with a DEDUP key (any bytes: the
+            // primary checked it) and the time it is forgotten from.
+            let (dedup, a) = match a.len() {
+                7 => (None, a),
+                9 => (Some((a[7], a[8])), &a[..7]),
+                _ => return None,
+            };
+            let [r, u, t, id, ts, first, copies] = exactly(a)?;
             let int = |b| spec_int(b, 0, i64::MAX).map(|n| Int(n as u64));
             let mut parsed = Vec::new();
             for copy in copies.split(|&b| b == b';').filter(|c| !c.is_empty()) {
@@ -535,16 +596,20 @@ fn spec(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Option<Parsed> {
                 let length = spec_int(length, 0, i64::MAX)? as u64;
                 parsed.push((String::from_utf8(member.to_vec()).ok()?, ms, seq, length));
             }
-            Some(vec![
+            let mut out = vec![
                 ("room", sid(r)?),
                 ("user", sid(u)?),
                 ("anytext", Text(spec_text(t, usize::MAX, false)?)),
                 ("id", int(id)?),
                 ("ts", int(ts)?),
-                ("history-length", int(len)?),
-                ("sent-count", int(sent)?),
+                ("first-kept", int(first)?),
                 ("copies", Copies(parsed)),
-            ])
+            ];
+            if let Some((key, until)) = dedup {
+                out.push(("dedup-key", Bytes(Some(key.to_vec()))));
+                out.push(("dedup-until", int(until)?));
+            }
+            Some(out)
         }
         Cmd::History => {
             let (r, mut rest) = a.split_first()?;
@@ -649,6 +714,51 @@ fn spec(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Option<Parsed> {
             let [x, y] = exactly(a)?;
             Some(vec![("user", sid(x)?), ("user", sid(y)?)])
         }
+        // The internal commands, as chat_core::replay documents them.
+        Cmd::At => {
+            // A time and a command name (any bytes), then the command's
+            // arguments, passed on untouched, however many.
+            let [at, command] = exactly(a.get(..2)?)?;
+            Some(vec![
+                ("at", Int(spec_int(at, 0, i64::MAX)? as u64)),
+                ("command", Bytes(Some(command.to_vec()))),
+                (
+                    "args",
+                    List(a[2..].iter().map(|arg| arg.to_vec()).collect()),
+                ),
+            ])
+        }
+        Cmd::SetPassword => {
+            // The hash as the primary made it: UTF-8 of at most 1024 bytes.
+            let [u, hash] = exactly(a)?;
+            Some(vec![
+                ("user", sid(u)?),
+                ("hash", Text(spec_text(hash, 1024, false)?)),
+            ])
+        }
+        Cmd::TrimResolved => {
+            let [r, first] = exactly(a)?;
+            Some(vec![
+                ("room", sid(r)?),
+                ("first-kept", Int(spec_int(first, 0, i64::MAX)? as u64)),
+            ])
+        }
+        Cmd::RestoreValue => {
+            // The key is any name; the kind is written in lower case by the
+            // module and read only so; versions are 1 to 1023.
+            let [key, kind, version, bytes] = exactly(a)?;
+            let kind = match kind {
+                b"room" => "room",
+                b"user" => "user",
+                _ => return None,
+            };
+            Some(vec![
+                ("key", Bytes(Some(key.to_vec()))),
+                ("kind", Text(kind.to_string())),
+                ("version", Int(spec_int(version, 1, 1023)? as u64)),
+                ("bytes", Bytes(Some(bytes.to_vec()))),
+            ])
+        }
     }
 }
 
@@ -667,9 +777,12 @@ fn within_limits(parsed: &Parsed, limits: &Limits) -> Result<(), TestCaseError> 
                 (1..=TTL_MAX_SECS as u64).contains(n) || *n == limits.presence_ttl_secs
             ),
             ("message-id", V::Int(n)) => prop_assert!((1..=i64::MAX as u64).contains(n)),
-            ("cursor-id" | "id" | "ts" | "history-length" | "sent-count", V::Int(n)) => {
+            ("cursor-id" | "id" | "ts" | "first-kept" | "dedup-until" | "at", V::Int(n)) => {
                 prop_assert!(*n <= i64::MAX as u64)
             }
+            ("version", V::Int(n)) => prop_assert!((1..=1023).contains(n)),
+            ("hash", V::Text(t)) => prop_assert!(t.len() <= 1024),
+            ("kind", V::Text(t)) => prop_assert!(t == "room" || t == "user"),
             ("cursor", V::Cur(Cursor::Before(n) | Cursor::After(n))) => {
                 prop_assert!(*n <= i64::MAX as u64)
             }
@@ -778,13 +891,20 @@ impl std::fmt::Debug for Shown<'_> {
 // ---------------------------------------------------------------------------
 // Generators.
 
-static KEYWORDS: [&str; 9] = [
-    "COUNT", "BEFORE", "AFTER", "BLOCK", "TTL", "DEDUP", "WITHREAD", "PASSWORD", "MAXLEN",
+static KEYWORDS: [&str; 11] = [
+    "COUNT", "BEFORE", "AFTER", "BLOCK", "TTL", "DEDUP", "WITHREAD", "PASSWORD", "MAXLEN", "ROOM",
+    "USER",
 ];
 
 /// Almost keywords: a byte too many or too few, look-alike Unicode letters,
 /// padding, NULs.
-static NEAR_KEYWORDS: [&[u8]; 18] = [
+static NEAR_KEYWORDS: [&[u8]; 23] = [
+    // The kinds of CHAT.RESTORE-VALUE, which only the lower case names.
+    b"room",
+    b"user",
+    b"ROOM",
+    b"User",
+    b"rooms",
     b"COUNTS",
     b"COUN",
     b"COUNT ",
@@ -1008,9 +1128,25 @@ fn long() -> impl Strategy<Value = Vec<u8>> {
         .prop_map(|(n, b)| vec![b; n])
 }
 
+/// An argument just at, under or over a documented length limit.
+fn boundary() -> impl Strategy<Value = Vec<u8>> {
+    let lengths = vec![
+        DEDUP_KEY_MAX_BYTES,
+        MAX_PASSWORD_BYTES,
+        Limits::default().max_text_bytes,
+    ];
+    (
+        prop::sample::select(lengths),
+        -1isize..=1,
+        prop::sample::select(vec![b'a', b'$', 0xff]),
+    )
+        .prop_map(|(n, delta, b)| vec![b; n.saturating_add_signed(delta)])
+}
+
 /// One argument of any kind.
 fn atom() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
+        1 => boundary(),
         4 => keyword(),
         4 => number(),
         5 => id(),
@@ -1193,13 +1329,17 @@ fn example() -> impl Strategy<Value = Example> {
         (
             ids(),
             any::<String>(),
-            prop::collection::vec(0..=i64::MAX as u64, 4),
+            prop::collection::vec(0..=i64::MAX as u64, 3),
             prop::collection::vec(
                 (valid_id(), any::<u64>(), 0u64..10, 0..=i64::MAX as u64),
                 0..4
             ),
+            prop::option::of((
+                prop::collection::vec(any::<u8>(), 0..40),
+                0..=i64::MAX as u64
+            )),
         )
-            .prop_map(|((r, u, _), t, n, copies)| {
+            .prop_map(|((r, u, _), t, n, copies, dedup)| {
                 let mut packed = Vec::new();
                 for (member, ms, seq, length) in &copies {
                     push_inbox_copy(
@@ -1216,17 +1356,74 @@ fn example() -> impl Strategy<Value = Example> {
                 ];
                 args.extend(n.iter().map(|n| n.to_string().into_bytes()));
                 args.push(packed);
-                let parsed = vec![
+                let mut parsed = vec![
                     ("room", id_value(&r)),
                     ("user", id_value(&u)),
                     ("anytext", Text(t)),
                     ("id", Int(n[0])),
                     ("ts", Int(n[1])),
-                    ("history-length", Int(n[2])),
-                    ("sent-count", Int(n[3])),
+                    ("first-kept", Int(n[2])),
                     ("copies", Copies(copies)),
                 ];
+                if let Some((key, until)) = dedup {
+                    args.push(key.clone());
+                    args.push(until.to_string().into_bytes());
+                    parsed.push(("dedup-key", Bytes(Some(key))));
+                    parsed.push(("dedup-until", Int(until)));
+                }
                 (Cmd::SendResolved, args, parsed)
+            }),
+        // The other internal commands, as the module writes them.
+        (
+            ids(),
+            0..=i64::MAX as u64,
+            prop::collection::vec(atom(), 0..5),
+            "\\$argon2id\\$v=19\\$m=19456,t=2,p=1\\$[A-Za-z0-9+/]{22}\\$[A-Za-z0-9+/]{43}",
+            (prop::collection::vec(any::<u8>(), 0..60), 1u64..=1023),
+        )
+            .prop_map(|((r, u, pick), n, rest, hash, (bytes, version))| {
+                match pick % 4 {
+                    0 => {
+                        let command = format!("CHAT.{}", u.to_ascii_uppercase()).into_bytes();
+                        let mut args = vec![n.to_string().into_bytes(), command.clone()];
+                        args.extend(rest.iter().cloned());
+                        let parsed = vec![
+                            ("at", Int(n)),
+                            ("command", Bytes(Some(command))),
+                            ("args", List(rest)),
+                        ];
+                        (Cmd::At, args, parsed)
+                    }
+                    1 => (
+                        Cmd::SetPassword,
+                        vec![u.clone().into_bytes(), hash.clone().into_bytes()],
+                        vec![("user", id_value(&u)), ("hash", Text(hash))],
+                    ),
+                    2 => (
+                        Cmd::TrimResolved,
+                        vec![r.clone().into_bytes(), n.to_string().into_bytes()],
+                        vec![("room", id_value(&r)), ("first-kept", Int(n))],
+                    ),
+                    _ => {
+                        let kind = if pick % 8 < 4 { "room" } else { "user" };
+                        let key = if kind == "room" { &r } else { &u };
+                        (
+                            Cmd::RestoreValue,
+                            vec![
+                                key.clone().into_bytes(),
+                                kind.as_bytes().to_vec(),
+                                version.to_string().into_bytes(),
+                                bytes.clone(),
+                            ],
+                            vec![
+                                ("key", Bytes(Some(key.clone().into_bytes()))),
+                                ("kind", Text(kind.to_string())),
+                                ("version", Int(version)),
+                                ("bytes", Bytes(Some(bytes))),
+                            ],
+                        )
+                    }
+                }
             }),
         // CHAT.SEND with DEDUP keys (the last one counts).
         (
@@ -1411,7 +1608,7 @@ fn mutate(args: &mut Vec<Vec<u8>>, m: &Mutation) {
 // The properties.
 
 proptest! {
-    #![proptest_config(config(20_000))]
+    #![proptest_config(config(17_500))]
 
     /// Any vector through every parser: never a panic, always the documented
     /// answer.
@@ -1560,30 +1757,37 @@ proptest! {
         }
     }
 
-    /// What CHAT.SEND propagates for its inbox copies parses back on the
-    /// replica.
+    /// What CHAT.SEND propagates (the message, the first id kept, its inbox
+    /// copies and its DEDUP key) parses back on the replica.
     #[test]
     fn resolved_sends_round_trip(
         (r, u) in (valid_id(), valid_id()),
         text in any::<String>(),
-        numbers in (0..=i64::MAX, 0..=i64::MAX, 0..=i64::MAX, 0..=i64::MAX),
+        numbers in (0..=i64::MAX, 0..=i64::MAX, 0..=i64::MAX),
         copies in prop::collection::vec((valid_id(), any::<u64>(), any::<u64>(), 0..=i64::MAX as u64), 0..5),
+        dedup in prop::option::of((prop::collection::vec(any::<u8>(), 0..40), 0..=i64::MAX)),
     ) {
         let mut packed = Vec::new();
         for (member, ms, seq, length) in &copies {
             push_inbox_copy(&mut packed, member, DeliveryId { ms: *ms, seq: *seq }, *length);
         }
-        let (id, ts, len, sent) = numbers;
-        let args: Vec<Vec<u8>> = [r.as_bytes(), u.as_bytes(), text.as_bytes()]
+        let (id, ts, first) = numbers;
+        let mut args: Vec<Vec<u8>> = [r.as_bytes(), u.as_bytes(), text.as_bytes()]
             .into_iter()
             .map(<[u8]>::to_vec)
-            .chain([id, ts, len, sent].map(|n| n.to_string().into_bytes()))
+            .chain([id, ts, first].map(|n| n.to_string().into_bytes()))
             .chain([packed])
             .collect();
+        if let Some((key, until)) = &dedup {
+            args.push(key.clone());
+            args.push(until.to_string().into_bytes());
+        }
         let a: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         let parsed = ResolvedSend::parse(&a).unwrap();
+        prop_assert_eq!((parsed.room.as_str(), parsed.sender.as_str()), (r.as_str(), u.as_str()));
         prop_assert_eq!(parsed.text, text.as_str());
-        prop_assert_eq!((parsed.id, parsed.ts, parsed.history_length, parsed.sent_count), (id as u64, ts, len as u64, sent));
+        prop_assert_eq!((parsed.id, parsed.ts, parsed.first_kept), (id as u64, ts, first as u64));
+        prop_assert_eq!(parsed.dedup.map(|(k, until)| (k.to_vec(), until)), dedup);
         let got: Vec<_> = parsed
             .inbox_copies
             .iter()
@@ -1592,47 +1796,170 @@ proptest! {
         prop_assert_eq!(got, copies);
     }
 
-    /// Data read back from keys (which someone may have written by hand)
-    /// never makes a decoder panic, and what the module writes reads back.
+    /// A message document is the documented JSON, whatever the text holds:
+    /// `type`, `room`, `id`, `sender`, `text`, `ts`, then `edited` for an
+    /// edited message, no text but `"deleted":true` for a tombstone, and
+    /// FETCH's `delivery` last. Pages of documents are written into one
+    /// buffer, each after what it holds.
     #[test]
-    fn stored_data_decoders(
-        raw in prop_oneof![
-            prop::collection::vec(any::<u8>(), 0..40),
-            "(e|d)\n-?[0-9]{0,20}\n[0-9a-z\n]{0,20}".prop_map(String::into_bytes),
-            "chat:room:\\{[a-z{}]{0,6}\\}(\\{[a-z]{0,3}\\})?:log".prop_map(String::into_bytes),
-        ],
+    fn message_documents_are_the_documented_json(
         r in valid_id(),
         sender in valid_id(),
-        text in any::<String>(),
-        at in any::<i64>(),
+        text in prop_oneof![any::<String>(), "[\\x00-\\x1f\"\\\\/<>\u{2028}\u{7f}a]{0,12}"],
+        id in any::<u64>(),
         ts in any::<i64>(),
-        id in 0..=i64::MAX as u64,
+        edited in prop::option::of(any::<i64>()),
+        deleted in any::<bool>(),
+        delivery in prop::option::of((any::<u64>(), any::<u64>())),
+        before in prop::collection::vec(any::<u8>(), 0..8),
     ) {
-        let _ = Stored::decode(&raw);
-        let _ = Message::from_inbox_entry([(&b"msg"[..], raw.as_slice())]);
-        let _ = Message::from_log_entry(&r, 1, [(&b"ts"[..], raw.as_slice()), (b"sender", &raw)]);
-        let _ = room_of_log_key(&raw);
-        let _ = roster_without(&raw, &sender);
-
-        prop_assert_eq!(room_of_log_key(&RoomKey::Log.of(&r)), Some(r.clone()));
-        let edit = Stored::Edited { at, text: text.clone().into() };
-        prop_assert_eq!(Stored::decode(&edit.encode()), Some(edit));
-        let deletion = Stored::Deleted { at, ts, sender: sender.clone().into() };
-        prop_assert_eq!(Stored::decode(&deletion.encode()), Some(deletion));
         let message = Message {
-            room: r.clone().into(),
+            room: r.as_str().into(),
             id,
-            sender: sender.clone().into(),
-            text: text.clone().into(),
+            sender: sender.as_str().into(),
+            text: text.as_str().into(),
             ts,
-            edited: None,
-            deleted: false,
+            edited,
+            deleted,
         };
-        let copy = message.inbox_value();
-        prop_assert_eq!(Message::from_inbox_entry([(&b"msg"[..], copy.as_slice())]), message);
-        let roster = [roster_line(&r), roster_line(&sender)].concat();
-        prop_assert_eq!(roster_without(&roster, &sender), Some(roster_line(&r)));
+        let delivery = delivery.map(|(ms, seq)| DeliveryId { ms, seq }.to_string());
+        let s = |v: &str| serde_json::to_string(v).unwrap();
+        let mut want = format!(r#"{{"type":"message","room":{},"id":{id},"sender":{}"#, s(&r), s(&sender));
+        if deleted {
+            want += &format!(r#","ts":{ts},"deleted":true"#);
+        } else {
+            want += &format!(r#","text":{},"ts":{ts}"#, s(&text));
+            if let Some(at) = edited {
+                want += &format!(r#","edited":{at}"#);
+            }
+        }
+        if let Some(d) = &delivery {
+            want += &format!(r#","delivery":{}"#, s(d));
+        }
+        want += "}";
+        let got = match &delivery {
+            Some(d) => message.to_json_with_delivery(d),
+            None => message.to_json(),
+        };
+        prop_assert_eq!(String::from_utf8(got.clone()).ok(), Some(want.clone()));
+        // It is JSON, and reads back to what went in.
+        let v: serde_json::Value = serde_json::from_slice(&got).unwrap();
+        prop_assert_eq!(v["text"].as_str(), (!deleted).then_some(text.as_str()));
+        prop_assert_eq!(v["id"].as_u64(), Some(id));
+        let mut buf = before.clone();
+        message.write_json(delivery.as_deref(), &mut buf);
+        prop_assert_eq!(&buf[..before.len()], &before[..]);
+        prop_assert_eq!(&buf[before.len()..], want.as_bytes());
     }
+}
+
+// ---------------------------------------------------------------------------
+// Channels and cluster slots, against the Redis Cluster specification.
+
+/// CRC16/XMODEM as polynomial division: the key's bits, most significant
+/// first, followed by 16 zero bits, divided by x^16 + x^12 + x^5 + 1.
+fn spec_crc16(bytes: &[u8]) -> u16 {
+    let bits = bytes
+        .iter()
+        .flat_map(|&b| (0..8).rev().map(move |i| u32::from(b >> i) & 1))
+        .chain(std::iter::repeat_n(0, 16));
+    let mut reg = 0u32;
+    for bit in bits {
+        reg = (reg << 1) | bit;
+        if reg & 0x1_0000 != 0 {
+            reg ^= 0x1_1021;
+        }
+    }
+    reg as u16
+}
+
+/// The slot of a key: if it has a `{` and a `}` after it with something in
+/// between, only that part is hashed (the first `{`, the first `}` after
+/// it); else the whole key.
+fn spec_slot(key: &[u8]) -> u16 {
+    let hashed = key
+        .iter()
+        .position(|&b| b == b'{')
+        .and_then(|open| {
+            let after = &key[open + 1..];
+            let close = after.iter().position(|&b| b == b'}')?;
+            (close > 0).then(|| &after[..close])
+        })
+        .unwrap_or(key);
+    spec_crc16(hashed) % 16384
+}
+
+/// `chat:<kind>:{id}:push`, or `chat:<kind>:{tag}{rest}:push` for an id
+/// that starts with its own tag.
+fn spec_channel(kind: &str, id: &str) -> Vec<u8> {
+    let braced = match id.strip_prefix('{').and_then(|a| a.split_once('}')) {
+        Some((tag, rest)) => format!("{{{tag}}}{{{rest}}}"),
+        None => format!("{{{id}}}"),
+    };
+    format!("chat:{kind}:{braced}:push").into_bytes()
+}
+
+/// Ids from a few letters, to make equal ones and near ones common.
+fn small_id() -> impl Strategy<Value = String> {
+    "(\\{[ab:]{1,2}\\})?[ab:{}]{1,3}".prop_filter("a valid id", |s| spec_id(s.as_bytes()))
+}
+
+proptest! {
+    #![proptest_config(config(5_000))]
+
+    /// Every valid id's channels follow the documented layout and hash to
+    /// the cluster slot of the id's key, so they are shard channels of the
+    /// node that holds it; different ids never share a channel.
+    #[test]
+    fn channels_hash_to_the_slot_of_their_id(
+        id in prop_oneof![
+            3 => valid_id(),
+            1 => id().prop_filter("a valid id", |b| spec_id(b)).prop_map(|b| String::from_utf8(b).unwrap()),
+            1 => small_id(),
+        ],
+        other in small_id(),
+        junk in prop::collection::vec(any::<u8>(), 0..30),
+    ) {
+        let user = user_channel(&id);
+        let room = room_channel(&id);
+        prop_assert_eq!(&user, &spec_channel("user", &id));
+        prop_assert_eq!(&room, &spec_channel("room", &id));
+        // A reused buffer holds exactly the channel, whatever it held.
+        let mut buf = junk;
+        write_user_channel(&id, &mut buf);
+        prop_assert_eq!(&buf, &user);
+
+        let key_slot = slot(id.as_bytes());
+        prop_assert_eq!(key_slot, spec_slot(id.as_bytes()));
+        prop_assert_eq!(slot(&user), key_slot, "{}", String::from_utf8_lossy(&user));
+        prop_assert_eq!(slot(&room), key_slot, "{}", String::from_utf8_lossy(&room));
+        prop_assert_eq!(slot_of_id(&id), key_slot);
+        prop_assert_eq!(hash_tag(&user), tag_of(&id).as_bytes());
+
+        prop_assert_eq!(user_channel(&other) == user, other == id, "{} {}", other, id);
+        prop_assert_eq!(room_channel(&other) == room, other == id, "{} {}", other, id);
+        prop_assert_ne!(user_channel(&other), room.clone());
+    }
+
+    /// Any key's slot is Redis Cluster's.
+    #[test]
+    fn slots_are_those_of_redis_cluster(
+        key in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..40),
+            "[a{}b]{0,8}".prop_map(String::into_bytes),
+        ],
+    ) {
+        prop_assert!(slot(&key) < 16384);
+        prop_assert_eq!(slot(&key), spec_slot(&key), "{:?}", String::from_utf8_lossy(&key));
+    }
+}
+
+#[test]
+fn the_reference_crc_is_the_one_redis_cluster_uses() {
+    // The check value of CRC16/XMODEM, and slots `CLUSTER KEYSLOT` gives.
+    assert_eq!(spec_crc16(b"123456789"), 0x31c3);
+    assert_eq!(spec_slot(b"foo"), 12182);
+    assert_eq!(spec_slot(b"bar"), 5061);
 }
 
 /// A delivery above `i64::MAX` (a stream id a client may give an inbox with
@@ -1652,7 +1979,7 @@ fn resolved_copies_keep_deliveries_above_i64_max() {
     ] {
         let mut copies = Vec::new();
         push_inbox_copy(&mut copies, "bob", delivery, 1);
-        let args: [&[u8]; 8] = [b"r", b"alice", b"hi", b"1", b"2", b"1", b"1", &copies];
+        let args: [&[u8]; 7] = [b"r", b"alice", b"hi", b"1", b"2", b"1", &copies];
         let parsed = ResolvedSend::parse(&args)
             .unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(&copies)));
         assert_eq!(parsed.inbox_copies[0].delivery, delivery);
@@ -1664,8 +1991,9 @@ fn module_arg_name() -> impl Strategy<Value = Vec<u8>> {
     let names: Vec<&'static str> = PARAMS
         .iter()
         .map(|p| p.name)
-        .chain(FLAGS.iter().map(|f| f.name))
         .chain(WORDS.iter().map(|w| w.name))
+        // A parameter that existed once.
+        .chain(["replicate-effects"])
         .collect();
     prop_oneof![
         4 => (prop::sample::select(names), any::<u32>()).prop_map(|(n, m)| cased(n, m)),
@@ -1708,7 +2036,6 @@ proptest! {
                             prop_assert!((p.min..=p.max).contains(n), "{} {}", p.name, n);
                             p.name
                         }
-                        Setting::Flag(f, _) => f.name,
                         Setting::Word(w, value) => {
                             prop_assert!(w.choices.is_empty() || w.choices.contains(&value.as_str()));
                             w.name
@@ -1717,7 +2044,14 @@ proptest! {
                     prop_assert!(is_kw(name, setting_name));
                 }
             }
-            Err(message) => prop_assert!(!message.is_empty()),
+            Err(message) => {
+                prop_assert!(!message.is_empty());
+                prop_assert!(!message.contains('\n') && !message.contains('\r'), "{}", message);
+            }
+        }
+        // No parameter is accepted under a name that is not one now.
+        if pairs.iter().any(|(name, _)| is_kw(name, "replicate-effects")) {
+            prop_assert!(parse_module_args(&args).is_err());
         }
     }
 }

@@ -249,7 +249,17 @@ impl<C: Codec> Chunks<C> {
             removed += partial;
         }
         self.len -= removed;
+        self.fit_table();
         removed
+    }
+
+    /// Gives back the chunk table's spare room once most chunks are gone
+    /// (a burst of messages that aged out, an inbox read to the end).
+    fn fit_table(&mut self) {
+        let len = self.chunks.len();
+        if self.chunks.capacity() > 4 * len.max(1) {
+            self.chunks.shrink_to(len + len / 4);
+        }
     }
 
     /// How many records `drop_chunks_keeping(keep)` would remove.
@@ -279,6 +289,7 @@ impl<C: Codec> Chunks<C> {
             self.chunks.pop_front();
         }
         self.len -= removed;
+        self.fit_table();
         removed
     }
 
@@ -335,8 +346,8 @@ impl<C: Codec> Chunks<C> {
     }
 
     /// Checks a decoded value: every chunk decodes to exactly its records,
-    /// its last key is right, and every chunk but the first and the last is
-    /// full. Sets the record count. A value that fails is refused, never
+    /// its last key is right, and the chunks' positions follow one another.
+    /// Sets the record count. A value that fails is refused, never
     /// half-read.
     pub fn check(&mut self) -> Result<(), String> {
         let chunks = self.chunks.len();

@@ -134,13 +134,10 @@ impl User {
 
     /// The handle the next copy delivered at `now` gets.
     pub fn next_delivery(&self, now: i64) -> DeliveryId {
-        self.inbox().map_or(
-            DeliveryId {
-                ms: now.max(0) as u64,
-                seq: 0,
-            },
-            |i| i.next_delivery(now),
-        )
+        match self.inbox() {
+            Some(inbox) => inbox.next_delivery(now),
+            None => Inbox::default().next_delivery(now),
+        }
     }
 
     /// Adds a copy (see `Inbox::push`).
