@@ -13,6 +13,14 @@ use crate::reply::Reply;
 use crate::store::{self, Access, Ctx};
 use crate::types::{decode_value, ChatValue};
 
+/// Whether the server is loading its data (the AOF, at start-up or for
+/// DEBUG LOADAOF).
+fn loading(ctx: Ctx) -> bool {
+    // SAFETY: live context.
+    let flags = unsafe { crate::store::api!(RedisModule_GetContextFlags)(ctx) } as u32;
+    flags & redis_module::raw::REDISMODULE_CTX_FLAGS_LOADING != 0
+}
+
 fn internal_only(command: &'static str) -> Result<(), ChatError> {
     if context::replaying() {
         Ok(())
@@ -74,13 +82,25 @@ pub fn restore_value(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 }
 
 fn restore<T: ChatValue>(ctx: Ctx, args: &Args, req: &RestoreValue) -> Result<Reply, ChatError> {
-    let value = decode_value::<T>(req.key, req.version, req.bytes).ok_or_else(|| {
-        ChatError::Internal(format!(
+    let Some(value) = decode_value::<T>(req.key, req.version, req.bytes) else {
+        if loading(ctx) {
+            // Redis stops at an RDB value it cannot read, but only logs a
+            // command of the AOF that fails and goes on: the server would
+            // then serve without this room or user, and the next rewrite
+            // would lose it for good. Stop as the RDB case does.
+            crate::log_warning(
+                "the AOF holds a chat value this module cannot read (see the line above); \
+                 the server stops rather than serve without it. Load it with the module \
+                 that wrote it, or a later one",
+            );
+            std::process::exit(1);
+        }
+        return Err(ChatError::Internal(format!(
             "the chat-{} value of key '{}' does not decode; see the log",
             T::KIND,
             String::from_utf8_lossy(req.key)
-        ))
-    })?;
+        )));
+    };
     // A value renamed by hand is restored as it was, still refused by the
     // commands until it is renamed back: the AOF keeps the data as it is.
     let mut key = store::inspect::<T>(ctx, args.key(0)?, Access::Write)?;
