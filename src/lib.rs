@@ -62,38 +62,21 @@ fn missing_api() -> Option<&'static str> {
         RedisModule_FreeString,
         RedisModule_StringPtrLen,
         RedisModule_Milliseconds,
-        RedisModule_KeyExists,
         RedisModule_OpenKey,
         RedisModule_CloseKey,
         RedisModule_KeyType,
-        RedisModule_ValueLength,
         RedisModule_DeleteKey,
         RedisModule_NotifyKeyspaceEvent,
         RedisModule_Replicate,
         RedisModule_ReplicateVerbatim,
         RedisModule_PublishMessageShard,
-        RedisModule_HashGet,
-        RedisModule_HashSet,
         RedisModule_ScanCursorCreate,
-        RedisModule_ScanKey,
         RedisModule_Scan,
         RedisModule_ScanCursorRestart,
         RedisModule_CreateTimer,
-        RedisModule_ScanCursorDestroy,
-        RedisModule_StreamAdd,
-        RedisModule_StreamTrimByLength,
-        RedisModule_StreamTrimByID,
-        RedisModule_StreamIteratorStart,
-        RedisModule_StreamIteratorNextID,
-        RedisModule_StreamIteratorNextField,
-        RedisModule_StreamIteratorStop,
-        RedisModule_StringSet,
-        RedisModule_StringDMA,
-        RedisModule_StringTruncate,
         RedisModule_RegisterCommandFilter,
         RedisModule_CommandFilterArgGet,
         RedisModule_SubscribeToServerEvent,
-        RedisModule_SetAbsExpire,
         RedisModule_PublishMessage,
         RedisModule_Call,
         RedisModule_CallReplyInteger,
@@ -117,6 +100,18 @@ fn missing_api() -> Option<&'static str> {
         RedisModule_ReplyWithMap,
         RedisModule_ReplyWithError,
         RedisModule_Log,
+        RedisModule_SetModuleOptions,
+        RedisModule_ModuleTypeSetValue,
+        RedisModule_ModuleTypeGetValue,
+        RedisModule_ModuleTypeGetType,
+        RedisModule_SaveStringBuffer,
+        RedisModule_LoadStringBuffer,
+        RedisModule_IsIOError,
+        RedisModule_GetKeyNameFromIO,
+        RedisModule_EmitAOF,
+        RedisModule_DigestAddStringBuffer,
+        RedisModule_DigestEndSequence,
+        RedisModule_Free,
     );
     None
 }
@@ -172,6 +167,17 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         log_warning(&error);
         return Status::Err;
     }
+    // A value that cannot be read from an RDB file or a RESTORE payload
+    // (cut short, damaged) is refused by the type's loader, which checks for
+    // read errors itself: without this option Redis stops the server at the
+    // first short read instead.
+    // SAFETY: called during OnLoad with the load context.
+    unsafe {
+        api!(RedisModule_SetModuleOptions)(
+            ctx.get_raw(),
+            raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS as i32,
+        )
+    };
     server::detect(ctx.get_raw());
     if let Err(error) = registry::register_all(ctx.get_raw()) {
         log_warning(&error);

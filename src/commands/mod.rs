@@ -87,22 +87,16 @@ fn existing_user(
     Ok(user)
 }
 
-/// The error for `user` (argument `i`) not being a member of a room:
-/// `ERR no such user` for an unknown user, else `ERR user is not a member`.
-fn not_member(ctx: Ctx, args: &Args, i: usize) -> ChatError {
-    match existing_user(ctx, args, i, Access::Read) {
-        Ok(_) => ChatError::NotMember,
-        Err(error) => error,
-    }
-}
-
-/// Fails unless argument `i` names a member of `room`.
+/// Fails unless argument `i` names a registered user who is a member of
+/// `room`: the user's key, which the command declares, is opened and its
+/// type checked like any other (`WRONGTYPE` for a key of another type);
+/// then `ERR no such user`, or `ERR user is not a member of the room`.
 fn require_member(ctx: Ctx, room: &Room, args: &Args, i: usize) -> Result<(), ChatError> {
-    let user = std::str::from_utf8(args.get(i).copied().unwrap_or_default()).unwrap_or_default();
-    if room.is_member(user) {
+    let user = existing_user(ctx, args, i, Access::Read)?;
+    if room.is_member(user.id()) {
         Ok(())
     } else {
-        Err(not_member(ctx, args, i))
+        Err(ChatError::NotMember)
     }
 }
 

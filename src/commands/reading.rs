@@ -11,7 +11,7 @@ use chat_core::request::{parse_user, Membership, Read as ReadRequest};
 use chat_core::ChatError;
 
 use super::rooms::listen_reply;
-use super::{existing_room, existing_user, mode_of, not_member, require_member, tell_room, Args};
+use super::{existing_room, existing_user, mode_of, require_member, tell_room, Args};
 use crate::reply::Reply;
 use crate::store::{self, Access, Ctx};
 
@@ -20,14 +20,15 @@ pub fn read(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = ReadRequest::parse(args)?;
     let (room_id, user) = (req.room.as_str(), req.user.as_str());
     let mut key = existing_room(ctx, args, 0, Access::Write)?;
+    if let Some(room) = key.get() {
+        require_member(ctx, room, args, 1)?;
+    }
     let Some(room) = key.get_mut() else {
         return Err(ChatError::NoSuchRoom);
     };
-    let moved = match room.read(user, req.id) {
-        Ok(Read::Stayed(cursor)) => return Ok(Reply::Int(cursor as i64)),
-        Ok(Read::Moved(cursor)) => cursor,
-        Err(ChatError::NotMember) => return Err(not_member(ctx, args, 1)),
-        Err(error) => return Err(error),
+    let moved = match room.read(user, req.id)? {
+        Read::Stayed(cursor) => return Ok(Reply::Int(cursor as i64)),
+        Read::Moved(cursor) => cursor,
     };
     key.changed(c"chat.read");
     if let Some(room) = key.get() {

@@ -16,7 +16,7 @@ use chat_core::replay::ResolvedSend;
 use chat_core::request::Send;
 use chat_core::ChatError;
 
-use super::{existing_room, in_cluster, mode_of, not_member, require_same_slot, Args};
+use super::{existing_room, in_cluster, mode_of, require_same_slot, Args};
 use crate::config::limits;
 use crate::context;
 use crate::publish::{publish, Publisher};
@@ -37,14 +37,20 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let Some(room) = key.get() else {
         return Err(ChatError::NoSuchRoom);
     };
+    // The sender's key is declared: its type is checked like the room's.
+    let sender_key = store::open::<User>(ctx, args.key(1)?, Access::Read)?;
     // A retry of a send that already happened gets the first reply again,
-    // and writes nothing.
+    // and writes nothing, whatever happened since.
     if let Some(first) = req.dedup.and_then(|k| room.dedup_get(k, now)) {
         return Ok(Reply::Int(first as i64));
     }
-    if !room.is_member(sender) {
-        return Err(not_member(ctx, args, 1));
+    if !sender_key.exists() {
+        return Err(ChatError::NoSuchUser);
     }
+    if !room.is_member(sender) {
+        return Err(ChatError::NotMember);
+    }
+    drop(sender_key);
     // Every key a send may write is opened, and its type checked, before
     // the first write. A member whose key is gone (a user key deleted by
     // hand, or moved away by a slot migration) gets no copy, and misses

@@ -48,8 +48,9 @@ impl Serialize for Label {
 
 impl<'de> Deserialize<'de> for Label {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let (origin, text) = <(u32, String)>::deserialize(d)?;
-        Ok(Label::new(origin, &text))
+        // Borrowed: see `wire` on damaged lengths.
+        let (origin, text) = <(u32, &'de str)>::deserialize(d)?;
+        Ok(Label::new(origin, text))
     }
 }
 

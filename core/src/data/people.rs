@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Person {
     /// The user id; empty for a free place.
+    #[serde(with = "super::wire::text")]
     pub id: Box<str>,
     /// The id of the last message they have read, while they are a member.
     pub cursor: Option<u64>,

@@ -24,10 +24,19 @@ struct More {
     /// Online until this unix ms (0: offline).
     online_until: i64,
     /// An Argon2id hash in PHC form.
+    #[serde(with = "super::wire::optional_text")]
     password: Option<Box<str>>,
-    /// The rooms the user is a member of, by id, with when they joined.
-    rooms: Vec<(Box<str>, i64)>,
+    /// The rooms the user is a member of, in order of id.
+    rooms: Vec<Joined>,
     inbox: Inbox,
+}
+
+/// A room the user is in, and when they joined it (unix ms).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Joined {
+    #[serde(with = "super::wire::text")]
+    room: Box<str>,
+    at: i64,
 }
 
 impl User {
@@ -82,7 +91,7 @@ impl User {
     pub fn rooms(&self) -> impl Iterator<Item = (&str, i64)> {
         self.more
             .iter()
-            .flat_map(|m| m.rooms.iter().map(|(r, at)| (&**r, *at)))
+            .flat_map(|m| m.rooms.iter().map(|j| (&*j.room, j.at)))
     }
 
     pub fn room_count(&self) -> u64 {
@@ -92,19 +101,25 @@ impl User {
     pub fn in_room(&self, room: &str) -> bool {
         self.more
             .as_ref()
-            .is_some_and(|m| m.rooms.binary_search_by(|(r, _)| (**r).cmp(room)).is_ok())
+            .is_some_and(|m| m.rooms.binary_search_by(|j| (*j.room).cmp(room)).is_ok())
     }
 
     /// Adds `room` to the user's rooms; false if it was there already.
     pub fn join(&mut self, room: &str, at: i64) -> bool {
         let rooms = &mut self.more().rooms;
-        match rooms.binary_search_by(|(r, _)| (**r).cmp(room)) {
+        match rooms.binary_search_by(|j| (*j.room).cmp(room)) {
             Ok(_) => false,
             Err(i) => {
                 if rooms.len() == rooms.capacity() {
                     rooms.reserve_exact(1 + rooms.len() / 4);
                 }
-                rooms.insert(i, (room.into(), at));
+                rooms.insert(
+                    i,
+                    Joined {
+                        room: room.into(),
+                        at,
+                    },
+                );
                 true
             }
         }
@@ -115,7 +130,7 @@ impl User {
         let Some(more) = self.more.as_mut() else {
             return false;
         };
-        match more.rooms.binary_search_by(|(r, _)| (**r).cmp(room)) {
+        match more.rooms.binary_search_by(|j| (*j.room).cmp(room)) {
             Ok(i) => {
                 more.rooms.remove(i);
                 true
@@ -169,10 +184,10 @@ impl User {
             + self.more.as_ref().map_or(0, |m| {
                 alloc_size(std::mem::size_of::<More>())
                     + m.password.as_ref().map_or(0, |p| alloc_size(p.len()))
-                    + alloc_size(m.rooms.capacity() * std::mem::size_of::<(Box<str>, i64)>())
+                    + alloc_size(m.rooms.capacity() * std::mem::size_of::<Joined>())
                     + m.rooms
                         .iter()
-                        .map(|(r, _)| alloc_size(r.len()))
+                        .map(|j| alloc_size(j.room.len()))
                         .sum::<usize>()
                     + m.inbox.heap_bytes()
             })
@@ -181,7 +196,7 @@ impl User {
     /// Checks a decoded user.
     pub fn check(&mut self) -> Result<(), String> {
         if let Some(more) = self.more.as_mut() {
-            if more.rooms.windows(2).any(|w| w[0].0 >= w[1].0) {
+            if more.rooms.windows(2).any(|w| w[0].room >= w[1].room) {
                 return Err("the user's rooms are out of order".into());
             }
             more.inbox.check()?;

@@ -44,6 +44,11 @@ pub fn decode_all<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> 
     }
 }
 
+// Strings and byte strings are decoded borrowed from the input, then
+// copied: bincode reserves an owned string's length before it checks that
+// the bytes are there, so a damaged length could make it reserve
+// gigabytes. A borrowed one is checked against the input first.
+
 /// `#[serde(with = "wire::bytes")]`: a `Vec<u8>` as one byte string (a
 /// length and the bytes), not as a sequence of numbers.
 pub mod bytes {
@@ -68,7 +73,34 @@ pub mod bytes {
                 Ok(v)
             }
         }
-        d.deserialize_byte_buf(Bytes)
+        d.deserialize_bytes(Bytes)
+    }
+}
+
+/// `#[serde(with = "wire::text")]`: a `Box<str>`, decoded borrowed.
+pub mod text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Box<str>, D::Error> {
+        <&'de str>::deserialize(d).map(Box::from)
+    }
+}
+
+/// `#[serde(with = "wire::optional_text")]`: an `Option<Box<str>>`, decoded
+/// borrowed.
+pub mod optional_text {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(text: &Option<Box<str>>, s: S) -> Result<S::Ok, S::Error> {
+        text.as_deref().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<str>>, D::Error> {
+        <Option<&'de str>>::deserialize(d).map(|t| t.map(Box::from))
     }
 }
 
@@ -136,6 +168,30 @@ mod tests {
         // A length far past the end is an error, not a huge allocation.
         let huge = [0u8, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f];
         assert!(decode_all::<Sample>(&huge).is_err());
+    }
+
+    #[test]
+    fn a_damaged_length_reserves_nothing() {
+        #[derive(Debug, Serialize, Deserialize)]
+        struct Owned {
+            #[serde(with = "text")]
+            name: Box<str>,
+            #[serde(with = "bytes")]
+            raw: Vec<u8>,
+        }
+        // A length of about 3 GB with nothing after it: refused at once,
+        // before anything is reserved for it.
+        let claim = [0xfc, 0x00, 0x00, 0x00, 0xb8];
+        assert!(decode_all::<Owned>(&claim).is_err());
+        let mut after_name = encode(&("n",));
+        after_name.extend_from_slice(&claim);
+        assert!(decode_all::<Owned>(&after_name).is_err());
+        let ok = encode(&Owned {
+            name: "n".into(),
+            raw: vec![1, 2],
+        });
+        let back: Owned = decode_all(&ok).unwrap();
+        assert_eq!((&*back.name, back.raw), ("n", vec![1, 2]));
     }
 
     #[test]
