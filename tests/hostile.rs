@@ -1,31 +1,39 @@
 //! Hostile input against a live server: thousands of random argument
-//! vectors sent to every CHAT.* command the server reports.
+//! vectors sent to every CHAT.* command the server reports, keys of every
+//! other Redis type (or of the other chat kind) where a room or a user is
+//! wanted, and chat values crafted byte by byte through RESTORE.
 //!
 //! The command list comes from `COMMAND LIST FILTERBY MODULE chat` and each
 //! command's arguments from `COMMAND DOCS`, so a new command is covered as
-//! soon as it is registered. Vectors mix random bytes, huge, negative and
-//! malformed numbers, option keywords in any case (missing, repeated,
-//! unknown), empty and very long arguments (up to 1 MB), ids of existing
-//! rooms and users (so that some calls succeed and write), and keys of the
-//! wrong type. Some calls run inside MULTI/EXEC or a script, over RESP3, and
+//! soon as it is registered (CHAT.DUMP, and the internal commands that only
+//! replicas and the AOF may send, which must refuse every client). Vectors
+//! mix random bytes, huge, negative and malformed numbers, option keywords
+//! in any case (missing, repeated, unknown), empty and very long arguments
+//! (up to 1 MB), ids of existing rooms and users (so that some calls
+//! succeed and write), ids whose keys hold another Redis type, a room
+//! copied by hand, members whose user key is gone, and commands wrapped in
+//! CHAT.AT. Some calls run inside MULTI/EXEC or a script, over RESP3, and
 //! the chat.* limits change now and then. The run is seeded: the seed is
 //! printed, and `HOSTILE_SEED=<n>` replays it (`HOSTILE_CALLS=<n>` runs
-//! longer).
+//! longer, `HOSTILE_RESTORES=<n>` crafts more values). The crafted values
+//! also depend on the times stored in the data they start from, so a seed
+//! replays the same changes to slightly different bytes.
 //!
 //! Asserted: the server never crashes or hangs (every reply within the read
 //! timeout, PING answers, the process lives, no panic in its log), every
 //! reply is a value or an error whose text starts with an upper-case code,
 //! no error is the module's "internal error", a command that fails writes
-//! nothing (`DEBUG DIGEST` before and after, on a sample of the calls), a
-//! replica ends with the primary's data, and the data written before the
-//! run under the reserved tag `{keep}` is exactly as it was.
+//! nothing (`DEBUG DIGEST` before and after, on a sample of the calls, and
+//! on every call of an internal command, which never succeeds), a replica
+//! ends with the primary's data, and the data written before the run under
+//! the reserved tag `{keep}` is exactly as it was.
 //!
-//! Reserved data: the rooms and users whose ids start with `{keep}` are
-//! written before the run and never named by a random call (any generated
-//! argument that contains `{keep}` is replaced). Nothing a random call can
-//! do reaches them otherwise: they are in no room the random calls know, and
-//! are offline, so no send reaches their inboxes. Every other id is fair
-//! game for writes.
+//! Reserved data: the rooms and users whose ids start with `{keep}` (the
+//! keys `{keep}alice`, `{keep}general`, ...) are written before the run and
+//! never named by a random call (any generated argument that contains
+//! `{keep}` is replaced). Nothing a random call can do reaches them
+//! otherwise: they are in no room the random calls know, and are offline,
+//! so no send reaches their inboxes. Every other id is fair game for writes.
 
 mod common;
 
@@ -196,7 +204,21 @@ struct Known {
     pairs: Vec<(String, String)>,
     deliveries: Vec<String>,
     passwords: Vec<String>,
+    /// Encodings of real chat values (what CHAT.RESTORE-VALUE carries).
+    values: Vec<Vec<u8>>,
+    /// The name of every CHAT.* command, for CHAT.AT to wrap.
+    commands: Vec<String>,
 }
+
+/// The commands only a primary (to its replicas) or the AOF may send: a
+/// client gets an error, and nothing is written.
+const INTERNAL: [&str; 5] = [
+    "chat.at",
+    "chat.send-resolved",
+    "chat.set-password",
+    "chat.trim-resolved",
+    "chat.restore-value",
+];
 
 const KEYWORDS: [&str; 11] = [
     "COUNT", "BEFORE", "AFTER", "BLOCK", "TTL", "DEDUP", "WITHREAD", "PASSWORD", "COUNTS", "FOO",
@@ -362,12 +384,26 @@ fn value_for(rng: &mut Rng, known: &Known, pair: Option<usize>, arg: &DocArg) ->
             Some((room, _)) => room.as_bytes().to_vec(),
             None => rng.pick(&known.rooms).as_bytes().to_vec(),
         },
+        // CHAT.DUMP's and CHAT.RESTORE-VALUE's key: a room or a user.
+        "key" if name == "key" && rng.chance(50) => rng.pick(&known.rooms).as_bytes().to_vec(),
         "key" => match pair {
             Some((_, user)) if rng.chance(80) => user.as_bytes().to_vec(),
             _ => rng.pick(&known.users).as_bytes().to_vec(),
         },
         "integer" if rng.chance(70) => rng.below(8).to_string().into_bytes(),
         "integer" => number(rng),
+        _ if name == "kind" => {
+            let kind = *rng.pick(&["room", "user", "rooms", ""]);
+            cased(rng, kind)
+        }
+        _ if name == "command" => {
+            let command = rng.pick(&known.commands).clone();
+            cased(rng, &command)
+        }
+        _ if name == "bytes" && rng.chance(70) => rng.pick(&known.values).clone(),
+        _ if name == "hash" => {
+            b"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA".to_vec()
+        }
         _ if name.contains("delivery") => delivery(rng, known),
         _ if name.contains("password") => rng.pick(&known.passwords).as_bytes().to_vec(),
         _ if name.contains("user") || name.contains("member") || name.contains("sender") => {
@@ -418,9 +454,34 @@ fn documented(
     }
 }
 
-/// A random argument vector for `cmd`.
-fn vector(rng: &mut Rng, known: &Known, cmd: &CommandDoc) -> Vec<Vec<u8>> {
+/// A random argument vector for `cmd`. CHAT.AT, more often than not,
+/// wraps a vector of another command (`commands`), as a primary would.
+fn vector(rng: &mut Rng, known: &Known, cmd: &CommandDoc, commands: &[CommandDoc]) -> Vec<Vec<u8>> {
     let mut args = Vec::new();
+    if cmd.name == "chat.at" && rng.chance(60) {
+        let inner = rng.pick(commands);
+        args.push(match rng.below(3) {
+            0 => number(rng),
+            _ => (1_700_000_000_000 + rng.below(1 << 40) as u64)
+                .to_string()
+                .into_bytes(),
+        });
+        args.push(cased(rng, &inner.name));
+        // CHAT.AT inside CHAT.AT now and then, never deeper.
+        let inner_args = if inner.name == "chat.at" {
+            vec![
+                number(rng),
+                b"chat.send".to_vec(),
+                b"r1".to_vec(),
+                b"u1".to_vec(),
+                b"x".to_vec(),
+            ]
+        } else {
+            vector(rng, known, inner, commands)
+        };
+        args.extend(inner_args);
+        return args;
+    }
     match rng.below(10) {
         // As documented, or nearly: one argument replaced, dropped or added.
         0..=5 => {
@@ -542,7 +603,7 @@ fn reserved_data(con: &mut Connection) -> String {
 }
 
 /// Everything that can be read about the reserved data: command replies,
-/// and each key's type, digest and serialized value.
+/// and each key's type, digest, serialized value and CHAT.DUMP.
 fn snapshot(con: &mut Connection, dm: &str) -> BTreeMap<String, Value> {
     let mut reads: Vec<Vec<&str>> = Vec::new();
     for room in KEEP_ROOMS.iter().copied().chain([dm]) {
@@ -563,33 +624,34 @@ fn snapshot(con: &mut Connection, dm: &str) -> BTreeMap<String, Value> {
     for read in reads {
         out.insert(read.join(" "), q(con, &read));
     }
-    let mut keys = Vec::new();
-    let mut cursor = "0".to_string();
-    loop {
-        let reply = q(
-            con,
-            &["SCAN", &cursor, "MATCH", "*{keep}*", "COUNT", "1000"],
-        );
-        cursor = text(&items(&reply)[0]);
-        keys.extend(strings(&items(&reply)[1]));
-        if cursor == "0" {
-            break;
-        }
-    }
+    // A room and a user are one key each, named by the id.
+    let mut keys = strings(&q(con, &["KEYS", "*{keep}*"]));
     keys.sort();
-    assert!(keys.len() >= 15, "reserved keys: {keys:?}");
+    let mut expected: Vec<String> = KEEP_USERS
+        .iter()
+        .chain(&KEEP_ROOMS)
+        .map(|id| id.to_string())
+        .chain([dm.to_string()])
+        .collect();
+    expected.sort();
+    assert_eq!(keys, expected, "reserved keys");
     for key in keys {
         out.insert(format!("TYPE {key}"), q(con, &["TYPE", &key]));
         out.insert(
             format!("DIGEST {key}"),
             q(con, &["DEBUG", "DIGEST-VALUE", &key]),
         );
-        out.insert(format!("DUMP {key}"), q(con, &["DUMP", &key]));
+        out.insert(
+            format!("DUMP {key}"),
+            Value::BulkString(dump_payload(con, &key)),
+        );
+        out.insert(format!("CHAT.DUMP {key}"), q(con, &["CHAT.DUMP", &key]));
     }
     out
 }
 
-/// Rooms, users, messages and inboxes the random calls know by id.
+/// Rooms, users, messages and inboxes the random calls know by id, and
+/// ids whose keys were spoiled by hand.
 fn known_data(con: &mut Connection) -> Known {
     q(con, &["CHAT.REGISTER", "u1", "U1", "PASSWORD", "pw1"]);
     room_with(con, "r1", &["u1", "u2", "u3"]);
@@ -601,15 +663,24 @@ fn known_data(con: &mut Connection) -> Known {
     }
     let dm = text(&q(con, &["CHAT.DM", "u1", "u2"]));
     q(con, &["CHAT.SEND", &dm, "u2", "direct"]);
-    // Keys of the wrong type: an inbox that is a string, a history that
-    // is a list, a room whose roster is a hash.
+    // Spoiled by hand: a member whose user key is a string, ids whose keys
+    // hold a list, a hash and a stream, a member whose user key is gone,
+    // and a room and a user copied to another name.
     room_with(con, "wtr", &["u2", "wt"]);
-    q(con, &["SET", "chat:user:{wt}:inbox", "not a stream"]);
-    room_with(con, "wtroom", &["u3"]);
-    q(con, &["RPUSH", "chat:room:{wtroom}:log", "not a stream"]);
-    room_with(con, "wtroster", &["u3"]);
-    q(con, &["DEL", "chat:room:{wtroster}:roster"]);
-    q(con, &["HSET", "chat:room:{wtroster}:roster", "u3", "1"]);
+    q(con, &["DEL", "wt"]);
+    q(con, &["SET", "wt", "not a user"]);
+    q(con, &["RPUSH", "wtroom", "not a room"]);
+    q(con, &["HSET", "wthash", "not", "a room"]);
+    q(con, &["XADD", "wtstream", "*", "not", "a user"]);
+    room_with(con, "gonr", &["u3", "gone"]);
+    q(con, &["DEL", "gone"]);
+    q(con, &["COPY", "r2", "r2copy"]);
+    q(con, &["COPY", "u3", "u3copy"]);
+    let mut values = Vec::new();
+    for key in ["r1", "u1", "u3", &dm] {
+        let payload = dump_payload(con, key);
+        values.push(Payload::parse(&payload).value);
+    }
 
     let mut deliveries = Vec::new();
     for user in ["u2", "u3", "{t}u4"] {
@@ -625,6 +696,10 @@ fn known_data(con: &mut Connection) -> Known {
             "{t}u4",
             "{t}u5",
             "wt",
+            "wtstream",
+            "gone",
+            "u3copy",
+            "r2",
             "nobody",
             "{t}nobody",
         ]
@@ -636,7 +711,10 @@ fn known_data(con: &mut Connection) -> Known {
             "{t}r3",
             "wtr",
             "wtroom",
-            "wtroster",
+            "wthash",
+            "gonr",
+            "r2copy",
+            "u3",
             "nowhere",
             "{t}nowhere",
             &dm,
@@ -650,6 +728,8 @@ fn known_data(con: &mut Connection) -> Known {
             ("{t}r3", "{t}u5"),
             ("wtr", "u2"),
             ("wtr", "wt"),
+            ("gonr", "u3"),
+            ("gonr", "gone"),
         ]
         .map(|(r, u)| (r.to_string(), u.to_string()))
         .to_vec(),
@@ -657,6 +737,8 @@ fn known_data(con: &mut Connection) -> Known {
         passwords: ["pw1", "wrong", "", "new password"]
             .map(String::from)
             .to_vec(),
+        values,
+        commands: Vec::new(),
     }
 }
 
@@ -708,7 +790,8 @@ fn chat_configs(con: &mut Connection) -> Vec<(String, String)> {
 }
 
 /// Registers, creates and subscribes again what `known_data` made, where
-/// random calls removed it; errors (already there) are expected.
+/// random calls removed it; errors (already there, of the wrong type) are
+/// expected.
 fn refresh_known(con: &mut Connection) {
     let _ = try_q(con, &["CHAT.REGISTER", "u1", "U1", "PASSWORD", "pw1"]);
     for (room, users) in [
@@ -716,6 +799,7 @@ fn refresh_known(con: &mut Connection) {
         ("r2", &["u1"]),
         ("{t}r3", &["{t}u4", "{t}u5"]),
         ("wtr", &["u2", "wt"]),
+        ("gonr", &["u3", "gone"]),
     ] {
         let _ = try_q(con, &["CHAT.CREATE", room, "again"]);
         for user in users {
@@ -727,6 +811,8 @@ fn refresh_known(con: &mut Connection) {
     let _ = try_q(con, &["CHAT.SEND", "r2", "u1", "again"]);
     let _ = try_q(con, &["CHAT.SEND", "{t}r3", "{t}u5", "again"]);
     let _ = try_q(con, &["CHAT.DM", "u1", "u2"]);
+    // Gone again, if a random call registered it.
+    q(con, &["DEL", "gone"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -855,12 +941,21 @@ fn random_vectors_to_every_command() {
     let outcomes = random_run(&[], None, CALLS);
     let ok = |name: &str| outcomes.contains_key(&(name.to_string(), "ok".to_string()));
     let commands: std::collections::BTreeSet<&String> = outcomes.keys().map(|(c, _)| c).collect();
-    let succeeded = commands.iter().filter(|c| ok(c)).count();
-    // Only SEND-RESOLVED never succeeds for a client; a few others need
-    // luck (the author of an existing message, a password that matches).
-    // This only guards against a run that exercises nothing.
+    let public: Vec<&&String> = commands
+        .iter()
+        .filter(|c| !INTERNAL.contains(&c.as_str()))
+        .collect();
     assert!(
-        succeeded + 5 >= commands.len(),
+        public.len() + INTERNAL.len() == commands.len(),
+        "{commands:?}"
+    );
+    let succeeded = public.iter().filter(|c| ok(c)).count();
+    // The internal commands never succeed for a client (random_run checks
+    // it); a few others need luck (the author of an existing message, a
+    // password that matches). This only guards against a run that
+    // exercises nothing.
+    assert!(
+        succeeded + 4 >= public.len(),
         "too few commands ever succeeded: {outcomes:?}"
     );
 }
@@ -920,11 +1015,15 @@ fn random_run(
     }
     let dm = reserved_data(&mut setup);
     let before = snapshot(&mut setup, &dm);
-    let known = known_data(&mut setup);
+    let mut known = known_data(&mut setup);
     let commands = chat_commands(&mut setup);
+    known.commands = commands.iter().map(|c| c.name.clone()).collect();
     let replica = acl_user.is_none().then(|| start_replica(&server, true));
     let configs = chat_configs(&mut setup);
-    assert!(commands.len() >= 26, "{commands:?}");
+    assert!(commands.len() >= 31, "{commands:?}");
+    for name in ["chat.dump"].iter().chain(&INTERNAL) {
+        assert!(known.commands.iter().any(|c| c == name), "no {name}");
+    }
 
     let (mut resp2, id2) = timed(&server, false, acl_user);
     let (mut resp3, id3) = timed(&server, true, acl_user);
@@ -940,12 +1039,13 @@ fn random_run(
         } else {
             rng.below(commands.len())
         }];
-        let args = vector(&mut rng, &known, cmd);
+        let args = vector(&mut rng, &known, cmd, &commands);
         let use_resp3 = rng.chance(25);
-        // A command that fails writes nothing (checked on a sample).
-        let before = rng
-            .chance(20)
-            .then(|| (digest(&mut setup), expired_keys(&mut setup)));
+        // A command that fails writes nothing (checked on a sample, and on
+        // every call of an internal command).
+        let internal = INTERNAL.contains(&cmd.name.as_str());
+        let before =
+            (rng.chance(20) || internal).then(|| (digest(&mut setup), expired_keys(&mut setup)));
         let (con, client) = if use_resp3 {
             (&mut resp3, id3)
         } else {
@@ -980,9 +1080,16 @@ fn random_run(
         };
         let call = || shown(&cmd.name, &args);
         let outcome = check_reply(&result, seed, &call).unwrap_or_else(|| "ok".into());
+        assert!(
+            !(internal && outcome == "ok"),
+            "seed {seed}: an internal command succeeded for a client: {} -> {result:?}",
+            call()
+        );
         if let Some((digest_before, expired_before)) = before {
-            // A key that expires meanwhile (a presence, a DEDUP key) changes
-            // the digest without any command writing.
+            // A key that expires meanwhile would change the digest without
+            // any command writing. (Chat keys have no TTL: a presence or a
+            // DEDUP key expires inside its value, which stays as it is until
+            // a command writes it.)
             if outcome != "ok" && expired_keys(&mut setup) == expired_before {
                 assert_eq!(
                     digest(&mut setup),
@@ -997,7 +1104,7 @@ fn random_run(
             // Put back what random calls removed, so that calls keep
             // finding rooms, members and messages.
             refresh_known(&mut setup);
-            // And change a limit or the replication mode now and then.
+            // And change a limit now and then.
             let (name, default) = rng.pick(&configs).clone();
             let value = match default.as_str() {
                 "yes" | "no" => rng.pick(&["yes", "no"]).to_string(),
@@ -1102,10 +1209,15 @@ fn random_run(
 }
 
 /// The lines of a Redis log that tell of a panic caught in a handler (the
-/// module logs `panic: ...`) or of a crash.
+/// module logs `panic: ...`) or of a crash (a bug report, and the reason
+/// Redis gives for it).
 fn log_problems(log: &str) -> Vec<&str> {
     log.lines()
-        .filter(|l| l.to_ascii_lowercase().contains("panic") || l.contains("BUG REPORT"))
+        .filter(|l| {
+            l.to_ascii_lowercase().contains("panic")
+                || l.contains("BUG REPORT")
+                || l.contains("Guru Meditation")
+        })
         .collect()
 }
 
@@ -1132,37 +1244,6 @@ fn the_log_check_sees_a_panic() {
             .any(|l| l.contains("<chat> panic: ")),
         "{log}"
     );
-}
-
-/// An inbox given a stream id above `i64::MAX` by hand (`XADD` on a chat
-/// key, which the docs do not support but a client can do): the next
-/// CHAT.SEND's inbox copy has a delivery above `i64::MAX`, and its
-/// CHAT.SEND-RESOLVED must still replay on the replica.
-#[test]
-fn replicas_get_sends_to_inboxes_with_huge_ids() {
-    let primary = Server::start();
-    let replica = start_replica(&primary, true);
-    let mut con = primary.conn();
-    room_with(&mut con, "r", &["a", "b"]);
-    q(
-        &mut con,
-        &[
-            "XADD",
-            "chat:user:{b}:inbox",
-            "9223372036854775808-0",
-            "msg",
-            "x",
-        ],
-    );
-    assert_eq!(int(&q(&mut con, &["CHAT.SEND", "r", "a", "hi"])), 1);
-    q(&mut con, &["WAIT", "1", "2000"]);
-    let mut rcon = replica.conn();
-    assert_eq!(
-        strings(&q(&mut rcon, &["CHAT.HISTORY", "r"])).len(),
-        1,
-        "the replica lacks the message"
-    );
-    assert_eq!(digest(&mut con), digest(&mut rcon));
 }
 
 // ---------------------------------------------------------------------------
@@ -1375,47 +1456,62 @@ fn data_changes_while_passwords_are_hashed() {
 }
 
 // ---------------------------------------------------------------------------
-// Keys written by hand: of the wrong type, or of the right type with
-// contents the module never writes.
+// Keys spoiled by hand: another Redis type, or the other chat kind, under a
+// room or user id.
 
-/// Writes the small dataset afresh (with a password for the commands that
-/// check one) and returns `call` with its `0-0` placeholder replaced by a
-/// real delivery of b's inbox.
-fn on_small_dataset(con: &mut Connection, call: Vec<String>) -> Vec<String> {
-    let password = call[0] == "CHAT.AUTH" || call[0] == "CHAT.PASSWD";
-    let delivery = small_dataset(con, password);
-    call.into_iter()
-        .map(|a| if a == "0-0" { delivery.clone() } else { a })
-        .collect()
+/// A small dataset: users a, b, c (a online with a password, b offline
+/// with an inbox), room r with a and b, three messages by a (one edited,
+/// each sent with a DEDUP key), b's cursor at 1. Made once; `put_back`
+/// writes it again from DUMP payloads (the password hash too, without
+/// hashing again).
+struct SmallDataset {
+    payloads: Vec<(String, Vec<u8>)>,
+    /// A delivery of b's inbox, for CHAT.ACK.
+    delivery: String,
 }
 
-/// A small dataset: users a, b, c (b offline with an inbox, a online), room
-/// r with a and b, three messages by a (one edited), b's cursor at 1.
-fn small_dataset(con: &mut Connection, password: bool) -> String {
-    q(con, &["FLUSHALL"]);
-    if password {
+impl SmallDataset {
+    fn make(con: &mut Connection) -> SmallDataset {
+        q(con, &["FLUSHALL"]);
         q(con, &["CHAT.REGISTER", "a", "A", "PASSWORD", "pw"]);
+        room_with(con, "r", &["a", "b"]);
+        q(con, &["CHAT.REGISTER", "c", "C"]);
+        for i in 1..=3 {
+            let (text, key) = (format!("m{i}"), format!("k{i}"));
+            q(con, &["CHAT.SEND", "r", "a", &text, "DEDUP", &key]);
+        }
+        q(con, &["CHAT.EDIT", "r", "a", "1", "edited"]);
+        q(con, &["CHAT.READ", "r", "b", "1"]);
+        q(con, &["CHAT.ONLINE", "a", "TTL", "600"]);
+        let inbox = docs(&q(con, &["CHAT.FETCH", "b", "COUNT", "1"]));
+        let delivery = inbox[0]["delivery"].as_str().unwrap().to_string();
+        let mut keys = strings(&q(con, &["KEYS", "*"]));
+        keys.sort();
+        assert_eq!(keys, ["a", "b", "c", "r"]);
+        let payloads = keys
+            .into_iter()
+            .map(|k| {
+                let payload = dump_payload(con, &k);
+                (k, payload)
+            })
+            .collect();
+        SmallDataset { payloads, delivery }
     }
-    room_with(con, "r", &["a", "b"]);
-    q(con, &["CHAT.REGISTER", "c", "C"]);
-    for i in 1..=3 {
-        q(
-            con,
-            &[
-                "CHAT.SEND",
-                "r",
-                "a",
-                &format!("m{i}"),
-                "DEDUP",
-                &format!("k{i}"),
-            ],
-        );
+
+    /// Empties the server, writes the dataset again, then runs `spoil`:
+    /// one round trip.
+    fn put_back(&self, con: &mut Connection, spoil: &[Vec<String>]) {
+        let mut pipe = redis::pipe();
+        pipe.cmd("FLUSHALL").ignore();
+        for (key, payload) in &self.payloads {
+            pipe.cmd("RESTORE").arg(key).arg(0).arg(payload).ignore();
+        }
+        for command in spoil {
+            pipe.cmd(&command[0]).arg(&command[1..]).ignore();
+        }
+        pipe.query::<()>(con)
+            .unwrap_or_else(|e| panic!("{spoil:?}: {e}"));
     }
-    q(con, &["CHAT.EDIT", "r", "a", "1", "edited"]);
-    q(con, &["CHAT.READ", "r", "b", "1"]);
-    q(con, &["CHAT.ONLINE", "a", "TTL", "600"]);
-    let inbox = docs(&q(con, &["CHAT.FETCH", "b", "COUNT", "1"]));
-    inbox[0]["delivery"].as_str().unwrap().to_string()
 }
 
 /// One valid call of every command, on the small dataset.
@@ -1455,6 +1551,8 @@ fn every_command(delivery: &str) -> Vec<Vec<String>> {
         &["CHAT.DM", "a", "b"],
         &["CHAT.AUTH", "a", "pw"],
         &["CHAT.PASSWD", "a", "pw", "pw2"],
+        &["CHAT.DUMP", "r"],
+        &["CHAT.DUMP", "b"],
         &["CHAT.DROP", "r"],
         &["CHAT.UNREGISTER", "b"],
         &["CHAT.UNREGISTER", "a"],
@@ -1466,209 +1564,913 @@ fn every_command(delivery: &str) -> Vec<Vec<String>> {
 }
 
 /// Runs `call`; checks the reply, that the server lives, and that a failure
-/// wrote nothing. Returns the reply's code ("ok" for a value). With
-/// `hand_written` data, an "internal error" that says what it found is a
-/// fair answer; a caught panic never is.
-fn checked_call(con: &mut Connection, call: &[String], what: &str, hand_written: bool) -> String {
+/// wrote nothing. Returns the reply: "ok", or the error text. With
+/// `crafted` data, an "internal error" that says what it found is a fair
+/// answer; a caught panic never is.
+fn checked_call(con: &mut Connection, call: &[String], what: &str, crafted: bool) -> String {
     let (digest_before, expired_before) = (digest(con), expired_keys(con));
     let args: Vec<&str> = call.iter().map(String::as_str).collect();
     let result = try_q(con, &args);
     let shown = || format!("{what}: {}", args.join(" "));
-    let code = match &result {
-        Err(e) if hand_written && error_text(e).starts_with("ERR internal error: ") => {
+    let outcome = match &result {
+        Ok(_) => "ok".to_string(),
+        Err(e) if crafted && error_text(e).starts_with("ERR internal error: ") => {
             let text = error_text(e);
             assert!(!text.contains("unexpectedly"), "{text} after {}", shown());
-            "ERR".to_string()
+            text
         }
-        _ => check_reply(&result, 0, &shown).unwrap_or_else(|| "ok".into()),
+        Err(e) => {
+            check_reply(&result, 0, &shown);
+            error_text(e)
+        }
     };
-    if code != "ok" && expired_keys(con) == expired_before {
+    if outcome != "ok" && expired_keys(con) == expired_before {
         assert_eq!(
             digest(con),
             digest_before,
-            "a failed command wrote: {}",
+            "a failed command wrote: {} -> {outcome}",
             shown()
         );
     }
-    code
+    outcome
 }
 
+/// What is put under a room or user id by hand: a value of each other
+/// Redis type, or a chat value of the other kind.
+const SPOILS: [&str; 7] = [
+    "string",
+    "list",
+    "hash",
+    "set",
+    "zset",
+    "stream",
+    "chat value of the other kind",
+];
+
+/// The commands that put `spoil` under `key` (which the dataset holds, or
+/// not), a room id if `room`.
+fn spoil_key(key: &str, room: bool, spoil: &str) -> Vec<Vec<String>> {
+    let write: Vec<&str> = match spoil {
+        "string" => vec!["SET", key, "by hand"],
+        "list" => vec!["RPUSH", key, "by hand"],
+        "hash" => vec!["HSET", key, "by", "hand"],
+        "set" => vec!["SADD", key, "by hand"],
+        "zset" => vec!["ZADD", key, "1", "by hand"],
+        "stream" => vec!["XADD", key, "*", "by", "hand"],
+        _ if room => vec!["CHAT.REGISTER", key, "a user"],
+        _ => vec!["CHAT.CREATE", key, "a room"],
+    };
+    [vec!["DEL", key], write]
+        .into_iter()
+        .map(|c| c.into_iter().map(String::from).collect())
+        .collect()
+}
+
+/// Every command, against room and user ids whose keys hold each other
+/// Redis type, and a room where a user is wanted and the reverse. A key
+/// the command names (a declared key) gets `WRONGTYPE` for another Redis
+/// type, and an error that names the other kind for a chat value of the
+/// other kind (CHAT.DUMP shows either); any other key the command opens
+/// may fail it too. A command that fails writes nothing.
 #[test]
 fn every_key_of_the_wrong_type() {
     let mut server = Server::start();
     let mut con = server.conn();
     con.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-    let keys = [
-        ("chat:room:{r}", "string"),
-        ("chat:room:{r}:log", "string"),
-        ("chat:room:{r}:members", "string"),
-        ("chat:room:{r}:roster", "list"),
-        ("chat:room:{r}:counts", "string"),
-        ("chat:room:{r}:changes", "string"),
-        ("chat:room:{r}:dedup:k1", "list"),
-        ("chat:user:{a}", "string"),
-        ("chat:user:{a}:rooms", "string"),
-        ("chat:user:{a}:inbox", "string"),
-        ("chat:user:{a}:online", "list"),
-        ("chat:user:{b}", "list"),
-        ("chat:user:{b}:rooms", "list"),
-        ("chat:user:{b}:inbox", "list"),
-        ("chat:user:{b}:online", "list"),
-        ("chat:user:{c}", "string"),
-        ("chat:user:{d}", "string"),
-        ("chat:room:{s}", "string"),
-        ("chat:room:{dm:1:a:b}", "string"),
-        ("chat:room:{dm:1:a:b}:members", "string"),
+    let dataset = SmallDataset::make(&mut con);
+    let calls = every_command(&dataset.delivery);
+    // The keys each call names, as Redis finds them.
+    dataset.put_back(&mut con, &[]);
+    let declared: Vec<Vec<String>> = calls
+        .iter()
+        .map(|call| {
+            let mut getkeys = vec!["COMMAND", "GETKEYS"];
+            getkeys.extend(call.iter().map(String::as_str));
+            strings(&q(&mut con, &getkeys))
+        })
+        .collect();
+    let ids = [
+        ("r", true),
+        ("a", false),
+        ("b", false),
+        ("c", false),
+        ("d", false),
+        ("s", true),
+        ("dm:1:a:b", true),
     ];
     let mut codes: BTreeMap<String, usize> = BTreeMap::new();
-    for (key, kind) in keys {
-        for call in every_command("0-0") {
-            let call = on_small_dataset(&mut con, call);
-            q(&mut con, &["DEL", key]);
-            match kind {
-                "string" => q(&mut con, &["SET", key, "by hand"]),
-                _ => q(&mut con, &["RPUSH", key, "by hand"]),
-            };
-            let code = checked_call(&mut con, &call, &format!("{key} a {kind}"), false);
-            *codes.entry(code).or_default() += 1;
+    // What each call that was not refused for the spoiled key it names
+    // did, and with which spoils.
+    let mut wrong: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (key, room) in ids {
+        for spoil in SPOILS {
+            let spoiling = spoil_key(key, room, spoil);
+            for (call, declared) in calls.iter().zip(&declared) {
+                dataset.put_back(&mut con, &spoiling);
+                let what = format!("{key} holding a {spoil}");
+                let outcome = checked_call(&mut con, call, &what, false);
+                let code = outcome.split(' ').next().unwrap_or_default().to_string();
+                *codes.entry(code).or_default() += 1;
+                if !declared.iter().any(|k| k == key) {
+                    continue;
+                }
+                let fine = match spoil {
+                    "chat value of the other kind" if call[0] == "CHAT.DUMP" => outcome == "ok",
+                    "chat value of the other kind" => {
+                        outcome.starts_with(&format!("WRONGTYPE key '{key}' holds a chat "))
+                            || outcome.starts_with(&format!("ERR '{key}' is the id of a "))
+                    }
+                    _ => {
+                        outcome
+                            == format!(
+                                "WRONGTYPE key '{key}' holds another kind of value than a chat room or user"
+                            )
+                    }
+                };
+                if !fine {
+                    let did = format!("{} -> {outcome}, with {key} holding a", call.join(" "));
+                    wrong.entry(did).or_default().push(spoil);
+                }
+            }
         }
     }
     assert!(server.is_running());
     let log = server.log();
-    assert!(!log.to_ascii_lowercase().contains("panic"), "{log}");
-    assert!(codes.contains_key("WRONGTYPE"), "{codes:?}");
+    assert!(log_problems(&log).is_empty(), "{log}");
     eprintln!("hostile: keys of the wrong type: {codes:?}");
-    server.kill();
+    let wrong: Vec<String> = wrong
+        .into_iter()
+        .map(|(did, spoils)| format!("{did}: {}", spoils.join(", ")))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "calls naming a spoiled key that were not refused for it:\n{}",
+        wrong.join("\n")
+    );
 }
 
+// ---------------------------------------------------------------------------
+// Chat values crafted byte by byte and given to RESTORE.
+//
+// A DUMP payload of a chat value is the RDB encoding of a module value:
+// the type byte 7 (RDB_TYPE_MODULE_2), the module type id (0x81 and 8
+// bytes), the opcode 5 (a string buffer), the string (an RDB length, then
+// the value's bytes, which the module encodes with bincode), the opcode 0
+// (EOF), then the RDB version (2 bytes) and a CRC-64 of all that (8 bytes,
+// little-endian). RESTORE checks the CRC, so a crafted payload needs it
+// right.
+
+/// CRC-64/Jones as Redis computes it (reflected, init 0, no final xor).
+fn crc64(data: &[u8]) -> u64 {
+    const POLY: u64 = 0x95ac_9329_ac4b_c9b5; // 0xad93d23594c935a9 reflected
+    let mut crc = 0u64;
+    for &byte in data {
+        crc ^= u64::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ POLY
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc
+}
+
+/// `body` with its CRC appended: a payload RESTORE reads.
+fn sealed(mut body: Vec<u8>) -> Vec<u8> {
+    let crc = crc64(&body);
+    body.extend_from_slice(&crc.to_le_bytes());
+    body
+}
+
+/// An RDB length.
+fn rdb_len(n: usize) -> Vec<u8> {
+    match n {
+        0..=63 => vec![n as u8],
+        64..=16383 => vec![0x40 | (n >> 8) as u8, n as u8],
+        _ if n <= u32::MAX as usize => [&[0x80][..], &(n as u32).to_be_bytes()].concat(),
+        _ => [&[0x81][..], &(n as u64).to_be_bytes()].concat(),
+    }
+}
+
+/// Reads an RDB length at `at`, and moves past it.
+fn read_rdb_len(bytes: &[u8], at: &mut usize) -> usize {
+    let first = bytes[*at];
+    *at += 1;
+    let wide = |at: &mut usize, n: usize| {
+        let mut v = 0usize;
+        for &b in &bytes[*at..*at + n] {
+            v = (v << 8) | b as usize;
+        }
+        *at += n;
+        v
+    };
+    match first {
+        0x00..=0x3f => first as usize,
+        0x40..=0x7f => ((first & 0x3f) as usize) << 8 | wide(at, 1),
+        0x80 => wide(at, 4),
+        0x81 => wide(at, 8),
+        _ => panic!("not a plain RDB length: {first:#x} (is rdbcompression off?)"),
+    }
+}
+
+/// A DUMP payload of a chat value, in parts.
+#[derive(Clone)]
+struct Payload {
+    /// Type byte, module type id, string opcode.
+    head: Vec<u8>,
+    /// The module's bytes.
+    value: Vec<u8>,
+    /// EOF opcode and RDB version.
+    tail: Vec<u8>,
+}
+
+impl Payload {
+    fn parse(payload: &[u8]) -> Payload {
+        let (body, crc) = payload.split_at(payload.len() - 8);
+        assert_eq!(
+            u64::from_le_bytes(crc.try_into().unwrap()),
+            crc64(body),
+            "the payload ends with the CRC-64 of the rest"
+        );
+        assert_eq!(body[0], 7, "RDB_TYPE_MODULE_2");
+        assert_eq!(body[1], 0x81, "a 64-bit module type id");
+        assert_eq!(body[10], 5, "RDB_MODULE_OPCODE_STRING");
+        let mut at = 11;
+        let len = read_rdb_len(body, &mut at);
+        let value = body[at..at + len].to_vec();
+        let tail = body[at + len..].to_vec();
+        assert_eq!(tail.len(), 3, "the EOF opcode and the RDB version");
+        assert_eq!(tail[0], 0, "RDB_MODULE_OPCODE_EOF");
+        Payload {
+            head: body[..11].to_vec(),
+            value,
+            tail,
+        }
+    }
+
+    /// The payload carrying `value`, with its length and CRC right.
+    fn with_value(&self, value: &[u8]) -> Vec<u8> {
+        let mut body = self.head.clone();
+        body.extend(rdb_len(value.len()));
+        body.extend_from_slice(value);
+        body.extend_from_slice(&self.tail);
+        sealed(body)
+    }
+
+    /// Everything but the CRC, as DUMP made it.
+    fn body(&self) -> Vec<u8> {
+        let whole = self.with_value(&self.value);
+        whole[..whole.len() - 8].to_vec()
+    }
+}
+
+/// DUMP of `key`, with its string not LZF-compressed (so that it can be
+/// taken apart).
+fn dump_payload(con: &mut Connection, key: &str) -> Vec<u8> {
+    q(con, &["CONFIG", "SET", "rdbcompression", "no"]);
+    match q(con, &["DUMP", key]) {
+        Value::BulkString(payload) => payload,
+        other => panic!("DUMP {key}: {other:?}"),
+    }
+}
+
+/// FNV-1a of a key name: what a chat value keeps of the name it was made
+/// under (its first field, `origin`), to refuse itself under another.
+fn name_hash(name: &[u8]) -> u32 {
+    name.iter().fold(0x811c_9dc5u32, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// An unsigned integer as bincode's varint writes it.
+fn varint(n: u64) -> Vec<u8> {
+    match n {
+        0..=250 => vec![n as u8],
+        251..=0xffff => [&[251][..], &(n as u16).to_le_bytes()].concat(),
+        0x1_0000..=0xffff_ffff => [&[252][..], &(n as u32).to_le_bytes()].concat(),
+        _ => [&[253][..], &n.to_le_bytes()].concat(),
+    }
+}
+
+/// How many bytes the varint at the start of `bytes` takes.
+fn varint_len(bytes: &[u8]) -> usize {
+    match bytes.first() {
+        Some(0..=250) => 1,
+        Some(251) => 3,
+        Some(252) => 5,
+        Some(253) => 9,
+        _ => 17,
+    }
+}
+
+/// A value's bytes made for key `name`: its origin replaced by the hash
+/// of `name`, so that commands act on it there.
+fn value_for_name(value: &[u8], name: &str) -> Vec<u8> {
+    let rest = &value[varint_len(value).min(value.len())..];
+    [varint(u64::from(name_hash(name.as_bytes()))), rest.to_vec()].concat()
+}
+
+/// One to three random changes: bits flipped, bytes set to what varints
+/// and options are made of, pieces cut, random bytes inserted, pieces
+/// repeated, pieces of other values spliced in, numbers nudged.
+fn mutate(rng: &mut Rng, value: &[u8], donors: &[Vec<u8>]) -> Vec<u8> {
+    let mut v = value.to_vec();
+    for _ in 0..1 + rng.below(3) {
+        let at = rng.below(v.len() + 1);
+        let within = at < v.len();
+        match rng.below(9) {
+            0 if within => v[at] ^= 1 << rng.below(8),
+            1 if within => {
+                v[at] = *rng.pick(&[0, 1, 2, 0x7f, 0x80, 0xfa, 0xfb, 0xfc, 0xfd, 0xfe, 0xff])
+            }
+            2 => v.truncate(at),
+            3 => {
+                let end = (at + 1 + rng.below(16)).min(v.len());
+                v.drain(at..end);
+            }
+            4 => {
+                let bytes: Vec<u8> = (0..1 + rng.below(8)).map(|_| rng.next() as u8).collect();
+                v.splice(at..at, bytes);
+            }
+            5 => {
+                let end = (at + 1 + rng.below(32)).min(v.len());
+                let piece = v[at..end].to_vec();
+                v.splice(at..at, piece);
+            }
+            6 => {
+                let donor = rng.pick(donors);
+                let from = rng.below(donor.len() + 1);
+                let end = (from + 1 + rng.below(32)).min(donor.len());
+                let replaced = (at + rng.below(4)).min(v.len());
+                v.splice(at..replaced, donor[from..end].to_vec());
+            }
+            7 if within => v[at] = v[at].wrapping_add(1 + rng.below(2) as u8),
+            _ if within => v[at] = v[at].wrapping_sub(1),
+            _ => v.push(rng.next() as u8),
+        }
+    }
+    v
+}
+
+/// Rooms and users with something in every part of their values: rooms
+/// with members, cursors, counts, edited and deleted messages, DEDUP keys,
+/// enough messages to fill several chunks; users with a password, rooms,
+/// presence and inboxes holding changed copies. Returns the keys, rooms
+/// first.
+fn crafted_dataset(con: &mut Connection) -> (Vec<&'static str>, Vec<&'static str>) {
+    q(con, &["CHAT.REGISTER", "alice", "Alice", "PASSWORD", "pw"]);
+    room_with(con, "general", &["alice", "bob", "carol"]);
+    room_with(con, "quiet", &["carol"]);
+    for i in 1..=40 {
+        let sender = ["alice", "bob", "carol"][i % 3];
+        let text = format!("message {i} {}", "\u{e9}".repeat(i % 5));
+        q(
+            con,
+            &[
+                "CHAT.SEND",
+                "general",
+                sender,
+                &text,
+                "DEDUP",
+                &format!("k{i}"),
+            ],
+        );
+    }
+    for i in 0..300 {
+        q(con, &["CHAT.SEND", "quiet", "carol", &format!("q{i}")]);
+    }
+    q(con, &["CHAT.EDIT", "general", "bob", "1", "edited"]);
+    q(con, &["CHAT.DELETE", "general", "alice", "3"]);
+    q(con, &["CHAT.READ", "general", "bob", "20"]);
+    q(con, &["CHAT.ONLINE", "alice", "TTL", "3600"]);
+    let dm = text(&q(con, &["CHAT.DM", "alice", "bob"]));
+    assert_eq!(dm, "dm:5:alice:bob");
+    q(con, &["CHAT.SEND", &dm, "bob", "psst"]);
+    q(con, &["CHAT.REGISTER", "idle", "Idle"]);
+    q(con, &["CHAT.CREATE", "empty", "Empty"]);
+    let carol = docs(&q(con, &["CHAT.FETCH", "carol", "COUNT", "2"]));
+    q(
+        con,
+        &["CHAT.ACK", "carol", carol[0]["delivery"].as_str().unwrap()],
+    );
+    (
+        vec!["general", "quiet", "dm:5:alice:bob", "empty"],
+        vec!["alice", "bob", "carol", "idle"],
+    )
+}
+
+/// The calls that read or change a restored room or user `key`, given its
+/// CHAT.DUMP; the last one removes it, if `remove`.
+fn calls_on(key: &str, room: bool, dump: &serde_json::Value, remove: bool) -> Vec<Vec<String>> {
+    let first_id = |v: &serde_json::Value| {
+        v.as_array()
+            .and_then(|a| a.first())
+            .and_then(|m| m["id"].as_u64())
+            .unwrap_or(1)
+            .to_string()
+    };
+    let calls: Vec<Vec<String>> = if room {
+        let member = dump["members"]
+            .as_object()
+            .and_then(|m| m.keys().next().cloned())
+            .unwrap_or_else(|| "alice".into());
+        let id = first_id(&dump["messages"]);
+        let m = member.as_str();
+        [
+            vec!["CHAT.INFO", key, "WITHREAD"],
+            vec!["CHAT.HISTORY", key, "COUNT", "1000"],
+            vec!["CHAT.HISTORY", key, "BEFORE", &id, "COUNT", "3"],
+            vec!["CHAT.HISTORY", key, "AFTER", "0"],
+            vec!["CHAT.MEMBERS", key, "WITHREAD"],
+            vec!["CHAT.COUNTS", key],
+            vec!["CHAT.PRESENCE", key],
+            vec!["CHAT.SEND", key, m, "hi", "DEDUP", "k1"],
+            vec!["CHAT.SEND", key, m, "hi again"],
+            vec!["CHAT.READ", key, m, &id],
+            vec!["CHAT.EDIT", key, m, &id, "changed"],
+            vec!["CHAT.DELETE", key, m, &id],
+            vec!["CHAT.TYPING", key, m],
+            vec!["CHAT.SUBSCRIBE", key, "idle"],
+            vec!["CHAT.UNSUBSCRIBE", key, m],
+            vec!["CHAT.UNREAD", "idle"],
+            vec!["CHAT.DROP", key],
+        ]
+        .into_iter()
+        .map(|c| c.into_iter().map(String::from).collect())
+        .collect()
+    } else {
+        let delivery = dump["inbox"]
+            .as_array()
+            .and_then(|a| a.last())
+            .and_then(|c| c["delivery"].as_str())
+            .unwrap_or("1-0")
+            .to_string();
+        [
+            vec!["CHAT.PROFILE", key],
+            vec!["CHAT.FETCH", key, "COUNT", "1000"],
+            vec!["CHAT.ROOMS", key],
+            vec!["CHAT.UNREAD", key],
+            vec!["CHAT.CHANNELS", key],
+            vec!["CHAT.ONLINE", key, "TTL", "60"],
+            vec!["CHAT.ACK", key, &delivery],
+            vec!["CHAT.OFFLINE", key],
+            vec!["CHAT.SUBSCRIBE", "general", key],
+            vec!["CHAT.SEND", "general", key, "from a crafted user"],
+            vec!["CHAT.SEND", "general", "alice", "to a crafted user"],
+            vec!["CHAT.FETCH", key, "COUNT", "1"],
+            vec!["CHAT.DM", key, "alice"],
+            vec!["CHAT.UNREGISTER", key],
+        ]
+        .into_iter()
+        .map(|c| c.into_iter().map(String::from).collect())
+        .collect()
+    };
+    let keep = if remove { calls.len() } else { calls.len() - 1 };
+    calls.into_iter().take(keep).collect()
+}
+
+/// DEBUG RELOAD (save, empty, load) gives back the same data, and the
+/// server lives through it.
+fn reload_keeps_everything(server: &mut Server, con: &mut Connection, what: &str) {
+    let before = digest(con);
+    let reloaded = try_q(con, &["DEBUG", "RELOAD"]);
+    assert!(
+        server.is_running(),
+        "{what}: the server died in DEBUG RELOAD:\n{}",
+        log_problems(&server.log()).join("\n")
+    );
+    assert!(reloaded.is_ok(), "{what}: DEBUG RELOAD: {reloaded:?}");
+    assert_eq!(digest(con), before, "{what}: DEBUG RELOAD changed the data");
+}
+
+/// RESTORE of `payload` under `key`: Ok(true) if restored, Ok(false) if
+/// refused with `ERR Bad data format`; any other answer is a failure.
+fn restore_crafted(
+    server: &mut Server,
+    con: &mut Connection,
+    key: &str,
+    payload: &[u8],
+    what: &str,
+) -> bool {
+    let result = redis::cmd("RESTORE")
+        .arg(key)
+        .arg(0)
+        .arg(payload)
+        .query::<Value>(con);
+    if let Err(e) = &result {
+        if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+            // A crashing server writes its bug report (with a memory test)
+            // before it exits: wait for it, to show why.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while server.is_running()
+                && !server.log().contains("BUG REPORT END")
+                && Instant::now() < deadline
+            {
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    assert!(
+        server.is_running() && !server.log().contains("BUG REPORT"),
+        "{what}: the server crashed on RESTORE {key}; its log says:\n{}",
+        log_problems(&server.log()).join("\n")
+    );
+    match result {
+        Ok(_) => true,
+        Err(e) if error_text(&e) == "ERR Bad data format" => false,
+        Err(e) => {
+            // Kept for whoever looks into it.
+            let file = std::env::temp_dir().join(format!(
+                "hostile-restore-{}-{}.payload",
+                std::process::id(),
+                key.replace(':', "-")
+            ));
+            let _ = std::fs::write(&file, payload);
+            panic!(
+                "{what}: RESTORE {key} ({} bytes, written to {}): {}",
+                payload.len(),
+                file.display(),
+                error_text(&e)
+            )
+        }
+    }
+}
+
+/// DUMP payloads of real rooms and users, changed at random in the bytes
+/// the module reads (the RDB framing around them kept right, and the CRC
+/// recomputed), restored under fresh keys (their origin set to the new
+/// name, so that commands act on them there; some keep the old one, and
+/// some claim the other chat type). Each RESTORE is refused with `ERR Bad
+/// data format`, and the log says why, or it succeeds and the value then
+/// goes through CHAT.DUMP, the commands that read and change it, DEBUG
+/// DIGEST, COPY and DEBUG RELOAD: errors are fine, crashes and panics are
+/// not, and a command that fails writes nothing.
 #[test]
-fn keys_with_contents_the_module_never_writes() {
+fn crafted_values_are_refused_or_survive_every_command() {
+    let seed = seed();
+    let _report = SeedReport(seed);
+    let mut rng = Rng(seed);
+    let rounds = std::env::var("HOSTILE_RESTORES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_200);
     let mut server = Server::start();
     let mut con = server.conn();
     con.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-    let edits: &[&[&str]] = &[
-        &["HSET", "chat:room:{r}", "last_id", "-5"],
-        &["HSET", "chat:room:{r}", "last_id", "99999999999999999999"],
-        &["HSET", "chat:room:{r}", "last_id", "1"],
-        &["HDEL", "chat:room:{r}", "title", "created", "last_id"],
-        &["XADD", "chat:room:{r}:log", "4-0", "junk", "x"],
-        &[
-            "XADD",
-            "chat:room:{r}:log",
-            "18446744073709551615-0",
-            "sender",
-            "a",
-        ],
-        &[
-            "XADD",
-            "chat:room:{r}:log",
-            "4-1",
-            "sender",
-            "a",
-            "text",
-            "t",
-            "ts",
-            "x",
-        ],
-        &[
-            "HSET",
-            "chat:room:{r}:members",
-            "a",
-            "not a number",
-            "b",
-            "-1",
-        ],
-        &["HSET", "chat:room:{r}:members", "c", "99999999999999999999"],
-        &["HSET", "chat:room:{r}:members", "bad id", "1"],
-        &["SET", "chat:room:{r}:roster", "x\n\n{bad id}\nb"],
-        &["SET", "chat:room:{r}:roster", ""],
-        &["SET", "chat:room:{r}:roster", "a\nb\nc\nd\ne\n"],
-        &["HSET", "chat:room:{r}:counts", "a", "abc"],
-        &["HSET", "chat:room:{r}:counts", "a", "9223372036854775807"],
-        &["HSET", "chat:room:{r}:changes", "2", "zzz"],
-        &["HSET", "chat:room:{r}:changes", "2", "e\nabc\n"],
-        &["HSET", "chat:room:{r}:changes", "3", "d\n1\n2"],
-        &["HSET", "chat:room:{r}:changes", "x", "e\n1\nnew"],
-        &["SET", "chat:room:{r}:dedup:k1", "abc"],
-        &["SET", "chat:room:{r}:dedup:k1", "999"],
-        &["HSET", "chat:user:{a}", "password", "not a PHC string"],
-        &["HSET", "chat:user:{a}", "created", "x", "name", ""],
-        &[
-            "HSET",
-            "chat:user:{a}:rooms",
-            "bad room id",
-            "1",
-            "nowhere",
-            "1",
-        ],
-        &["HSET", "chat:user:{b}:rooms", "r", "not a time"],
-        &["XADD", "chat:user:{b}:inbox", "*", "junk", "x"],
-        &["XADD", "chat:user:{b}:inbox", "*", "msg", "no newlines"],
-        &["XADD", "chat:user:{b}:inbox", "*", "msg", "r\nx\na\ny\n"],
-        &[
-            "XADD",
-            "chat:user:{b}:inbox",
-            "18446744073709551615-18446744073709551615",
-            "msg",
-            "r\n2\na\n1\nt",
-        ],
-        &["SET", "chat:user:{a}:online", "anything"],
-    ];
-    let mut codes: BTreeMap<String, usize> = BTreeMap::new();
-    for edit in edits {
-        let edit: Vec<String> = edit.iter().map(|a| a.to_string()).collect();
-        for call in every_command("0-0") {
-            let call = on_small_dataset(&mut con, call);
-            let edit_args: Vec<&str> = edit.iter().map(String::as_str).collect();
-            q(&mut con, &edit_args);
-            let what = format!("after {}", edit.join(" "));
-            let code = checked_call(&mut con, &call, &what, true);
-            *codes.entry(code).or_default() += 1;
+    let (rooms, users) = crafted_dataset(&mut con);
+    let originals: Vec<(&str, bool, Payload)> = rooms
+        .iter()
+        .map(|k| (*k, true))
+        .chain(users.iter().map(|k| (*k, false)))
+        .map(|(k, room)| (k, room, Payload::parse(&dump_payload(&mut con, k))))
+        .collect();
+    for (key, _, payload) in &originals {
+        // The origin is the first field: a value made for its own name is
+        // the value as it is.
+        assert_eq!(value_for_name(&payload.value, key), payload.value, "{key}");
+    }
+    let room_head = originals[0].2.head.clone();
+    let user_head = originals[rooms.len()].2.head.clone();
+    assert_ne!(room_head, user_head);
+    let donors: Vec<Vec<u8>> = originals.iter().map(|(_, _, p)| p.value.clone()).collect();
+
+    let mut tally: BTreeMap<String, usize> = BTreeMap::new();
+    let mut refused = Vec::new();
+    for i in 0..rounds {
+        let (original, room, payload) = rng.pick(&originals).clone();
+        let key = format!("crafted:{i}");
+        let value = if rng.chance(90) {
+            value_for_name(&payload.value, &key)
+        } else {
+            payload.value.clone()
+        };
+        let value = mutate(&mut rng, &value, &donors);
+        // Now and then, bytes of one kind under the other's type.
+        let (room, payload) = if rng.chance(5) {
+            let other = Payload {
+                head: if room {
+                    user_head.clone()
+                } else {
+                    room_head.clone()
+                },
+                ..payload
+            };
+            (!room, other)
+        } else {
+            (room, payload)
+        };
+        let what = format!("seed {seed}, round {i}, from {original}");
+        if !restore_crafted(
+            &mut server,
+            &mut con,
+            &key,
+            &payload.with_value(&value),
+            &what,
+        ) {
+            *tally.entry("refused".into()).or_default() += 1;
+            refused.push(key);
+            continue;
+        }
+        *tally.entry("restored".into()).or_default() += 1;
+        // CHAT.DUMP shows any chat value, whatever its name.
+        let dump = q(&mut con, &["CHAT.DUMP", &key]);
+        let dump: serde_json::Value = serde_json::from_str(&text(&dump))
+            .unwrap_or_else(|e| panic!("{what}: CHAT.DUMP {key} is not JSON: {e}"));
+        q(&mut con, &["DEBUG", "DIGEST-VALUE", &key]);
+        q(&mut con, &["MEMORY", "USAGE", &key]);
+        let copy = format!("{key}:copy");
+        q(&mut con, &["COPY", &key, &copy]);
+        q(&mut con, &["CHAT.DUMP", &copy]);
+        for call in calls_on(&key, room, &dump, rng.chance(50)) {
+            let outcome = checked_call(&mut con, &call, &what, true);
+            let code = match outcome.split(' ').next().unwrap_or_default() {
+                _ if outcome.starts_with("ERR internal error") => "internal-error",
+                code => code,
+            };
+            *tally.entry(format!("{} {code}", call[0])).or_default() += 1;
+        }
+        if i % 300 == 299 {
+            reload_keeps_everything(&mut server, &mut con, &what);
         }
     }
-    assert!(server.is_running());
+    reload_keeps_everything(&mut server, &mut con, &format!("seed {seed}, at the end"));
+    assert_eq!(text(&q(&mut con, &["PING"])), "PONG");
+    // The originals still work.
+    q(&mut con, &["CHAT.SEND", "general", "alice", "still works"]);
     let log = server.log();
-    assert!(!log.to_ascii_lowercase().contains("panic"), "{log}");
-    eprintln!("hostile: keys with unexpected contents: {codes:?}");
-    server.kill();
-}
-
-/// A stream's metadata as `XINFO STREAM` shows it, without the entries.
-fn stream_metadata(con: &mut Connection, key: &str) -> Vec<(String, Value)> {
-    pairs(&q(con, &["XINFO", "STREAM", key]))
-        .into_iter()
-        .filter(|(field, _)| !field.ends_with("-entry") || field.starts_with("recorded"))
-        .collect()
-}
-
-/// CHAT.DELETE removes a message from the room's log and propagates `XDEL`:
-/// the primary's stream must have the same metadata (`max-deleted-entry-id`)
-/// as the replica's and a reloaded AOF's, which applied that XDEL. DEBUG
-/// DIGEST does not cover stream metadata, so the durability tests cannot
-/// see a difference there.
-#[test]
-fn deletes_leave_the_same_stream_metadata_everywhere() {
-    let primary = Server::start();
-    let replica = start_replica(&primary, true);
-    let mut con = primary.conn();
-    room_with(&mut con, "r", &["a", "b"]);
-    for i in 1..=4 {
-        q(&mut con, &["CHAT.SEND", "r", "a", &format!("m{i}")]);
-    }
-    q(&mut con, &["CHAT.DELETE", "r", "a", "3"]);
-    let first = docs(&q(&mut con, &["CHAT.FETCH", "b", "COUNT", "1"]));
-    q(
-        &mut con,
-        &["CHAT.ACK", "b", first[0]["delivery"].as_str().unwrap()],
+    assert!(
+        log_problems(&log).is_empty(),
+        "seed {seed}: the log says:\n{}",
+        log_problems(&log).join("\n")
     );
-    q(&mut con, &["WAIT", "1", "2000"]);
-    let mut rcon = replica.conn();
-    assert_eq!(digest(&mut con), digest(&mut rcon));
-    for key in ["chat:room:{r}:log", "chat:user:{b}:inbox"] {
-        assert_eq!(
-            stream_metadata(&mut con, key),
-            stream_metadata(&mut rcon, key),
-            "{key}"
+    // Every refusal is explained in the log, naming the key.
+    for key in &refused {
+        let quoted = format!("'{key}'");
+        assert!(
+            log.lines()
+                .any(|l| l.contains("<chat> cannot read chat-") && l.contains(&quoted)),
+            "seed {seed}: no log line tells why {key} was refused"
         );
     }
+    assert!(tally.get("refused").is_some_and(|n| *n > 0), "{tally:?}");
+    assert!(tally.get("restored").is_some_and(|n| *n > 0), "{tally:?}");
+    eprintln!("hostile: crafted values (seed {seed}): {tally:?}");
+}
+
+/// The same, with the framing around the module's bytes damaged too: the
+/// string's length, the opcodes, the module type id, missing or extra
+/// bytes anywhere before the RDB version (the CRC recomputed). Redis then
+/// stops reading in the middle of the module's value: RESTORE must answer
+/// `ERR Bad data format` (or succeed), and the server stay up.
+#[test]
+fn crafted_payload_framing_is_refused_without_a_crash() {
+    let seed = seed();
+    let _report = SeedReport(seed);
+    let mut rng = Rng(seed);
+    let mut server = Server::start();
+    let mut con = server.conn();
+    con.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    room_with(&mut con, "general", &["alice", "bob"]);
+    q(&mut con, &["CHAT.SEND", "general", "alice", "hello"]);
+    let mut bodies = Vec::new();
+    for key in ["general", "alice", "bob"] {
+        bodies.push(Payload::parse(&dump_payload(&mut con, key)));
+    }
+    let room = bodies[0].clone();
+    let len_at = room.head.len();
+    let declared = room.value.len();
+    let body = room.body();
+    let version_at = body.len() - 2;
+    let with_len = |n: usize| {
+        let mut b = room.head.clone();
+        b.extend(rdb_len(n));
+        b.extend_from_slice(&room.value);
+        b.extend_from_slice(&room.tail);
+        b
+    };
+    // Cases that reach the module with the reading cut short, first.
+    let mut cases: Vec<(String, Vec<u8>)> = vec![
+        (
+            "a string longer than the payload".into(),
+            with_len(declared + 5),
+        ),
+        (
+            "a string far longer than the payload".into(),
+            with_len(1 << 30),
+        ),
+        (
+            "a string shorter than its bytes".into(),
+            with_len(declared - 3),
+        ),
+        ("an empty string".into(), {
+            let mut b = room.head.clone();
+            b.push(0);
+            b.extend_from_slice(&room.tail);
+            b
+        }),
+        ("a number where the string is".into(), {
+            let mut b = body.clone();
+            b[len_at - 1] = 2; // RDB_MODULE_OPCODE_UINT
+            b
+        }),
+        ("no string at all".into(), {
+            let mut b = room.head[..len_at - 1].to_vec();
+            b.extend_from_slice(&room.tail);
+            b
+        }),
+        ("no EOF opcode".into(), {
+            let mut b = body[..version_at - 1].to_vec();
+            b.extend_from_slice(&body[version_at..]);
+            b
+        }),
+        ("the value cut in the middle".into(), {
+            let mut b = body[..len_at + 1 + declared / 2].to_vec();
+            b.extend_from_slice(&body[version_at..]);
+            b
+        }),
+    ];
+    for i in 0..400 {
+        let source = rng.pick(&bodies).body();
+        // Everything before the RDB version is fair game.
+        let (framing, version) = source.split_at(source.len() - 2);
+        let mut damaged = mutate(&mut rng, framing, &[framing.to_vec()]);
+        if damaged.is_empty() {
+            damaged.push(7);
+        }
+        damaged.extend_from_slice(version);
+        cases.push((format!("seed {seed}, random damage {i}"), damaged));
+    }
+    let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, (what, body)) in cases.into_iter().enumerate() {
+        let key = format!("framed:{i}");
+        let restored = restore_crafted(&mut server, &mut con, &key, &sealed(body), &what);
+        *tally
+            .entry(if restored { "restored" } else { "refused" })
+            .or_default() += 1;
+        if restored {
+            let dump = q(&mut con, &["CHAT.DUMP", &key]);
+            assert!(matches!(dump, Value::BulkString(_)), "{what}: {dump:?}");
+        }
+        if i % 50 == 0 {
+            assert_eq!(text(&q(&mut con, &["PING"])), "PONG", "{what}");
+        }
+    }
+    reload_keeps_everything(&mut server, &mut con, &format!("seed {seed}"));
+    let log = server.log();
+    assert!(
+        log_problems(&log).is_empty(),
+        "seed {seed}: the log says:\n{}",
+        log_problems(&log).join("\n")
+    );
+    eprintln!("hostile: damaged payloads: {tally:?}");
+}
+
+/// A valid payload restored under another name holds a value made for the
+/// old one: commands refuse it there (CHAT.DUMP shows it), and it works
+/// again under its own name. A user's payload over a room's name is a user
+/// there, made for another name.
+#[test]
+fn a_value_restored_under_another_name_is_refused() {
+    let server = Server::start();
+    let mut con = server.conn();
+    room_with(&mut con, "general", &["alice", "bob"]);
+    q(&mut con, &["CHAT.SEND", "general", "alice", "hello"]);
+    let room = dump_payload(&mut con, "general");
+    let user = dump_payload(&mut con, "alice");
+    let misnamed = |key: &str, kind: &str| {
+        format!(
+            "ERR key '{key}' holds a chat {kind} made under another key name (renamed or copied by hand); other keys still name it by its old name, so rename it back to use it"
+        )
+    };
+    let restore = |con: &mut Connection, key: &str, payload: &[u8], replace: bool| {
+        let mut cmd = redis::cmd("RESTORE");
+        cmd.arg(key).arg(0).arg(payload);
+        if replace {
+            cmd.arg("REPLACE");
+        }
+        cmd.query::<Value>(con).unwrap();
+    };
+    restore(&mut con, "elsewhere", &room, false);
+    restore(&mut con, "someone", &user, false);
+    let cases: &[(&[&str], String)] = &[
+        (&["CHAT.INFO", "elsewhere"], misnamed("elsewhere", "room")),
+        (
+            &["CHAT.HISTORY", "elsewhere"],
+            misnamed("elsewhere", "room"),
+        ),
+        (
+            &["CHAT.SEND", "elsewhere", "alice", "hi"],
+            misnamed("elsewhere", "room"),
+        ),
+        (
+            &["CHAT.SUBSCRIBE", "elsewhere", "bob"],
+            misnamed("elsewhere", "room"),
+        ),
+        (&["CHAT.DROP", "elsewhere"], misnamed("elsewhere", "room")),
+        (&["CHAT.PROFILE", "someone"], misnamed("someone", "user")),
+        (&["CHAT.FETCH", "someone"], misnamed("someone", "user")),
+        (
+            &["CHAT.SUBSCRIBE", "general", "someone"],
+            misnamed("someone", "user"),
+        ),
+        (&["CHAT.UNREGISTER", "someone"], misnamed("someone", "user")),
+    ];
+    for (args, expected) in cases {
+        let before = digest(&mut con);
+        assert_eq!(&err(&mut con, args), expected, "{args:?}");
+        assert_eq!(digest(&mut con), before, "{args:?} wrote something");
+    }
+    let shown: serde_json::Value =
+        serde_json::from_str(&text(&q(&mut con, &["CHAT.DUMP", "elsewhere"]))).unwrap();
+    assert_eq!(shown["id"], "elsewhere");
+    assert_eq!(shown["messages"][0]["text"], "hello");
+
+    // A user's bytes over the room's name: a user there, made for alice.
+    restore(&mut con, "general", &user, true);
+    let before = digest(&mut con);
+    assert_eq!(
+        err(&mut con, &["CHAT.INFO", "general"]),
+        "WRONGTYPE key 'general' holds a chat user, not a chat room"
+    );
+    assert_eq!(
+        err(&mut con, &["CHAT.PROFILE", "general"]),
+        misnamed("general", "user")
+    );
+    assert_eq!(digest(&mut con), before);
+
+    // Back under its own name, the room works again.
+    restore(&mut con, "general", &room, true);
+    assert_eq!(
+        int(&q(&mut con, &["CHAT.SEND", "general", "alice", "again"])),
+        2
+    );
+    assert!(log_problems(&server.log()).is_empty(), "{}", server.log());
+}
+
+/// The peak resident memory of process `pid` (Linux's VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// A length inside a value that claims more bytes than the value holds
+/// (here the user's name, or the room's title, said to be 512 MiB long in
+/// a payload of a few dozen bytes) is refused without reserving that much:
+/// the server's peak memory stays where it was, and RESTORE answers at
+/// once instead of blocking the server while it fills the memory.
+#[test]
+fn a_length_past_the_end_of_a_value_reserves_nothing() {
+    const CLAIMED: u64 = 1 << 29;
+    let mut found = Vec::new();
+    for key in ["idle", "empty"] {
+        // A server each: the peak memory only ever grows.
+        let mut server = Server::start();
+        let mut con = server.conn();
+        con.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        q(&mut con, &["CHAT.REGISTER", "idle", "Idle"]);
+        q(&mut con, &["CHAT.CREATE", "empty", "Empty"]);
+        let payload = Payload::parse(&dump_payload(&mut con, key));
+        // The origin first, then the name or title: a length and the bytes.
+        let origin = varint_len(&payload.value);
+        let rest = &payload.value[origin..];
+        let value = [
+            &payload.value[..origin],
+            &varint(CLAIMED)[..],
+            &rest[varint_len(rest)..],
+        ]
+        .concat();
+        let target = format!("{key}:claims");
+        let what = format!(
+            "{key} with a length of {CLAIMED} bytes in {} bytes",
+            value.len()
+        );
+        let peak = peak_rss_kib(server.pid());
+        let started = Instant::now();
+        let restored = restore_crafted(
+            &mut server,
+            &mut con,
+            &target,
+            &payload.with_value(&value),
+            &what,
+        );
+        let took = started.elapsed();
+        assert!(!restored, "{what}: restored");
+        let grew = peak
+            .zip(peak_rss_kib(server.pid()))
+            .map_or(0, |(before, after)| after.saturating_sub(before));
+        if grew > 64 * 1024 || took > Duration::from_secs(1) {
+            found.push(format!(
+                "{what}: RESTORE took {took:.1?}, the server's peak memory grew by {} MiB",
+                grew / 1024
+            ));
+        }
+        assert_eq!(text(&q(&mut con, &["PING"])), "PONG");
+        assert!(log_problems(&server.log()).is_empty(), "{}", server.log());
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
 }
