@@ -444,3 +444,41 @@ fn info_section_counts_deliveries() {
         assert!(info.contains(line), "missing {line} in:\n{info}");
     }
 }
+
+#[test]
+fn writes_emit_keyspace_events_named_after_them() {
+    let server = Server::start();
+    let mut con = server.conn();
+    q(&mut con, &["CONFIG", "SET", "notify-keyspace-events", "Kd"]);
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut listener = server.conn();
+    let seen = events.clone();
+    std::thread::spawn(move || {
+        let mut pubsub = listener.as_pubsub();
+        pubsub.psubscribe("__keyspace@0__:*").unwrap();
+        while let Ok(msg) = pubsub.get_message() {
+            let channel = msg.get_channel_name().to_string();
+            let event: String = msg.get_payload().unwrap();
+            seen.lock().unwrap().push(format!("{channel} {event}"));
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    room_with(&mut con, "r", &["a", "b"]);
+    q(&mut con, &["CHAT.SEND", "r", "a", "hi"]);
+    q(&mut con, &["CHAT.ACK", "b", "99999999999999-0"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let got = events.lock().unwrap().clone();
+    for expected in [
+        "__keyspace@0__:r chat.create",
+        "__keyspace@0__:b chat.register",
+        "__keyspace@0__:r chat.join",
+        "__keyspace@0__:r chat.send",
+        "__keyspace@0__:b chat.deliver",
+        "__keyspace@0__:b chat.ack",
+    ] {
+        assert!(
+            got.iter().any(|e| e == expected),
+            "no {expected} in {got:?}"
+        );
+    }
+}
