@@ -229,7 +229,8 @@ fn register(ctx: Ctx, command: &Command) -> Result<(), String> {
         .collect();
     // SAFETY: an all-zero key spec is the terminator Redis expects.
     key_specs.push(unsafe { std::mem::zeroed() });
-    let mut args = c_args(command.args);
+    let mut c_args = CArgs::default();
+    let args = c_args.list(command.args);
 
     static VERSION: raw::RedisModuleCommandInfoVersion = raw::RedisModuleCommandInfoVersion {
         version: 1,
@@ -249,12 +250,12 @@ fn register(ctx: Ctx, command: &Command) -> Result<(), String> {
         tips: ptr::null(),
         arity: command.arity,
         key_specs: key_specs.as_mut_ptr(),
-        args: args.as_mut_ptr(),
+        args,
     };
-    // SAFETY: every pointer in `info` is alive until the call returns; Redis
-    // copies what it keeps. The C strings of `args` are leaked on purpose
-    // (a few hundred bytes, once).
+    // SAFETY: every pointer in `info` is alive until the call returns
+    // (`c_args` holds what `args` points into); Redis copies what it keeps.
     let status = unsafe { api!(RedisModule_SetCommandInfo)(handle, &info) };
+    drop(c_args);
     if status != raw::REDISMODULE_OK as c_int {
         return Err(format!(
             "Redis refused the command info of {}",
@@ -299,12 +300,29 @@ fn key_spec(pos: i32, access: Access) -> raw::RedisModuleCommandKeySpec {
     }
 }
 
-/// The C form of an argument list, ended by a zeroed entry. Leaked: Redis
-/// reads it during registration and the module lives as long as the server.
-fn c_args(args: &[Arg]) -> Vec<raw::RedisModuleCommandArg> {
-    let mut out: Vec<raw::RedisModuleCommandArg> = args
-        .iter()
-        .map(|a| {
+/// The C form of a command's arguments, and the strings and nested lists
+/// its pointers point into: kept alive until `RM_SetCommandInfo` returns
+/// (Redis copies what it keeps), then freed.
+#[derive(Default)]
+struct CArgs {
+    strings: Vec<CString>,
+    lists: Vec<Vec<raw::RedisModuleCommandArg>>,
+}
+
+impl CArgs {
+    fn text(&mut self, text: &str) -> *const c_char {
+        let text = c(text);
+        // The CString's buffer stays where it is when the CString moves.
+        let ptr = text.as_ptr();
+        self.strings.push(text);
+        ptr
+    }
+
+    /// `args` as a list ended by a zeroed entry; returns a pointer to it,
+    /// valid while `self` lives.
+    fn list(&mut self, args: &[Arg]) -> *mut raw::RedisModuleCommandArg {
+        let mut out: Vec<raw::RedisModuleCommandArg> = Vec::with_capacity(args.len() + 1);
+        for a in args {
             let (type_, key_spec_index) = match a.kind {
                 ArgKind::Key(i) => (
                     raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_KEY,
@@ -334,39 +352,39 @@ fn c_args(args: &[Arg]) -> Vec<raw::RedisModuleCommandArg> {
             let subargs = if a.sub.is_empty() {
                 ptr::null_mut()
             } else {
-                Box::leak(c_args(a.sub).into_boxed_slice()).as_mut_ptr()
+                self.list(a.sub)
             };
-            raw::RedisModuleCommandArg {
-                name: leak(a.name),
+            let flag = |on: bool, bit: u32| {
+                if on {
+                    bit
+                } else {
+                    raw::REDISMODULE_CMD_ARG_NONE
+                }
+            };
+            out.push(raw::RedisModuleCommandArg {
+                name: self.text(a.name),
                 type_,
                 key_spec_index,
-                token: a.token.map_or(ptr::null(), leak),
+                token: a.token.map_or(ptr::null(), |t| self.text(t)),
                 summary: ptr::null(),
                 since: ptr::null(),
-                flags: (if a.optional {
-                    raw::REDISMODULE_CMD_ARG_OPTIONAL
-                } else {
-                    raw::REDISMODULE_CMD_ARG_NONE
-                } | if a.multiple {
-                    raw::REDISMODULE_CMD_ARG_MULTIPLE
-                } else {
-                    raw::REDISMODULE_CMD_ARG_NONE
-                }) as c_int,
+                flags: (flag(a.optional, raw::REDISMODULE_CMD_ARG_OPTIONAL)
+                    | flag(a.multiple, raw::REDISMODULE_CMD_ARG_MULTIPLE))
+                    as c_int,
                 deprecated_since: ptr::null(),
                 subargs,
                 display_text: ptr::null(),
-            }
-        })
-        .collect();
-    // SAFETY: an all-zero argument is the terminator Redis expects.
-    out.push(unsafe { std::mem::zeroed() });
-    out
+            });
+        }
+        // SAFETY: an all-zero argument is the terminator Redis expects.
+        out.push(unsafe { std::mem::zeroed() });
+        // The Vec's buffer stays where it is when the Vec moves.
+        let ptr = out.as_mut_ptr();
+        self.lists.push(out);
+        ptr
+    }
 }
 
 fn c(text: &str) -> CString {
     CString::new(text).unwrap_or_default()
-}
-
-fn leak(text: &str) -> *const c_char {
-    c(text).into_raw()
 }

@@ -1,0 +1,521 @@
+# The steps of scripts/memcheck, which sources this file once the server
+# runs under valgrind: every CHAT.* command with its errors, and every
+# callback of the two data types. It uses scripts/memcheck's helpers (r,
+# expect, run, batch, wait_for, section, ...).
+# shellcheck shell=bash disable=SC2154 # variables set by scripts/memcheck
+
+# ---------------------------------------------------------------------------
+# Users, rooms, messages, and the errors of each command.
+
+section "commands and their errors"
+expect "OK" CHAT.REGISTER alice "Alice Liddell"
+expect "OK" CHAT.REGISTER bob "Bob"
+expect "OK" CHAT.REGISTER carol "Carol"
+expect "ERR user already exists" CHAT.REGISTER alice "Again"
+expect "ERR invalid user id*" CHAT.REGISTER "bad id" "Bad"
+expect "ERR wrong number of arguments*" CHAT.REGISTER alice
+expect "ERR syntax error*" CHAT.REGISTER dave "Dave" PASS x
+expect_has "Alice Liddell" CHAT.PROFILE alice
+expect "" CHAT.PROFILE nobody
+
+expect "OK" CHAT.CREATE general "General chat"
+expect "ERR room already exists" CHAT.CREATE general "Again"
+expect "ERR room ids starting with 'dm:'*" CHAT.CREATE "dm:1:a:b" "Mine"
+expect "ERR *is the id of a room*" CHAT.REGISTER general "General"
+expect "ERR *is the id of a user*" CHAT.CREATE alice "Alice's room"
+expect "" CHAT.INFO nowhere
+expect "chat:user:{alice}:push" CHAT.SUBSCRIBE general alice
+expect "chat:user:{bob}:push" CHAT.SUBSCRIBE general bob
+expect "chat:user:{bob}:push" CHAT.SUBSCRIBE general bob
+expect "ERR no such user" CHAT.SUBSCRIBE general nobody
+expect "ERR no such room" CHAT.SUBSCRIBE nowhere alice
+expect $'alice\nbob' CHAT.MEMBERS general
+expect $'alice\n0\nbob\n0' CHAT.MEMBERS general WITHREAD
+expect "ERR syntax error*" CHAT.MEMBERS general WITHCOLOR
+expect "ERR no such room" CHAT.MEMBERS nowhere
+expect "general" CHAT.ROOMS alice
+expect "ERR no such user" CHAT.ROOMS nobody
+
+expect "1" CHAT.SEND general alice "Hello, world"
+expect "2" CHAT.SEND general bob "Hi Alice" DEDUP b-0001
+expect "2" CHAT.SEND general bob "Hi Alice" DEDUP b-0001 # a retry
+expect "ERR message text is empty" CHAT.SEND general alice ""
+expect "ERR DEDUP key must be*" CHAT.SEND general alice "x" DEDUP ""
+expect "ERR user is not a member of the room" CHAT.SEND general carol "Hi"
+expect "ERR no such room" CHAT.SEND nowhere alice "Hi"
+expect "ERR no such user" CHAT.SEND general nobody "Hi"
+expect "ERR name is not valid UTF-8*" CHAT.REGISTER eve $'\xff\xfe'
+expect "OK" CONFIG SET chat.max-text-bytes 16
+expect "ERR message text is * bytes, more than chat.max-text-bytes*" CHAT.SEND general alice "a text longer than sixteen bytes"
+expect "OK" CONFIG SET chat.max-text-bytes 16384
+run CHAT.INFO general
+[[ $(field messages) == 2 && $(field last_id) == 2 && $(field mode) == fanout ]] ||
+    fail "CHAT.INFO general: $reply"
+expect_has '"text":"Hi Alice"' CHAT.HISTORY general
+expect_has '"id":1,' CHAT.HISTORY general BEFORE 2 COUNT 1
+expect_has '"id":2,' CHAT.HISTORY general AFTER 1
+expect "ERR COUNT must be an integer from 1 to 1000, got '5000'" CHAT.HISTORY general COUNT 5000
+expect "ERR syntax error*" CHAT.HISTORY general BEFORE 2 AFTER 1
+expect "ERR no such room" CHAT.HISTORY nowhere
+expect $'alice\n1\nbob\n1' CHAT.COUNTS general
+expect "ERR no such room" CHAT.COUNTS nowhere
+
+# Bob has Alice's first message in his inbox (he is offline).
+expect_has '"delivery":"' CHAT.FETCH bob
+delivery="$(sed -n 's/.*"delivery":"\([^"]*\)".*/\1/p' <<<"$reply" | tail -1)"
+expect "1" CHAT.ACK bob "$delivery"
+expect "0" CHAT.ACK bob "$delivery"
+expect "ERR invalid delivery*" CHAT.ACK bob 12
+expect "ERR no such user" CHAT.ACK nobody "$delivery"
+expect "ERR COUNT must be*" CHAT.FETCH bob COUNT 0
+expect "ERR no such user" CHAT.FETCH nobody
+
+expect "OK" CHAT.ONLINE bob TTL 120
+expect "bob" CHAT.PRESENCE general
+expect "OK" CHAT.OFFLINE bob
+expect "" CHAT.PRESENCE general
+expect "ERR TTL must be*" CHAT.ONLINE bob TTL 0
+expect "ERR no such user" CHAT.OFFLINE nobody
+expect "ERR no such room" CHAT.PRESENCE nowhere
+expect "OK" CHAT.ONLINE alice
+
+expect "2" CHAT.READ general bob 2
+expect "2" CHAT.READ general bob 1 # never back
+expect "ERR id 9 is after the room's last message (2)" CHAT.READ general bob 9
+expect "ERR id must be*" CHAT.READ general bob -1
+expect "ERR user is not a member of the room" CHAT.READ general carol 1
+expect "" CHAT.UNREAD bob
+expect "OK" CHAT.TYPING general bob
+expect "ERR no such user" CHAT.TYPING general nobody
+expect "ERR user is not a member of the room" CHAT.TYPING general carol
+expect $'SUBSCRIBE\nchat:user:{bob}:push' CHAT.CHANNELS bob
+expect "ERR no such user" CHAT.CHANNELS nobody
+
+# Edits and deletes change the copies waiting in Bob's inbox too.
+expect "3" CHAT.SEND general alice "Lunch at noon?"
+expect "4" CHAT.SEND general alice "At the usual place"
+expect $'general\n2' CHAT.UNREAD bob
+expect "OK" CHAT.EDIT general alice 4 "At the usual place, 12:30"
+expect "OK" CHAT.EDIT general alice 4 "At the usual place, 12:45"
+expect "ERR only the author of a message may change it" CHAT.EDIT general bob 4 "Elsewhere"
+expect "ERR no such message*" CHAT.EDIT general alice 9 "?"
+expect "ERR id must be*" CHAT.EDIT general alice 0 "?"
+expect "ERR message text is empty" CHAT.EDIT general alice 4 ""
+expect "OK" CHAT.DELETE general alice 3
+expect "ERR no such message*" CHAT.DELETE general alice 3
+expect "ERR only the author of a message may change it" CHAT.DELETE general bob 4
+expect_has '"deleted":true' CHAT.HISTORY general AFTER 2
+expect_has '"text":"At the usual place, 12:45"' CHAT.FETCH bob
+[[ $reply == *'"id":3,"sender":"alice","ts":'*'"deleted":true'* ]] || fail "Bob's copy of message 3 is not a tombstone: $reply"
+
+# Direct rooms.
+expect "dm:5:alice:bob" CHAT.DM alice bob
+expect "dm:5:alice:bob" CHAT.DM bob alice
+expect "ERR a direct room needs two different users" CHAT.DM alice alice
+expect "ERR no such user" CHAT.DM alice nobody
+expect "ERR a direct room has only its two users*" CHAT.SUBSCRIBE dm:5:alice:bob carol
+expect "1" CHAT.SEND dm:5:alice:bob alice "See you there"
+
+# Keys of another type, and a room given where a user is wanted.
+expect "OK" SET plain "not a chat key"
+expect "WRONGTYPE key 'plain' holds another kind of value*" CHAT.SEND plain alice "Hi"
+expect "WRONGTYPE key 'plain' holds another kind of value*" CHAT.SUBSCRIBE plain alice
+expect "WRONGTYPE key 'plain' holds another kind of value*" CHAT.FETCH plain
+expect "WRONGTYPE key 'plain' holds another kind of value*" CHAT.DUMP plain
+expect "WRONGTYPE key 'general' holds a chat room, not a chat user" CHAT.FETCH general
+expect "WRONGTYPE key 'alice' holds a chat user, not a chat room" CHAT.HISTORY alice
+
+# The internal replay commands refuse a client.
+expect "ERR CHAT.SEND-RESOLVED only replays a send*" \
+    CHAT.SEND-RESOLVED general alice "forged" 5 1795749231574 1 ""
+expect "ERR CHAT.AT only replays writes*" CHAT.AT 1795749231574 CHAT.CREATE forged "Forged"
+# shellcheck disable=SC2016 # a PHC string, not an expansion
+expect "ERR CHAT.SET-PASSWORD only replays writes*" CHAT.SET-PASSWORD alice '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA'
+expect "ERR CHAT.TRIM-RESOLVED only replays writes*" CHAT.TRIM-RESOLVED general 3
+expect "ERR CHAT.RESTORE-VALUE only replays writes*" CHAT.RESTORE-VALUE general room 1 "bytes"
+expect "0" EXISTS forged # nothing was written
+
+# Inside MULTI: a password cannot be hashed, and a blocking fetch answers
+# at once.
+batch --errors-ok <<'EOF'
+MULTI
+CHAT.REGISTER frank "Frank" PASSWORD "secret"
+CHAT.FETCH carol BLOCK 0
+EXEC
+EOF
+[[ $reply == *"cannot run inside MULTI"* ]] || fail "CHAT.REGISTER ... PASSWORD inside MULTI: $reply"
+
+expect_has "chat.send" COMMAND DOCS chat.send
+expect $'general\nalice' COMMAND GETKEYS CHAT.SEND general alice "Hi"
+expect_has "chat_messages_sent:" INFO chat
+
+# ---------------------------------------------------------------------------
+# Data-type callbacks: digest, memory usage, RDB save and load (DUMP and
+# RESTORE, DEBUG RELOAD), copy, rename, free (DEL, expiry, lazy free).
+
+section "data-type callbacks"
+expect "chat-room" TYPE general
+expect "chat-user" TYPE alice
+expect_has "general" SCAN 0 TYPE chat-room COUNT 1000
+expect_has "serializedlength:" DEBUG OBJECT general # rdb_save, counting bytes
+expect "[0-9a-f]*" DEBUG DIGEST
+expect $'[0-9a-f]*\n[0-9a-f]*' DEBUG DIGEST-VALUE general alice
+expect "[1-9]*" MEMORY USAGE general
+expect "[1-9]*" MEMORY USAGE alice
+expect_has '"type":"chat-room"' CHAT.DUMP general
+expect_has '"type":"chat-user"' CHAT.DUMP bob
+expect "" CHAT.DUMP nothing
+
+# DUMP and RESTORE of a room and of a user give the same value back.
+for key in general bob; do
+    run DEBUG DIGEST-VALUE "$key"
+    digest="$reply"
+    commands=$((commands + 1))
+    r --raw DUMP "$key" >"$tmp/payload"
+    truncate -s -1 "$tmp/payload" # redis-cli's newline
+    expect "1" DEL "$key"
+    commands=$((commands + 1))
+    restored="$(r -x RESTORE "$key" 0 <"$tmp/payload" 2>&1)"
+    [ "$restored" = OK ] || fail "RESTORE $key: $restored"
+    expect "$digest" DEBUG DIGEST-VALUE "$key"
+done
+# A truncated payload is refused (its checksum is wrong).
+head -c 20 "$tmp/payload" >"$tmp/truncated"
+commands=$((commands + 1))
+restored="$(r -x RESTORE broken 0 <"$tmp/truncated" 2>&1)"
+[[ $restored == ERR* ]] || fail "RESTORE of a truncated payload: $restored"
+# A payload whose value bytes are damaged reaches the module's rdb_load,
+# which must refuse it: with the checksum check off (DEBUG), replace the
+# value's bytes by 0xff, keeping their length. Uncompressed, a chat value's
+# payload is: type 7, 0x81 and the 8-byte module type id, opcode 5 (string),
+# the string's length (1, 2 or 5 bytes), the value, opcode 0 (EOF), the RDB
+# version (2 bytes) and the CRC (8 bytes).
+expect "OK" CONFIG SET rdbcompression no
+commands=$((commands + 1))
+r --raw DUMP alice >"$tmp/payload"
+truncate -s -1 "$tmp/payload"
+expect "OK" CONFIG SET rdbcompression yes
+size=$(stat -c %s "$tmp/payload")
+read -r b11 b12 b13 b14 b15 < <(od -An -tu1 -j11 -N5 "$tmp/payload")
+case $((b11 >> 6)) in
+0) start=12 length=$((b11 & 63)) ;;
+1) start=13 length=$(((b11 & 63) << 8 | b12)) ;;
+*) start=16 length=$((b12 << 24 | b13 << 16 | b14 << 8 | b15)) ;;
+esac
+[[ $(od -An -tu1 -N1 "$tmp/payload" | tr -d ' ') == 7 && $((start + length + 11)) == "$size" ]] ||
+    fail "DUMP alice: not the payload layout this script knows ($size bytes)"
+{
+    head -c "$start" "$tmp/payload"
+    head -c "$length" /dev/zero | tr '\0' '\377'
+    tail -c 11 "$tmp/payload"
+} >"$tmp/damaged"
+expect "OK" DEBUG SET-SKIP-CHECKSUM-VALIDATION 1
+commands=$((commands + 1))
+restored="$(r -x RESTORE damaged 0 <"$tmp/damaged" 2>&1)"
+expect "OK" DEBUG SET-SKIP-CHECKSUM-VALIDATION 0
+[ "$restored" = "ERR Bad data format" ] || fail "RESTORE of damaged value bytes: $restored"
+grep -q "cannot read chat-user value of key 'damaged'" "$tmp/redis.log" ||
+    fail "RESTORE of damaged value bytes: the module did not log why it refused them"
+expect "0" EXISTS damaged broken
+
+# COPY makes an independent value the commands refuse under its new name;
+# RENAME keeps the value, which works again once renamed back.
+expect "1" COPY general general-copy
+expect_has '"title":"General chat"' CHAT.DUMP general-copy
+expect "ERR key 'general-copy' holds a chat room made under another key name*" CHAT.INFO general-copy
+run DEBUG DIGEST-VALUE general general-copy
+[ "$(sed -n 1p <<<"$reply")" = "$(sed -n 2p <<<"$reply")" ] || fail "COPY changed the value: $reply"
+expect "1" DEL general-copy
+expect "1" COPY bob bob-copy
+expect "1" DEL bob-copy
+expect "OK" RENAME general general-renamed
+expect "ERR key 'general-renamed' holds a chat room made under another key name*" CHAT.SEND general-renamed alice "Hi"
+expect "" CHAT.INFO general
+expect "OK" RENAME general-renamed general
+expect "5" CHAT.SEND general alice "Still here"
+
+# A key that expires is freed by Redis's expiry.
+expect "OK" CHAT.CREATE ephemeral "Gone soon"
+expect "1" PEXPIRE ephemeral 100
+key_gone() { [ "$(r EXISTS "$1")" = 0 ]; }
+wait_for "the key ephemeral to expire" key_gone ephemeral
+
+# ---------------------------------------------------------------------------
+# The AOF without an RDB preamble: the rewrite (in a forked child) writes
+# each chat key as CHAT.RESTORE-VALUE; the commands from here on append
+# CHAT.AT, CHAT.SEND-RESOLVED, CHAT.SET-PASSWORD and CHAT.TRIM-RESOLVED,
+# which DEBUG LOADAOF replays at the end.
+
+section "AOF rewrite"
+rewrite_done() {
+    # A rewrite whose child valgrind failed (exit status 97) is retried
+    # forever: stop at once.
+    if [ "$(info persistence aof_last_bgrewrite_status)" = err ]; then
+        fail "an AOF rewrite failed (an error in its forked child?)"
+    fi
+    [[ $(info persistence aof_rewrite_in_progress) == 0 &&
+        $(info persistence aof_rewrite_scheduled) == 0 &&
+        $(info persistence aof_enabled) == 1 ]]
+}
+expect "OK" CONFIG SET aof-use-rdb-preamble no
+expect "OK" CONFIG SET appendonly yes # starts a rewrite
+wait_for "the first AOF rewrite" rewrite_done
+expect "Background append only file rewriting started" BGREWRITEAOF
+wait_for "BGREWRITEAOF" rewrite_done
+[ "$(info persistence aof_last_bgrewrite_status)" = ok ] || fail "BGREWRITEAOF failed; see redis.log"
+grep -q "CHAT.RESTORE-VALUE" "$tmp"/appendonlydir/*.base.aof ||
+    fail "the rewritten AOF has no CHAT.RESTORE-VALUE"
+
+# ---------------------------------------------------------------------------
+# Passwords: hashed and checked on a background thread.
+
+section "passwords"
+# Each hash or check costs Argon2id's 19 MiB and two passes: seconds under
+# valgrind. So one of each kind, no more. Set after the AOF rewrite, the
+# passwords reach the AOF as CHAT.SET-PASSWORD, which DEBUG LOADAOF replays.
+expect "OK" CHAT.REGISTER dora "Dora" PASSWORD "open sesame"
+expect "OK" CHAT.AUTH dora "open sesame"
+expect "ERR invalid username or password" CHAT.AUTH dora "open barley"
+expect "ERR invalid username or password" CHAT.AUTH nobody "open sesame"
+expect "OK" CHAT.PASSWD dora "open sesame" "new sesame"
+expect "ERR invalid username or password" CHAT.PASSWD dora "open sesame" "other"
+expect "ERR password must be 1 to 1024 bytes" CHAT.REGISTER erin "Erin" PASSWORD ""
+expect "ERR password must be 1 to 1024 bytes" CHAT.PASSWD dora "new sesame" "$(head -c 1025 /dev/zero | tr '\0' p)"
+expect "ERR wrong number of arguments*" CHAT.AUTH dora
+# A client that goes away while its password is being checked: the job
+# finishes for a client that is gone.
+in_background "$tmp/auth.out" CHAT.AUTH dora "new sesame"
+sleep 0.3
+kill "$last_pid" 2>/dev/null || true
+wait "$last_pid" 2>/dev/null || true
+jobs_done() { info_is chat chat_password_jobs_pending 0; }
+wait_for "the password job of a client that went away" jobs_done
+
+# ---------------------------------------------------------------------------
+# Blocking fetches: one a send wakes, one that times out, one whose client
+# goes away, one CLIENT UNBLOCK ends.
+
+section "blocking fetches"
+fetches_blocked() { info_is chat chat_blocked_fetches "$1"; }
+expect "OK" CHAT.REGISTER erin "Erin"
+expect "chat:user:{erin}:push" CHAT.SUBSCRIBE general erin
+in_background "$tmp/woken.out" CHAT.FETCH erin BLOCK 60000
+woken_pid=$last_pid
+wait_for "CHAT.FETCH erin BLOCK to block" fetches_blocked 1
+expect "6" CHAT.SEND general alice "Wake up, Erin"
+wait "$woken_pid" || fail "the blocked CHAT.FETCH failed: $(cat "$tmp/woken.out")"
+grep -q '"text":"Wake up, Erin"' "$tmp/woken.out" || fail "the blocked CHAT.FETCH got: $(cat "$tmp/woken.out")"
+expect "OK" CHAT.REGISTER fred "Fred"
+expect "" CHAT.FETCH fred BLOCK 200 # times out: an empty array
+in_background "$tmp/gone.out" CHAT.FETCH fred BLOCK 0
+wait_for "CHAT.FETCH fred BLOCK 0 to block" fetches_blocked 1
+kill "$last_pid"
+wait "$last_pid" 2>/dev/null || true
+wait_for "the blocked client to go" fetches_blocked 0
+in_background "$tmp/unblocked.out" CHAT.FETCH fred BLOCK 0
+unblocked_pid=$last_pid
+wait_for "CHAT.FETCH fred BLOCK 0 to block" fetches_blocked 1
+run CLIENT LIST
+client_id="$(sed -n 's/^id=\([0-9]*\) .* cmd=chat\.fetch .*/\1/p' <<<"$reply" | head -1)"
+expect "1" CLIENT UNBLOCK "$client_id"
+wait "$unblocked_pid" || true
+wait_for "the unblocked client to return" fetches_blocked 0
+
+# ---------------------------------------------------------------------------
+# Live delivery: Bob's app listens on his push channel while he is online.
+
+section "live delivery"
+in_background "$tmp/bob-push.out" SUBSCRIBE "chat:user:{bob}:push"
+listener_pid=$last_pid
+listening() { [ "$(r PUBSUB NUMSUB "chat:user:{bob}:push" | tail -1)" = 1 ]; }
+wait_for "Bob's listener" listening
+expect "OK" CHAT.ONLINE bob TTL 60
+expect "7" CHAT.SEND general alice "Live, Bob"
+expect "OK" CHAT.TYPING general alice
+expect "7" CHAT.READ general alice 7
+expect "OK" CHAT.EDIT general alice 7 "Live, Bob!"
+got_live() { grep -q '"type":"edit"' "$tmp/bob-push.out"; }
+wait_for "Bob's live messages" got_live
+grep -q '"text":"Live, Bob"' "$tmp/bob-push.out" || fail "Bob's app did not get the message live: $(cat "$tmp/bob-push.out")"
+kill "$listener_pid"
+wait "$listener_pid" 2>/dev/null || true
+expect "OK" CHAT.OFFLINE bob
+
+# ---------------------------------------------------------------------------
+# Fan-out and broadcast rooms: with chat.fanout-max-members 3, the fourth
+# member makes a room of five a broadcast room; two leaving make it fan
+# out again.
+
+section "fan-out and broadcast rooms"
+expect "OK" CONFIG SET chat.fanout-max-members 3
+batch <<'EOF'
+CHAT.REGISTER u1 "User 1"
+CHAT.REGISTER u2 "User 2"
+CHAT.REGISTER u3 "User 3"
+CHAT.REGISTER u4 "User 4"
+CHAT.REGISTER u5 "User 5"
+CHAT.CREATE five "Five"
+CHAT.SUBSCRIBE five u1
+CHAT.SUBSCRIBE five u2
+CHAT.SUBSCRIBE five u3
+EOF
+expect $'SUBSCRIBE\nchat:user:{u4}:push\nchat:room:{five}:push' CHAT.SUBSCRIBE five u4
+expect $'SUBSCRIBE\nchat:user:{u5}:push\nchat:room:{five}:push' CHAT.SUBSCRIBE five u5
+run CHAT.INFO five
+[ "$(field mode)" = broadcast ] || fail "a room of five is not a broadcast room: $reply"
+expect "1" CHAT.SEND five u1 "To everyone"
+expect "OK" CHAT.EDIT five u1 1 "To everyone!"
+expect "" CHAT.FETCH u2 # a broadcast room writes no copies
+expect $'five\n1' CHAT.UNREAD u2
+expect $'SUBSCRIBE\nchat:user:{u2}:push\nchat:room:{five}:push' CHAT.CHANNELS u2
+expect "OK" CHAT.TYPING five u2
+expect "1" CHAT.READ five u2 1
+expect "1" CHAT.UNSUBSCRIBE five u5
+expect "0" CHAT.UNSUBSCRIBE five u5
+expect "0" CHAT.UNSUBSCRIBE nowhere u5
+expect "1" CHAT.UNSUBSCRIBE five u4
+run CHAT.INFO five WITHREAD
+[ "$(field mode)" = fanout ] || fail "a room of three is not a fan-out room: $reply"
+expect "2" CHAT.SEND five u1 "Back to fan-out"
+expect_has '"text":"Back to fan-out"' CHAT.FETCH u2
+expect "OK" CHAT.DELETE five u1 2
+expect_has '"deleted":true' CHAT.FETCH u2
+expect "OK" CONFIG SET chat.fanout-max-members 500
+
+# ---------------------------------------------------------------------------
+# History and inbox trimming: small limits, then many sends of 100 bytes
+# (a history drops whole chunks of up to 4 KB, an inbox of up to 2 KB).
+
+section "history and inbox trimming"
+expect "OK" CONFIG SET chat.history-max 5
+expect "OK" CONFIG SET chat.inbox-max 5
+drops_before="$(info chat chat_inbox_drops)"
+text="$(head -c 100 /dev/zero | tr '\0' m)"
+batch < <(
+    echo 'CHAT.CREATE busy "Busy"'
+    echo 'CHAT.SUBSCRIBE busy u1'
+    echo 'CHAT.SUBSCRIBE busy u3' # offline: gets inbox copies
+    for ((n = 1; n <= 300; n++)); do
+        echo "CHAT.SEND busy u1 \"$n $text\" DEDUP d-$n"
+    done
+)
+run CHAT.INFO busy
+messages="$(field messages)"
+[[ $(field last_id) == 300 && $messages -ge 5 && $messages -lt 300 ]] ||
+    fail "the history of busy was not trimmed: $reply"
+run CHAT.FETCH u3 COUNT 1000
+copies="$(grep -c '"room":"busy"' <<<"$reply")"
+[[ $copies -ge 5 && $copies -lt 300 ]] || fail "u3's inbox was not trimmed: $copies copies"
+delivery="$(sed -n 's/.*"delivery":"\([^"]*\)".*/\1/p' <<<"$reply" | tail -1)"
+[ "$(info chat chat_inbox_drops)" -gt "$drops_before" ] || fail "chat_inbox_drops did not grow"
+expect "$copies" CHAT.ACK u3 "$delivery"
+expect "300" CHAT.SEND busy u1 "again" DEDUP d-300 # remembered, though trimmed
+expect "OK" CONFIG SET chat.history-max 10000
+expect "OK" CONFIG SET chat.inbox-max 1000
+
+# ---------------------------------------------------------------------------
+# The age sweep: with chat.history-max-age 1, a room's messages leave its
+# history within about a second, with no send to the room (the sweep runs
+# ten times a second); a send trims too.
+
+section "age sweep"
+expect "OK" CHAT.CREATE aging "Aging"
+expect "chat:user:{u1}:push" CHAT.SUBSCRIBE aging u1
+expect "chat:user:{u2}:push" CHAT.SUBSCRIBE aging u2
+expect "1" CHAT.SEND aging u1 "Old news"
+expect "2" CHAT.SEND aging u2 "Older news"
+expect "OK" CONFIG SET chat.history-max-age 1
+sleep 2
+history_empty() { [ -z "$(r CHAT.HISTORY aging)" ]; }
+wait_for "the age sweep to empty the history of aging" history_empty
+expect "3" CHAT.SEND five u1 "After the sweep"
+expect "OK" CONFIG SET chat.history-max-age 0
+expect "3" CHAT.SEND aging u1 "New news"
+expect_has '"text":"New news"' CHAT.HISTORY aging
+
+# ---------------------------------------------------------------------------
+# Removing rooms and users.
+
+section "removing rooms and users"
+expect "OK" CHAT.DROP dm:5:alice:bob
+expect "ERR no such room" CHAT.DROP dm:5:alice:bob
+expect "" CHAT.INFO dm:5:alice:bob
+expect_has '"room":"dm:5:alice:bob"' CHAT.FETCH bob # copies stay until acknowledged
+expect "chat:user:{carol}:push" CHAT.SUBSCRIBE general carol
+expect "8" CHAT.SEND general carol "Thanks, bye!"
+expect "OK" CHAT.UNREGISTER carol
+expect "ERR no such user" CHAT.UNREGISTER carol
+expect "" CHAT.PROFILE carol
+expect_has '"sender":"carol"' CHAT.HISTORY general COUNT 1
+expect "OK" CHAT.UNREGISTER u5
+expect "OK" CHAT.CREATE doomed "Doomed"
+expect "1" DEL doomed
+missing_before="$(info chat chat_missing_recipients)"
+expect "1" DEL u3 # a member's key deleted by hand: a send finds it missing
+expect "4" CHAT.SEND five u1 "Where is u3?"
+[ "$(info chat chat_missing_recipients)" -gt "$missing_before" ] || fail "a send did not count u3 missing"
+expect "1" UNLINK plain
+
+# ---------------------------------------------------------------------------
+# DEBUG RELOAD saves an RDB and loads it back (rdb_save and rdb_load of
+# every key); DEBUG LOADAOF replays the AOF: the rewrite's
+# CHAT.RESTORE-VALUE and everything written since. Both must give back the
+# same data.
+
+section "DEBUG RELOAD and DEBUG LOADAOF"
+run DEBUG DIGEST
+digest="$reply"
+expect "OK" DEBUG RELOAD
+expect "$digest" DEBUG DIGEST
+grep -q "CHAT.SEND-RESOLVED" "$tmp"/appendonlydir/*.incr.aof || fail "the AOF has no CHAT.SEND-RESOLVED"
+grep -q "CHAT.SET-PASSWORD" "$tmp"/appendonlydir/*.incr.aof || fail "the AOF has no CHAT.SET-PASSWORD"
+grep -q "CHAT.TRIM-RESOLVED" "$tmp"/appendonlydir/*.incr.aof || fail "the AOF has no CHAT.TRIM-RESOLVED"
+expect "OK" DEBUG LOADAOF
+expect "$digest" DEBUG DIGEST
+expect "OK" CHAT.AUTH dora "new sesame" # its hash came from CHAT.SET-PASSWORD
+expect "4" CHAT.SEND aging u2 "After the reload" # the data still works
+
+# ---------------------------------------------------------------------------
+# Lazy free: UNLINK of a room whose free effort (chunks + people + 4) is
+# above 64 frees it on Redis's lazy-free thread.
+
+section "lazy free"
+batch < <(
+    echo 'CHAT.CREATE crowd "Crowd"'
+    for ((n = 1; n <= 80; n++)); do
+        echo "CHAT.REGISTER m$n \"Member $n\""
+        echo "CHAT.SUBSCRIBE crowd m$n"
+    done
+    echo 'CHAT.SEND crowd m1 "Hello, crowd"'
+)
+freed_before="$(info memory lazyfreed_objects)"
+expect "[1-9]*" MEMORY USAGE crowd
+expect "1" UNLINK crowd
+lazily_freed() { [ "$(info memory lazyfreed_objects)" -gt "$freed_before" ]; }
+wait_for "the lazy free of crowd" lazily_freed
+expect "" CHAT.INFO crowd
+expect_has '"room":"crowd"' CHAT.FETCH m2 # its copies stay
+
+# ---------------------------------------------------------------------------
+# Every CHAT.* command the module registers has run (INFO commandstats
+# counts a call or a rejected call), so that a new command is not left out.
+
+section "coverage and FLUSHALL"
+if [ -n "$(r COMMAND INFO chat.debug-panic | head -1)" ]; then # debug builds only
+    expect "ERR*" CHAT.DEBUG-PANIC
+fi
+run INFO commandstats
+stats="$reply"
+run COMMAND LIST FILTERBY MODULE chat
+[ "$(wc -l <<<"$reply")" -ge 28 ] || fail "the module registers only these commands: $reply"
+for name in $reply; do
+    grep -q "^cmdstat_$name:" <<<"$stats" || fail "scripts/memcheck does not run $name: add it"
+done
+
+# Free everything before the leak check: a value that leaks part of itself
+# when freed shows as definitely lost. FLUSHALL ASYNC frees each value on
+# the lazy-free thread.
+expect "OK" FLUSHALL ASYNC
+flushed() { info_is memory lazyfree_pending_objects 0 && [ "$(r DBSIZE)" = 0 ]; }
+wait_for "FLUSHALL ASYNC" flushed
+
