@@ -18,7 +18,7 @@ use chat_core::replay::push_inbox_copy;
 use redis_module::raw;
 
 use crate::context;
-use crate::store::{self, Ctx, RStr};
+use crate::store::{self, api, Ctx, RStr};
 
 /// How a command's writes reach replicas and the AOF, declared in the
 /// command table and carried out by the dispatcher after the command.
@@ -138,28 +138,49 @@ pub fn send_resolved(ctx: Ctx, send: ResolvedSend) {
     if context::replaying() {
         return;
     }
-    let id = RStr::from_int(ctx, send.id as i64);
-    let ts = RStr::from_int(ctx, send.ts);
-    let first = RStr::from_int(ctx, send.first_kept.min(i64::MAX as u64) as i64);
-    let copies = RStr::new(ctx, &send.copies.0);
-    let dedup = send
-        .dedup
-        .map(|(key, until)| (RStr::new(ctx, key), RStr::from_int(ctx, until)));
-    let argv = [
-        send.room,
-        send.sender,
-        send.text,
-        id.ptr(),
-        ts.ptr(),
-        first.ptr(),
-        copies.ptr(),
-        dedup
-            .as_ref()
-            .map_or(std::ptr::null_mut(), |(k, _)| k.ptr()),
-        dedup
-            .as_ref()
-            .map_or(std::ptr::null_mut(), |(_, u)| u.ptr()),
-    ];
-    let used = if dedup.is_some() { 9 } else { 7 };
-    store::replicate(ctx, c"CHAT.SEND-RESOLVED", &argv[..used]);
+    let id = send.id.min(i64::MAX as u64) as i64;
+    let first = send.first_kept.min(i64::MAX as u64) as i64;
+    let copies = &send.copies.0;
+    // Numbers go as "l" and the copies as "b" (buffer and length): Redis
+    // makes the strings it propagates itself, so none is made here only to
+    // be freed again.
+    // SAFETY: each format letter matches the argument after it ("s": a
+    // RedisModuleString, "l": a long long, "b": a pointer and a length), all
+    // alive during the call; Redis copies what it keeps.
+    unsafe {
+        let replicate = api!(RedisModule_Replicate);
+        let command = c"CHAT.SEND-RESOLVED".as_ptr();
+        let copies_ptr = copies.as_ptr().cast::<std::ffi::c_char>();
+        match send.dedup {
+            None => replicate(
+                ctx,
+                command,
+                c"ssslllb".as_ptr(),
+                send.room,
+                send.sender,
+                send.text,
+                id,
+                send.ts,
+                first,
+                copies_ptr,
+                copies.len(),
+            ),
+            Some((key, until)) => replicate(
+                ctx,
+                command,
+                c"ssslllbbl".as_ptr(),
+                send.room,
+                send.sender,
+                send.text,
+                id,
+                send.ts,
+                first,
+                copies_ptr,
+                copies.len(),
+                key.as_ptr().cast::<std::ffi::c_char>(),
+                key.len(),
+                until,
+            ),
+        };
+    }
 }

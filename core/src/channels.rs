@@ -37,6 +37,7 @@ pub fn room_channel(room: &str) -> Vec<u8> {
 
 fn write_name(prefix: &[u8], id: &str, suffix: &[u8], buf: &mut Vec<u8>) {
     buf.clear();
+    buf.reserve(prefix.len() + id.len() + suffix.len() + 2);
     buf.extend_from_slice(prefix);
     if crate::ids::has_own_tag(id) {
         // `{tag}rest` -> `{tag}{rest}`
