@@ -243,14 +243,38 @@ impl<C: Codec> Chunks<C> {
         }
         let partial = (n - removed).min(self.len - removed);
         if partial > 0 {
-            self.rebuild(0, |owned| {
-                owned.drain(..partial as usize);
-            });
+            self.drop_from_first_chunk(partial as u32);
             removed += partial;
         }
         self.len -= removed;
         self.fit_table();
         removed
+    }
+
+    /// Drops the first `n` records of the first chunk, fewer than it holds.
+    /// The records kept need no rewriting: the first of them keeps its
+    /// delta, now taken from the chunk's new base, the key of the last
+    /// record dropped.
+    fn drop_from_first_chunk(&mut self, n: u32) {
+        let Some(chunk) = self.chunks.front_mut() else {
+            return;
+        };
+        let mut dropped = ChunkIter::<C>::new(chunk);
+        let mut base = chunk.base;
+        for _ in 0..n {
+            match dropped.next() {
+                Some(item) => base = C::key(&item),
+                None => return,
+            }
+        }
+        let offset = chunk.bytes.len() - dropped.bytes.len();
+        chunk.bytes.drain(..offset);
+        if chunk.bytes.capacity() > 2 * super::alloc_size(chunk.bytes.len()) {
+            chunk.bytes.shrink_to(super::alloc_size(chunk.bytes.len()));
+        }
+        chunk.base = base;
+        chunk.count -= n;
+        chunk.start += u64::from(n);
     }
 
     /// Gives back the chunk table's spare room once most chunks are gone
