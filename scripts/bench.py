@@ -519,7 +519,7 @@ def memory_lines(mem, quick):
         f"| the message's JSON document | {mem['document']} | |",
         "",
         f"`used_memory` deltas over {'a few thousand' if quick else '101,000'} messages of {len(TEXT)} bytes of "
-        "text; the room log row includes the per-sender counter and room hash, which do not grow.",
+        "text; the room log row includes the room's title and its table of people, which do not grow.",
     ]
 
 
