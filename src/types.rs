@@ -10,6 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 
 use chat_core::data::{self, DecodeError, Room, User, ENCODING_VERSION};
+use chat_core::ChatError;
 use redis_module::native_types::RedisType;
 use redis_module::raw;
 
@@ -26,6 +27,8 @@ pub trait ChatValue: Sized + Clone + 'static {
     fn decode(version: i32, bytes: &[u8]) -> Result<Self, DecodeError>;
     /// `wire::name_hash` of the key it was made under.
     fn origin(&self) -> u32;
+    /// The error for a command that needs one and finds none.
+    fn missing() -> ChatError;
     /// Heap bytes beyond the struct itself.
     fn heap_bytes(&self) -> usize;
     /// About how many allocations freeing it takes.
@@ -45,6 +48,9 @@ impl ChatValue for Room {
     }
     fn origin(&self) -> u32 {
         Room::origin(self)
+    }
+    fn missing() -> ChatError {
+        ChatError::NoSuchRoom
     }
     fn heap_bytes(&self) -> usize {
         Room::heap_bytes(self)
@@ -67,6 +73,9 @@ impl ChatValue for User {
     }
     fn origin(&self) -> u32 {
         User::origin(self)
+    }
+    fn missing() -> ChatError {
+        ChatError::NoSuchUser
     }
     fn heap_bytes(&self) -> usize {
         User::heap_bytes(self)

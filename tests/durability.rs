@@ -5,46 +5,15 @@ mod common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
 use redis::Connection;
 
-/// A small deterministic generator, so a failing workload can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-}
-
 const USERS: [&str; 8] = ["u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7"];
 const ROOMS: [&str; 3] = ["r0", "r1", "r2"];
-
-/// Keeps a connection subscribed to each of `users`' push channels, so that
-/// those of them who go online get messages live.
-fn listen(server: &Server, users: &[&str]) {
-    for user in users {
-        let mut con = server.conn();
-        let channel = format!("chat:user:{{{user}}}:push");
-        let (ready, subscribed) = mpsc::channel();
-        thread::spawn(move || {
-            let mut pubsub = con.as_pubsub();
-            pubsub.subscribe(&channel).unwrap();
-            ready.send(()).unwrap();
-            // Ends when the server goes away at the end of the test.
-            while pubsub.get_message().is_ok() {}
-        });
-        subscribed.recv_timeout(Duration::from_secs(5)).unwrap();
-    }
-}
 
 /// A randomized workload of `steps` commands: sends (some with DEDUP keys,
 /// some retried), joins, leaves, members going online and offline, fetches

@@ -29,23 +29,26 @@ pub struct Message<'a> {
     pub deleted: bool,
 }
 
-/// The document as serde writes it, fields in this order.
+/// The document as serde writes it, fields in this order. `CHAT.DUMP`
+/// writes the messages of a room with neither `type` nor `room` (both
+/// empty here), the copies of an inbox without `type`.
 #[derive(Serialize)]
-struct Document<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    room: &'a str,
-    id: u64,
-    sender: &'a str,
+pub(crate) struct Document<'a> {
+    #[serde(rename = "type", skip_serializing_if = "str::is_empty")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub room: &'a str,
+    pub id: u64,
+    pub sender: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    text: Option<&'a str>,
-    ts: i64,
+    pub text: Option<&'a str>,
+    pub ts: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    edited: Option<i64>,
+    pub edited: Option<i64>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    deleted: bool,
+    pub deleted: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    delivery: Option<&'a str>,
+    pub delivery: Option<&'a str>,
 }
 
 impl Message<'_> {

@@ -22,6 +22,7 @@ use chat_core::ChatError;
 use crate::config::limits;
 use crate::reply::Reply;
 use crate::store::{self, api, Access, Ctx, Name, Opened};
+use crate::types::ChatValue;
 
 /// What every command handler looks like to the command table.
 pub type Handler = fn(Ctx, &Args) -> Result<Reply, ChatError>;
@@ -59,32 +60,37 @@ pub fn debug_panic(_ctx: Ctx, _args: &Args) -> Result<Reply, ChatError> {
     panic!("CHAT.DEBUG-PANIC panics on purpose");
 }
 
-/// Opens the room named by argument `i`; `ERR no such room` if there is none.
+/// Opens the room or user named by argument `i`; `ERR no such room` or
+/// `ERR no such user` if there is none.
+fn existing<T: ChatValue>(
+    ctx: Ctx,
+    args: &Args,
+    i: usize,
+    access: Access,
+) -> Result<Opened<T>, ChatError> {
+    let key = store::open::<T>(ctx, args.key(i)?, access)?;
+    if !key.exists() {
+        return Err(T::missing());
+    }
+    Ok(key)
+}
+
 fn existing_room(
     ctx: Ctx,
     args: &Args,
     i: usize,
     access: Access,
 ) -> Result<Opened<Room>, ChatError> {
-    let room = store::open::<Room>(ctx, args.key(i)?, access)?;
-    if !room.exists() {
-        return Err(ChatError::NoSuchRoom);
-    }
-    Ok(room)
+    existing(ctx, args, i, access)
 }
 
-/// Opens the user named by argument `i`; `ERR no such user` if there is none.
 fn existing_user(
     ctx: Ctx,
     args: &Args,
     i: usize,
     access: Access,
 ) -> Result<Opened<User>, ChatError> {
-    let user = store::open::<User>(ctx, args.key(i)?, access)?;
-    if !user.exists() {
-        return Err(ChatError::NoSuchUser);
-    }
-    Ok(user)
+    existing(ctx, args, i, access)
 }
 
 /// Fails unless argument `i` names a registered user who is a member of

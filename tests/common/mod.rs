@@ -402,11 +402,76 @@ pub fn start_replica(primary: &Server, with_module: bool) -> Server {
     } else {
         Server::start_without_module(&args)
     };
+    wait_for_link(&replica);
+    replica
+}
+
+/// A replica of `primary` with its own module arguments and server options,
+/// once its link is up (the first sync done).
+pub fn replica_with(primary: &Server, module_args: &[&str], server_args: &[&str]) -> Server {
+    let port = primary.port.to_string();
+    let mut args = vec!["--replicaof", "127.0.0.1", &port];
+    args.extend_from_slice(server_args);
+    let replica = Server::start_with(module_args, &args);
+    wait_for_link(&replica);
+    replica
+}
+
+fn wait_for_link(replica: &Server) {
     let mut con = replica.conn();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !text(&q(&mut con, &["INFO", "replication"])).contains("master_link_status:up") {
         assert!(Instant::now() < deadline, "replica never connected");
         thread::sleep(Duration::from_millis(20));
     }
-    replica
+}
+
+/// Keeps a connection subscribed to each user's push channel, so that those
+/// of them who are online get messages live (and no inbox copy).
+pub fn listen(server: &Server, users: &[&str]) {
+    for user in users {
+        let mut con = server.conn();
+        let channel = format!("chat:user:{{{user}}}:push");
+        let (ready, subscribed) = mpsc::channel();
+        thread::spawn(move || {
+            let mut pubsub = con.as_pubsub();
+            pubsub.subscribe(&channel).unwrap();
+            ready.send(()).unwrap();
+            // Ends when the server goes away at the end of the test.
+            while pubsub.get_message().is_ok() {}
+        });
+        subscribed.recv_timeout(Duration::from_secs(5)).unwrap();
+    }
+}
+
+/// A small deterministic generator, so that a failing workload can be
+/// replayed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+/// CRC-64/Jones as Redis computes it for DUMP payloads and RDB files
+/// (reflected, init 0, no final xor).
+pub fn crc64(data: &[u8]) -> u64 {
+    const POLY: u64 = 0x95ac_9329_ac4b_c9b5; // 0xad93d23594c935a9 reflected
+    let mut crc = 0u64;
+    for &byte in data {
+        crc ^= u64::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ POLY
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc
 }

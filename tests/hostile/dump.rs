@@ -13,23 +13,6 @@ use redis::{Connection, Value};
 
 use crate::common::*;
 
-/// CRC-64/Jones as Redis computes it (reflected, init 0, no final xor).
-fn crc64(data: &[u8]) -> u64 {
-    const POLY: u64 = 0x95ac_9329_ac4b_c9b5; // 0xad93d23594c935a9 reflected
-    let mut crc = 0u64;
-    for &byte in data {
-        crc ^= u64::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ POLY
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    crc
-}
-
 /// `body` with its CRC appended: a payload RESTORE reads.
 pub(crate) fn sealed(mut body: Vec<u8>) -> Vec<u8> {
     let crc = crc64(&body);

@@ -3,7 +3,6 @@
 //! replicas and comparisons of two servers' data, and push listeners.
 
 use std::path::Path;
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -108,22 +107,6 @@ pub(crate) fn count_of(haystack: &[u8], needle: &[u8]) -> usize {
         .count()
 }
 
-/// A replica of `primary` with its own module arguments and server options,
-/// once its link is up (the first sync done).
-pub(crate) fn replica_with(primary: &Server, module_args: &[&str], server_args: &[&str]) -> Server {
-    let port = primary.port.to_string();
-    let mut args = vec!["--replicaof", "127.0.0.1", &port];
-    args.extend_from_slice(server_args);
-    let replica = Server::start_with(module_args, &args);
-    let mut con = replica.conn();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !text(&q(&mut con, &["INFO", "replication"])).contains("master_link_status:up") {
-        assert!(Instant::now() < deadline, "replica never connected");
-        thread::sleep(Duration::from_millis(20));
-    }
-    replica
-}
-
 /// Where two servers' data differ: the keys only one has, and for each
 /// key whose DIGEST-VALUE differs, both CHAT.DUMPs.
 fn differences(a: &mut Connection, b: &mut Connection) -> String {
@@ -167,22 +150,4 @@ pub(crate) fn assert_same_data(a: &mut Connection, b: &mut Connection, what: &st
 pub(crate) fn wait_for_replicas(primary: &mut Connection, n: i64) {
     let acked = int(&q(primary, &["WAIT", &n.to_string(), "5000"]));
     assert_eq!(acked, n, "the replicas did not catch up");
-}
-
-/// Keeps a connection subscribed to each user's push channel, so that those
-/// of them who are online get messages live (and no inbox copy).
-pub(crate) fn listen(server: &Server, users: &[&str]) {
-    for user in users {
-        let mut con = server.conn();
-        let channel = format!("chat:user:{{{user}}}:push");
-        let (ready, subscribed) = mpsc::channel();
-        thread::spawn(move || {
-            let mut pubsub = con.as_pubsub();
-            pubsub.subscribe(&channel).unwrap();
-            ready.send(()).unwrap();
-            // Ends when the server goes away at the end of the test.
-            while pubsub.get_message().is_ok() {}
-        });
-        subscribed.recv_timeout(Duration::from_secs(5)).unwrap();
-    }
 }

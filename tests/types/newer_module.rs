@@ -41,23 +41,6 @@ fn encoded_module_id(name: &str, version: u64) -> Vec<u8> {
     encoded
 }
 
-/// CRC-64/Jones as Redis computes it (reflected, init 0, no final xor).
-fn crc64(data: &[u8]) -> u64 {
-    const POLY: u64 = 0x95ac_9329_ac4b_c9b5; // 0xad93d23594c935a9 reflected
-    let mut crc = 0u64;
-    for &byte in data {
-        crc ^= u64::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ POLY
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    crc
-}
-
 /// Replaces every `from` in `data` by `to` (same length); returns how many.
 fn replace_all(data: &mut [u8], from: &[u8], to: &[u8]) -> usize {
     assert_eq!(from.len(), to.len());

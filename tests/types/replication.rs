@@ -12,27 +12,13 @@ use redis::{Connection, Value};
 use crate::common::*;
 use crate::dataset::{assert_same, dataset, observe};
 use crate::helpers::{
-    aof_files, assert_same_data, bytes, contains, info_int, listen, replica_with, restore,
-    wait_for_replicas, wait_persistence,
+    aof_files, assert_same_data, bytes, contains, info_int, restore, wait_for_replicas,
+    wait_persistence,
 };
 use crate::persistence::AOF;
 
 // ---------------------------------------------------------------------------
 // 6. Replication
-
-/// A small deterministic generator, so that a failing workload can be
-/// replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-}
 
 const W_USERS: [&str; 12] = [
     "w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9", "w10", "w11",

@@ -22,6 +22,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::message::Document;
+
 pub use room::{Read, Room};
 pub use user::User;
 
@@ -101,24 +103,6 @@ pub fn decode_user(version: i32, bytes: &[u8]) -> Result<User, DecodeError> {
     Ok(user)
 }
 
-/// A message as CHAT.DUMP shows it: its document without `type`.
-#[derive(Serialize)]
-struct DumpedMessage<'a> {
-    id: u64,
-    sender: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    text: Option<&'a str>,
-    ts: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    edited: Option<i64>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    deleted: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    room: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    delivery: Option<String>,
-}
-
 #[derive(Serialize)]
 struct DumpedDedup {
     key: String,
@@ -139,7 +123,7 @@ struct DumpedRoom<'a> {
     members: BTreeMap<&'a str, u64>,
     /// Sender -> messages sent.
     counts: BTreeMap<&'a str, u64>,
-    messages: Vec<DumpedMessage<'a>>,
+    messages: Vec<Document<'a>>,
     dedup: Vec<DumpedDedup>,
 }
 
@@ -155,7 +139,7 @@ struct DumpedUser<'a> {
     password: bool,
     /// Room -> when they joined.
     rooms: BTreeMap<&'a str, i64>,
-    inbox: Vec<DumpedMessage<'a>>,
+    inbox: Vec<Document<'a>>,
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {
@@ -167,14 +151,15 @@ pub fn room_json(id: &str, room: &Room) -> String {
     let messages = room
         .log()
         .iter()
-        .map(|(n, m)| DumpedMessage {
+        .map(|(n, m)| Document {
+            kind: "",
+            room: "",
             id: n,
             sender: room.people().id(m.sender),
             text: (!m.deleted).then_some(m.text),
             ts: m.ts,
             edited: m.edited,
             deleted: m.deleted,
-            room: None,
             delivery: None,
         })
         .collect();
@@ -203,19 +188,27 @@ pub fn room_json(id: &str, room: &Room) -> String {
 /// Everything a user holds, as JSON, except the password hash: only
 /// whether there is one.
 pub fn user_json(id: &str, user: &User) -> String {
+    let deliveries: Vec<String> = user
+        .inbox()
+        .into_iter()
+        .flat_map(|i| i.iter())
+        .map(|c| c.delivery.to_string())
+        .collect();
     let inbox = user
         .inbox()
         .into_iter()
         .flat_map(|i| i.iter())
-        .map(|c| DumpedMessage {
+        .zip(&deliveries)
+        .map(|(c, delivery)| Document {
+            kind: "",
+            room: c.room,
             id: c.id,
             sender: c.sender,
             text: (!c.deleted).then_some(c.text),
             ts: c.ts,
             edited: c.edited,
             deleted: c.deleted,
-            room: Some(c.room),
-            delivery: Some(c.delivery.to_string()),
+            delivery: Some(delivery),
         })
         .collect();
     to_json(&DumpedUser {
