@@ -323,11 +323,7 @@ fn node_id(cluster: &Cluster, port: u16) -> String {
 
 /// INFO chat field `name`, as an integer, on the server on `port`.
 fn chat_stat(cluster: &Cluster, port: u16, name: &str) -> i64 {
-    let info = text(&q(&mut cluster.node(port), &["INFO", "chat"]));
-    info.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in INFO chat"))
+    info_int(&mut cluster.node(port), "chat", name)
 }
 
 #[test]

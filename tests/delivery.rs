@@ -17,11 +17,7 @@ fn inbox_len(con: &mut Connection, user: &str) -> usize {
 }
 
 fn stat(con: &mut Connection, name: &str) -> i64 {
-    let info = text(&q(con, &["INFO", "chat"]));
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("chat_{name}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {info}"))
+    info_int(con, "chat", &format!("chat_{name}"))
 }
 
 #[test]

@@ -28,15 +28,6 @@ fn version(con: &mut Connection) -> (String, u32, u32) {
     )
 }
 
-fn info_field(con: &mut Connection, name: &str) -> String {
-    let info = text(&q(con, &["INFO", "chat"]));
-    info.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-        .unwrap_or_else(|| panic!("no {name} in INFO chat:\n{info}"))
-        .trim()
-        .to_string()
-}
-
 /// Whether ACL user `user` may run `args` (ACL DRYRUN).
 fn allowed(con: &mut Connection, user: &str, args: &[&str]) -> bool {
     let mut call = vec!["ACL", "DRYRUN", user];
@@ -62,7 +53,7 @@ fn commands_are_in_the_acl_categories_the_server_supports() {
         "none"
     };
     assert_eq!(
-        info_field(&mut con, "chat_acl_categories"),
+        info_field(&mut con, "chat", "chat_acl_categories"),
         expected,
         "{name} {major}.{minor}"
     );

@@ -337,6 +337,24 @@ pub fn dump(con: &mut Connection, key: &str) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("CHAT.DUMP {key} is not JSON ({e}): {text}"))
 }
 
+/// Field `name` of `INFO <section>`, as text.
+pub fn info_field(con: &mut Connection, section: &str, name: &str) -> String {
+    let info = text(&q(con, &["INFO", section]));
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {name} in INFO {section}:\n{info}"))
+        .trim()
+        .to_string()
+}
+
+/// Field `name` of `INFO <section>`, as an integer.
+pub fn info_int(con: &mut Connection, section: &str, name: &str) -> i64 {
+    let value = info_field(con, section, name);
+    value
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} is not an integer: {value}"))
+}
+
 /// DEBUG DIGEST of the whole dataset: equal digests mean equal data.
 pub fn digest(con: &mut Connection) -> String {
     text(&q(con, &["DEBUG", "DIGEST"]))

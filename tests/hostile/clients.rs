@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use redis::{Connection, Value};
+use redis::Value;
 
 use crate::checks::READ_TIMEOUT;
 use crate::common::*;
@@ -73,14 +73,6 @@ fn check_line(line: &str, what: &str) {
         Some(b'+' | b':' | b'*' | b'$' | b'%' | b'_') => {}
         _ => panic!("{what}: not a reply: {line:?}"),
     }
-}
-
-fn info_field(con: &mut Connection, name: &str) -> i64 {
-    let info = text(&q(con, &["INFO", "chat"]));
-    info.lines()
-        .find_map(|l| l.split_once(':').filter(|(k, _)| k.ends_with(name)))
-        .map(|(_, v)| v.trim().parse().unwrap())
-        .unwrap_or_else(|| panic!("no {name} in {info}"))
 }
 
 #[test]
@@ -159,8 +151,8 @@ fn clients_that_leave_while_they_wait() {
 
     // Everything settles: no job left, no fetch still counted as blocked.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while info_field(&mut con, "password_jobs_pending") != 0
-        || info_field(&mut con, "blocked_fetches") != 0
+    while info_int(&mut con, "chat", "chat_password_jobs_pending") != 0
+        || info_int(&mut con, "chat", "chat_blocked_fetches") != 0
     {
         assert!(
             Instant::now() < deadline,

@@ -1,5 +1,5 @@
 //! Small helpers the parts share: raw DUMP payloads and RESTORE, digests
-//! of single values, INFO fields, AOF rewrites and files, byte searches,
+//! of single values, AOF rewrites and files, byte searches,
 //! replicas and comparisons of two servers' data, and push listeners.
 
 use std::path::Path;
@@ -41,20 +41,6 @@ pub(crate) fn restore(
         cmd.arg("REPLACE");
     }
     cmd.query(con)
-}
-
-/// A field of INFO, as text.
-fn info_field(con: &mut Connection, section: &str, name: &str) -> String {
-    let info = text(&q(con, &["INFO", section]));
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .unwrap_or_else(|| panic!("no {name} in INFO {section}:\n{info}"))
-        .trim()
-        .to_string()
-}
-
-pub(crate) fn info_int(con: &mut Connection, section: &str, name: &str) -> i64 {
-    info_field(con, section, name).parse().unwrap()
 }
 
 /// Waits until INFO persistence shows `line`.
