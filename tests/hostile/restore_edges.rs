@@ -101,13 +101,21 @@ fn crafted_payload_framing_is_refused_without_a_crash() {
     for (i, (what, body)) in cases.into_iter().enumerate() {
         let key = format!("framed:{i}");
         let restored = restore_crafted(&mut server, &mut con, &key, &sealed(body), &what);
-        *tally
-            .entry(if restored { "restored" } else { "refused" })
-            .or_default() += 1;
-        if restored {
+        // Damage to the type byte can make a valid value of a native type
+        // (a string of the bytes that follow, say): Redis's to judge, and
+        // the chat commands refuse it as another kind of value.
+        let kind = if !restored {
+            "refused"
+        } else if text(&q(&mut con, &["TYPE", &key])).starts_with("chat-") {
             let dump = q(&mut con, &["CHAT.DUMP", &key]);
             assert!(matches!(dump, Value::BulkString(_)), "{what}: {dump:?}");
-        }
+            "restored"
+        } else {
+            let refused = err(&mut con, &["CHAT.DUMP", &key]);
+            assert!(refused.starts_with("WRONGTYPE"), "{what}: {refused}");
+            "restored as a native type"
+        };
+        *tally.entry(kind).or_default() += 1;
         if i % 50 == 0 {
             assert_eq!(text(&q(&mut con, &["PING"])), "PONG", "{what}");
         }
