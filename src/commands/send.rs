@@ -220,7 +220,8 @@ pub fn send_resolved(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         });
         if !delivered {
             crate::log_warning(&format!(
-                "replayed send to room '{room_id}' has a copy for '{}' older than their inbox;                  this replica's data differs from the primary's",
+                "replayed send to room '{room_id}' has a copy for '{}' older than their inbox; \
+                 this replica's data differs from the primary's",
                 resolved.member.as_str()
             ));
         }
