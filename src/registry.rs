@@ -21,16 +21,9 @@ use crate::identity::{self, Who};
 use crate::replication::{self, Propagate};
 use crate::reply::{send_error, send_error_text};
 use crate::server;
-use crate::store::{api, bytes_of, Ctx};
+use crate::store::{api, bytes_of, Access, Ctx};
 
 type CommandFn = extern "C" fn(Ctx, *mut *mut raw::RedisModuleString, c_int) -> c_int;
-
-/// How a command uses the room or user named by one of its arguments.
-#[derive(Clone, Copy)]
-pub enum Access {
-    Read,
-    Write,
-}
 
 #[derive(Clone, Copy)]
 pub enum ArgKind {

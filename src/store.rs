@@ -146,7 +146,8 @@ impl<T: ChatValue> Drop for Opened<T> {
     }
 }
 
-/// How a command uses a key.
+/// How a command uses a key: how `open` opens it, and how the command
+/// table declares it to Redis (`COMMAND INFO` key specs).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     Read,

@@ -4,8 +4,9 @@
 
 use crate::commands;
 use crate::identity::Who;
-use crate::registry::{arg, choice, command, flag, option, Access, Arg, ArgKind, Command};
+use crate::registry::{arg, choice, command, flag, option, Arg, ArgKind, Command};
 use crate::replication::Propagate;
+use crate::store::Access;
 
 const ROOM: Arg = arg("room", ArgKind::Key(0));
 const USER: Arg = arg("user", ArgKind::Key(0));
