@@ -18,6 +18,7 @@ use std::thread;
 use chat_core::ChatError;
 use redis_module::raw;
 
+use crate::context;
 use crate::reply::{send_error, send_error_text, Reply};
 use crate::store::{api, Ctx};
 
@@ -103,12 +104,10 @@ pub fn run<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
     finish: impl FnOnce(Ctx, T) -> Result<Reply, ChatError> + Send + 'static,
 ) -> Result<Reply, ChatError> {
-    // SAFETY: live context.
-    let flags = unsafe { api!(RedisModule_GetContextFlags)(ctx) } as u32;
     let cannot_block = raw::REDISMODULE_CTX_FLAGS_MULTI
         | raw::REDISMODULE_CTX_FLAGS_LUA
         | raw::REDISMODULE_CTX_FLAGS_DENY_BLOCKING;
-    if flags & cannot_block != 0 {
+    if context::has_flags(ctx, cannot_block) {
         return Err(ChatError::CannotBlock(command));
     }
     let queue = QUEUE

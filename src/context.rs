@@ -69,10 +69,18 @@ pub fn has_written() -> bool {
 }
 
 /// Whether `ctx` runs a command from the primary or the AOF.
-pub fn from_primary_or_aof(ctx: Ctx) -> bool {
+fn from_primary_or_aof(ctx: Ctx) -> bool {
+    has_flags(
+        ctx,
+        raw::REDISMODULE_CTX_FLAGS_REPLICATED | raw::REDISMODULE_CTX_FLAGS_LOADING,
+    )
+}
+
+/// Whether any of `flags` (`REDISMODULE_CTX_FLAGS_*`) is set for `ctx`.
+pub fn has_flags(ctx: Ctx, flags: u32) -> bool {
     // SAFETY: live context.
-    let flags = unsafe { api!(RedisModule_GetContextFlags)(ctx) } as u32;
-    flags & (raw::REDISMODULE_CTX_FLAGS_REPLICATED | raw::REDISMODULE_CTX_FLAGS_LOADING) != 0
+    let set = unsafe { api!(RedisModule_GetContextFlags)(ctx) } as u32;
+    set & flags != 0
 }
 
 fn clock() -> i64 {

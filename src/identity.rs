@@ -9,10 +9,10 @@
 
 use chat_core::config::Identity;
 use chat_core::ChatError;
-use redis_module::raw;
 
 use crate::commands::is_member;
 use crate::config;
+use crate::context;
 use crate::stats;
 use crate::store::{api, bytes_of, Ctx};
 
@@ -38,9 +38,7 @@ pub fn check(ctx: Ctx, who: Who, command: &'static str, args: &[&[u8]]) -> Resul
     if matches!(who, Who::Anyone) || config::identity() == Identity::Trust {
         return Ok(());
     }
-    // SAFETY: live context.
-    let flags = unsafe { api!(RedisModule_GetContextFlags)(ctx) } as u32;
-    if flags & (raw::REDISMODULE_CTX_FLAGS_REPLICATED | raw::REDISMODULE_CTX_FLAGS_LOADING) != 0 {
+    if context::replaying() {
         // From the primary or the AOF: checked when it first ran.
         return Ok(());
     }

@@ -7,7 +7,7 @@
 //! trim replicates as `CHAT.TRIM-RESOLVED <room> <first id kept>`, so only a
 //! primary sweeps.
 
-use std::ffi::{c_int, c_void};
+use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
@@ -51,10 +51,8 @@ extern "C" fn tick(ctx: Ctx, _data: *mut c_void) {
 
 fn sweep(ctx: Ctx) {
     let max_age = limits().history_max_age_secs;
-    // SAFETY: live context.
-    let flags = unsafe { api!(RedisModule_GetContextFlags)(ctx) };
-    let primary = flags & raw::REDISMODULE_CTX_FLAGS_MASTER as c_int != 0;
-    let loading = flags & raw::REDISMODULE_CTX_FLAGS_LOADING as c_int != 0;
+    let primary = context::has_flags(ctx, raw::REDISMODULE_CTX_FLAGS_MASTER);
+    let loading = context::has_flags(ctx, raw::REDISMODULE_CTX_FLAGS_LOADING);
     if max_age == 0 || !primary || loading || writes_paused() {
         return;
     }

@@ -17,6 +17,7 @@ use chat_core::ChatError;
 use redis_module::raw;
 
 use super::{existing_user, Args};
+use crate::context;
 use crate::reply::{send_error, send_error_text, Page, Reply};
 use crate::stats;
 use crate::store::{self, api, Access, Ctx, Name};
@@ -63,9 +64,7 @@ fn page(user: &User, count: usize) -> Page {
 }
 
 fn blocking_denied(ctx: Ctx) -> bool {
-    // SAFETY: live context.
-    let flags = unsafe { api!(RedisModule_GetContextFlags)(ctx) };
-    flags & raw::REDISMODULE_CTX_FLAGS_DENY_BLOCKING as c_int != 0
+    context::has_flags(ctx, raw::REDISMODULE_CTX_FLAGS_DENY_BLOCKING)
 }
 
 /// What a blocked FETCH remembers while it waits.

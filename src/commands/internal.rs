@@ -16,9 +16,7 @@ use crate::types::{decode_value, ChatValue};
 /// Whether the server is loading its data (the AOF, at start-up or for
 /// DEBUG LOADAOF).
 fn loading(ctx: Ctx) -> bool {
-    // SAFETY: live context.
-    let flags = unsafe { crate::store::api!(RedisModule_GetContextFlags)(ctx) } as u32;
-    flags & redis_module::raw::REDISMODULE_CTX_FLAGS_LOADING != 0
+    context::has_flags(ctx, redis_module::raw::REDISMODULE_CTX_FLAGS_LOADING)
 }
 
 fn internal_only(command: &'static str) -> Result<(), ChatError> {

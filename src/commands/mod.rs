@@ -20,8 +20,9 @@ use chat_core::event::{Event, RoomMode};
 use chat_core::ChatError;
 
 use crate::config::limits;
+use crate::context;
 use crate::reply::Reply;
-use crate::store::{self, api, Access, Ctx, Name, Opened};
+use crate::store::{self, Access, Ctx, Name, Opened};
 use crate::types::ChatValue;
 
 /// What every command handler looks like to the command table.
@@ -108,9 +109,7 @@ fn require_member(ctx: Ctx, room: &Room, args: &Args, i: usize) -> Result<(), Ch
 
 /// Whether this server runs in Redis Cluster mode.
 fn in_cluster(ctx: Ctx) -> bool {
-    // SAFETY: live context.
-    let flags = unsafe { api!(RedisModule_GetContextFlags)(ctx) };
-    flags & redis_module::raw::REDISMODULE_CTX_FLAGS_CLUSTER as std::ffi::c_int != 0
+    context::has_flags(ctx, redis_module::raw::REDISMODULE_CTX_FLAGS_CLUSTER)
 }
 
 /// In Redis Cluster, a command may only touch keys of its own slot. A room's
