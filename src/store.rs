@@ -259,6 +259,16 @@ impl<T: ChatValue> Opened<T> {
         unsafe { self.value.as_mut() }
     }
 
+    /// The value of a key the command needs to exist: `ERR no such room`
+    /// (or user) if it does not.
+    pub fn value(&self) -> Result<&T, ChatError> {
+        self.get().ok_or_else(T::missing)
+    }
+
+    pub fn value_mut(&mut self) -> Result<&mut T, ChatError> {
+        self.get_mut().ok_or_else(T::missing)
+    }
+
     pub fn name(&self) -> &Name {
         &self.name
     }

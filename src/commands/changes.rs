@@ -7,18 +7,17 @@
 //! sees the message as it is, even once it has left the history.
 
 use chat_core::data::inbox::Change;
-use chat_core::data::User;
 use chat_core::event::{Event, RoomMode};
 use chat_core::request::Change as ChangeRequest;
 use chat_core::ChatError;
 
 use super::{
-    existing_room, in_cluster, mode_of, require_member, require_same_slot, tell_room, Args,
+    existing_room, in_cluster, mode_of, open_other_members, require_member, tell_room, Args,
 };
 use crate::config::limits;
 use crate::context;
 use crate::reply::Reply;
-use crate::store::{self, Access, Ctx, Name, Opened};
+use crate::store::{Access, Ctx};
 
 /// CHAT.EDIT <room> <user> <id> <text>
 pub fn edit(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
@@ -34,29 +33,16 @@ fn change(ctx: Ctx, args: &Args, req: ChangeRequest) -> Result<Reply, ChatError>
     let (user, id) = (req.user.as_str(), req.id);
     let mut key = existing_room(ctx, args, 0, Access::Write)?;
     let room_id = key.id().to_owned();
-    let Some(room) = key.get() else {
-        return Err(ChatError::NoSuchRoom);
-    };
+    let room = key.value()?;
     require_member(ctx, room, args, 1)?;
     // Every member key whose copies may change is opened (and checked)
     // before the first write.
-    let cluster = in_cluster(ctx);
-    let mut inboxes: Vec<Opened<User>> = Vec::new();
-    if mode_of(room) == RoomMode::Fanout {
-        for (member, _) in room.members() {
-            if member == user {
-                continue;
-            }
-            if cluster {
-                require_same_slot(&room_id, member)?;
-            }
-            inboxes.push(store::open(ctx, Name::made(ctx, member), Access::Write)?);
-        }
-    }
-    let now = context::now();
-    let Some(room) = key.get_mut() else {
-        return Err(ChatError::NoSuchRoom);
+    let mut inboxes = match mode_of(room) {
+        RoomMode::Fanout => open_other_members(ctx, in_cluster(ctx), &room_id, room, user)?,
+        RoomMode::Broadcast => Vec::new(),
     };
+    let now = context::now();
+    let room = key.value_mut()?;
     let change = match req.text {
         Some(text) => {
             room.edit(id, user, text, now)?;
@@ -72,9 +58,7 @@ fn change(ctx: Ctx, args: &Args, req: ChangeRequest) -> Result<Reply, ChatError>
     } else {
         c"chat.delete"
     });
-    let Some(room) = key.get() else {
-        return Err(ChatError::NoSuchRoom);
-    };
+    let room = key.value()?;
     let sent_at = room.log().get(id).map_or(0, |m| m.ts);
     for inbox in &mut inboxes {
         if inbox

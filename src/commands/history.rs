@@ -13,9 +13,7 @@ use crate::store::{Access, Ctx};
 pub fn history(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = History::parse(args)?;
     let key = existing_room(ctx, args, 0, Access::Read)?;
-    let Some(room) = key.get() else {
-        return Err(ChatError::NoSuchRoom);
-    };
+    let room = key.value()?;
     let room_id = req.room.as_str();
     let mut page = Page::with_capacity(req.count.min(room.messages_kept() as usize));
     for (id, m) in room.page(req.cursor, req.count) {

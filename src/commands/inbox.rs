@@ -26,7 +26,7 @@ use crate::store::{self, api, Access, Ctx, Name};
 pub fn fetch(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Fetch::parse(args)?;
     let key = existing_user(ctx, args, 0, Access::Read)?;
-    let page = key.get().map(|u| page(u, req.count)).unwrap_or_default();
+    let page = page(key.value()?, req.count);
     let Some(block_ms) = req.block_ms else {
         return Ok(Reply::Page(page));
     };
@@ -42,7 +42,7 @@ pub fn fetch(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 pub fn ack(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Ack::parse(args)?;
     let mut key = existing_user(ctx, args, 0, Access::Write)?;
-    let removed = key.get_mut().map_or(0, |u| u.ack(req.delivery));
+    let removed = key.value_mut()?.ack(req.delivery);
     if removed > 0 {
         key.changed(c"chat.ack");
     }

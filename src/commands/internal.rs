@@ -49,9 +49,7 @@ pub fn set_password(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     internal_only("CHAT.SET-PASSWORD")?;
     let req = SetPassword::parse(args)?;
     let mut key = existing_user(ctx, args, 0, Access::Write)?;
-    if let Some(user) = key.get_mut() {
-        user.set_password(req.hash);
-    }
+    key.value_mut()?.set_password(req.hash);
     key.changed(c"chat.passwd");
     Ok(Reply::Ok)
 }
@@ -61,7 +59,7 @@ pub fn trim_resolved(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     internal_only("CHAT.TRIM-RESOLVED")?;
     let req = TrimResolved::parse(args)?;
     let mut key = existing_room(ctx, args, 0, Access::Write)?;
-    let removed = key.get_mut().map_or(0, |r| r.trim_below(req.first_kept));
+    let removed = key.value_mut()?.trim_below(req.first_kept);
     if removed > 0 {
         key.changed(c"chat.trim");
     }

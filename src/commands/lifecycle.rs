@@ -9,7 +9,7 @@ use chat_core::ChatError;
 use super::rooms::{check_capacity, create_room, join, leave};
 use super::{existing_room, existing_user, in_cluster, require_same_slot, tell_room, Args};
 use crate::reply::Reply;
-use crate::store::{self, Access, Ctx, Name, Opened};
+use crate::store::{self, Access, Ctx, Opened};
 
 /// CHAT.DM <user-a> <user-b>: the pair's one direct room, created on first
 /// use. The same room for (a, b) and (b, a). Both are members afterwards,
@@ -29,7 +29,7 @@ pub fn dm(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     }
     let mut a = existing_user(ctx, args, 0, Access::Write)?;
     let mut b = existing_user(ctx, args, 1, Access::Write)?;
-    let mut room = store::open::<Room>(ctx, Name::made(ctx, &room_id), Access::Write)?;
+    let mut room = store::open_id::<Room>(ctx, &room_id, Access::Write)?;
     check_capacity(&room, &[&a, &b])?;
     if !room.exists() {
         let (first, second) = if a.id() <= b.id() {
@@ -52,13 +52,12 @@ pub fn drop(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let mut room = existing_room(ctx, args, 0, Access::Write)?;
     // Every member's key is opened, and its type checked, before the first
     // write.
-    let mut members: Vec<Opened<User>> = Vec::new();
-    if let Some(r) = room.get() {
-        for (member, _) in r.members() {
-            members.push(store::open_id(ctx, member, Access::Write)?);
-        }
-        tell_room(ctx, room_id, r, None, &Event::Dropped { room: room_id });
+    let r = room.value()?;
+    let mut members: Vec<Opened<User>> = Vec::with_capacity(r.member_count() as usize);
+    for (member, _) in r.members() {
+        members.push(store::open_id(ctx, member, Access::Write)?);
     }
+    tell_room(ctx, room_id, r, None, &Event::Dropped { room: room_id });
     for member in &mut members {
         if member.get_mut().is_some_and(|u| u.leave(room_id)) {
             member.changed(c"chat.leave");
@@ -76,11 +75,7 @@ pub fn unregister(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let mut user = existing_user(ctx, args, 0, Access::Write)?;
     // Every room's key is opened, and its type checked, before the first
     // write.
-    let room_ids: Vec<String> = user
-        .get()
-        .into_iter()
-        .flat_map(|u| u.rooms().map(|(r, _)| r.to_owned()))
-        .collect();
+    let room_ids: Vec<String> = user.value()?.rooms().map(|(r, _)| r.to_owned()).collect();
     let mut rooms = Vec::with_capacity(room_ids.len());
     for room_id in &room_ids {
         rooms.push(store::open_id::<Room>(ctx, room_id, Access::Write)?);

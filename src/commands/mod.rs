@@ -107,6 +107,31 @@ fn require_member(ctx: Ctx, room: &Room, args: &Args, i: usize) -> Result<(), Ch
     }
 }
 
+/// Opens, for writing, the key of every member of `room` but `except`: the
+/// keys whose inbox copies a send or a change in a fan-out room writes.
+/// Each is opened, and its type checked (and, in Redis Cluster, its slot),
+/// before the command's first write. A member whose key is missing gets an
+/// empty `Opened`.
+fn open_other_members(
+    ctx: Ctx,
+    cluster: bool,
+    room_id: &str,
+    room: &Room,
+    except: &str,
+) -> Result<Vec<Opened<User>>, ChatError> {
+    let mut members = Vec::with_capacity(room.member_count() as usize);
+    for (member, _) in room.members() {
+        if member == except {
+            continue;
+        }
+        if cluster {
+            require_same_slot(room_id, member)?;
+        }
+        members.push(store::open_id(ctx, member, Access::Write)?);
+    }
+    Ok(members)
+}
+
 /// Whether this server runs in Redis Cluster mode.
 fn in_cluster(ctx: Ctx) -> bool {
     context::has_flags(ctx, redis_module::raw::REDISMODULE_CTX_FLAGS_CLUSTER)

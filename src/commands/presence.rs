@@ -21,9 +21,7 @@ pub fn online(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Online::parse(args, &limits())?;
     let mut key = existing_user(ctx, args, 0, Access::Write)?;
     let until = context::now().saturating_add((req.ttl_secs * 1000) as i64);
-    if let Some(user) = key.get_mut() {
-        user.set_online_until(until);
-    }
+    key.value_mut()?.set_online_until(until);
     key.changed(c"chat.online");
     let ttl = req.ttl_secs.to_string();
     replication::at_now(
@@ -42,10 +40,9 @@ pub fn online(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 pub fn offline(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     parse_user("chat.offline", args)?;
     let mut key = existing_user(ctx, args, 0, Access::Write)?;
-    if key.get().is_some_and(|u| u.online_until() != 0) {
-        if let Some(user) = key.get_mut() {
-            user.set_online_until(0);
-        }
+    let user = key.value_mut()?;
+    if user.online_until() != 0 {
+        user.set_online_until(0);
         key.changed(c"chat.offline");
     }
     Ok(Reply::Ok)
@@ -55,9 +52,7 @@ pub fn offline(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 pub fn presence(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let room_id = parse_room("chat.presence", args)?;
     let key = existing_room(ctx, args, 0, Access::Read)?;
-    let Some(room) = key.get() else {
-        return Err(ChatError::NoSuchRoom);
-    };
+    let room = key.value()?;
     let cluster = in_cluster(ctx);
     let now = context::now();
     let mut online = Vec::new();

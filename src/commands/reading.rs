@@ -20,25 +20,19 @@ pub fn read(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = ReadRequest::parse(args)?;
     let (room_id, user) = (req.room.as_str(), req.user.as_str());
     let mut key = existing_room(ctx, args, 0, Access::Write)?;
-    if let Some(room) = key.get() {
-        require_member(ctx, room, args, 1)?;
-    }
-    let Some(room) = key.get_mut() else {
-        return Err(ChatError::NoSuchRoom);
-    };
+    require_member(ctx, key.value()?, args, 1)?;
+    let room = key.value_mut()?;
     let moved = match room.read(user, req.id)? {
         Read::Stayed(cursor) => return Ok(Reply::Int(cursor as i64)),
         Read::Moved(cursor) => cursor,
     };
     key.changed(c"chat.read");
-    if let Some(room) = key.get() {
-        let event = Event::Read {
-            room: room_id,
-            user,
-            id: moved,
-        };
-        tell_room(ctx, room_id, room, Some(user), &event);
-    }
+    let event = Event::Read {
+        room: room_id,
+        user,
+        id: moved,
+    };
+    tell_room(ctx, room_id, key.value()?, Some(user), &event);
     Ok(Reply::Int(moved as i64))
 }
 
@@ -47,7 +41,7 @@ pub fn unread(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let user = parse_user("chat.unread", args)?;
     let key = existing_user(ctx, args, 0, Access::Read)?;
     let mut counts = Vec::new();
-    for (room_id, _) in key.get().into_iter().flat_map(|u| u.rooms()) {
+    for (room_id, _) in key.value()?.rooms() {
         // A room whose key was deleted by hand has nothing to read.
         let room = store::open_id::<Room>(ctx, room_id, Access::Read)?;
         if let Some(unread) = room.get().and_then(|r| r.unread(user.as_str())) {
@@ -64,9 +58,7 @@ pub fn typing(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Membership::parse("chat.typing", args)?;
     let (room_id, user) = (req.room.as_str(), req.user.as_str());
     let key = existing_room(ctx, args, 0, Access::Read)?;
-    let Some(room) = key.get() else {
-        return Err(ChatError::NoSuchRoom);
-    };
+    let room = key.value()?;
     require_member(ctx, room, args, 1)?;
     tell_room(
         ctx,
@@ -86,7 +78,7 @@ pub fn channels(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let user = parse_user("chat.channels", args)?;
     let key = existing_user(ctx, args, 0, Access::Read)?;
     let mut modes = Vec::new();
-    for (room_id, _) in key.get().into_iter().flat_map(|u| u.rooms()) {
+    for (room_id, _) in key.value()?.rooms() {
         let room = store::open_id::<Room>(ctx, room_id, Access::Read)?;
         if let Some(r) = room.get() {
             modes.push((room_id, mode_of(r)));

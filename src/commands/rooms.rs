@@ -83,7 +83,7 @@ pub fn subscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let mut user = existing_user(ctx, args, 1, Access::Write)?;
     // Only CHAT.DM adds members to a direct room; a member's SUBSCRIBE
     // changes nothing and replies as usual.
-    if is_direct_room(room_id) && !room.get().is_some_and(|r| r.is_member(user_id)) {
+    if is_direct_room(room_id) && !room.value()?.is_member(user_id) {
         return Err(ChatError::DirectRoomMembers);
     }
     check_capacity(&room, &[&user])?;
@@ -106,9 +106,7 @@ pub fn unsubscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 pub fn members(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Members::parse(args)?;
     let key = existing_room(ctx, args, 0, Access::Read)?;
-    let Some(room) = key.get() else {
-        return Err(ChatError::NoSuchRoom);
-    };
+    let room = key.value()?;
     if req.with_read {
         return Ok(read_cursors(room));
     }
@@ -121,8 +119,7 @@ pub fn members(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 pub fn counts(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     parse_room("chat.counts", args)?;
     let key = existing_room(ctx, args, 0, Access::Read)?;
-    let counts = key.get().into_iter().flat_map(Room::counts);
-    Ok(int_map(counts))
+    Ok(int_map(key.value()?.counts()))
 }
 
 /// Member -> read cursor, ascending by member.
@@ -186,9 +183,7 @@ pub(super) fn join(
     let after = r.member_count();
     if joined {
         room.changed(c"chat.join");
-        if let Some(r) = room.get() {
-            announce_mode_change(ctx, &room_id, r, before, after);
-        }
+        announce_mode_change(ctx, &room_id, room.value()?, before, after);
     }
     if listed {
         user.changed(c"chat.join");

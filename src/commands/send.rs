@@ -16,14 +16,14 @@ use chat_core::replay::ResolvedSend;
 use chat_core::request::Send;
 use chat_core::ChatError;
 
-use super::{existing_room, in_cluster, mode_of, require_same_slot, Args};
+use super::{existing_room, in_cluster, mode_of, open_other_members, Args};
 use crate::config::limits;
 use crate::context;
 use crate::publish::{publish, Publisher};
 use crate::replication::{self, Copies};
 use crate::reply::Reply;
 use crate::stats;
-use crate::store::{self, Access, Ctx, Name, Opened, RStr};
+use crate::store::{self, Access, Ctx, RStr};
 
 /// In one atomic step: check everything, assign the room's next id, store
 /// the message, count it for the sender, then deliver it to every other
@@ -34,9 +34,7 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let (room_id, sender) = (req.room.as_str(), req.sender.as_str());
     let now = context::now();
     let mut key = existing_room(ctx, args, 0, Access::Write)?;
-    let Some(room) = key.get() else {
-        return Err(ChatError::NoSuchRoom);
-    };
+    let room = key.value()?;
     // The sender's key is declared: its type is checked like the room's.
     let sender_key = store::open::<User>(ctx, args.key(1)?, Access::Read)?;
     // A retry of a send that already happened gets the first reply again,
@@ -57,23 +55,12 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     // nothing: their read cursor stays before the message.
     let mode = mode_of(room);
     let cluster = in_cluster(ctx);
-    let mut recipients: Vec<Opened<User>> = Vec::new();
-    if mode == RoomMode::Fanout {
-        recipients.reserve_exact(room.member_count() as usize);
-        for (member, _) in room.members() {
-            if member == sender {
-                continue;
-            }
-            if cluster {
-                require_same_slot(room_id, member)?;
-            }
-            recipients.push(store::open(ctx, Name::made(ctx, member), Access::Write)?);
-        }
-    }
-
-    let Some(room) = key.get_mut() else {
-        return Err(ChatError::NoSuchRoom);
+    let mut recipients = match mode {
+        RoomMode::Fanout => open_other_members(ctx, cluster, room_id, room, sender)?,
+        RoomMode::Broadcast => Vec::new(),
     };
+
+    let room = key.value_mut()?;
     room.dedup_forget_expired(now);
     let id = room.send(sender, req.text, now)?;
     if limits.history_max_age_secs > 0 {
@@ -177,15 +164,13 @@ pub fn send_resolved(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let room_id = key.id().to_owned();
     let mut inboxes = Vec::with_capacity(r.inbox_copies.len());
     for copy in &r.inbox_copies {
-        inboxes.push(store::open::<User>(
+        inboxes.push(store::open_id::<User>(
             ctx,
-            Name::made(ctx, copy.member.as_str()),
+            copy.member.as_str(),
             Access::Write,
         )?);
     }
-    let Some(room) = key.get_mut() else {
-        return Err(ChatError::NoSuchRoom);
-    };
+    let room = key.value_mut()?;
     room.dedup_forget_expired(r.ts);
     let id = room.send(sender, r.text, r.ts)?;
     if id != r.id {

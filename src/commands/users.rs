@@ -207,6 +207,6 @@ pub fn profile(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 pub fn rooms(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     parse_user("chat.rooms", args)?;
     let key = existing_user(ctx, args, 0, Access::Read)?;
-    let rooms = key.get().into_iter().flat_map(User::rooms);
+    let rooms = key.value()?.rooms();
     Ok(Reply::bulks(rooms.map(|(r, _)| r.as_bytes().to_vec())))
 }
