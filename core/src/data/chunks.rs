@@ -192,18 +192,12 @@ impl<C: Codec> Chunks<C> {
     /// The records from `pos` on, oldest first.
     pub fn iter_from(&self, pos: u64) -> Iter<'_, C> {
         let (chunk, skip) = self.locate(pos).unwrap_or((self.chunks.len(), 0));
-        let mut iter = Iter {
-            chunks: self,
-            chunk,
-            offset: 0,
-            left: 0,
-            prev: 0,
-        };
-        iter.enter(chunk);
+        let mut chunks = self.chunks.range(chunk..);
+        let mut current = chunks.next().map_or_else(ChunkIter::empty, ChunkIter::new);
         for _ in 0..skip {
-            iter.next();
+            current.next();
         }
-        iter
+        Iter { chunks, current }
     }
 
     pub fn iter(&self) -> Iter<'_, C> {
@@ -303,18 +297,7 @@ impl<C: Codec> Chunks<C> {
     /// would remain: the cheap way to bound a log, as `XADD ... MAXLEN ~`
     /// does for a stream. Returns how many records went.
     pub fn drop_chunks_keeping(&mut self, keep: u64) -> u64 {
-        let mut removed = 0;
-        while let Some(front) = self.chunks.front() {
-            let count = u64::from(front.count);
-            if self.len - removed - count < keep {
-                break;
-            }
-            removed += count;
-            self.chunks.pop_front();
-        }
-        self.len -= removed;
-        self.fit_table();
-        removed
+        self.drop_front(self.chunks_to_drop_keeping(keep))
     }
 
     /// Applies `change` to the record at `pos` and writes its chunk again.
@@ -436,6 +419,16 @@ impl<'a, C: Codec> ChunkIter<'a, C> {
         }
     }
 
+    fn empty() -> Self {
+        ChunkIter {
+            bytes: &[],
+            prev: 0,
+            left: 0,
+            failed: false,
+            codec: PhantomData,
+        }
+    }
+
     /// Whether every byte was one of the records.
     fn clean_end(&self) -> bool {
         !self.failed && self.bytes.is_empty()
@@ -461,50 +454,23 @@ impl<'a, C: Codec> Iterator for ChunkIter<'a, C> {
     }
 }
 
-/// The records of a log from some position on.
+/// The records of a log from some position on: those of one chunk after
+/// another. A chunk that does not decode was refused at load; should one
+/// ever fail here, its remaining records are skipped, never misread.
 pub struct Iter<'a, C: Codec> {
-    chunks: &'a Chunks<C>,
-    chunk: usize,
-    offset: usize,
-    left: u32,
-    prev: i64,
-}
-
-impl<C: Codec> Iter<'_, C> {
-    fn enter(&mut self, chunk: usize) {
-        self.chunk = chunk;
-        self.offset = 0;
-        match self.chunks.chunks.get(chunk) {
-            Some(c) => {
-                self.left = c.count;
-                self.prev = c.base;
-            }
-            None => self.left = 0,
-        }
-    }
+    chunks: std::collections::vec_deque::Iter<'a, Chunk>,
+    current: ChunkIter<'a, C>,
 }
 
 impl<'a, C: Codec> Iterator for Iter<'a, C> {
     type Item = C::Item<'a>;
 
     fn next(&mut self) -> Option<C::Item<'a>> {
-        while self.left == 0 {
-            if self.chunk >= self.chunks.chunks.len() {
-                return None;
+        loop {
+            if let Some(item) = self.current.next() {
+                return Some(item);
             }
-            self.enter(self.chunk + 1);
+            self.current = ChunkIter::new(self.chunks.next()?);
         }
-        let chunk = self.chunks.chunks.get(self.chunk)?;
-        let bytes = chunk.bytes.get(self.offset..)?;
-        // A chunk that does not decode was refused at load; should one
-        // ever fail here, its remaining records are skipped, never misread.
-        let Some((item, used)) = C::decode(bytes, self.prev) else {
-            self.left = 0;
-            return self.next();
-        };
-        self.offset += used;
-        self.prev = C::key(&item);
-        self.left -= 1;
-        Some(item)
     }
 }

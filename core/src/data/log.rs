@@ -225,21 +225,22 @@ impl Log {
     /// Drops whole chunks of the oldest messages while at least `keep`
     /// stay. Returns how many went.
     pub fn trim_keeping(&mut self, keep: u64) -> u64 {
-        let dropping = self.messages.chunks_to_drop_keeping(keep);
-        self.deleted -= self.tombstones_in_first(dropping);
-        let removed = self.messages.drop_chunks_keeping(keep);
-        self.first_id += removed;
-        removed
+        self.drop_oldest(self.messages.chunks_to_drop_keeping(keep))
     }
 
     /// Drops every message with an id below `first`. Returns how many went.
     pub fn trim_below(&mut self, first: u64) -> u64 {
         let first = first.min(self.next_id);
-        if first <= self.first_id {
+        self.drop_oldest(first.saturating_sub(self.first_id))
+    }
+
+    /// Drops the oldest `n` messages (`n` at most how many are kept).
+    fn drop_oldest(&mut self, n: u64) -> u64 {
+        if n == 0 {
             return 0;
         }
-        self.deleted -= self.tombstones_in_first(first - self.first_id);
-        let removed = self.messages.drop_front(first - self.first_id);
+        self.deleted -= self.tombstones_in_first(n);
+        let removed = self.messages.drop_front(n);
         self.first_id += removed;
         removed
     }
