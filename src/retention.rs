@@ -100,7 +100,7 @@ fn sweep(ctx: Ctx) {
             break;
         }
     }
-    let cutoff = context::now().saturating_sub((max_age as i64).saturating_mul(1000));
+    let now = context::now();
     for name in rooms {
         let name = Name::Made(store::RStr::new(ctx, &name));
         // A room renamed by hand is left alone, as every command leaves it.
@@ -110,8 +110,7 @@ fn sweep(ctx: Ctx) {
         let Some(room) = key.get_mut() else {
             continue;
         };
-        let first = room.first_sent_since(cutoff);
-        if room.trim_below(first) > 0 {
+        if let Some(first) = room.retire_older_than(now, max_age) {
             key.changed(c"chat.trim");
             replication::trim_resolved(ctx, key.id(), first);
         }

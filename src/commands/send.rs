@@ -64,8 +64,7 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     room.dedup_forget_expired(now);
     let id = room.send(sender, req.text, now)?;
     if limits.history_max_age_secs > 0 {
-        let cutoff = now.saturating_sub((limits.history_max_age_secs as i64).saturating_mul(1000));
-        room.trim_below(room.first_sent_since(cutoff));
+        room.retire_older_than(now, limits.history_max_age_secs);
     }
     room.trim_keeping(limits.history_max);
     let dedup = req.dedup.map(|k| {

@@ -274,10 +274,18 @@ impl Room {
         self.log.trim_below(first)
     }
 
-    /// The first id sent at or after `cutoff`: messages below it are older
-    /// (`chat.history-max-age`).
+    /// The first id sent at or after `cutoff`: messages below it are older.
     pub fn first_sent_since(&self, cutoff: i64) -> u64 {
         self.log.first_sent_since(cutoff)
+    }
+
+    /// Drops the messages sent more than `max_age_secs` before `now`
+    /// (`chat.history-max-age`). Returns the id of the oldest message kept
+    /// if any went, for a replica to trim to.
+    pub fn retire_older_than(&mut self, now: i64, max_age_secs: u64) -> Option<u64> {
+        let cutoff = now.saturating_sub((max_age_secs as i64).saturating_mul(1000));
+        let first = self.first_sent_since(cutoff);
+        (self.trim_below(first) > 0).then_some(first)
     }
 
     /// Heap bytes the room holds beyond its own struct.
@@ -322,6 +330,20 @@ mod tests {
     fn a_room_is_a_small_struct() {
         // An allocator size class of 160 bytes, not 192.
         assert!(std::mem::size_of::<Room>() <= 160);
+    }
+
+    #[test]
+    fn messages_older_than_the_age_limit_retire() {
+        let mut r = room();
+        for ts in [1_000, 2_000, 9_000] {
+            r.send("alice", "m", ts).unwrap();
+        }
+        // At 10 s with a limit of 5 s, messages sent before 5 s go.
+        assert_eq!(r.retire_older_than(10_000, 5), Some(3));
+        assert_eq!(r.first_id(), Some(3));
+        assert_eq!(r.retire_older_than(10_000, 5), None);
+        assert_eq!(r.retire_older_than(20_000, 5), Some(4));
+        assert_eq!((r.first_id(), r.last_id()), (None, 3));
     }
 
     #[test]
