@@ -31,6 +31,13 @@ struct More {
     inbox: Inbox,
 }
 
+impl More {
+    /// Where `room` is, or would go, among the rooms kept in order of id.
+    fn find_room(&self, room: &str) -> Result<usize, usize> {
+        self.rooms.binary_search_by(|j| (*j.room).cmp(room))
+    }
+}
+
 /// A room the user is in, and when they joined it (unix ms).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Joined {
@@ -101,15 +108,16 @@ impl User {
     pub fn in_room(&self, room: &str) -> bool {
         self.more
             .as_ref()
-            .is_some_and(|m| m.rooms.binary_search_by(|j| (*j.room).cmp(room)).is_ok())
+            .is_some_and(|m| m.find_room(room).is_ok())
     }
 
     /// Adds `room` to the user's rooms; false if it was there already.
     pub fn join(&mut self, room: &str, at: i64) -> bool {
-        let rooms = &mut self.more().rooms;
-        match rooms.binary_search_by(|j| (*j.room).cmp(room)) {
+        let more = self.more();
+        match more.find_room(room) {
             Ok(_) => false,
             Err(i) => {
+                let rooms = &mut more.rooms;
                 if rooms.len() == rooms.capacity() {
                     rooms.reserve_exact(1 + rooms.len() / 4);
                 }
@@ -130,7 +138,7 @@ impl User {
         let Some(more) = self.more.as_mut() else {
             return false;
         };
-        match more.rooms.binary_search_by(|j| (*j.room).cmp(room)) {
+        match more.find_room(room) {
             Ok(i) => {
                 more.rooms.remove(i);
                 true
