@@ -29,6 +29,8 @@ pub trait ChatValue: Sized + Clone + 'static {
     fn origin(&self) -> u32;
     /// The error for a command that needs one and finds none.
     fn missing() -> ChatError;
+    /// The error for a command that makes one where one is.
+    fn taken() -> ChatError;
     /// Heap bytes beyond the struct itself.
     fn heap_bytes(&self) -> usize;
     /// About how many allocations freeing it takes.
@@ -51,6 +53,9 @@ impl ChatValue for Room {
     }
     fn missing() -> ChatError {
         ChatError::NoSuchRoom
+    }
+    fn taken() -> ChatError {
+        ChatError::RoomExists
     }
     fn heap_bytes(&self) -> usize {
         Room::heap_bytes(self)
@@ -76,6 +81,9 @@ impl ChatValue for User {
     }
     fn missing() -> ChatError {
         ChatError::NoSuchUser
+    }
+    fn taken() -> ChatError {
+        ChatError::UserExists
     }
     fn heap_bytes(&self) -> usize {
         User::heap_bytes(self)

@@ -76,6 +76,21 @@ fn existing<T: ChatValue>(
     Ok(key)
 }
 
+/// Opens the key a new room or user gets, which must be free: `ERR room
+/// already exists` (or user), or that the id is taken by the other kind.
+fn open_new<T: ChatValue>(ctx: Ctx, name: Name) -> Result<Opened<T>, ChatError> {
+    let key = match store::open::<T>(ctx, name, Access::Write) {
+        Err(ChatError::OtherKind { key, holds, .. }) => {
+            return Err(ChatError::IdTaken { id: key, holds })
+        }
+        other => other?,
+    };
+    if key.exists() {
+        return Err(T::taken());
+    }
+    Ok(key)
+}
+
 fn existing_room(
     ctx: Ctx,
     args: &Args,

@@ -12,7 +12,7 @@ use chat_core::ids::is_direct_room;
 use chat_core::request::{parse_room, Create, Members, Membership};
 use chat_core::ChatError;
 
-use super::{existing_room, existing_user, in_cluster, Args};
+use super::{existing_room, existing_user, in_cluster, open_new, Args};
 use crate::config::limits;
 use crate::context;
 use crate::publish::publish_event;
@@ -22,22 +22,9 @@ use crate::store::{self, Access, Ctx, Opened};
 /// CHAT.CREATE <room> <title>
 pub fn create(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Create::parse(args, &limits())?;
-    let mut key = open_new_room(ctx, args)?;
+    let mut key = open_new::<Room>(ctx, args.key(0)?)?;
     create_room(&mut key, req.title)?;
     Ok(Reply::Ok)
-}
-
-/// Opens the key a new room gets (argument 0), which must be free.
-fn open_new_room(ctx: Ctx, args: &Args) -> Result<Opened<Room>, ChatError> {
-    let id = String::from_utf8_lossy(args.first().copied().unwrap_or_default()).into_owned();
-    let key = match store::open::<Room>(ctx, args.key(0)?, Access::Write) {
-        Err(ChatError::OtherKind { holds, .. }) => return Err(ChatError::IdTaken { id, holds }),
-        other => other?,
-    };
-    if key.exists() {
-        return Err(ChatError::RoomExists);
-    }
-    Ok(key)
 }
 
 pub(super) fn create_room(key: &mut Opened<Room>, title: &str) -> Result<(), ChatError> {

@@ -15,7 +15,7 @@ use chat_core::password::{self, SALT_BYTES};
 use chat_core::request::{parse_user, Auth, Passwd, Register};
 use chat_core::ChatError;
 
-use super::{existing_user, Args};
+use super::{existing_user, open_new, Args};
 use crate::background;
 use crate::config::limits;
 use crate::context;
@@ -31,7 +31,7 @@ pub fn register(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Register::parse(args, &limits())?;
     let user = req.user.as_str();
     // Fail fast, before any hashing, on a taken id or a key of another type.
-    let key = open_new_user(ctx, args.key(0)?)?;
+    let key = open_new::<User>(ctx, args.key(0)?)?;
     let Some(secret) = req.password else {
         let mut key = key;
         create_user(&mut key, req.name, context::now())?;
@@ -56,7 +56,7 @@ pub fn register(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
                 return Err(ChatError::WritesPaused);
             }
             // Registered by another client while the password was hashed?
-            let mut key = open_new_user(ctx, Name::made(ctx, &user))?;
+            let mut key = open_new::<User>(ctx, Name::made(ctx, &user))?;
             let now = context::now();
             create_user(&mut key, &name, now)?;
             if let Some(value) = key.get_mut() {
@@ -71,20 +71,6 @@ pub fn register(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
             Ok(Reply::Ok)
         },
     )
-}
-
-/// Opens the key a new user gets, which must be free: `ERR user already
-/// exists`, or that the id is a room's.
-fn open_new_user(ctx: Ctx, name: Name) -> Result<Opened<User>, ChatError> {
-    let id = name.as_str().to_owned();
-    let key = match store::open::<User>(ctx, name, Access::Write) {
-        Err(ChatError::OtherKind { holds, .. }) => return Err(ChatError::IdTaken { id, holds }),
-        other => other?,
-    };
-    if key.exists() {
-        return Err(ChatError::UserExists);
-    }
-    Ok(key)
 }
 
 fn create_user(key: &mut Opened<User>, name: &str, now: i64) -> Result<(), ChatError> {
