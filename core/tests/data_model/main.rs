@@ -28,7 +28,9 @@
 //!   and the properties of users and their inboxes;
 //! * `encoding`: versions, damaged and random bytes, values whose parts
 //!   disagree;
-//! * `memory`: the memory a room or a user reports.
+//! * `memory`: the memory a room or a user reports;
+//! * `version1`: a room and a user as encoding version 1 wrote them, which
+//!   must read back as they were.
 
 mod encoding;
 mod inbox;
@@ -36,6 +38,7 @@ mod inbox_model;
 mod memory;
 mod room;
 mod room_model;
+mod version1;
 
 use proptest::prelude::*;
 
