@@ -53,9 +53,20 @@ pub fn listener_probe(pattern_subscriptions: i64) -> ListenerProbe {
     }
 }
 
-/// The handle of one inbox entry, as FETCH returns it and ACK takes it. It is
-/// the inbox stream entry id (`<ms>-<seq>`); clients treat it as opaque.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+/// The handle of one inbox entry, as FETCH returns it and ACK takes it:
+/// `<ms>-<seq>`, ordered by `ms`, then `seq`; clients treat it as opaque.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct DeliveryId {
     pub ms: u64,
     pub seq: u64,

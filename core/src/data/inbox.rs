@@ -163,7 +163,7 @@ pub struct Inbox {
     /// Allocated while there are copies: most users have read everything.
     copies: Option<Box<Chunks<CopyCodec>>>,
     /// The last handle given out; the next is larger.
-    last: (u64, u64),
+    last: DeliveryId,
 }
 
 impl Inbox {
@@ -183,16 +183,13 @@ impl Inbox {
     }
 
     pub fn last_delivery(&self) -> DeliveryId {
-        DeliveryId {
-            ms: self.last.0,
-            seq: self.last.1,
-        }
+        self.last
     }
 
     /// The handle the next copy delivered at `now` gets: `<now>-0`, or one
     /// more than the last handle if that is not smaller.
     pub fn next_delivery(&self, now: i64) -> DeliveryId {
-        let (ms, seq) = self.last;
+        let DeliveryId { ms, seq } = self.last;
         match u64::try_from(now) {
             Ok(now) if now > ms => DeliveryId { ms: now, seq: 0 },
             _ => match seq.checked_add(1) {
@@ -208,12 +205,11 @@ impl Inbox {
     /// Adds a copy under `copy.delivery`, which must be larger than every
     /// handle given out before; false (and nothing added) if it is not.
     pub fn push(&mut self, copy: &Copy<'_>) -> bool {
-        let handle = (copy.delivery.ms, copy.delivery.seq);
-        if handle <= self.last {
+        if copy.delivery <= self.last {
             return false;
         }
         self.copies.get_or_insert_with(Default::default).push(copy);
-        self.last = handle;
+        self.last = copy.delivery;
         true
     }
 
@@ -229,12 +225,11 @@ impl Inbox {
     /// Removes the copy with handle `upto` and every older one; returns
     /// how many.
     pub fn ack(&mut self, upto: DeliveryId) -> u64 {
-        let upto = (upto.ms, upto.seq);
         let Some(copies) = self.copies.as_mut() else {
             return 0;
         };
         let older = copies
-            .position(|c| (c.delivery.ms, c.delivery.seq) > upto)
+            .position(|c| c.delivery > upto)
             .unwrap_or(copies.len());
         let removed = copies.drop_front(older);
         self.release_if_empty();
@@ -297,11 +292,10 @@ impl Inbox {
         }
         let mut prev = None;
         for c in self.iter() {
-            let handle = (c.delivery.ms, c.delivery.seq);
-            if prev.is_some_and(|p| p >= handle) || handle > self.last {
+            if prev.is_some_and(|p| p >= c.delivery) || c.delivery > self.last {
                 return Err("inbox handles out of order".into());
             }
-            prev = Some(handle);
+            prev = Some(c.delivery);
         }
         Ok(())
     }
