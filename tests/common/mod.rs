@@ -355,6 +355,19 @@ pub fn info_int(con: &mut Connection, section: &str, name: &str) -> i64 {
         .unwrap_or_else(|_| panic!("{name} is not an integer: {value}"))
 }
 
+/// The lines of a Redis log that tell of a panic caught in a handler (the
+/// module logs `panic: ...`) or of a crash (a bug report, and the reason
+/// Redis gives for it).
+pub fn log_problems(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| {
+            l.to_ascii_lowercase().contains("panic")
+                || l.contains("BUG REPORT")
+                || l.contains("Guru Meditation")
+        })
+        .collect()
+}
+
 /// DEBUG DIGEST of the whole dataset: equal digests mean equal data.
 pub fn digest(con: &mut Connection) -> String {
     text(&q(con, &["DEBUG", "DIGEST"]))

@@ -46,11 +46,7 @@ pub(crate) fn check_reply(
 
 /// How many keys have expired so far.
 pub(crate) fn expired_keys(con: &mut Connection) -> i64 {
-    let info = text(&q(con, &["INFO", "stats"]));
-    info.lines()
-        .find_map(|l| l.strip_prefix("expired_keys:"))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("INFO stats has expired_keys")
+    info_int(con, "stats", "expired_keys")
 }
 
 /// Runs `call`; checks the reply, that the server lives, and that a failure
@@ -88,19 +84,6 @@ pub(crate) fn checked_call(
         );
     }
     outcome
-}
-
-/// The lines of a Redis log that tell of a panic caught in a handler (the
-/// module logs `panic: ...`) or of a crash (a bug report, and the reason
-/// Redis gives for it).
-pub(crate) fn log_problems(log: &str) -> Vec<&str> {
-    log.lines()
-        .filter(|l| {
-            l.to_ascii_lowercase().contains("panic")
-                || l.contains("BUG REPORT")
-                || l.contains("Guru Meditation")
-        })
-        .collect()
 }
 
 /// The log check of the random runs sees a panic, with the debug module

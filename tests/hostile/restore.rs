@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use redis::{Connection, Value};
 
-use crate::checks::{checked_call, log_problems, READ_TIMEOUT};
+use crate::checks::{checked_call, READ_TIMEOUT};
 use crate::common::*;
 use crate::dump::{dump_payload, value_for_name, Payload};
 use crate::rng::{seed, Rng, SeedReport};

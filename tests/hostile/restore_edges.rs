@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use redis::{Connection, Value};
 
-use crate::checks::{log_problems, READ_TIMEOUT};
+use crate::checks::READ_TIMEOUT;
 use crate::common::*;
 use crate::dump::{dump_payload, rdb_len, sealed, varint, varint_len, Payload};
 use crate::restore::{mutate, reload_keeps_everything, restore_crafted};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use redis::Connection;
 
-use crate::checks::{checked_call, log_problems, READ_TIMEOUT};
+use crate::checks::{checked_call, READ_TIMEOUT};
 use crate::common::*;
 use crate::dump::dump_payload;
 
