@@ -109,15 +109,6 @@ fn free_port_block() -> u16 {
         .expect("free ports")
 }
 
-fn cmd(con: &mut ClusterConnection, args: &[&str]) -> redis::RedisResult<Value> {
-    let (name, rest) = args.split_first().unwrap();
-    redis::cmd(name).arg(rest).query(con)
-}
-
-fn ok(con: &mut ClusterConnection, args: &[&str]) -> Value {
-    cmd(con, args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
-
 /// Listens with SSUBSCRIBE on `channel`, connected to the node that owns it.
 fn sharded_listener(cluster: &Cluster, channel: &str) -> mpsc::Receiver<String> {
     let (_, mut con) = cluster.node_for(slot(channel.as_bytes()));
@@ -195,13 +186,13 @@ fn two_tenants_on_different_nodes_through_a_cluster_client() {
     // nothing is written on either node.
     let room = format!("{{{first}}}general");
     let stranger = format!("{{{second}}}alice");
-    let members_before = ok(&mut con, &["CHAT.MEMBERS", &room]);
-    let e = cmd(&mut con, &["CHAT.SUBSCRIBE", &room, &stranger]).unwrap_err();
+    let members_before = q(&mut con, &["CHAT.MEMBERS", &room]);
+    let e = try_q(&mut con, &["CHAT.SUBSCRIBE", &room, &stranger]).unwrap_err();
     assert_eq!(e.code(), Some("CROSSSLOT"), "{e}");
-    let e = cmd(&mut con, &["CHAT.SEND", &room, &stranger, "hi"]).unwrap_err();
+    let e = try_q(&mut con, &["CHAT.SEND", &room, &stranger, "hi"]).unwrap_err();
     assert_eq!(e.code(), Some("CROSSSLOT"), "{e}");
-    assert_eq!(ok(&mut con, &["CHAT.MEMBERS", &room]), members_before);
-    assert!(!strings(&ok(&mut con, &["CHAT.ROOMS", &stranger])).contains(&room));
+    assert_eq!(q(&mut con, &["CHAT.MEMBERS", &room]), members_before);
+    assert!(!strings(&q(&mut con, &["CHAT.ROOMS", &stranger])).contains(&room));
 
     // A member in another slot that got into the room some other way (data
     // moved from a standalone server, say) stops a send before any write.
@@ -210,18 +201,10 @@ fn two_tenants_on_different_nodes_through_a_cluster_client() {
     let mut solo = standalone.conn();
     let alice = format!("{{{first}}}alice");
     room_with(&mut solo, &room, &[&alice, "outsider"]);
-    let Value::BulkString(payload) = q(&mut solo, &["DUMP", &room]) else {
-        panic!("DUMP of the room")
-    };
-    redis::cmd("RESTORE")
-        .arg(&room)
-        .arg(0)
-        .arg(payload)
-        .arg("REPLACE")
-        .query::<()>(&mut home)
-        .unwrap();
+    let payload = bytes(&mut solo, &["DUMP", &room]);
+    restore(&mut home, &room, &payload, true).unwrap();
     let before = text(&q(&mut home, &["DEBUG", "DIGEST"]));
-    let e = cmd(
+    let e = try_q(
         &mut con,
         &["CHAT.SEND", &room, &format!("{{{first}}}alice"), "hi"],
     )
@@ -236,11 +219,11 @@ fn direct_rooms_live_in_their_users_slot() {
     let cluster = Cluster::start();
     let mut con = cluster.client();
     // `acme` and `{acme}bob` share a slot by name: their room is there too.
-    ok(&mut con, &["CHAT.REGISTER", "acme", "Acme"]);
-    ok(&mut con, &["CHAT.REGISTER", "{acme}bob", "Bob"]);
-    let room = text(&ok(&mut con, &["CHAT.DM", "{acme}bob", "acme"]));
+    q(&mut con, &["CHAT.REGISTER", "acme", "Acme"]);
+    q(&mut con, &["CHAT.REGISTER", "{acme}bob", "Bob"]);
+    let room = text(&q(&mut con, &["CHAT.DM", "{acme}bob", "acme"]));
     assert!(room.starts_with("{acme}dm:"), "{room}");
-    assert_eq!(int(&ok(&mut con, &["CHAT.SEND", &room, "acme", "hi"])), 1);
+    assert_eq!(int(&q(&mut con, &["CHAT.SEND", &room, "acme", "hi"])), 1);
     let (_, mut home) = cluster.node_for(slot(b"acme"));
     let keys = strings(&q(&mut home, &["KEYS", "*"]));
     assert!(keys.contains(&room), "{keys:?}");
@@ -252,11 +235,11 @@ fn direct_rooms_live_in_their_users_slot() {
         .map(|n| format!("u{n}"))
         .find(|u| slot(u.as_bytes()) == target)
         .expect("a second id in the slot of u0");
-    ok(&mut con, &["CHAT.REGISTER", "u0", "U"]);
-    ok(&mut con, &["CHAT.REGISTER", &other, "U"]);
+    q(&mut con, &["CHAT.REGISTER", "u0", "U"]);
+    q(&mut con, &["CHAT.REGISTER", &other, "U"]);
     let (_, mut node) = cluster.node_for(target);
     let before = text(&q(&mut node, &["DEBUG", "DIGEST"]));
-    let e = cmd(&mut con, &["CHAT.DM", "u0", &other]).unwrap_err();
+    let e = try_q(&mut con, &["CHAT.DM", "u0", &other]).unwrap_err();
     assert_eq!(e.code(), Some("CROSSSLOT"), "{e}");
     assert_eq!(text(&q(&mut node, &["DEBUG", "DIGEST"])), before);
 }
@@ -269,43 +252,43 @@ fn conversation(cluster: &Cluster, con: &mut ClusterConnection, tag: &str) {
         format!("{{{tag}}}alice"),
         format!("{{{tag}}}bob"),
     );
-    ok(con, &["CHAT.REGISTER", &alice, "Alice"]);
-    ok(con, &["CHAT.REGISTER", &bob, "Bob"]);
-    ok(con, &["CHAT.CREATE", &room, "General"]);
-    ok(con, &["CHAT.SUBSCRIBE", &room, &alice]);
+    q(con, &["CHAT.REGISTER", &alice, "Alice"]);
+    q(con, &["CHAT.REGISTER", &bob, "Bob"]);
+    q(con, &["CHAT.CREATE", &room, "General"]);
+    q(con, &["CHAT.SUBSCRIBE", &room, &alice]);
     // In a cluster the reply says how to listen: sharded pub/sub.
-    let how = strings(&ok(con, &["CHAT.SUBSCRIBE", &room, &bob]));
+    let how = strings(&q(con, &["CHAT.SUBSCRIBE", &room, &bob]));
     let channel = format!("chat:user:{{{tag}}}{{bob}}:push");
     assert_eq!(how, ["SSUBSCRIBE", channel.as_str()]);
 
     let live = sharded_listener(cluster, &channel);
-    ok(con, &["CHAT.ONLINE", &bob]);
-    assert_eq!(int(&ok(con, &["CHAT.SEND", &room, &alice, "hi bob"])), 1);
+    q(con, &["CHAT.ONLINE", &bob]);
+    assert_eq!(int(&q(con, &["CHAT.SEND", &room, &alice, "hi bob"])), 1);
     let doc: serde_json::Value =
         serde_json::from_str(&live.recv_timeout(Duration::from_secs(5)).expect("live")).unwrap();
     assert_eq!(doc["text"], json!("hi bob"));
     assert_eq!(doc["room"], json!(room));
 
-    ok(con, &["CHAT.OFFLINE", &bob]);
-    ok(con, &["CHAT.SEND", &room, &alice, "are you there?"]);
-    ok(
+    q(con, &["CHAT.OFFLINE", &bob]);
+    q(con, &["CHAT.SEND", &room, &alice, "are you there?"]);
+    q(
         con,
         &["CHAT.SEND", &room, &alice, "call me", "DEDUP", "req-1"],
     );
     assert_eq!(
-        int(&ok(
+        int(&q(
             con,
             &["CHAT.SEND", &room, &alice, "call me", "DEDUP", "req-1"]
         )),
         3
     );
-    let inbox = docs(&ok(con, &["CHAT.FETCH", &bob]));
+    let inbox = docs(&q(con, &["CHAT.FETCH", &bob]));
     let texts: Vec<&str> = inbox.iter().map(|d| d["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["are you there?", "call me"]);
     let last = inbox[1]["delivery"].as_str().unwrap();
-    assert_eq!(int(&ok(con, &["CHAT.ACK", &bob, last])), 2);
-    assert!(docs(&ok(con, &["CHAT.FETCH", &bob])).is_empty());
-    let history: Vec<i64> = docs(&ok(con, &["CHAT.HISTORY", &room]))
+    assert_eq!(int(&q(con, &["CHAT.ACK", &bob, last])), 2);
+    assert!(docs(&q(con, &["CHAT.FETCH", &bob])).is_empty());
+    let history: Vec<i64> = docs(&q(con, &["CHAT.HISTORY", &room]))
         .iter()
         .map(|d| d["id"].as_i64().unwrap())
         .collect();
@@ -348,12 +331,12 @@ fn a_room_moves_to_another_node_while_it_receives_sends() {
         );
     }
     let mut con = cluster.client();
-    ok(&mut con, &["CHAT.REGISTER", &alice, "Alice"]);
-    ok(&mut con, &["CHAT.CREATE", &room, "General"]);
-    ok(&mut con, &["CHAT.SUBSCRIBE", &room, &alice]);
+    q(&mut con, &["CHAT.REGISTER", &alice, "Alice"]);
+    q(&mut con, &["CHAT.CREATE", &room, "General"]);
+    q(&mut con, &["CHAT.SUBSCRIBE", &room, &alice]);
     for bob in &others {
-        ok(&mut con, &["CHAT.REGISTER", bob, "Bob"]);
-        ok(&mut con, &["CHAT.SUBSCRIBE", &room, bob]);
+        q(&mut con, &["CHAT.REGISTER", bob, "Bob"]);
+        q(&mut con, &["CHAT.SUBSCRIBE", &room, bob]);
     }
 
     // alice sends without pause; each send has a DEDUP key, and a send
@@ -371,7 +354,7 @@ fn a_room_moves_to_another_node_while_it_receives_sends() {
                 let text = format!("message {n}");
                 let key = format!("k{n}");
                 let id = loop {
-                    match cmd(
+                    match try_q(
                         &mut con,
                         &["CHAT.SEND", &room, &alice, &text, "DEDUP", &key],
                     ) {
@@ -389,8 +372,7 @@ fn a_room_moves_to_another_node_while_it_receives_sends() {
         })
     };
     thread::sleep(Duration::from_millis(300));
-    let cli = std::env::var("CHAT_REDIS_CLI").unwrap_or_else(|_| "redis-cli".into());
-    let out = Command::new(cli)
+    let out = Command::new(cli_program())
         .args([
             "--cluster",
             "reshard",
@@ -431,7 +413,7 @@ fn a_room_moves_to_another_node_while_it_receives_sends() {
     let mut history = Vec::new();
     let mut after = 0;
     loop {
-        let page = docs(&ok(
+        let page = docs(&q(
             &mut con,
             &[
                 "CHAT.HISTORY",
@@ -463,15 +445,15 @@ fn a_room_moves_to_another_node_while_it_receives_sends() {
     let mut copies = 0;
     for bob in &others {
         loop {
-            let page = docs(&ok(&mut con, &["CHAT.FETCH", bob, "COUNT", "1000"]));
+            let page = docs(&q(&mut con, &["CHAT.FETCH", bob, "COUNT", "1000"]));
             let Some(last) = page.last() else { break };
             copies += page.len() as i64;
-            ok(
+            q(
                 &mut con,
                 &["CHAT.ACK", bob, last["delivery"].as_str().unwrap()],
             );
         }
-        let read = ok(&mut con, &["CHAT.MEMBERS", &room, "WITHREAD"]);
+        let read = q(&mut con, &["CHAT.MEMBERS", &room, "WITHREAD"]);
         assert_eq!(int(&field(&read, bob)), 0);
     }
     let missing: i64 = cluster

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use redis::Connection;
@@ -160,11 +160,6 @@ fn workload_with(con: &mut Connection, steps: usize, seed: u64, expiring: bool) 
     ran
 }
 
-fn wait_for_replica(primary: &mut Connection) {
-    let acked = int(&q(primary, &["WAIT", "1", "10000"]));
-    assert_eq!(acked, 1, "the replica did not catch up");
-}
-
 /// Small limits, so that histories and inboxes are trimmed all the time, a
 /// short DEDUP window, so that DEDUP keys expire during the run, and rooms
 /// that turn broadcast past 5 members (they start with 5 and gain and lose
@@ -192,7 +187,7 @@ fn replica_matches(module_args: &[&str], replica_has_module: bool, seed: u64) {
     for key in strings(&q(&mut con, &["KEYS", "*"])) {
         q(&mut con, &["EXISTS", &key]);
     }
-    wait_for_replica(&mut con);
+    wait_for_replicas(&mut con, 1);
     let mut rcon = replica.conn();
     assert_eq!(digest(&mut rcon), digest(&mut con), "after {ran} commands");
     assert!(
@@ -214,7 +209,7 @@ fn a_replica_serves_reads_and_refuses_writes() {
     let mut con = primary.conn();
     room_with(&mut con, "r", &["a", "b"]);
     q(&mut con, &["CHAT.SEND", "r", "a", "hello"]);
-    wait_for_replica(&mut con);
+    wait_for_replicas(&mut con, 1);
     let mut rcon = replica.conn();
     for read in [
         &["CHAT.HISTORY", "r"][..],
@@ -347,7 +342,7 @@ fn a_restart_from_an_rdb_snapshot_rebuilds_the_same_data() {
     workload(&mut con, 1000, 13);
     let before = digest(&mut con);
     q(&mut con, &["BGSAVE"]);
-    wait_until(&mut con, "rdb_bgsave_in_progress:0");
+    wait_persistence(&mut con, "rdb_bgsave_in_progress:0");
     assert!(text(&q(&mut con, &["INFO", "persistence"])).contains("rdb_last_bgsave_status:ok"));
     server.kill();
     server.restart(&[]);
@@ -359,24 +354,13 @@ fn a_restart_after_an_aof_rewrite_rebuilds_the_same_data() {
     let mut server = Server::start_with(&[], &AOF);
     let mut con = server.conn();
     workload(&mut con, 600, 17);
-    q(&mut con, &["BGREWRITEAOF"]);
-    wait_until(&mut con, "aof_rewrite_in_progress:0");
+    rewrite_aof(&mut con);
     // More writes after the rewrite land in the new incremental file.
     workload(&mut con, 300, 19);
     let before = digest(&mut con);
-    assert!(text(&q(&mut con, &["INFO", "persistence"])).contains("aof_last_bgrewrite_status:ok"));
     server.kill();
     server.restart(&AOF);
     assert_eq!(digest(&mut server.conn()), before);
-}
-
-fn wait_until(con: &mut Connection, line: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    thread::sleep(Duration::from_millis(50));
-    while !text(&q(con, &["INFO", "persistence"])).contains(line) {
-        assert!(Instant::now() < deadline, "never saw {line}");
-        thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A steady stream of sends is cut by `kill -9`; after the restart from the

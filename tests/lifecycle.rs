@@ -189,7 +189,7 @@ fn a_replica_follows_retirements_by_age() {
         assert!(Instant::now() < deadline, "the sweep never ran");
         thread::sleep(Duration::from_millis(200));
     }
-    assert_eq!(int(&q(&mut con, &["WAIT", "1", "5000"])), 1);
+    wait_for_replicas(&mut con, 1);
     assert_eq!(digest(&mut rcon), digest(&mut con));
 }
 

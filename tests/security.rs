@@ -256,7 +256,7 @@ fn a_password_reaches_replicas_as_its_hash() {
         &mut con,
         &["CHAT.REGISTER", "alice", "Alice", "PASSWORD", "pw"],
     );
-    q(&mut con, &["WAIT", "1", "5000"]);
+    wait_for_replicas(&mut con, 1);
     let mut rcon = replica.conn();
     assert_eq!(digest(&mut rcon), digest(&mut con));
     // CHAT.AUTH only reads: it works on a replica.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use redis::{Connection, Value};
+use redis::Value;
 
 use crate::checks::READ_TIMEOUT;
 use crate::common::*;
@@ -147,16 +147,8 @@ fn a_value_restored_under_another_name_is_refused() {
             "ERR key '{key}' holds a chat {kind} made under another key name (renamed or copied by hand); other keys still name it by its old name, so rename it back to use it"
         )
     };
-    let restore = |con: &mut Connection, key: &str, payload: &[u8], replace: bool| {
-        let mut cmd = redis::cmd("RESTORE");
-        cmd.arg(key).arg(0).arg(payload);
-        if replace {
-            cmd.arg("REPLACE");
-        }
-        cmd.query::<Value>(con).unwrap();
-    };
-    restore(&mut con, "elsewhere", &room, false);
-    restore(&mut con, "someone", &user, false);
+    restore(&mut con, "elsewhere", &room, false).unwrap();
+    restore(&mut con, "someone", &user, false).unwrap();
     let cases: &[(&[&str], String)] = &[
         (&["CHAT.INFO", "elsewhere"], misnamed("elsewhere", "room")),
         (
@@ -191,7 +183,7 @@ fn a_value_restored_under_another_name_is_refused() {
     assert_eq!(shown["messages"][0]["text"], "hello");
 
     // A user's bytes over the room's name: a user there, made for alice.
-    restore(&mut con, "general", &user, true);
+    restore(&mut con, "general", &user, true).unwrap();
     let before = digest(&mut con);
     assert_eq!(
         err(&mut con, &["CHAT.INFO", "general"]),
@@ -204,7 +196,7 @@ fn a_value_restored_under_another_name_is_refused() {
     assert_eq!(digest(&mut con), before);
 
     // Back under its own name, the room works again.
-    restore(&mut con, "general", &room, true);
+    restore(&mut con, "general", &room, true).unwrap();
     assert_eq!(
         int(&q(&mut con, &["CHAT.SEND", "general", "alice", "again"])),
         2

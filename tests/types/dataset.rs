@@ -7,7 +7,6 @@
 use redis::{Connection, Value};
 
 use crate::common::*;
-use crate::helpers::exists;
 
 // ---------------------------------------------------------------------------
 // A small but varied dataset

@@ -6,7 +6,6 @@ use redis::{Connection, Value};
 
 use crate::common::*;
 use crate::dataset::{assert_same, dataset, observe};
-use crate::helpers::{bytes, digest_value, exists, restore};
 use crate::key_commands::misnamed;
 
 // ---------------------------------------------------------------------------

@@ -10,7 +10,6 @@ use redis::{Connection, Value};
 
 use crate::common::*;
 use crate::dataset::{assert_same, assert_still_works, dataset, observe};
-use crate::helpers::{digest_value, exists};
 
 // ---------------------------------------------------------------------------
 // 4. COPY, RENAME, DEL and UNLINK

@@ -7,15 +7,14 @@
 //!
 //! One module per subject: `dataset` (the dataset every part uses, and
 //! what Redis shows of its keys), `persistence`, `dump_restore`,
-//! `key_commands`, `newer_module` and `replication`; `helpers` holds what
-//! they share.
+//! `key_commands`, `newer_module` and `replication`; what they share with
+//! the other test targets is in `tests/common`.
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod dataset;
 mod dump_restore;
-mod helpers;
 mod key_commands;
 mod newer_module;
 mod persistence;

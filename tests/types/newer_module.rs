@@ -13,7 +13,6 @@ use redis::Connection;
 
 use crate::common::*;
 use crate::dataset::dataset;
-use crate::helpers::{aof_files, bytes, digest_value, exists, restore, rewrite_aof};
 use crate::persistence::AOF;
 
 // ---------------------------------------------------------------------------

@@ -4,7 +4,6 @@
 
 use crate::common::*;
 use crate::dataset::{assert_same, assert_still_works, dataset, observe};
-use crate::helpers::{aof_files, contains, count_of, rewrite_aof};
 use crate::key_commands::{dump_json, misnamed};
 
 // ---------------------------------------------------------------------------

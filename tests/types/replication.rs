@@ -11,9 +11,6 @@ use redis::{Connection, Value};
 
 use crate::common::*;
 use crate::dataset::{assert_same, dataset, observe};
-use crate::helpers::{
-    aof_files, assert_same_data, bytes, contains, restore, wait_for_replicas, wait_persistence,
-};
 use crate::persistence::AOF;
 
 // ---------------------------------------------------------------------------
