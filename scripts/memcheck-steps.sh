@@ -90,6 +90,18 @@ expect "ERR no such user" CHAT.TYPING general nobody
 expect "ERR user is not a member of the room" CHAT.TYPING general carol
 expect $'SUBSCRIBE\nchat:user:{bob}:push' CHAT.CHANNELS bob
 expect "ERR no such user" CHAT.CHANNELS nobody
+expect $'cursor\n2\nlast_id\n2\nunread\n0' CHAT.CURSOR general bob
+expect "ERR user is not a member of the room" CHAT.CURSOR general carol
+expect "ERR no such room" CHAT.CURSOR nowhere bob
+
+# The user's side of memberships across cluster slots.
+expect "1" CHAT.LIST-ROOM carol general
+expect "0" CHAT.LIST-ROOM carol general
+expect "ERR no such user" CHAT.LIST-ROOM nobody general
+expect "0" CHAT.UNLIST-ROOM carol general IF-OLDER-THAN 60
+expect "1" CHAT.UNLIST-ROOM carol general
+expect "ERR user is still a member of the room*" CHAT.UNLIST-ROOM bob general
+expect "ERR syntax error" CHAT.UNLIST-ROOM bob general SOON
 
 # Edits and deletes change the copies waiting in Bob's inbox too.
 expect "3" CHAT.SEND general alice "Lunch at noon?"
@@ -115,6 +127,10 @@ expect "ERR a direct room needs two different users" CHAT.DM alice alice
 expect "ERR no such user" CHAT.DM alice nobody
 expect "ERR a direct room has only its two users*" CHAT.SUBSCRIBE dm:5:alice:bob carol
 expect "1" CHAT.SEND dm:5:alice:bob alice "See you there"
+expect "dm:5:alice:bob" CHAT.DM-ID bob alice
+expect "dm:5:alice:bob" CHAT.DM-ROOM dm:5:alice:bob alice bob
+expect "ERR 'general' is not the direct room*" CHAT.DM-ROOM general alice bob
+expect "ERR no such user" CHAT.DM-ROOM dm:5:alice:nobody alice nobody
 
 # Keys of another type, and a room given where a user is wanted.
 expect "OK" SET plain "not a chat key"
@@ -146,7 +162,8 @@ EOF
 [[ $reply == *"cannot run inside MULTI"* ]] || fail "CHAT.REGISTER ... PASSWORD inside MULTI: $reply"
 
 expect_has "chat.send" COMMAND DOCS chat.send
-expect $'general\nalice' COMMAND GETKEYS CHAT.SEND general alice "Hi"
+expect "general" COMMAND GETKEYS CHAT.SEND general alice "Hi"
+expect "alice" COMMAND GETKEYS CHAT.LIST-ROOM alice general
 expect_has "chat_messages_sent:" INFO chat
 
 # ---------------------------------------------------------------------------

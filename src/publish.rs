@@ -3,7 +3,7 @@
 //! A module's publish is not replicated: the decision to deliver live is
 //! made on the primary, and replicas receive its outcome instead.
 
-use chat_core::channels::{room_channel, write_user_channel};
+use chat_core::channels::{room_channel, slot_of_id, write_user_channel};
 use chat_core::data::User;
 use chat_core::delivery::{listener_probe, ListenerProbe};
 use chat_core::event::RoomMode;
@@ -107,7 +107,9 @@ pub fn publish_event<'m>(
     let now = context::now();
     let mut channel = Vec::with_capacity(64);
     for member in members {
-        if Some(member) == except {
+        // In Redis Cluster a command touches its own slot only (and the
+        // member's channel would be another node's).
+        if Some(member) == except || (sharded && slot_of_id(member) != slot_of_id(room)) {
             continue;
         }
         // A key of another type where a member's should be: nobody to tell.

@@ -57,7 +57,7 @@ pub fn after_command(ctx: Ctx, how: Propagate, argv: &[*mut raw::RedisModuleStri
 
 /// Propagates `command args...`, unless this is a replay (passed on as it
 /// came by the dispatcher instead).
-fn replicate_words(ctx: Ctx, command: &CStr, args: &[&[u8]]) {
+pub fn words(ctx: Ctx, command: &CStr, args: &[&[u8]]) {
     if context::replaying() {
         return;
     }
@@ -72,7 +72,7 @@ pub fn at(ctx: Ctx, now: i64, command: &[&[u8]]) {
     let mut args = Vec::with_capacity(command.len() + 1);
     args.push(now.as_bytes());
     args.extend_from_slice(command);
-    replicate_words(ctx, c"CHAT.AT", &args);
+    words(ctx, c"CHAT.AT", &args);
 }
 
 /// `CHAT.AT` at the running command's time.
@@ -82,7 +82,7 @@ pub fn at_now(ctx: Ctx, command: &[&[u8]]) {
 
 /// `CHAT.SET-PASSWORD <user> <hash>`.
 pub fn set_password(ctx: Ctx, user: &str, hash: &str) {
-    replicate_words(
+    words(
         ctx,
         c"CHAT.SET-PASSWORD",
         &[user.as_bytes(), hash.as_bytes()],
@@ -92,7 +92,7 @@ pub fn set_password(ctx: Ctx, user: &str, hash: &str) {
 /// `CHAT.TRIM-RESOLVED <room> <first-kept>`.
 pub fn trim_resolved(ctx: Ctx, room: &str, first_kept: u64) {
     let first = first_kept.to_string();
-    replicate_words(
+    words(
         ctx,
         c"CHAT.TRIM-RESOLVED",
         &[room.as_bytes(), first.as_bytes()],

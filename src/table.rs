@@ -10,7 +10,10 @@ use crate::store::Access;
 
 const ROOM: Arg = arg("room", ArgKind::Key(0));
 const USER: Arg = arg("user", ArgKind::Key(0));
-const ROOM_THEN_USER: [Arg; 2] = [arg("room", ArgKind::Key(0)), arg("user", ArgKind::Key(1))];
+/// A room and a user: the room is the command's one key. In Redis Cluster
+/// a command touches one slot, the room's; the user's key is opened only
+/// when it shares that slot.
+const ROOM_AND_USER: [Arg; 2] = [ROOM, arg("user", ArgKind::Text)];
 
 pub static COMMANDS: &[Command] = &[
     command!("chat.register", commands::users::register, Who::User(1), Propagate::ByHandler, {
@@ -72,18 +75,18 @@ pub static COMMANDS: &[Command] = &[
     command!("chat.subscribe", commands::rooms::subscribe, Who::User(2), Propagate::AtNow, {
         flags: "write deny-oom fast",
         arity: 3,
-        keys: &[(1, Access::Write), (2, Access::Write)],
+        keys: &[(1, Access::Write)],
         summary: "Makes a registered user a member of a room and returns the user's push channel.",
         complexity: "O(1)",
-        args: &ROOM_THEN_USER,
+        args: &ROOM_AND_USER,
     }),
     command!("chat.unsubscribe", commands::rooms::unsubscribe, Who::User(2), Propagate::Verbatim, {
         flags: "write fast",
         arity: 3,
-        keys: &[(1, Access::Write), (2, Access::Write)],
+        keys: &[(1, Access::Write)],
         summary: "Removes a user from a room; returns 1 if the user was a member, else 0.",
         complexity: "O(1)",
-        args: &ROOM_THEN_USER,
+        args: &ROOM_AND_USER,
     }),
     command!("chat.members", commands::rooms::members, Who::Member(1), Propagate::Verbatim, {
         flags: "readonly",
@@ -104,12 +107,12 @@ pub static COMMANDS: &[Command] = &[
     command!("chat.send", commands::send::send, Who::User(2), Propagate::ByHandler, {
         flags: "write deny-oom",
         arity: -4,
-        keys: &[(1, Access::Write), (2, Access::Read)],
+        keys: &[(1, Access::Write)],
         summary: "Sends a message to a room: stores it, counts it and delivers it to every other member, live or to their inbox. Returns the message id; a retry with the same DEDUP key returns the first id and writes nothing.",
         complexity: "O(N) in a fan-out room of N members, O(1) in a broadcast room",
         args: &[
-            arg("room", ArgKind::Key(0)),
-            arg("sender", ArgKind::Key(1)),
+            ROOM,
+            arg("sender", ArgKind::Text),
             arg("text", ArgKind::Text),
             option("DEDUP", "key", ArgKind::Text),
         ],
@@ -117,12 +120,12 @@ pub static COMMANDS: &[Command] = &[
     command!("chat.send-resolved", commands::send::send_resolved, Who::Admin, Propagate::Verbatim, {
         flags: "write",
         arity: -8,
-        keys: &[(1, Access::Write), (2, Access::Read)],
+        keys: &[(1, Access::Write)],
         summary: "Replays a CHAT.SEND on a replica or from the AOF, with every id, time, trim and delivery the primary chose. Internal: refused from clients.",
         complexity: "O(N) where N is the number of inbox copies",
         args: &[
-            arg("room", ArgKind::Key(0)),
-            arg("sender", ArgKind::Key(1)),
+            ROOM,
+            arg("sender", ArgKind::Text),
             arg("text", ArgKind::Text),
             arg("id", ArgKind::Integer),
             arg("ts", ArgKind::Integer),
@@ -209,14 +212,42 @@ pub static COMMANDS: &[Command] = &[
     command!("chat.read", commands::reading::read, Who::User(2), Propagate::Verbatim, {
         flags: "write fast",
         arity: 4,
-        keys: &[(1, Access::Write), (2, Access::Read)],
+        keys: &[(1, Access::Write)],
         summary: "Moves a member's read cursor forward to a message id and tells the other members; returns the cursor now in force.",
         complexity: "O(1) in a broadcast room, O(N) in a fan-out room of N members (the read event)",
         args: &[
-            arg("room", ArgKind::Key(0)),
-            arg("user", ArgKind::Key(1)),
+            ROOM,
+            arg("user", ArgKind::Text),
             arg("id", ArgKind::Integer),
         ],
+    }),
+    command!("chat.list-room", commands::rooms::list_room, Who::User(1), Propagate::AtNow, {
+        flags: "write deny-oom fast",
+        arity: 3,
+        keys: &[(1, Access::Write)],
+        summary: "Adds a room to a user's list of rooms: the user's side of a join when the room is in another Redis Cluster slot. Returns 1, or 0 if it was listed already.",
+        complexity: "O(log R) where R is the number of rooms of the user",
+        args: &[USER, arg("room", ArgKind::Text)],
+    }),
+    command!("chat.unlist-room", commands::rooms::unlist_room, Who::User(1), Propagate::ByHandler, {
+        flags: "write fast",
+        arity: -3,
+        keys: &[(1, Access::Write)],
+        summary: "Takes a room off a user's list of rooms: the user's side of a leave across Redis Cluster slots, and the repair of a join cut short. Returns 1, or 0 if it was not listed (or listed more recently than IF-OLDER-THAN).",
+        complexity: "O(log R) where R is the number of rooms of the user",
+        args: &[
+            USER,
+            arg("room", ArgKind::Text),
+            option("IF-OLDER-THAN", "seconds", ArgKind::Integer),
+        ],
+    }),
+    command!("chat.cursor", commands::reading::cursor, Who::User(2), Propagate::Verbatim, {
+        flags: "readonly fast",
+        arity: 3,
+        keys: &[(1, Access::Read)],
+        summary: "Returns a member's read cursor in a room, the room's last message id and how many messages the member has not read.",
+        complexity: "O(log N) where N is the number of members",
+        args: &ROOM_AND_USER,
     }),
     command!("chat.unread", commands::reading::unread, Who::User(1), Propagate::Verbatim, {
         flags: "readonly",
@@ -229,10 +260,10 @@ pub static COMMANDS: &[Command] = &[
     command!("chat.typing", commands::reading::typing, Who::User(2), Propagate::Verbatim, {
         flags: "pubsub fast",
         arity: 3,
-        keys: &[(1, Access::Read), (2, Access::Read)],
+        keys: &[(1, Access::Read)],
         summary: "Tells the other members of a room that the user is typing; stores nothing.",
         complexity: "O(1) in a broadcast room, O(N) in a fan-out room of N members",
-        args: &ROOM_THEN_USER,
+        args: &ROOM_AND_USER,
     }),
     command!("chat.channels", commands::reading::channels, Who::User(1), Propagate::Verbatim, {
         flags: "readonly",
@@ -245,12 +276,12 @@ pub static COMMANDS: &[Command] = &[
     command!("chat.edit", commands::changes::edit, Who::User(2), Propagate::AtNow, {
         flags: "write deny-oom",
         arity: 5,
-        keys: &[(1, Access::Write), (2, Access::Read)],
+        keys: &[(1, Access::Write)],
         summary: "Replaces the text of a message; only its author may.",
         complexity: "O(1) in a broadcast room, O(N) in a fan-out room of N members (the edit event)",
         args: &[
-            arg("room", ArgKind::Key(0)),
-            arg("user", ArgKind::Key(1)),
+            ROOM,
+            arg("user", ArgKind::Text),
             arg("id", ArgKind::Integer),
             arg("text", ArgKind::Text),
         ],
@@ -258,12 +289,12 @@ pub static COMMANDS: &[Command] = &[
     command!("chat.delete", commands::changes::delete, Who::User(2), Propagate::Verbatim, {
         flags: "write",
         arity: 4,
-        keys: &[(1, Access::Write), (2, Access::Read)],
+        keys: &[(1, Access::Write)],
         summary: "Deletes a message, leaving a tombstone in the history; only its author may.",
         complexity: "O(1) in a broadcast room, O(N) in a fan-out room of N members (the delete event)",
         args: &[
-            arg("room", ArgKind::Key(0)),
-            arg("user", ArgKind::Key(1)),
+            ROOM,
+            arg("user", ArgKind::Text),
             arg("id", ArgKind::Integer),
         ],
     }),
@@ -274,6 +305,26 @@ pub static COMMANDS: &[Command] = &[
         summary: "Returns the id of the two users' direct room, creating it and making both members on first use.",
         complexity: "O(1)",
         args: &[arg("user-a", ArgKind::Key(0)), arg("user-b", ArgKind::Key(1))],
+    }),
+    command!("chat.dm-id", commands::lifecycle::dm_id, Who::Anyone, Propagate::Verbatim, {
+        flags: "readonly fast",
+        arity: 3,
+        keys: &[],
+        summary: "Returns the id of two users' direct room, without touching any key.",
+        complexity: "O(1)",
+        args: &[arg("user-a", ArgKind::Text), arg("user-b", ArgKind::Text)],
+    }),
+    command!("chat.dm-room", commands::lifecycle::dm_room, Who::EitherUser(2, 3), Propagate::AtNow, {
+        flags: "write deny-oom",
+        arity: 4,
+        keys: &[(1, Access::Write)],
+        summary: "The room's side of CHAT.DM for users in other Redis Cluster slots: creates the pair's direct room if needed and makes both members. Returns the room id.",
+        complexity: "O(1)",
+        args: &[
+            ROOM,
+            arg("user-a", ArgKind::Text),
+            arg("user-b", ArgKind::Text),
+        ],
     }),
     command!("chat.drop", commands::lifecycle::drop, Who::Admin, Propagate::Verbatim, {
         flags: "write",

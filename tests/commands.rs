@@ -38,7 +38,8 @@ fn register_and_profile() {
     );
     let profile = q(&mut con, &["CHAT.PROFILE", "alice"]);
     let fields: Vec<String> = pairs(&profile).into_iter().map(|(k, _)| k).collect();
-    assert_eq!(fields, ["id", "name", "created"]);
+    assert_eq!(fields, ["id", "name", "created", "online"]);
+    assert_eq!(int(&field(&profile, "online")), 0);
     assert_eq!(text(&field(&profile, "id")), "alice");
     assert_eq!(text(&field(&profile, "name")), "Alice Liddell");
     let created = int(&field(&profile, "created"));
@@ -391,16 +392,16 @@ fn command_docs_describe_every_command() {
         assert_eq!(text(&field(doc, "module")), "chat");
         assert!(!text(&field(doc, "complexity")).is_empty());
     }
-    // Routing information: the room and user arguments are the keys.
+    // Routing information: one key per command, the one whose slot it
+    // runs in: the room, or the user for what lives in the user's key.
     let mut keys = |a: &[&str]| {
         let mut full = vec!["COMMAND", "GETKEYS"];
         full.extend(a);
         strings(&q(&mut con, &full))
     };
-    assert_eq!(
-        keys(&["CHAT.SEND", "general", "alice", "hi"]),
-        ["general", "alice"]
-    );
+    assert_eq!(keys(&["CHAT.SEND", "general", "alice", "hi"]), ["general"]);
+    assert_eq!(keys(&["CHAT.SUBSCRIBE", "general", "alice"]), ["general"]);
+    assert_eq!(keys(&["CHAT.LIST-ROOM", "alice", "general"]), ["alice"]);
     assert_eq!(keys(&["CHAT.FETCH", "bob", "COUNT", "5"]), ["bob"]);
     assert_eq!(
         keys(&["CHAT.HISTORY", "general", "BEFORE", "9"]),

@@ -58,6 +58,11 @@ pub enum ChatError {
     DirectRoomId,
     /// CHAT.SUBSCRIBE of a third user to a direct room.
     DirectRoomMembers,
+    /// CHAT.DM-ROOM of a room id that is not the pair's.
+    NotDirectRoomOf {
+        room: String,
+        expected: String,
+    },
     NoSuchMessage(u64),
     /// Only the author may edit or delete a message.
     NotAuthor,
@@ -69,9 +74,13 @@ pub enum ChatError {
     /// In Redis Cluster, a member whose keys live in another slot than the
     /// room's (they do not share a hash tag).
     CrossSlot {
-        room: String,
-        member: String,
+        id: String,
+        other: String,
+        /// What to do instead.
+        advice: &'static str,
     },
+    /// CHAT.UNLIST-ROOM of a room the user is still a member of.
+    StillMember,
     /// CHAT.SEND-RESOLVED sent by a client rather than by the primary.
     ResolvedFromClient,
     /// A key this command reads or writes holds another Redis type than a
@@ -182,6 +191,11 @@ impl fmt::Display for ChatError {
             ChatError::DirectRoomId => {
                 f.write_str("ERR room ids starting with 'dm:' are kept for direct rooms; use CHAT.DM")
             }
+            ChatError::NotDirectRoomOf { room, expected } => write!(
+                f,
+                "ERR '{room}' is not the direct room of these two users: theirs is \
+                 '{expected}' (CHAT.DM-ID names it)"
+            ),
             ChatError::DirectRoomMembers => {
                 f.write_str("ERR a direct room has only its two users; use CHAT.DM")
             }
@@ -190,10 +204,14 @@ impl fmt::Display for ChatError {
             ChatError::IdAfterLast { id, last } => {
                 write!(f, "ERR id {id} is after the room's last message ({last})")
             }
-            ChatError::CrossSlot { room, member } => write!(
+            ChatError::CrossSlot { id, other, advice } => write!(
                 f,
-                "CROSSSLOT member '{member}' of room '{room}' is in another slot; in Redis Cluster \
-                 a room and its members must share a hash tag, e.g. {{team}}room and {{team}}user"
+                "CROSSSLOT '{id}' and '{other}' are in different Redis Cluster slots, and a \
+                 command touches one slot only: {advice}"
+            ),
+            ChatError::StillMember => f.write_str(
+                "ERR user is still a member of the room; CHAT.UNSUBSCRIBE first, then \
+                 CHAT.UNLIST-ROOM",
             ),
             ChatError::ResolvedFromClient => f.write_str(
                 "ERR CHAT.SEND-RESOLVED only replays a send on replicas and from the AOF; use CHAT.SEND",
@@ -324,6 +342,10 @@ mod tests {
             ChatError::DirectRoomWithSelf,
             ChatError::DirectRoomId,
             ChatError::DirectRoomMembers,
+            ChatError::NotDirectRoomOf {
+                room: "r".into(),
+                expected: "dm:1:a:b".into(),
+            },
             ChatError::NoSuchMessage(3),
             ChatError::NotAuthor,
             ChatError::IdAfterLast { id: 9, last: 3 },
@@ -343,9 +365,11 @@ mod tests {
             },
             ChatError::InternalOnly("chat.at"),
             ChatError::CrossSlot {
-                room: "r".into(),
-                member: "m".into(),
+                id: "r".into(),
+                other: "m".into(),
+                advice: "do it elsewhere",
             },
+            ChatError::StillMember,
             ChatError::ResolvedFromClient,
             ChatError::BadCredentials,
             ChatError::BadPassword,

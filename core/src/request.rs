@@ -157,6 +157,76 @@ impl<'a> Membership<'a> {
     }
 }
 
+/// `CHAT.LIST-ROOM <user> <room>` and `CHAT.UNLIST-ROOM <user> <room>
+/// [IF-OLDER-THAN <seconds>]`: the user's side of a membership, for a
+/// room in another Redis Cluster slot.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Listing<'a> {
+    pub user: UserId<'a>,
+    pub room: RoomId<'a>,
+    /// Only a listing made at least this many seconds ago goes.
+    pub if_older_than_secs: Option<u64>,
+}
+
+/// The longest IF-OLDER-THAN: a day.
+pub const LISTING_AGE_MAX_SECS: i64 = 86_400;
+
+impl<'a> Listing<'a> {
+    pub fn parse_list(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.list-room", args);
+        let (user, room) = (a.next_user()?, a.next_room()?);
+        a.finish()?;
+        Ok(Listing {
+            user,
+            room,
+            if_older_than_secs: None,
+        })
+    }
+
+    pub fn parse_unlist(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.unlist-room", args);
+        let (user, room) = (a.next_user()?, a.next_room()?);
+        let mut if_older_than_secs = None;
+        while let Some(option) = a.next_option() {
+            match option.as_str() {
+                "IF-OLDER-THAN" => {
+                    let secs = a.option_int("IF-OLDER-THAN", 0, LISTING_AGE_MAX_SECS)?;
+                    if_older_than_secs = Some(secs as u64);
+                }
+                _ => return Err(ChatError::Syntax),
+            }
+        }
+        Ok(Listing {
+            user,
+            room,
+            if_older_than_secs,
+        })
+    }
+}
+
+/// `CHAT.DM-ROOM <room> <user-a> <user-b>`: the room's side of CHAT.DM.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DirectRoom<'a> {
+    pub room: RoomId<'a>,
+    pub pair: Direct<'a>,
+}
+
+impl<'a> DirectRoom<'a> {
+    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.dm-room", args);
+        let room = a.next_room()?;
+        let (first, second) = (a.next_user()?, a.next_user()?);
+        a.finish()?;
+        Ok(DirectRoom {
+            room,
+            pair: Direct {
+                a: first,
+                b: second,
+            },
+        })
+    }
+}
+
 /// The longest DEDUP key.
 pub const DEDUP_KEY_MAX_BYTES: usize = 200;
 
@@ -307,7 +377,12 @@ pub struct Direct<'a> {
 
 impl<'a> Direct<'a> {
     pub fn parse(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
-        let mut a = Args::new("chat.dm", args);
+        Self::parse_for("chat.dm", args)
+    }
+
+    /// `CHAT.DM <a> <b>`, and `CHAT.DM-ID <a> <b>` (named by `command`).
+    pub fn parse_for(command: &'static str, args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        let mut a = Args::new(command, args);
         let (first, second) = (a.next_user()?, a.next_user()?);
         a.finish()?;
         Ok(Direct {
@@ -455,6 +530,34 @@ mod tests {
 
     fn args(s: &[&'static str]) -> Vec<&'static [u8]> {
         s.iter().map(|a| a.as_bytes()).collect()
+    }
+
+    #[test]
+    fn listings_take_a_user_a_room_and_an_age() {
+        let raw = args(&["bob", "general", "if-older-than", "60"]);
+        let l = Listing::parse_unlist(&raw).unwrap();
+        assert_eq!(
+            (l.user.as_str(), l.room.as_str(), l.if_older_than_secs),
+            ("bob", "general", Some(60))
+        );
+        assert_eq!(
+            Listing::parse_list(&args(&["bob", "general"]))
+                .unwrap()
+                .if_older_than_secs,
+            None
+        );
+        for bad in [
+            &["bob", "general", "IF-OLDER-THAN"][..],
+            &["bob", "general", "IF-OLDER-THAN", "-1"],
+            &["bob", "general", "IF-OLDER-THAN", "86401"],
+            &["bob", "general", "SOON"],
+        ] {
+            assert!(Listing::parse_unlist(&args(bad)).is_err(), "{bad:?}");
+        }
+        assert!(Listing::parse_list(&args(&["bob", "general", "x"])).is_err());
+        let raw = args(&["dm:3:bob:eve", "eve", "bob"]);
+        let d = DirectRoom::parse(&raw).unwrap();
+        assert_eq!((d.pair.a.as_str(), d.pair.b.as_str()), ("eve", "bob"));
     }
 
     #[test]

@@ -11,9 +11,7 @@ use chat_core::event::{Event, RoomMode};
 use chat_core::request::Change as ChangeRequest;
 use chat_core::ChatError;
 
-use super::{
-    existing_room, in_cluster, mode_of, open_other_members, require_member, tell_room, Args,
-};
+use super::{existing_room, mode_of, open_other_members, require_member, tell_room, Args};
 use crate::config::limits;
 use crate::context;
 use crate::reply::Reply;
@@ -33,12 +31,12 @@ fn change(ctx: Ctx, args: &Args, req: ChangeRequest) -> Result<Reply, ChatError>
     let (user, id) = (req.user.as_str(), req.id);
     let mut key = existing_room(ctx, args, 0, Access::Write)?;
     let room_id = key.id().to_owned();
+    require_member(ctx, &key, args, 1)?;
     let room = key.value()?;
-    require_member(ctx, room, args, 1)?;
     // Every member key whose copies may change is opened (and checked)
     // before the first write.
-    let mut inboxes = match mode_of(room) {
-        RoomMode::Fanout => open_other_members(ctx, in_cluster(ctx), &room_id, room, user)?,
+    let mut inboxes = match mode_of(ctx, &room_id, room) {
+        RoomMode::Fanout => open_other_members(ctx, &room_id, room, user)?,
         RoomMode::Broadcast => Vec::new(),
     };
     let now = context::now();

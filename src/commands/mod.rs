@@ -109,13 +109,22 @@ fn existing_user(
     existing(ctx, args, i, access)
 }
 
-/// Fails unless argument `i` names a registered user who is a member of
-/// `room`: the user's key, which the command declares, is opened and its
-/// type checked like any other (`WRONGTYPE` for a key of another type);
-/// then `ERR no such user`, or `ERR user is not a member of the room`.
-fn require_member(ctx: Ctx, room: &Room, args: &Args, i: usize) -> Result<(), ChatError> {
-    let user = existing_user(ctx, args, i, Access::Read)?;
-    if room.is_member(user.id()) {
+/// Fails unless argument `i` names a member of `room`. When the user's key
+/// lives in the room's slot (always, without cluster mode) it is opened
+/// and its type checked like any other (`WRONGTYPE` for a key of another
+/// type), so an unregistered user gets `ERR no such user`; a user of
+/// another slot is checked by membership alone, which a join made after
+/// checking that the user exists. Then `ERR user is not a member of the
+/// room`.
+fn require_member(ctx: Ctx, room: &Opened<Room>, args: &Args, i: usize) -> Result<(), ChatError> {
+    let user_id = args
+        .get(i)
+        .map(|b| String::from_utf8_lossy(b))
+        .unwrap_or_default();
+    if shares_slot(ctx, room.id(), &user_id) {
+        existing_user(ctx, args, i, Access::Read)?;
+    }
+    if room.value()?.is_member(&user_id) {
         Ok(())
     } else {
         Err(ChatError::NotMember)
@@ -124,23 +133,20 @@ fn require_member(ctx: Ctx, room: &Room, args: &Args, i: usize) -> Result<(), Ch
 
 /// Opens, for writing, the key of every member of `room` but `except`: the
 /// keys whose inbox copies a send or a change in a fan-out room writes.
-/// Each is opened, and its type checked (and, in Redis Cluster, its slot),
-/// before the command's first write. A member whose key is missing gets an
-/// empty `Opened`.
+/// Each is opened, and its type checked, before the command's first write.
+/// A member whose key is missing gets an empty `Opened`. A fan-out room's
+/// members all share its slot (`mode_of`); should one not, their key is
+/// not opened and they read from their cursor, as in a broadcast room.
 fn open_other_members(
     ctx: Ctx,
-    cluster: bool,
     room_id: &str,
     room: &Room,
     except: &str,
 ) -> Result<Vec<Opened<User>>, ChatError> {
     let mut members = Vec::with_capacity(room.member_count() as usize);
     for (member, _) in room.members() {
-        if member == except {
+        if member == except || !shares_slot(ctx, room_id, member) {
             continue;
-        }
-        if cluster {
-            require_same_slot(room_id, member)?;
         }
         members.push(store::open_id(ctx, member, Access::Write)?);
     }
@@ -152,24 +158,40 @@ fn in_cluster(ctx: Ctx) -> bool {
     context::has_flags(ctx, redis_module::raw::REDISMODULE_CTX_FLAGS_CLUSTER)
 }
 
-/// In Redis Cluster, a command may only touch keys of its own slot. A room's
-/// members always share its slot when they joined through CHAT.SUBSCRIBE
-/// (Redis refuses the cross-slot join), but data moved between deployments
-/// may break that; then the command fails before writing anything.
-fn require_same_slot(room: &str, member: &str) -> Result<(), ChatError> {
-    if slot_of_id(room) == slot_of_id(member) {
+/// The Redis Cluster slot of `id`'s key, or `None` without cluster mode.
+fn cluster_slot(ctx: Ctx, id: &str) -> Option<u16> {
+    in_cluster(ctx).then(|| slot_of_id(id))
+}
+
+/// Whether a command that runs in `id`'s slot may open `other`'s key too.
+/// In Redis Cluster a command touches the keys of one slot only, whatever
+/// node holds which slots now, so that it behaves the same before, during
+/// and after a reshard; without cluster mode every key is at hand.
+fn shares_slot(ctx: Ctx, id: &str, other: &str) -> bool {
+    !in_cluster(ctx) || slot_of_id(id) == slot_of_id(other)
+}
+
+/// Fails with `CROSSSLOT` (and `advice`) unless `other` shares `id`'s slot.
+fn require_same_slot(
+    ctx: Ctx,
+    id: &str,
+    other: &str,
+    advice: &'static str,
+) -> Result<(), ChatError> {
+    if shares_slot(ctx, id, other) {
         Ok(())
     } else {
         Err(ChatError::CrossSlot {
-            room: room.to_string(),
-            member: member.to_string(),
+            id: id.to_string(),
+            other: other.to_string(),
+            advice,
         })
     }
 }
 
-/// The mode of a room with its members now.
-fn mode_of(room: &Room) -> RoomMode {
-    RoomMode::for_members(room.member_count(), limits().fanout_max_members)
+/// The mode of a room with its members now (`Room::mode`).
+fn mode_of(ctx: Ctx, room_id: &str, room: &Room) -> RoomMode {
+    room.mode(limits().fanout_max_members, cluster_slot(ctx, room_id))
 }
 
 /// Publishes `event` to the room's audience, except `actor`.
@@ -178,7 +200,7 @@ fn tell_room(ctx: Ctx, room_id: &str, room: &Room, actor: Option<&str>, event: &
         ctx,
         in_cluster(ctx),
         room_id,
-        mode_of(room),
+        mode_of(ctx, room_id, room),
         room.members().map(|(m, _)| m),
         actor,
         &event.to_json(),

@@ -9,7 +9,7 @@ use chat_core::data::User;
 use chat_core::request::{parse_room, parse_user, Online};
 use chat_core::ChatError;
 
-use super::{existing_room, existing_user, in_cluster, require_same_slot, Args};
+use super::{existing_room, existing_user, require_same_slot, Args};
 use crate::config::limits;
 use crate::context;
 use crate::replication;
@@ -48,18 +48,23 @@ pub fn offline(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     Ok(Reply::Ok)
 }
 
-/// CHAT.PRESENCE <room>: the members online now, in order of id.
+/// CHAT.PRESENCE <room>: the members online now, in order of id. Presence
+/// lives in each member's key: in Redis Cluster, only a room whose members
+/// share its slot can answer in one step.
 pub fn presence(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let room_id = parse_room("chat.presence", args)?;
     let key = existing_room(ctx, args, 0, Access::Read)?;
     let room = key.value()?;
-    let cluster = in_cluster(ctx);
     let now = context::now();
     let mut online = Vec::new();
     for (member, _) in room.members() {
-        if cluster {
-            require_same_slot(room_id.as_str(), member)?;
-        }
+        require_same_slot(
+            ctx,
+            room_id.as_str(),
+            member,
+            "CHAT.PRESENCE answers for a room whose members share its slot (one hash tag); \
+             ask CHAT.PROFILE of each member instead, as the client libraries do",
+        )?;
         let user = store::open_id::<User>(ctx, member, Access::Read)?;
         if user.get().is_some_and(|u| u.online(now)) {
             online.push(member.as_bytes().to_vec());

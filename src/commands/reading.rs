@@ -1,18 +1,21 @@
-//! CHAT.READ, CHAT.UNREAD, CHAT.TYPING, CHAT.CHANNELS: read state and what
-//! a member's app listens to.
+//! CHAT.READ, CHAT.CURSOR, CHAT.UNREAD, CHAT.TYPING, CHAT.CHANNELS: read
+//! state and what a member's app listens to.
 //!
 //! A member's read cursor, kept in the room, is the id of the last message
 //! they have read. Unread counts are the room's last id minus the cursor,
 //! so they cost one lookup per room however many messages there are.
 
 use chat_core::data::{Read, Room};
-use chat_core::event::Event;
+use chat_core::event::{Event, RoomMode};
 use chat_core::request::{parse_user, Membership, Read as ReadRequest};
 use chat_core::ChatError;
 
 use super::rooms::listen_reply;
-use super::{existing_room, existing_user, mode_of, require_member, tell_room, Args};
-use crate::reply::Reply;
+use super::{
+    existing_room, existing_user, mode_of, require_member, require_same_slot, shares_slot,
+    tell_room, Args,
+};
+use crate::reply::{field, Reply};
 use crate::store::{self, Access, Ctx};
 
 /// CHAT.READ <room> <user> <id>
@@ -20,7 +23,7 @@ pub fn read(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = ReadRequest::parse(args)?;
     let (room_id, user) = (req.room.as_str(), req.user.as_str());
     let mut key = existing_room(ctx, args, 0, Access::Write)?;
-    require_member(ctx, key.value()?, args, 1)?;
+    require_member(ctx, &key, args, 1)?;
     let room = key.value_mut()?;
     let moved = match room.read(user, req.id)? {
         Read::Stayed(cursor) => return Ok(Reply::Int(cursor as i64)),
@@ -36,12 +39,37 @@ pub fn read(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     Ok(Reply::Int(moved as i64))
 }
 
-/// CHAT.UNREAD <user>
+/// CHAT.CURSOR <room> <user>: a member's read state in one room, answered
+/// by the room's own slot (what a client asks for each room of a user
+/// whose rooms live in other slots).
+pub fn cursor(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
+    let req = Membership::parse("chat.cursor", args)?;
+    let key = existing_room(ctx, args, 0, Access::Read)?;
+    require_member(ctx, &key, args, 1)?;
+    let room = key.value()?;
+    let cursor = room.cursor(req.user.as_str()).unwrap_or(0);
+    let last = room.last_id();
+    Ok(Reply::Map(vec![
+        field("cursor", Reply::Int(cursor as i64)),
+        field("last_id", Reply::Int(last as i64)),
+        field("unread", Reply::Int(last.saturating_sub(cursor) as i64)),
+    ]))
+}
+
+/// CHAT.UNREAD <user>. Read state lives in the rooms: in Redis Cluster it
+/// answers for a user whose rooms share the user's slot.
 pub fn unread(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let user = parse_user("chat.unread", args)?;
     let key = existing_user(ctx, args, 0, Access::Read)?;
     let mut counts = Vec::new();
     for (room_id, _) in key.value()?.rooms() {
+        require_same_slot(
+            ctx,
+            user.as_str(),
+            room_id,
+            "ask CHAT.CURSOR <room> <user> for each of the user's rooms instead, \
+             as the client libraries do",
+        )?;
         // A room whose key was deleted by hand has nothing to read.
         let room = store::open_id::<Room>(ctx, room_id, Access::Read)?;
         if let Some(unread) = room.get().and_then(|r| r.unread(user.as_str())) {
@@ -58,8 +86,8 @@ pub fn typing(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Membership::parse("chat.typing", args)?;
     let (room_id, user) = (req.room.as_str(), req.user.as_str());
     let key = existing_room(ctx, args, 0, Access::Read)?;
+    require_member(ctx, &key, args, 1)?;
     let room = key.value()?;
-    require_member(ctx, room, args, 1)?;
     tell_room(
         ctx,
         room_id,
@@ -74,14 +102,20 @@ pub fn typing(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 }
 
 /// CHAT.CHANNELS <user>: everything the user's app should listen to now.
+/// A room in another Redis Cluster slot than the user's has a member
+/// outside its slot, so it broadcasts: its channel is listed unopened.
 pub fn channels(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let user = parse_user("chat.channels", args)?;
     let key = existing_user(ctx, args, 0, Access::Read)?;
     let mut modes = Vec::new();
     for (room_id, _) in key.value()?.rooms() {
+        if !shares_slot(ctx, user.as_str(), room_id) {
+            modes.push((room_id, RoomMode::Broadcast));
+            continue;
+        }
         let room = store::open_id::<Room>(ctx, room_id, Access::Read)?;
         if let Some(r) = room.get() {
-            modes.push((room_id, mode_of(r)));
+            modes.push((room_id, mode_of(ctx, room_id, r)));
         }
     }
     Ok(listen_reply(ctx, user.as_str(), &modes, false))

@@ -1,21 +1,33 @@
-//! CHAT.CREATE, CHAT.INFO, CHAT.SUBSCRIBE, CHAT.UNSUBSCRIBE, CHAT.MEMBERS,
-//! CHAT.COUNTS, and joining and leaving for every command that does.
+//! CHAT.CREATE, CHAT.INFO, CHAT.SUBSCRIBE, CHAT.UNSUBSCRIBE, CHAT.LIST-ROOM,
+//! CHAT.UNLIST-ROOM, CHAT.MEMBERS, CHAT.COUNTS, and joining and leaving for
+//! every command that does.
 //!
 //! Membership is recorded on both sides: in the room (with the member's
-//! read cursor) and in the user (with the time of joining).
+//! read cursor) and in the user's list of rooms (with the time of
+//! joining). The room's side is the truth; the user's list is how a user
+//! finds their rooms. When both keys share a slot (always, without Redis
+//! Cluster), CHAT.SUBSCRIBE and CHAT.UNSUBSCRIBE write both in one step. In
+//! a cluster, a user of another slot than the room's joins in steps, each
+//! in one slot, ordered so that the user's list always names every room
+//! the user is a member of: CHAT.LIST-ROOM, CHAT.SUBSCRIBE, CHAT.LIST-ROOM
+//! again (which restores a listing a concurrent repair removed); and leaves
+//! with CHAT.UNSUBSCRIBE, then CHAT.UNLIST-ROOM. A crash between two steps
+//! leaves a listed room the user is not a member of, which reads skip and
+//! CHAT.UNLIST-ROOM ... IF-OLDER-THAN repairs (docs/deployment.md).
 
 use chat_core::channels::{room_channel, user_channel};
 use chat_core::data::wire::name_hash;
 use chat_core::data::{Room, User};
 use chat_core::event::{Event, RoomMode};
 use chat_core::ids::is_direct_room;
-use chat_core::request::{parse_room, Create, Members, Membership};
+use chat_core::request::{parse_room, Create, Listing, Members, Membership};
 use chat_core::ChatError;
 
-use super::{existing_room, existing_user, in_cluster, open_new, Args};
+use super::{existing_room, existing_user, in_cluster, mode_of, open_new, shares_slot, Args};
 use crate::config::limits;
 use crate::context;
 use crate::publish::publish_event;
+use crate::replication;
 use crate::reply::{field, Reply};
 use crate::store::{self, Access, Ctx, Opened};
 
@@ -50,7 +62,12 @@ pub fn info(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         field("last_id", Reply::Int(room.last_id() as i64)),
         field(
             "mode",
-            Reply::Bulk(super::mode_of(room).name().as_bytes().to_vec()),
+            Reply::Bulk(
+                mode_of(ctx, req.room.as_str(), room)
+                    .name()
+                    .as_bytes()
+                    .to_vec(),
+            ),
         ),
     ];
     if req.with_read {
@@ -62,19 +79,28 @@ pub fn info(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 /// CHAT.SUBSCRIBE <room> <user>
 ///
 /// The member's read cursor starts at the room's last message. Subscribing
-/// again changes nothing. Replies where to listen: see `listen_reply`.
+/// again changes nothing. Replies where to listen: see `listen_reply`. A
+/// user whose key is in another cluster slot joins on the room's side
+/// only (see the module doc).
 pub fn subscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Membership::parse("chat.subscribe", args)?;
     let (room_id, user_id) = (req.room.as_str(), req.user.as_str());
     let mut room = existing_room(ctx, args, 0, Access::Write)?;
-    let mut user = existing_user(ctx, args, 1, Access::Write)?;
+    let mut user = if shares_slot(ctx, room_id, user_id) {
+        Some(existing_user(ctx, args, 1, Access::Write)?)
+    } else {
+        None
+    };
     // Only CHAT.DM adds members to a direct room; a member's SUBSCRIBE
     // changes nothing and replies as usual.
     if is_direct_room(room_id) && !room.value()?.is_member(user_id) {
         return Err(ChatError::DirectRoomMembers);
     }
-    check_capacity(&room, &[&user])?;
-    let mode = join(ctx, &mut room, &mut user)?;
+    check_room_capacity(&room, &[user_id])?;
+    if let Some(user) = &user {
+        check_user_capacity(user, room_id)?;
+    }
+    let mode = join(ctx, &mut room, user_id, user.as_mut())?;
     Ok(listen_reply(ctx, user_id, &[(room_id, mode)], true))
 }
 
@@ -82,11 +108,62 @@ pub fn subscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 /// The room leaves the user's list even when the room itself is gone (its
 /// key deleted by hand).
 pub fn unsubscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
-    Membership::parse("chat.unsubscribe", args)?;
+    let req = Membership::parse("chat.unsubscribe", args)?;
+    let (room_id, user_id) = (req.room.as_str(), req.user.as_str());
     let mut room = store::open::<Room>(ctx, args.key(0)?, Access::Write)?;
-    let mut user = store::open::<User>(ctx, args.key(1)?, Access::Write)?;
-    let was_member = leave(ctx, &mut room, &mut user);
+    let mut user = if shares_slot(ctx, room_id, user_id) {
+        Some(store::open::<User>(ctx, args.key(1)?, Access::Write)?)
+    } else {
+        None
+    };
+    let was_member = leave(ctx, &mut room, user_id, user.as_mut());
     Ok(Reply::Int(i64::from(was_member)))
+}
+
+/// CHAT.LIST-ROOM <user> <room>: adds the room to the user's list, the
+/// user's side of a join across slots. Replies 1, or 0 if it was listed.
+pub fn list_room(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
+    let req = Listing::parse_list(args)?;
+    let room_id = req.room.as_str();
+    let mut user = existing_user(ctx, args, 0, Access::Write)?;
+    check_user_capacity(&user, room_id)?;
+    let listed = user.value_mut()?.join(room_id, context::now());
+    if listed {
+        user.changed(c"chat.join");
+    }
+    Ok(Reply::Int(i64::from(listed)))
+}
+
+/// CHAT.UNLIST-ROOM <user> <room> [IF-OLDER-THAN <seconds>]: takes the room
+/// off the user's list, the user's side of a leave across slots, and the
+/// repair of a join cut short. Replies 1, or 0 if it was not listed (or
+/// listed more recently than asked). A room of the user's slot is refused
+/// while the user is a member: the list must name it.
+pub fn unlist_room(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
+    let req = Listing::parse_unlist(args)?;
+    let (user_id, room_id) = (req.user.as_str(), req.room.as_str());
+    let mut user = existing_user(ctx, args, 0, Access::Write)?;
+    if shares_slot(ctx, user_id, room_id) && super::is_member(ctx, room_id, user_id)? {
+        return Err(ChatError::StillMember);
+    }
+    let Some(listed_at) = user.value()?.joined_at(room_id) else {
+        return Ok(Reply::Int(0));
+    };
+    if let Some(secs) = req.if_older_than_secs {
+        let age = context::now().saturating_sub(listed_at);
+        if age < (secs as i64).saturating_mul(1000) {
+            return Ok(Reply::Int(0));
+        }
+    }
+    user.value_mut()?.leave(room_id);
+    user.changed(c"chat.leave");
+    // Without the age, which depends on this server's clock.
+    replication::words(
+        ctx,
+        c"CHAT.UNLIST-ROOM",
+        &[user_id.as_bytes(), room_id.as_bytes()],
+    );
+    Ok(Reply::Int(1))
 }
 
 /// CHAT.MEMBERS <room> [WITHREAD]
@@ -122,93 +199,96 @@ fn int_map<'a>(entries: impl Iterator<Item = (&'a str, u64)>) -> Reply {
     )
 }
 
-/// Fails, before anything is written, if making `users` members of `room`
-/// would pass `chat.max-members`, or `chat.max-rooms-per-user` for one of
-/// them. Users who are members already count for nothing.
-pub(super) fn check_capacity(
-    room: &Opened<Room>,
-    users: &[&Opened<User>],
-) -> Result<(), ChatError> {
-    let limits = limits();
-    let room_id = room.id();
-    // A room about to be made (CHAT.DM) has no members yet.
+/// Fails, before anything is written, if making `ids` members of `room`
+/// would pass `chat.max-members`. Members already count for nothing; a
+/// room about to be made (CHAT.DM) has no members yet.
+pub(super) fn check_room_capacity(room: &Opened<Room>, ids: &[&str]) -> Result<(), ChatError> {
+    let max = limits().max_members;
     let r = room.get();
-    let mut newcomers = 0;
-    for user in users {
-        if r.is_some_and(|r| r.is_member(user.id())) {
-            continue;
-        }
-        newcomers += 1;
-        let Some(u) = user.get() else { continue };
-        if !u.in_room(room_id) && u.room_count() >= limits.max_rooms_per_user {
-            return Err(ChatError::TooManyRooms(limits.max_rooms_per_user));
-        }
-    }
+    let newcomers = ids
+        .iter()
+        .filter(|id| !r.is_some_and(|r| r.is_member(id)))
+        .count() as u64;
     let members = r.map_or(0, Room::member_count);
-    if newcomers > 0 && members + newcomers > limits.max_members {
-        return Err(ChatError::RoomFull(limits.max_members));
+    if newcomers > 0 && members + newcomers > max {
+        return Err(ChatError::RoomFull(max));
     }
     Ok(())
 }
 
-/// Makes `user` a member of `room` (both exist), with the read cursor at
-/// the room's last message. Returns the room's mode after the join.
+/// Fails if listing `room_id` would pass `chat.max-rooms-per-user` for
+/// `user`; a room listed already counts for nothing.
+pub(super) fn check_user_capacity(user: &Opened<User>, room_id: &str) -> Result<(), ChatError> {
+    let max = limits().max_rooms_per_user;
+    match user.get() {
+        Some(u) if !u.in_room(room_id) && u.room_count() >= max => {
+            Err(ChatError::TooManyRooms(max))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Makes `user_id` a member of `room` (which exists), with the read cursor
+/// at the room's last message, and lists the room in `user`, the user's
+/// key when it shares the room's slot. Returns the room's mode after.
 pub(super) fn join(
     ctx: Ctx,
     room: &mut Opened<Room>,
-    user: &mut Opened<User>,
+    user_id: &str,
+    user: Option<&mut Opened<User>>,
 ) -> Result<RoomMode, ChatError> {
-    let (room_id, user_id) = (room.id().to_owned(), user.id().to_owned());
-    let (Some(r), Some(u)) = (room.get_mut(), user.get_mut()) else {
-        return Err(ChatError::Internal(
-            "joining a room or user that is gone".into(),
-        ));
-    };
-    let before = r.member_count();
-    let joined = r.join(&user_id, 0);
-    let listed = u.join(&room_id, context::now());
-    let after = r.member_count();
-    if joined {
+    let room_id = room.id().to_owned();
+    let before = mode_of(ctx, &room_id, room.value()?);
+    if room.value_mut()?.join(user_id, 0) {
         room.changed(c"chat.join");
-        announce_mode_change(ctx, &room_id, room.value()?, before, after);
     }
-    if listed {
-        user.changed(c"chat.join");
+    let after = mode_of(ctx, &room_id, room.value()?);
+    announce_mode_change(ctx, &room_id, room.value()?, before, after);
+    if let Some(user) = user {
+        if user.value_mut()?.join(&room_id, context::now()) {
+            user.changed(c"chat.join");
+        }
     }
-    Ok(RoomMode::for_members(after, limits().fanout_max_members))
+    Ok(after)
 }
 
-/// Ends `user`'s membership of `room`, on both sides (either may be gone).
-/// Returns whether the user was a member of the room.
-pub(super) fn leave(ctx: Ctx, room: &mut Opened<Room>, user: &mut Opened<User>) -> bool {
-    let (room_id, user_id) = (room.id().to_owned(), user.id().to_owned());
+/// Ends `user_id`'s membership of `room`, and takes the room off `user`'s
+/// list when given (either key may be gone). Returns whether the user was
+/// a member of the room.
+pub(super) fn leave(
+    ctx: Ctx,
+    room: &mut Opened<Room>,
+    user_id: &str,
+    user: Option<&mut Opened<User>>,
+) -> bool {
+    let room_id = room.id().to_owned();
     let mut was_member = false;
-    if let Some(r) = room.get_mut() {
-        let before = r.member_count();
-        was_member = r.leave(&user_id);
+    if let Some(r) = room.get() {
+        let before = mode_of(ctx, &room_id, r);
+        was_member = room.get_mut().is_some_and(|r| r.leave(user_id));
         if was_member {
             room.changed(c"chat.leave");
             if let Some(r) = room.get() {
-                announce_mode_change(ctx, &room_id, r, before, r.member_count());
+                let after = mode_of(ctx, &room_id, r);
+                announce_mode_change(ctx, &room_id, r, before, after);
             }
         }
     }
-    if user.get_mut().is_some_and(|u| u.leave(&room_id)) {
-        user.changed(c"chat.leave");
+    if let Some(user) = user {
+        if user.get_mut().is_some_and(|u| u.leave(&room_id)) {
+            user.changed(c"chat.leave");
+        }
     }
     was_member
 }
 
-/// When a join or a leave moves a room across `chat.fanout-max-members`, its
-/// members learn it from a `mode` event: on their own push channels when
-/// the room turns broadcast (they are not on the room's channel yet), on
-/// the room's channel when it turns back.
-fn announce_mode_change(ctx: Ctx, room_id: &str, room: &Room, before: u64, after: u64) {
-    let limit = limits().fanout_max_members;
-    let (old, new) = (
-        RoomMode::for_members(before, limit),
-        RoomMode::for_members(after, limit),
-    );
+/// When a join or a leave changes a room's mode (across
+/// `chat.fanout-max-members`, or in Redis Cluster with the first member of
+/// another slot in, or the last one out), its members learn it from a
+/// `mode` event: on their own push channels when the room turns broadcast
+/// (they are not on the room's channel yet), on the room's channel when it
+/// turns back.
+fn announce_mode_change(ctx: Ctx, room_id: &str, room: &Room, old: RoomMode, new: RoomMode) {
     if old == new {
         return;
     }

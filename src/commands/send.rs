@@ -5,7 +5,10 @@
 //! other member: one key per member, holding both their presence and their
 //! inbox. It does no string formatting, no JSON and no allocation per member
 //! beyond the key name Redis needs; the document is encoded once, and only
-//! if someone is online. A send to a broadcast room opens the room alone.
+//! if someone is online. A send to a broadcast room opens the room alone
+//! (and the sender's key, when it shares the room's slot). In Redis Cluster
+//! a room with a member of another slot is a broadcast room, so a send
+//! touches the room's slot only.
 
 use chat_core::channels::{room_channel, write_user_channel};
 use chat_core::data::inbox::Copy;
@@ -16,7 +19,7 @@ use chat_core::replay::ResolvedSend;
 use chat_core::request::Send;
 use chat_core::ChatError;
 
-use super::{existing_room, in_cluster, mode_of, open_other_members, Args};
+use super::{existing_room, in_cluster, mode_of, open_other_members, shares_slot, Args};
 use crate::config::limits;
 use crate::context;
 use crate::publish::{publish, Publisher};
@@ -35,28 +38,30 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let now = context::now();
     let mut key = existing_room(ctx, args, 0, Access::Write)?;
     let room = key.value()?;
-    // The sender's key is declared: its type is checked like the room's.
-    let sender_key = store::open::<User>(ctx, args.key(1)?, Access::Read)?;
     // A retry of a send that already happened gets the first reply again,
     // and writes nothing, whatever happened since.
     if let Some(first) = req.dedup.and_then(|k| room.dedup_get(k, now)) {
         return Ok(Reply::Int(first as i64));
     }
-    if !sender_key.exists() {
-        return Err(ChatError::NoSuchUser);
+    // The sender's key, when it is in the room's slot, is checked like the
+    // room's: its type, and that it still exists.
+    if shares_slot(ctx, room_id, sender) {
+        let sender_key = store::open::<User>(ctx, args.key(1)?, Access::Read)?;
+        if !sender_key.exists() {
+            return Err(ChatError::NoSuchUser);
+        }
     }
     if !room.is_member(sender) {
         return Err(ChatError::NotMember);
     }
-    drop(sender_key);
     // Every key a send may write is opened, and its type checked, before
     // the first write. A member whose key is gone (a user key deleted by
     // hand, or moved away by a slot migration) gets no copy, and misses
     // nothing: their read cursor stays before the message.
-    let mode = mode_of(room);
+    let mode = mode_of(ctx, room_id, room);
     let cluster = in_cluster(ctx);
     let mut recipients = match mode {
-        RoomMode::Fanout => open_other_members(ctx, cluster, room_id, room, sender)?,
+        RoomMode::Fanout => open_other_members(ctx, room_id, room, sender)?,
         RoomMode::Broadcast => Vec::new(),
     };
 

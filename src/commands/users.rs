@@ -186,6 +186,7 @@ pub fn profile(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         field("id", Reply::Bulk(id.as_str().as_bytes().to_vec())),
         field("name", Reply::Bulk(user.name().as_bytes().to_vec())),
         field("created", Reply::Int(user.created())),
+        field("online", Reply::Int(i64::from(user.online(context::now())))),
     ]))
 }
 

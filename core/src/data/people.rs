@@ -7,7 +7,11 @@
 //! their place for the next newcomer; a sender's place is kept for good,
 //! since their messages and count refer to it.
 
+use std::cell::Cell;
+
 use serde::{Deserialize, Serialize};
+
+use crate::channels::slot_of_id;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Person {
@@ -28,6 +32,36 @@ pub struct People {
     by_id: Vec<u32>,
     #[serde(skip)]
     members: u32,
+    /// In Redis Cluster: the room's slot and how many members live in
+    /// other slots, counted on first need and kept up to date by joins and
+    /// leaves, so that a send knows it in O(1). Not saved: it follows from
+    /// the ids. See `Outside` for the packing.
+    #[serde(skip)]
+    outside: Cell<Outside>,
+}
+
+/// (slot, count) packed in 4 bytes, so that a room stays in its allocator
+/// size class: 0 is "not counted yet"; else the top bit is set, the next 14
+/// bits hold the slot and the low 17 bits the count. A count that does not
+/// fit is not kept, and counted again when next needed.
+#[derive(Debug, Clone, Copy, Default)]
+struct Outside(u32);
+
+impl Outside {
+    const COUNT_BITS: u32 = 17;
+    const MAX_COUNT: u32 = (1 << Self::COUNT_BITS) - 1;
+
+    fn counted(slot: u16, members: u32) -> Outside {
+        if members > Self::MAX_COUNT {
+            return Outside(0);
+        }
+        Outside(1 << 31 | u32::from(slot & 0x3fff) << Self::COUNT_BITS | members)
+    }
+
+    fn get(self) -> Option<(u16, u32)> {
+        let slot = ((self.0 >> Self::COUNT_BITS) & 0x3fff) as u16;
+        (self.0 != 0).then_some((slot, self.0 & Self::MAX_COUNT))
+    }
 }
 
 impl PartialEq for People {
@@ -125,7 +159,35 @@ impl People {
         }
         person.cursor = Some(cursor);
         self.members += 1;
+        self.count_outside(id, 1);
         true
+    }
+
+    /// Members whose user keys live in another Redis Cluster slot than
+    /// `slot` (the room's).
+    pub fn members_outside(&self, slot: u16) -> u32 {
+        if let Some((counted_for, n)) = self.outside.get().get() {
+            if counted_for == slot {
+                return n;
+            }
+        }
+        let n = self
+            .members()
+            .filter(|(id, _)| slot_of_id(id) != slot)
+            .count() as u32;
+        self.outside.set(Outside::counted(slot, n));
+        n
+    }
+
+    /// Keeps the count of members outside the room's slot right when `id`
+    /// joins (+1) or leaves (-1).
+    fn count_outside(&self, id: &str, change: i32) {
+        if let Some((slot, n)) = self.outside.get().get() {
+            if slot_of_id(id) != slot {
+                self.outside
+                    .set(Outside::counted(slot, n.saturating_add_signed(change)));
+            }
+        }
     }
 
     /// Ends `id`'s membership; false if they were not a member.
@@ -148,6 +210,7 @@ impl People {
             person.id = "".into();
             self.by_id.remove(i);
         }
+        self.count_outside(id, -1);
         true
     }
 
@@ -262,5 +325,37 @@ mod tests {
         assert_eq!(back.member_count(), 4);
         back.places[1].id = "a".into();
         assert!(back.rebuild().is_err());
+    }
+
+    #[test]
+    fn members_outside_a_slot_are_counted_as_they_come_and_go() {
+        let mut people = People::default();
+        // {t}a and {t}b share a slot; c and d hash elsewhere.
+        for id in ["{t}a", "c"] {
+            people.join(id, 0);
+        }
+        let slot = slot_of_id("{t}x");
+        assert_ne!(slot_of_id("c"), slot);
+        assert_ne!(slot_of_id("d"), slot);
+        assert_eq!(people.members_outside(slot), 1);
+        people.join("{t}b", 0);
+        people.join("d", 0);
+        assert_eq!(people.members_outside(slot), 2);
+        people.leave("c");
+        people.leave("{t}a");
+        assert_eq!(people.members_outside(slot), 1);
+        // Asked for another slot, it counts again.
+        assert_eq!(people.members_outside(slot_of_id("d")), 1);
+        people.leave("d");
+        assert_eq!(people.members_outside(slot), 0);
+    }
+
+    #[test]
+    fn the_packed_count_keeps_every_slot_and_forgets_what_does_not_fit() {
+        let max = Outside::MAX_COUNT;
+        assert_eq!(Outside::counted(16383, max).get(), Some((16383, max)));
+        assert_eq!(Outside::counted(0, 0).get(), Some((0, 0)));
+        assert_eq!(Outside::counted(5, max + 1).get(), None);
+        assert_eq!(Outside::default().get(), None);
     }
 }

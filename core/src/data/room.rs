@@ -13,6 +13,7 @@ use super::dedup::Dedup;
 use super::label::Label;
 use super::log::{Log, OwnedStored, Stored};
 use super::people::People;
+use crate::event::RoomMode;
 use crate::message::Message;
 use crate::request::Cursor;
 use crate::ChatError;
@@ -92,6 +93,18 @@ impl Room {
     /// A member's read cursor; `None` for someone who is not a member.
     pub fn cursor(&self, user: &str) -> Option<u64> {
         self.people.member(user).and_then(|p| p.cursor)
+    }
+
+    /// How the room delivers now. `cluster_slot` is the room's Redis
+    /// Cluster slot, `None` on a server without cluster mode. A send
+    /// touches one slot only, so a room with a member whose key lives in
+    /// another slot is delivered as a broadcast room whatever its size:
+    /// every member reads from their cursor, kept here.
+    pub fn mode(&self, fanout_max_members: u64, cluster_slot: Option<u16>) -> RoomMode {
+        match cluster_slot {
+            Some(slot) if self.people.members_outside(slot) > 0 => RoomMode::Broadcast,
+            _ => RoomMode::for_members(self.member_count(), fanout_max_members),
+        }
     }
 
     /// Members in order of id, with their read cursors.
@@ -329,7 +342,26 @@ mod tests {
     #[test]
     fn a_room_is_a_small_struct() {
         // An allocator size class of 160 bytes, not 192.
-        assert!(std::mem::size_of::<Room>() <= 160);
+        assert!(
+            std::mem::size_of::<Room>() <= 160,
+            "{}",
+            std::mem::size_of::<Room>()
+        );
+    }
+
+    #[test]
+    fn a_room_with_a_member_in_another_slot_broadcasts() {
+        let mut r = Room::new(7, "General", 1000);
+        let slot = crate::channels::slot_of_id("{t}general");
+        r.join("{t}alice", 0);
+        assert_eq!(r.mode(500, Some(slot)), RoomMode::Fanout);
+        r.join("bob", 0);
+        assert_eq!(r.mode(500, Some(slot)), RoomMode::Broadcast);
+        // Without cluster mode, only the number of members counts.
+        assert_eq!(r.mode(500, None), RoomMode::Fanout);
+        assert_eq!(r.mode(1, None), RoomMode::Broadcast);
+        r.leave("bob");
+        assert_eq!(r.mode(500, Some(slot)), RoomMode::Fanout);
     }
 
     #[test]

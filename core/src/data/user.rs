@@ -106,9 +106,14 @@ impl User {
     }
 
     pub fn in_room(&self, room: &str) -> bool {
-        self.more
-            .as_ref()
-            .is_some_and(|m| m.find_room(room).is_ok())
+        self.joined_at(room).is_some()
+    }
+
+    /// When `room` entered the user's rooms; `None` if it is not there.
+    pub fn joined_at(&self, room: &str) -> Option<i64> {
+        let more = self.more.as_ref()?;
+        let i = more.find_room(room).ok()?;
+        more.rooms.get(i).map(|j| j.at)
     }
 
     /// Adds `room` to the user's rooms; false if it was there already.

@@ -1,0 +1,166 @@
+//! Redis Cluster: `scripts/cluster` starts three primaries with the module,
+//! and a real cluster client drives them.
+//!
+//! `tenants`: tenants whose ids share a hash tag, each in one slot;
+//! `spread`: one app whose rooms and users spread over every node, each
+//! command touching one slot, with the steps that join, leave and make
+//! direct rooms across slots; `reshard`: a room moves between nodes while
+//! it receives sends.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod reshard;
+mod spread;
+mod tenants;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use chat_core::channels::slot;
+use common::*;
+use redis::cluster::{ClusterClient, ClusterConnection};
+use redis::Value;
+
+/// The cluster started by `scripts/cluster`, stopped when dropped.
+struct Cluster {
+    /// The primaries' ports, as created.
+    ports: [u16; 3],
+    /// Each primary's replicas follow, on the ports after them.
+    replicas: u16,
+    dir: PathBuf,
+}
+
+impl Cluster {
+    /// Three primaries, no replicas.
+    fn start() -> Cluster {
+        Cluster::with_replicas(0)
+    }
+
+    fn with_replicas(replicas: u16) -> Cluster {
+        let base = free_port_block(3 * (replicas + 1));
+        let dir =
+            std::env::temp_dir().join(format!("redis-chat-cluster-{}-{base}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let cluster = Cluster {
+            ports: [base, base + 1, base + 2],
+            replicas,
+            dir,
+        };
+        let out = cluster.script("start");
+        assert!(
+            out.status.success(),
+            "scripts/cluster failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        cluster
+    }
+
+    fn script(&self, action: &str) -> std::process::Output {
+        Command::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster"))
+            .arg(action)
+            .env("PORT", self.ports[0].to_string())
+            .env("REPLICAS", self.replicas.to_string())
+            .env("CLUSTER_DIR", &self.dir)
+            .env("CHAT_MODULE", module_path())
+            .output()
+            .expect("run scripts/cluster")
+    }
+
+    fn client(&self) -> ClusterConnection {
+        let nodes: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}/"))
+            .collect();
+        ClusterClient::new(nodes).unwrap().get_connection().unwrap()
+    }
+
+    /// A plain connection to the node that owns `slot`.
+    fn node_for(&self, slot: u16) -> (u16, redis::Connection) {
+        let mut any = self.node(self.ports[0]);
+        let Value::Array(ranges) = q(&mut any, &["CLUSTER", "SLOTS"]) else {
+            panic!()
+        };
+        for range in ranges {
+            let Value::Array(r) = range else { continue };
+            let (from, to) = (int(&r[0]), int(&r[1]));
+            if (from..=to).contains(&i64::from(slot)) {
+                let Value::Array(node) = &r[2] else { continue };
+                let port = int(&node[1]) as u16;
+                return (port, self.node(port));
+            }
+        }
+        panic!("no node owns slot {slot}");
+    }
+
+    fn node(&self, port: u16) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.script("stop");
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `n` consecutive free ports whose cluster bus ports (+10000) are free
+/// too. Tests run in parallel: each call starts past the blocks handed out
+/// before, so two clusters never pick the same ports.
+fn free_port_block(n: u16) -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
+    let offset = NEXT.fetch_add(60, Ordering::SeqCst);
+    let start = 20000 + (std::process::id() % 9000) as u16 + offset;
+    (start..29990 - n)
+        .step_by(usize::from(n))
+        .find(|&p| (p..p + n).all(|q| free(q) && free(q + 10000)))
+        .expect("free ports")
+}
+
+/// Listens with SSUBSCRIBE on `channel`, connected to the node that owns it.
+fn sharded_listener(cluster: &Cluster, channel: &str) -> mpsc::Receiver<String> {
+    let (_, mut con) = cluster.node_for(slot(channel.as_bytes()));
+    let (tx, rx) = mpsc::channel();
+    let (ready_tx, ready) = mpsc::channel();
+    let channel = channel.to_string();
+    thread::spawn(move || {
+        con.send_packed_command(&redis::cmd("SSUBSCRIBE").arg(&channel).get_packed_command())
+            .unwrap();
+        let _confirmation = con.recv_response().unwrap();
+        ready_tx.send(()).unwrap();
+        while let Ok(Value::Array(msg)) = con.recv_response() {
+            if let [kind, _, Value::BulkString(payload)] = &msg[..] {
+                if text(kind) == "smessage"
+                    && tx
+                        .send(String::from_utf8_lossy(payload).into_owned())
+                        .is_err()
+                {
+                    break;
+                }
+            }
+        }
+    });
+    ready.recv_timeout(Duration::from_secs(5)).unwrap();
+    rx
+}
+
+/// The node id of the server on `port` (CLUSTER MYID).
+fn node_id(cluster: &Cluster, port: u16) -> String {
+    text(&q(&mut cluster.node(port), &["CLUSTER", "MYID"]))
+}
+
+/// INFO chat field `name`, as an integer, on the server on `port`.
+fn chat_stat(cluster: &Cluster, port: u16, name: &str) -> i64 {
+    info_int(&mut cluster.node(port), "chat", name)
+}

@@ -1,0 +1,176 @@
+//! A room moves to another node, one key at a time, while it receives sends.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use chat_core::channels::slot;
+use redis::Value;
+
+use crate::common::*;
+use crate::{chat_stat, node_id, Cluster};
+
+#[test]
+fn a_room_moves_to_another_node_while_it_receives_sends() {
+    let cluster = Cluster::start();
+    // A tenant whose slot is among the first ten of the first node's range:
+    // `redis-cli --cluster reshard` moves a node's lowest slots first.
+    let tag = (0..100_000)
+        .map(|n| format!("t{n}"))
+        .find(|t| slot(t.as_bytes()) < 10)
+        .expect("a tag in slots 0-9");
+    let (source, _) = cluster.node_for(slot(tag.as_bytes()));
+    let target = *cluster.ports.iter().find(|&&p| p != source).unwrap();
+    let (room, alice) = (format!("{{{tag}}}general"), format!("{{{tag}}}alice"));
+    // Offline members, whose keys move one by one with the room's.
+    let others: Vec<String> = (0..20).map(|n| format!("{{{tag}}}bob{n}")).collect();
+    for &port in &cluster.ports {
+        // bob's inbox keeps every copy, to be counted at the end.
+        q(
+            &mut cluster.node(port),
+            &["CONFIG", "SET", "chat.inbox-max", "1000000"],
+        );
+    }
+    let mut con = cluster.client();
+    q(&mut con, &["CHAT.REGISTER", &alice, "Alice"]);
+    q(&mut con, &["CHAT.CREATE", &room, "General"]);
+    q(&mut con, &["CHAT.SUBSCRIBE", &room, &alice]);
+    for bob in &others {
+        q(&mut con, &["CHAT.REGISTER", bob, "Bob"]);
+        q(&mut con, &["CHAT.SUBSCRIBE", &room, bob]);
+    }
+
+    // alice sends without pause; each send has a DEDUP key, and a send
+    // whose answer was an error or never came is sent again with it.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (stop, room, alice) = (stop.clone(), room.clone(), alice.clone());
+        let mut con = cluster.client();
+        thread::spawn(move || {
+            let mut acked: Vec<(i64, String)> = Vec::new();
+            let mut retries = 0;
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) || n < 50 {
+                n += 1;
+                let text = format!("message {n}");
+                let key = format!("k{n}");
+                let id = loop {
+                    match try_q(
+                        &mut con,
+                        &["CHAT.SEND", &room, &alice, &text, "DEDUP", &key],
+                    ) {
+                        Ok(Value::Int(id)) => break id,
+                        other => {
+                            retries += 1;
+                            assert!(retries < 10_000, "send {n} keeps failing: {other:?}");
+                            thread::sleep(Duration::from_millis(5));
+                        }
+                    }
+                };
+                acked.push((id, text));
+            }
+            (acked, retries)
+        })
+    };
+    thread::sleep(Duration::from_millis(300));
+    let out = Command::new(cli_program())
+        .args([
+            "--cluster",
+            "reshard",
+            &format!("127.0.0.1:{source}"),
+            "--cluster-from",
+            &node_id(&cluster, source),
+            "--cluster-to",
+            &node_id(&cluster, target),
+            "--cluster-slots",
+            "10",
+            // One key per MIGRATE: the room and its members move apart,
+            // so sends meet each of them on either node.
+            "--cluster-pipeline",
+            "1",
+            "--cluster-yes",
+        ])
+        .output()
+        .expect("redis-cli --cluster reshard");
+    assert!(
+        out.status.success(),
+        "reshard failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let (acked, retries) = sender.join().unwrap();
+
+    // The room and its members live on the other node now.
+    assert_eq!(cluster.node_for(slot(tag.as_bytes())).0, target);
+    let mut home = cluster.node(target);
+    for key in [&room, &alice].into_iter().chain(&others) {
+        assert_eq!(int(&q(&mut home, &["EXISTS", key])), 1, "{key}");
+    }
+    // Every acknowledged send is in the history once, with its id, and the
+    // ids have no gaps: nothing lost, nothing doubled, no pause.
+    let sent = acked.len() as i64;
+    let mut history = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = docs(&q(
+            &mut con,
+            &[
+                "CHAT.HISTORY",
+                &room,
+                "AFTER",
+                &after.to_string(),
+                "COUNT",
+                "1000",
+            ],
+        ));
+        let Some(last) = page.last() else { break };
+        after = last["id"].as_i64().unwrap();
+        history.extend(page);
+    }
+    assert_eq!(history.len() as i64, sent, "{retries} retries");
+    for (doc, (id, text)) in history.iter().zip(&acked) {
+        assert_eq!(doc["id"].as_i64(), Some(*id));
+        assert_eq!(doc["text"].as_str(), Some(text.as_str()));
+    }
+    assert_eq!(
+        history.last().and_then(|d| d["id"].as_i64()),
+        Some(sent),
+        "ids from 1 without gaps"
+    );
+    // The others were offline: each message is in each one's inbox, or,
+    // where a member's key was on the other node at that moment, counted as
+    // a missing recipient; their read cursors never moved, so the history
+    // holds those for them.
+    let mut copies = 0;
+    for bob in &others {
+        loop {
+            let page = docs(&q(&mut con, &["CHAT.FETCH", bob, "COUNT", "1000"]));
+            let Some(last) = page.last() else { break };
+            copies += page.len() as i64;
+            q(
+                &mut con,
+                &["CHAT.ACK", bob, last["delivery"].as_str().unwrap()],
+            );
+        }
+        let read = q(&mut con, &["CHAT.MEMBERS", &room, "WITHREAD"]);
+        assert_eq!(int(&field(&read, bob)), 0);
+    }
+    let missing: i64 = cluster
+        .ports
+        .iter()
+        .map(|&p| chat_stat(&cluster, p, "chat_missing_recipients"))
+        .sum();
+    let expected = sent * others.len() as i64;
+    assert_eq!(
+        copies + missing,
+        expected,
+        "copies {copies} + missing {missing}"
+    );
+    eprintln!(
+        "{sent} sends during the reshard, {retries} retried, {missing} copies caught up from the history"
+    );
+}
