@@ -10,7 +10,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod failover;
 mod reshard;
+mod scale;
 mod spread;
 mod tenants;
 
@@ -163,4 +165,27 @@ fn node_id(cluster: &Cluster, port: u16) -> String {
 /// INFO chat field `name`, as an integer, on the server on `port`.
 fn chat_stat(cluster: &Cluster, port: u16, name: &str) -> i64 {
     info_int(&mut cluster.node(port), "chat", name)
+}
+
+/// Every message the history of `room` keeps, page after page, ascending.
+fn whole_history<C: redis::ConnectionLike>(con: &mut C, room: &str) -> Vec<serde_json::Value> {
+    let mut all: Vec<serde_json::Value> = Vec::new();
+    loop {
+        let after = all.last().map_or(0, |d| d["id"].as_i64().unwrap_or(0));
+        let page = docs(&q(
+            con,
+            &[
+                "CHAT.HISTORY",
+                room,
+                "AFTER",
+                &after.to_string(),
+                "COUNT",
+                "1000",
+            ],
+        ));
+        if page.is_empty() {
+            return all;
+        }
+        all.extend(page);
+    }
 }

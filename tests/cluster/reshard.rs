@@ -10,7 +10,7 @@ use chat_core::channels::slot;
 use redis::Value;
 
 use crate::common::*;
-use crate::{chat_stat, node_id, Cluster};
+use crate::{chat_stat, node_id, whole_history, Cluster};
 
 #[test]
 fn a_room_moves_to_another_node_while_it_receives_sends() {
@@ -113,24 +113,7 @@ fn a_room_moves_to_another_node_while_it_receives_sends() {
     // Every acknowledged send is in the history once, with its id, and the
     // ids have no gaps: nothing lost, nothing doubled, no pause.
     let sent = acked.len() as i64;
-    let mut history = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = docs(&q(
-            &mut con,
-            &[
-                "CHAT.HISTORY",
-                &room,
-                "AFTER",
-                &after.to_string(),
-                "COUNT",
-                "1000",
-            ],
-        ));
-        let Some(last) = page.last() else { break };
-        after = last["id"].as_i64().unwrap();
-        history.extend(page);
-    }
+    let history = whole_history(&mut con, &room);
     assert_eq!(history.len() as i64, sent, "{retries} retries");
     for (doc, (id, text)) in history.iter().zip(&acked) {
         assert_eq!(doc["id"].as_i64(), Some(*id));
@@ -172,5 +155,129 @@ fn a_room_moves_to_another_node_while_it_receives_sends() {
     );
     eprintln!(
         "{sent} sends during the reshard, {retries} retried, {missing} copies caught up from the history"
+    );
+}
+
+/// Rooms of one app, without tags, spread over the nodes; two clients send
+/// to all of them while 3,000 slots move from one node to another.
+#[test]
+fn three_thousand_slots_move_while_an_app_sends() {
+    let cluster = Cluster::start();
+    let (source, target) = (cluster.ports[0], cluster.ports[1]);
+    let mut con = cluster.client();
+    // Rooms on every node, most on the node whose slots move.
+    let rooms: Vec<String> = (0..10_000)
+        .map(|n| format!("room{n}"))
+        .filter(|r| {
+            let port = cluster.node_for(slot(r.as_bytes())).0;
+            port == source || r.ends_with('0')
+        })
+        .take(30)
+        .collect();
+    let senders = ["alice", "bob"];
+    for user in senders {
+        q(&mut con, &["CHAT.REGISTER", user, "U"]);
+    }
+    for room in &rooms {
+        q(&mut con, &["CHAT.CREATE", room, "R"]);
+        for user in senders {
+            q(&mut con, &["CHAT.LIST-ROOM", user, room]);
+            q(&mut con, &["CHAT.SUBSCRIBE", room, user]);
+            q(&mut con, &["CHAT.LIST-ROOM", user, room]);
+        }
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = senders
+        .iter()
+        .map(|&user| {
+            let (stop, rooms) = (stop.clone(), rooms.clone());
+            let mut con = cluster.client();
+            thread::spawn(move || {
+                let mut acked: Vec<(String, i64, String)> = Vec::new();
+                let mut retries = 0;
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) || n < 100 {
+                    let room = &rooms[n % rooms.len()];
+                    let text = format!("{user}-{n}");
+                    let id = loop {
+                        match try_q(&mut con, &["CHAT.SEND", room, user, &text, "DEDUP", &text]) {
+                            Ok(Value::Int(id)) => break id,
+                            other => {
+                                retries += 1;
+                                assert!(retries < 10_000, "{text} keeps failing: {other:?}");
+                                thread::sleep(Duration::from_millis(5));
+                            }
+                        }
+                    };
+                    acked.push((room.clone(), id, text));
+                    n += 1;
+                }
+                (acked, retries)
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let out = Command::new(cli_program())
+        .args([
+            "--cluster",
+            "reshard",
+            &format!("127.0.0.1:{source}"),
+            "--cluster-from",
+            &node_id(&cluster, source),
+            "--cluster-to",
+            &node_id(&cluster, target),
+            "--cluster-slots",
+            "3000",
+            "--cluster-yes",
+        ])
+        .output()
+        .expect("redis-cli --cluster reshard");
+    assert!(
+        out.status.success(),
+        "reshard failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let moving = started.elapsed();
+    thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let mut acked = Vec::new();
+    let mut retries = 0;
+    for client in clients {
+        let (a, r) = client.join().unwrap();
+        acked.extend(a);
+        retries += r;
+    }
+    let moved = rooms
+        .iter()
+        .filter(|r| cluster.node_for(slot(r.as_bytes())).0 == target)
+        .count();
+    assert!(moved > 0, "no room moved");
+
+    // Every acknowledged send is in its room's history once, at its id,
+    // and the ids have no gaps.
+    let mut histories = std::collections::BTreeMap::new();
+    for room in &rooms {
+        let page = whole_history(&mut con, room);
+        let gap = page
+            .iter()
+            .enumerate()
+            .find(|(i, d)| d["id"].as_i64() != Some(*i as i64 + 1));
+        assert_eq!(gap, None, "{room}: ids from 1 without gaps");
+        histories.insert(room.clone(), page);
+    }
+    let stored: usize = histories.values().map(Vec::len).sum();
+    assert_eq!(stored, acked.len(), "a send lost or stored twice");
+    for (room, id, text) in &acked {
+        let doc = &histories[room][*id as usize - 1];
+        assert_eq!(doc["text"].as_str(), Some(text.as_str()), "{room} #{id}");
+    }
+    println!(
+        "3000 slots moved in {:.1} s ({moved} of {} rooms with them); {} sends, {retries} retried, none lost or doubled",
+        moving.as_secs_f64(),
+        rooms.len(),
+        acked.len()
     );
 }
