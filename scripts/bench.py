@@ -527,6 +527,7 @@ def report(results, sizes, broadcast_sizes, rounds, out_dir, quick):
     """Writes README.md (and throughput.png, when the send and broadcast
     sections ran) to out_dir, with a section for each section that ran."""
     import bench_capacity
+    import bench_cluster
 
     lines = [
         "# Benchmarks",
@@ -550,6 +551,7 @@ def report(results, sizes, broadcast_sizes, rounds, out_dir, quick):
         "capacity": bench_capacity.capacity_lines,
         "things": bench_capacity.things_lines,
         "rdb": lambda data: bench_capacity.rdb_lines(data, quick),
+        "cluster": bench_cluster.cluster_lines,
     }
     for name, make in sections.items():
         if name in results:
@@ -613,7 +615,7 @@ def drain(port, channels):
                 pass
 
 
-SECTIONS = ("send", "reads", "broadcast", "memory", "replication", "capacity", "things", "rdb")
+SECTIONS = ("send", "reads", "broadcast", "memory", "replication", "capacity", "things", "rdb", "cluster")
 
 
 def main():
@@ -634,7 +636,9 @@ def main():
                              "replication: AOF and backlog against neither; capacity: bytes per user of a "
                              "realistic dataset, module against the Lua design and the payload; things: bytes "
                              "per user, room, message and inbox copy against their targets; rdb: SAVE and "
-                             "load of 1M messages against plain streams (the slowest). A partial run writes "
+                             "load of 1M messages against plain streams (the slowest); cluster: a send whose "
+                             "room's members live on three nodes (callgrind) and sends/s per primary. A "
+                             "partial run writes "
                              "to target/bench unless --out says otherwise.")
     args = parser.parse_args()
     unknown = set(args.only) - set(SECTIONS)
@@ -651,6 +655,7 @@ def main():
     # be this very module rather than a second copy of it.
     sys.modules.setdefault("bench", sys.modules[__name__])
     import bench_capacity
+    import bench_cluster
 
     timings = []
 
@@ -679,6 +684,7 @@ def main():
         "capacity": lambda: bench_capacity.capacity(scale),
         "things": lambda: bench_capacity.things(scale),
         "rdb": lambda: bench_capacity.rdb(scale),
+        "cluster": lambda: bench_cluster.cluster(scale, args.quick),
     }
     for name, run in runs.items():
         if name in args.only:

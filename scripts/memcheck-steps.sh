@@ -98,7 +98,7 @@ expect "ERR no such room" CHAT.CURSOR nowhere bob
 expect "1" CHAT.LIST-ROOM carol general
 expect "0" CHAT.LIST-ROOM carol general
 expect "ERR no such user" CHAT.LIST-ROOM nobody general
-expect "0" CHAT.UNLIST-ROOM carol general IF-OLDER-THAN 60
+expect "0" CHAT.UNLIST-ROOM carol general IF-OLDER-THAN-MS 60000
 expect "1" CHAT.UNLIST-ROOM carol general
 expect "ERR user is still a member of the room*" CHAT.UNLIST-ROOM bob general
 expect "ERR syntax error" CHAT.UNLIST-ROOM bob general SOON

@@ -19,6 +19,7 @@
 //! * `stats`       — `INFO chat`
 
 mod background;
+mod cluster;
 mod commands;
 mod config;
 mod context;
@@ -81,6 +82,7 @@ fn missing_api() -> Option<&'static str> {
         RedisModule_Call,
         RedisModule_CallReplyInteger,
         RedisModule_CallReplyArrayElement,
+        RedisModule_CallReplyStringPtr,
         RedisModule_FreeCallReply,
         RedisModule_SignalKeyAsReady,
         RedisModule_BlockClientOnKeys,

@@ -233,12 +233,12 @@ pub static COMMANDS: &[Command] = &[
         flags: "write fast",
         arity: -3,
         keys: &[(1, Access::Write)],
-        summary: "Takes a room off a user's list of rooms: the user's side of a leave across Redis Cluster slots, and the repair of a join cut short. Returns 1, or 0 if it was not listed (or listed more recently than IF-OLDER-THAN).",
+        summary: "Takes a room off a user's list of rooms: the user's side of a leave across Redis Cluster slots, and the repair of a join cut short. Returns 1, or 0 if it was not listed (or listed more recently than IF-OLDER-THAN-MS).",
         complexity: "O(log R) where R is the number of rooms of the user",
         args: &[
             USER,
             arg("room", ArgKind::Text),
-            option("IF-OLDER-THAN", "seconds", ArgKind::Integer),
+            option("IF-OLDER-THAN-MS", "milliseconds", ArgKind::Integer),
         ],
     }),
     command!("chat.cursor", commands::reading::cursor, Who::User(2), Propagate::Verbatim, {

@@ -120,8 +120,9 @@ fn root() -> PathBuf {
 }
 
 /// The example programs whose `[readme:<name>]` regions the README shows.
-const EXAMPLES: [&str; 3] = [
+const EXAMPLES: [&str; 4] = [
     "examples/python/quickstart.py",
+    "examples/python/library.py",
     "examples/node/quickstart.mjs",
     "examples/rust/quickstart.rs",
 ];

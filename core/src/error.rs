@@ -81,6 +81,9 @@ pub enum ChatError {
     },
     /// CHAT.UNLIST-ROOM of a room the user is still a member of.
     StillMember,
+    /// A key of the command's slot is missing while the slot moves between
+    /// Redis Cluster nodes: it may be on the other node for the moment.
+    TryAgain(String),
     /// CHAT.SEND-RESOLVED sent by a client rather than by the primary.
     ResolvedFromClient,
     /// A key this command reads or writes holds another Redis type than a
@@ -208,6 +211,10 @@ impl fmt::Display for ChatError {
                 f,
                 "CROSSSLOT '{id}' and '{other}' are in different Redis Cluster slots, and a \
                  command touches one slot only: {advice}"
+            ),
+            ChatError::TryAgain(id) => write!(
+                f,
+                "TRYAGAIN the key of '{id}' is moving to another node with its slot; retry in a moment"
             ),
             ChatError::StillMember => f.write_str(
                 "ERR user is still a member of the room; CHAT.UNSUBSCRIBE first, then \
@@ -370,6 +377,7 @@ mod tests {
                 advice: "do it elsewhere",
             },
             ChatError::StillMember,
+            ChatError::TryAgain("alice".into()),
             ChatError::ResolvedFromClient,
             ChatError::BadCredentials,
             ChatError::BadPassword,

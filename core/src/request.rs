@@ -158,18 +158,18 @@ impl<'a> Membership<'a> {
 }
 
 /// `CHAT.LIST-ROOM <user> <room>` and `CHAT.UNLIST-ROOM <user> <room>
-/// [IF-OLDER-THAN <seconds>]`: the user's side of a membership, for a
+/// [IF-OLDER-THAN-MS <ms>]`: the user's side of a membership, for a
 /// room in another Redis Cluster slot.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Listing<'a> {
     pub user: UserId<'a>,
     pub room: RoomId<'a>,
-    /// Only a listing made at least this many seconds ago goes.
-    pub if_older_than_secs: Option<u64>,
+    /// Only a listing made at least this many milliseconds ago goes.
+    pub if_older_than_ms: Option<u64>,
 }
 
-/// The longest IF-OLDER-THAN: a day.
-pub const LISTING_AGE_MAX_SECS: i64 = 86_400;
+/// The longest IF-OLDER-THAN-MS: a day.
+pub const LISTING_AGE_MAX_MS: i64 = 86_400_000;
 
 impl<'a> Listing<'a> {
     pub fn parse_list(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
@@ -179,19 +179,19 @@ impl<'a> Listing<'a> {
         Ok(Listing {
             user,
             room,
-            if_older_than_secs: None,
+            if_older_than_ms: None,
         })
     }
 
     pub fn parse_unlist(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
         let mut a = Args::new("chat.unlist-room", args);
         let (user, room) = (a.next_user()?, a.next_room()?);
-        let mut if_older_than_secs = None;
+        let mut if_older_than_ms = None;
         while let Some(option) = a.next_option() {
             match option.as_str() {
-                "IF-OLDER-THAN" => {
-                    let secs = a.option_int("IF-OLDER-THAN", 0, LISTING_AGE_MAX_SECS)?;
-                    if_older_than_secs = Some(secs as u64);
+                "IF-OLDER-THAN-MS" => {
+                    let ms = a.option_int("IF-OLDER-THAN-MS", 0, LISTING_AGE_MAX_MS)?;
+                    if_older_than_ms = Some(ms as u64);
                 }
                 _ => return Err(ChatError::Syntax),
             }
@@ -199,7 +199,7 @@ impl<'a> Listing<'a> {
         Ok(Listing {
             user,
             room,
-            if_older_than_secs,
+            if_older_than_ms,
         })
     }
 }
@@ -534,22 +534,22 @@ mod tests {
 
     #[test]
     fn listings_take_a_user_a_room_and_an_age() {
-        let raw = args(&["bob", "general", "if-older-than", "60"]);
+        let raw = args(&["bob", "general", "if-older-than-ms", "60000"]);
         let l = Listing::parse_unlist(&raw).unwrap();
         assert_eq!(
-            (l.user.as_str(), l.room.as_str(), l.if_older_than_secs),
-            ("bob", "general", Some(60))
+            (l.user.as_str(), l.room.as_str(), l.if_older_than_ms),
+            ("bob", "general", Some(60_000))
         );
         assert_eq!(
             Listing::parse_list(&args(&["bob", "general"]))
                 .unwrap()
-                .if_older_than_secs,
+                .if_older_than_ms,
             None
         );
         for bad in [
-            &["bob", "general", "IF-OLDER-THAN"][..],
-            &["bob", "general", "IF-OLDER-THAN", "-1"],
-            &["bob", "general", "IF-OLDER-THAN", "86401"],
+            &["bob", "general", "IF-OLDER-THAN-MS"][..],
+            &["bob", "general", "IF-OLDER-THAN-MS", "-1"],
+            &["bob", "general", "IF-OLDER-THAN-MS", "86400001"],
             &["bob", "general", "SOON"],
         ] {
             assert!(Listing::parse_unlist(&args(bad)).is_err(), "{bad:?}");

@@ -8,9 +8,11 @@ use chat_core::request::{parse_room, parse_user, Direct, DirectRoom};
 use chat_core::ChatError;
 
 use super::rooms::{check_room_capacity, check_user_capacity, create_room, join, leave};
-use super::{existing_room, existing_user, require_same_slot, shares_slot, tell_room, Args};
+use super::{
+    existing_in_slot, existing_room, existing_user, require_same_slot, shares_slot, tell_room, Args,
+};
 use crate::reply::Reply;
-use crate::store::{self, Access, Ctx, Opened};
+use crate::store::{self, Access, Ctx, Name, Opened};
 
 /// CHAT.DM <user-a> <user-b>: the pair's one direct room, created on first
 /// use. The same room for (a, b) and (b, a). Both are members afterwards,
@@ -64,11 +66,7 @@ pub fn dm_room(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let mut users = Vec::with_capacity(2);
     for id in [req.pair.a.as_str(), req.pair.b.as_str()] {
         users.push(if shares_slot(ctx, room_id, id) {
-            let user = store::open_id::<User>(ctx, id, Access::Write)?;
-            if !user.exists() {
-                return Err(ChatError::NoSuchUser);
-            }
-            Some(user)
+            Some(existing_in_slot(ctx, Name::made(ctx, id), Access::Write)?)
         } else {
             None
         });

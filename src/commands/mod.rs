@@ -20,7 +20,6 @@ use chat_core::event::{Event, RoomMode};
 use chat_core::ChatError;
 
 use crate::config::limits;
-use crate::context;
 use crate::reply::Reply;
 use crate::store::{self, Access, Ctx, Name, Opened};
 use crate::types::ChatValue;
@@ -122,7 +121,7 @@ fn require_member(ctx: Ctx, room: &Opened<Room>, args: &Args, i: usize) -> Resul
         .map(|b| String::from_utf8_lossy(b))
         .unwrap_or_default();
     if shares_slot(ctx, room.id(), &user_id) {
-        existing_user(ctx, args, i, Access::Read)?;
+        existing_in_slot(ctx, args.key(i)?, Access::Read)?;
     }
     if room.value()?.is_member(&user_id) {
         Ok(())
@@ -155,7 +154,24 @@ fn open_other_members(
 
 /// Whether this server runs in Redis Cluster mode.
 fn in_cluster(ctx: Ctx) -> bool {
-    context::has_flags(ctx, redis_module::raw::REDISMODULE_CTX_FLAGS_CLUSTER)
+    crate::cluster::enabled(ctx)
+}
+
+/// Opens the key of a user in the command's slot that the command does not
+/// declare, which must exist: `ERR no such user`; or, in Redis Cluster while
+/// the slot moves between nodes, `TRYAGAIN`, since the key may be on the
+/// other node for the moment (Redis answers the same for a command whose
+/// declared keys are split by a migration).
+fn existing_in_slot(ctx: Ctx, name: Name, access: Access) -> Result<Opened<User>, ChatError> {
+    let key = store::open::<User>(ctx, name, access)?;
+    if key.exists() {
+        return Ok(key);
+    }
+    let id = key.id();
+    if in_cluster(ctx) && crate::cluster::slot_moving(ctx, slot_of_id(id)) {
+        return Err(ChatError::TryAgain(id.to_string()));
+    }
+    Err(ChatError::NoSuchUser)
 }
 
 /// The Redis Cluster slot of `id`'s key, or `None` without cluster mode.

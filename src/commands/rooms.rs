@@ -13,7 +13,7 @@
 //! again (which restores a listing a concurrent repair removed); and leaves
 //! with CHAT.UNSUBSCRIBE, then CHAT.UNLIST-ROOM. A crash between two steps
 //! leaves a listed room the user is not a member of, which reads skip and
-//! CHAT.UNLIST-ROOM ... IF-OLDER-THAN repairs (docs/deployment.md).
+//! CHAT.UNLIST-ROOM ... IF-OLDER-THAN-MS repairs (docs/deployment.md).
 
 use chat_core::channels::{room_channel, user_channel};
 use chat_core::data::wire::name_hash;
@@ -23,7 +23,10 @@ use chat_core::ids::is_direct_room;
 use chat_core::request::{parse_room, Create, Listing, Members, Membership};
 use chat_core::ChatError;
 
-use super::{existing_room, existing_user, in_cluster, mode_of, open_new, shares_slot, Args};
+use super::{
+    existing_in_slot, existing_room, existing_user, in_cluster, mode_of, open_new, shares_slot,
+    Args,
+};
 use crate::config::limits;
 use crate::context;
 use crate::publish::publish_event;
@@ -87,7 +90,7 @@ pub fn subscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let (room_id, user_id) = (req.room.as_str(), req.user.as_str());
     let mut room = existing_room(ctx, args, 0, Access::Write)?;
     let mut user = if shares_slot(ctx, room_id, user_id) {
-        Some(existing_user(ctx, args, 1, Access::Write)?)
+        Some(existing_in_slot(ctx, args.key(1)?, Access::Write)?)
     } else {
         None
     };
@@ -121,20 +124,19 @@ pub fn unsubscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 }
 
 /// CHAT.LIST-ROOM <user> <room>: adds the room to the user's list, the
-/// user's side of a join across slots. Replies 1, or 0 if it was listed.
+/// user's side of a join across slots, or makes a listing recent again
+/// (see CHAT.UNLIST-ROOM's IF-OLDER-THAN-MS). Replies 1, or 0 if it was listed.
 pub fn list_room(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Listing::parse_list(args)?;
     let room_id = req.room.as_str();
     let mut user = existing_user(ctx, args, 0, Access::Write)?;
     check_user_capacity(&user, room_id)?;
-    let listed = user.value_mut()?.join(room_id, context::now());
-    if listed {
-        user.changed(c"chat.join");
-    }
-    Ok(Reply::Int(i64::from(listed)))
+    let added = user.value_mut()?.list_room(room_id, context::now());
+    user.changed(c"chat.join");
+    Ok(Reply::Int(i64::from(added)))
 }
 
-/// CHAT.UNLIST-ROOM <user> <room> [IF-OLDER-THAN <seconds>]: takes the room
+/// CHAT.UNLIST-ROOM <user> <room> [IF-OLDER-THAN-MS <ms>]: takes the room
 /// off the user's list, the user's side of a leave across slots, and the
 /// repair of a join cut short. Replies 1, or 0 if it was not listed (or
 /// listed more recently than asked). A room of the user's slot is refused
@@ -149,9 +151,9 @@ pub fn unlist_room(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let Some(listed_at) = user.value()?.joined_at(room_id) else {
         return Ok(Reply::Int(0));
     };
-    if let Some(secs) = req.if_older_than_secs {
+    if let Some(ms) = req.if_older_than_ms {
         let age = context::now().saturating_sub(listed_at);
-        if age < (secs as i64).saturating_mul(1000) {
+        if age < ms as i64 {
             return Ok(Reply::Int(0));
         }
     }

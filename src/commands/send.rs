@@ -19,7 +19,9 @@ use chat_core::replay::ResolvedSend;
 use chat_core::request::Send;
 use chat_core::ChatError;
 
-use super::{existing_room, in_cluster, mode_of, open_other_members, shares_slot, Args};
+use super::{
+    existing_in_slot, existing_room, in_cluster, mode_of, open_other_members, shares_slot, Args,
+};
 use crate::config::limits;
 use crate::context;
 use crate::publish::{publish, Publisher};
@@ -46,10 +48,7 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     // The sender's key, when it is in the room's slot, is checked like the
     // room's: its type, and that it still exists.
     if shares_slot(ctx, room_id, sender) {
-        let sender_key = store::open::<User>(ctx, args.key(1)?, Access::Read)?;
-        if !sender_key.exists() {
-            return Err(ChatError::NoSuchUser);
-        }
+        existing_in_slot(ctx, args.key(1)?, Access::Read)?;
     }
     if !room.is_member(sender) {
         return Err(ChatError::NotMember);

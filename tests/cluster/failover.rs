@@ -17,11 +17,48 @@ use crate::common::*;
 use crate::{whole_history, Cluster};
 
 /// A client that sends to one room through whichever node owns its slot
-/// now, and acknowledges a send only once a replica has it (WAIT 1 on the
-/// same connection).
+/// now, and acknowledges a send only once a replica has it: `WAIT 1` on the
+/// same connection, or, for the first send on a new connection (a DEDUP
+/// retry that wrote nothing leaves `WAIT` nothing to count), a replica's
+/// offset that reached the primary's.
 struct Sender {
     ports: Vec<u16>,
     node: Option<redis::Connection>,
+    /// Whether the connection has written since it was made.
+    fresh: bool,
+}
+
+/// Whether a replica of the primary `con` is connected to has everything
+/// the primary has now, waiting up to a second.
+fn replicated(con: &mut redis::Connection) -> redis::RedisResult<bool> {
+    let info = text(&try_q(con, &["INFO", "replication"])?);
+    let primary = info
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("master_repl_offset:")?
+                .parse::<i64>()
+                .ok()
+        })
+        .expect("master_repl_offset in INFO replication");
+    for _ in 0..100 {
+        let info = text(&try_q(con, &["INFO", "replication"])?);
+        // slave0:ip=127.0.0.1,port=7004,state=online,offset=1234,lag=0
+        let caught_up = info
+            .lines()
+            .filter(|l| l.starts_with("slave"))
+            .filter_map(|l| {
+                l.trim()
+                    .split(',')
+                    .find_map(|f| f.strip_prefix("offset=")?.parse::<i64>().ok())
+            })
+            .any(|offset| offset >= primary);
+        if caught_up {
+            return Ok(true);
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    Ok(false)
 }
 
 impl Sender {
@@ -63,13 +100,23 @@ impl Sender {
                     let _ = con.set_read_timeout(Some(Duration::from_secs(2)));
                 }
                 self.node = connected;
+                self.fresh = true;
             }
             if let Some(con) = &mut self.node {
-                let sent = try_q(con, &["CHAT.SEND", room, user, text, "DEDUP", text])
-                    .and_then(|id| Ok((id, try_q(con, &["WAIT", "1", "1000"])?)));
+                let fresh = self.fresh;
+                let sent =
+                    try_q(con, &["CHAT.SEND", room, user, text, "DEDUP", text]).and_then(|id| {
+                        let on_replica = if fresh {
+                            replicated(con)?
+                        } else {
+                            int(&try_q(con, &["WAIT", "1", "1000"])?) >= 1
+                        };
+                        Ok((id, on_replica))
+                    });
                 match sent {
-                    Ok((Value::Int(id), Value::Int(replicas))) if replicas >= 1 => {
-                        return id as u64
+                    Ok((Value::Int(id), true)) => {
+                        self.fresh = false;
+                        return id as u64;
                     }
                     // Not on a replica yet: the retry finds the first id.
                     Ok(_) => {}
@@ -118,7 +165,11 @@ fn a_primary_killed_while_clients_send_loses_no_acknowledged_message() {
             let (room, user) = (rooms[n % 2].clone(), user.clone());
             let (stop, acked, ports) = (stop.clone(), acked.clone(), all_ports.clone());
             thread::spawn(move || {
-                let mut sender = Sender { ports, node: None };
+                let mut sender = Sender {
+                    ports,
+                    node: None,
+                    fresh: true,
+                };
                 let mut i = 0;
                 while !stop.load(Ordering::Relaxed) {
                     let text = format!("{user}-{i}");
@@ -181,6 +232,7 @@ fn a_primary_killed_while_clients_send_loses_no_acknowledged_message() {
     let finder = Sender {
         ports: survivors,
         node: None,
+        fresh: true,
     };
     for room in &rooms {
         let owner = finder.owner(slot(room.as_bytes())).expect("an owner");

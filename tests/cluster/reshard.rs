@@ -281,3 +281,67 @@ fn three_thousand_slots_move_while_an_app_sends() {
         acked.len()
     );
 }
+
+/// While a slot migrates, a send whose sender's key already moved (and the
+/// room's not yet) cannot check the sender: it answers TRYAGAIN, as Redis
+/// does for a command whose keys a migration splits, and writes nothing.
+#[test]
+fn a_send_whose_sender_moved_ahead_of_the_room_is_told_to_try_again() {
+    let cluster = Cluster::start();
+    let tag = "t1";
+    let (room, alice) = (format!("{{{tag}}}room"), format!("{{{tag}}}alice"));
+    let mut con = cluster.client();
+    q(&mut con, &["CHAT.REGISTER", &alice, "Alice"]);
+    q(&mut con, &["CHAT.CREATE", &room, "Room"]);
+    q(&mut con, &["CHAT.SUBSCRIBE", &room, &alice]);
+    assert_eq!(int(&q(&mut con, &["CHAT.SEND", &room, &alice, "one"])), 1);
+
+    let s = slot(tag.as_bytes()).to_string();
+    let (source, mut from) = cluster.node_for(slot(tag.as_bytes()));
+    let target = *cluster.ports.iter().find(|&&p| p != source).unwrap();
+    let mut to = cluster.node(target);
+    let (source_id, target_id) = (node_id(&cluster, source), node_id(&cluster, target));
+    q(
+        &mut to,
+        &["CLUSTER", "SETSLOT", &s, "IMPORTING", &source_id],
+    );
+    q(
+        &mut from,
+        &["CLUSTER", "SETSLOT", &s, "MIGRATING", &target_id],
+    );
+    let port = target.to_string();
+    q(
+        &mut from,
+        &["MIGRATE", "127.0.0.1", &port, &alice, "0", "5000"],
+    );
+
+    let before = digest(&mut from);
+    let e = try_q(&mut from, &["CHAT.SEND", &room, &alice, "two"]).unwrap_err();
+    assert_eq!(e.code(), Some("TRYAGAIN"), "{e}");
+    assert!(error_text(&e).contains(&alice), "{e}");
+    assert_eq!(digest(&mut from), before);
+    // A user whose key is simply not there, outside a migration, is
+    // unknown, as ever.
+    q(&mut from, &["CLUSTER", "SETSLOT", &s, "STABLE"]);
+    q(&mut to, &["CLUSTER", "SETSLOT", &s, "STABLE"]);
+    let e = try_q(&mut from, &["CHAT.SEND", &room, &alice, "two"]).unwrap_err();
+    assert_eq!(error_text(&e), "ERR no such user");
+    // Once the room follows, the send goes through.
+    q(
+        &mut to,
+        &["CLUSTER", "SETSLOT", &s, "IMPORTING", &source_id],
+    );
+    q(
+        &mut from,
+        &["CLUSTER", "SETSLOT", &s, "MIGRATING", &target_id],
+    );
+    q(
+        &mut from,
+        &["MIGRATE", "127.0.0.1", &port, &room, "0", "5000"],
+    );
+    for node in [&mut to, &mut from] {
+        q(node, &["CLUSTER", "SETSLOT", &s, "NODE", &target_id]);
+    }
+    let mut moved = cluster.client();
+    assert_eq!(int(&q(&mut moved, &["CHAT.SEND", &room, &alice, "two"])), 2);
+}

@@ -153,7 +153,7 @@ fn rooms_and_users_of_every_node_talk_one_slot_at_a_time() {
     // Leaving: the room's side, then the user's.
     let e = try_q(
         &mut con,
-        &["CHAT.UNLIST-ROOM", bob, "nowhere", "IF-OLDER-THAN", "x"],
+        &["CHAT.UNLIST-ROOM", bob, "nowhere", "IF-OLDER-THAN-MS", "x"],
     );
     assert!(e.is_err());
     assert_eq!(int(&q(&mut con, &["CHAT.UNSUBSCRIBE", room, bob])), 1);
@@ -197,15 +197,15 @@ fn steps_cut_short_leave_nothing_lost_and_are_repaired() {
         "CHAT.UNLIST-ROOM",
         dave.as_str(),
         room,
-        "IF-OLDER-THAN",
-        "60",
+        "IF-OLDER-THAN-MS",
+        "60000",
     ];
     assert_eq!(int(&q(&mut con, &young)), 0);
     let old = [
         "CHAT.UNLIST-ROOM",
         dave.as_str(),
         room,
-        "IF-OLDER-THAN",
+        "IF-OLDER-THAN-MS",
         "0",
     ];
     assert_eq!(int(&q(&mut con, &old)), 1);

@@ -138,6 +138,20 @@ impl User {
         }
     }
 
+    /// Lists `room` as of `at`: adds it, or, when it is listed, moves its
+    /// time to `at` (CHAT.LIST-ROOM: a repair leaves a recent listing alone,
+    /// and every join step makes it recent). True if it was not listed.
+    pub fn list_room(&mut self, room: &str, at: i64) -> bool {
+        let more = self.more();
+        if let Ok(i) = more.find_room(room) {
+            if let Some(joined) = more.rooms.get_mut(i) {
+                joined.at = at;
+            }
+            return false;
+        }
+        self.join(room, at)
+    }
+
     /// False if `room` was not among the user's rooms.
     pub fn leave(&mut self, room: &str) -> bool {
         let Some(more) = self.more.as_mut() else {
@@ -222,6 +236,17 @@ impl User {
 mod tests {
     use super::*;
     use crate::data::wire;
+
+    #[test]
+    fn listing_a_listed_room_makes_it_recent() {
+        let mut u = User::new(1, "Alice", 1000);
+        assert!(u.list_room("general", 5));
+        assert!(!u.list_room("general", 9));
+        assert_eq!(u.joined_at("general"), Some(9));
+        assert!(!u.join("general", 12));
+        assert_eq!(u.joined_at("general"), Some(9));
+        assert_eq!(u.room_count(), 1);
+    }
 
     #[test]
     fn an_idle_user_is_small() {

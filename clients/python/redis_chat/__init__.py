@@ -1,0 +1,22 @@
+"""Python client for redis-chat, the Redis module that adds CHAT.* commands.
+
+    import redis
+    from redis_chat import Chat
+
+    chat = Chat(redis.Redis(decode_responses=True))
+    chat.register("alice", "Alice")
+    chat.create("general", "General chat")
+    chat.join("general", "alice")
+    chat.send("general", "alice", "Hello")
+    for event in chat.listen("alice"):
+        print(event)
+
+The same code runs against a ``redis.cluster.RedisCluster``; see ``Chat``.
+"""
+
+from .chat import Chat
+from .errors import ChatError, NotReplicated, SendFailed
+from .listen import Listener
+
+__all__ = ["Chat", "ChatError", "Listener", "NotReplicated", "SendFailed"]
+__version__ = "0.1.0"

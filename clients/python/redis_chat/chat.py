@@ -1,0 +1,432 @@
+"""``Chat``: the CHAT.* commands behind one class, standalone or in a cluster.
+
+In a cluster every command of the module touches one slot. A user and a room
+in different slots therefore cannot be joined in one command: the room keeps
+the membership and the read cursor, and the user's key keeps a *listing* of
+the room, written by separate commands (``CHAT.LIST-ROOM`` and
+``CHAT.UNLIST-ROOM``) in the user's slot. The methods here run those steps
+in an order that makes every crash point harmless:
+
+- a listing is written before the membership and again after it, and is
+  removed only after the membership ends, so a room the user is a member of
+  is always listed (a listing without a membership can be left behind);
+- every reader of the listing (``rooms``, ``missed``, ``unread``, the
+  listener) checks the membership in the room itself and skips a listing
+  left behind; ``reconcile`` removes such listings, but only old ones, so
+  that it never undoes a join still in progress;
+- each step gives the same result when run again, so a method interrupted
+  at any point is finished by calling it again.
+
+On a single server each of these operations is one atomic command of the
+module, and the library uses that.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import ResponseError
+
+from . import _replies
+from ._backend import backend_for
+from ._retry import Retry
+from ._send import Sender
+
+if TYPE_CHECKING:
+    from .listen import Listener
+
+# CHAT.HISTORY's largest page.
+PAGE = 1000
+
+
+class Chat:
+    """The chat operations of the redis-chat module.
+
+    ``client`` is a ``redis.Redis`` or a ``redis.cluster.RedisCluster``, with
+    or without ``decode_responses``; replies come back as ``str``/``int``
+    either way. The object holds no state of its own besides the client and
+    its settings, and may be shared between threads (as the client may).
+
+    ``attempts``, ``backoff`` and ``max_backoff`` bound the retries of sends
+    and of the idempotent membership steps (seconds, doubled per attempt up
+    to ``max_backoff``). ``wait_timeout`` is how long one ``WAIT`` for
+    replicas may take (seconds). ``reconcile_age`` is the age in seconds a
+    leftover listing must have before ``reconcile`` removes it.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        attempts: int = 10,
+        backoff: float = 0.05,
+        max_backoff: float = 2.0,
+        wait_timeout: float = 1.0,
+        reconcile_age: int = 60,
+    ) -> None:
+        self.client = client
+        self._backend = backend_for(client)
+        self._retry = Retry(attempts, backoff, max_backoff)
+        self._sender = Sender(self._backend, self._retry, wait_timeout)
+        self.reconcile_age = reconcile_age
+
+    def close(self) -> None:
+        """Closes the connections the library opened besides the client's own
+        (its per-node pools in a cluster, its pub/sub pool); the client itself
+        stays open. Listeners should be closed first."""
+        self._backend.close()
+
+    @property
+    def cluster(self) -> bool:
+        """Whether the client is a cluster client."""
+        return self._backend.cluster
+
+    # -- running commands -------------------------------------------------
+
+    def _call(self, *args: Any) -> Any:
+        """One idempotent command, retried through lost replies and failovers."""
+        return self._retry.run(lambda: self._backend.call(*args))
+
+    def _batch(self, commands: Iterable[tuple[Any, ...]]) -> list[Any]:
+        """Independent commands in one pipeline; errors come back in place.
+
+        Only for commands that may run twice (reads, mostly): a pipeline
+        whose connection broke is sent again as a whole.
+        """
+        commands = list(commands)
+        if not commands:
+            return []
+
+        def run() -> list[Any]:
+            pipe = self._backend.pipeline()
+            for command in commands:
+                pipe.execute_command(*command)
+            return pipe.execute(raise_on_error=False)
+
+        return self._retry.run(run)
+
+    # -- users and rooms --------------------------------------------------
+
+    def register(self, user: str, name: str, password: str | None = None) -> None:
+        """Registers a user (``CHAT.REGISTER``); raises if the id is taken.
+
+        Not retried by the library: a retry whose first attempt did register
+        would answer "user already exists", which the caller is better placed
+        to judge.
+        """
+        args: list[Any] = ["CHAT.REGISTER", user, name]
+        if password is not None:
+            args += ["PASSWORD", password]
+        self._backend.call(*args)
+
+    def create(self, room: str, title: str) -> None:
+        """Creates a room (``CHAT.CREATE``); raises if the id is taken (not retried,
+        as ``register``)."""
+        self._backend.call("CHAT.CREATE", room, title)
+
+    def unregister(self, user: str) -> bool:
+        """Removes a user and their memberships; False if there was no such user.
+
+        In a cluster, the user's memberships in rooms of other slots are ended
+        room by room first (``CHAT.UNREGISTER`` only reaches the user's slot,
+        and refuses with ``CROSSSLOT`` while such rooms are listed).
+        """
+        if not self.cluster:
+            return self._unregister_now(user)
+        for _ in range(self._retry.attempts):
+            try:
+                listed = self._listed(user)
+            except ResponseError as error:
+                if _replies.is_no_such_user(error):
+                    return False
+                raise
+            for room in listed:
+                self._call("CHAT.UNSUBSCRIBE", room, user)
+                self._unlist(user, room)
+            try:
+                # The user existed a moment ago: "no such user" now means an
+                # attempt whose reply was lost (or another client) removed it.
+                self._unregister_now(user)
+                return True
+            except ResponseError as error:
+                # A join in flight listed another room meanwhile: end it too.
+                if not _replies.is_crossslot(error):
+                    raise
+        raise RuntimeError(f"could not unregister {user!r}: its rooms kept changing")
+
+    def _unregister_now(self, user: str) -> bool:
+        try:
+            self._call("CHAT.UNREGISTER", user)
+        except ResponseError as error:
+            if _replies.is_no_such_user(error):
+                return False
+            raise
+        return True
+
+    def drop(self, room: str) -> bool:
+        """Removes a room; False if there was no such room.
+
+        In a cluster, members in other slots still list the room afterwards:
+        their listings are removed here, after the drop. A crash before that
+        leaves listings that ``rooms`` skips and ``reconcile`` removes. Only
+        listings older than the drop go, so a member who joins a room made
+        again under the same id meanwhile keeps theirs.
+        """
+        began = time.monotonic()
+        if self.cluster:
+            try:
+                members = _replies.strings(self._call("CHAT.MEMBERS", room))
+            except ResponseError as error:
+                if _replies.is_no_such_room(error):
+                    return False
+                raise
+        else:
+            members = []
+        try:
+            self._call("CHAT.DROP", room)
+        except ResponseError as error:
+            # In a cluster the room existed a moment ago (MEMBERS answered):
+            # an attempt whose reply was lost, or another client, dropped it,
+            # and its members' listings still have to go.
+            if not _replies.is_no_such_room(error):
+                raise
+            if not self.cluster:
+                return False
+        for member in members:
+            self._unlist(member, room, time.monotonic() - began)
+        return True
+
+    # -- membership -------------------------------------------------------
+
+    def join(self, room: str, user: str) -> None:
+        """Makes ``user`` a member of ``room`` (idempotent).
+
+        Cluster steps: list the room for the user, subscribe, list it again.
+        The first listing makes sure no member is ever unlisted; the second
+        restores a listing that a concurrent ``reconcile`` removed between
+        the two (it saw a listing without a membership yet).
+        """
+        if not self.cluster:
+            self._call("CHAT.SUBSCRIBE", room, user)
+            return
+        self._call("CHAT.LIST-ROOM", user, room)
+        try:
+            self._call("CHAT.SUBSCRIBE", room, user)
+        except ResponseError as error:
+            if _replies.is_no_such_room(error):
+                # Nothing to be a member of: take back the listing at once
+                # rather than leave it to reconcile.
+                self._unlist(user, room)
+            raise
+        self._call("CHAT.LIST-ROOM", user, room)
+
+    def leave(self, room: str, user: str) -> bool:
+        """Ends ``user``'s membership of ``room``; True if they were a member.
+
+        The membership goes first and the listing after, so a crash between
+        the two leaves only a listing, which readers skip. (On one server the
+        first step does both; the second still clears a listing left by an
+        interrupted step-by-step join.)
+        """
+        was_member = _replies.integer(self._call("CHAT.UNSUBSCRIBE", room, user)) == 1
+        if self.cluster or not was_member:
+            self._unlist(user, room)
+        return was_member
+
+    def _unlist(self, user: str, room: str, older_than: float | None = None) -> bool:
+        """Removes a listing (only one at least ``older_than`` seconds old,
+        when given); False when there was none, or the module kept it (the
+        user is a member again: a join won the race, as it should)."""
+        args: list[Any] = ["CHAT.UNLIST-ROOM", user, room]
+        if older_than is not None:
+            args += ["IF-OLDER-THAN-MS", int(older_than * 1000)]
+        try:
+            return _replies.integer(self._call(*args)) == 1
+        except ResponseError as error:
+            if _replies.is_no_such_user(error) or "still a member" in _replies.error_text(error):
+                return False
+            raise
+
+    def dm(self, a: str, b: str) -> str:
+        """The id of the direct room of ``a`` and ``b``, creating it if needed.
+
+        Cluster steps: the id (computed by the module, no key), the listing
+        for both users, the room with both as members, the listings again
+        (as ``join``, for a concurrent ``reconcile``).
+        """
+        if not self.cluster:
+            return _replies.text(self._call("CHAT.DM", a, b))
+        room = self.dm_id(a, b)
+        self._call("CHAT.LIST-ROOM", a, room)
+        self._call("CHAT.LIST-ROOM", b, room)
+        self._call("CHAT.DM-ROOM", room, a, b)
+        self._call("CHAT.LIST-ROOM", a, room)
+        self._call("CHAT.LIST-ROOM", b, room)
+        return room
+
+    def dm_id(self, a: str, b: str) -> str:
+        """The id the direct room of ``a`` and ``b`` has or would have
+        (``CHAT.DM-ID``); creates nothing."""
+        return _replies.text(self._retry.run(lambda: self._backend.call_anywhere("CHAT.DM-ID", a, b)))
+
+    def _listed(self, user: str) -> list[str]:
+        """The rooms listed for ``user`` (``CHAT.ROOMS``), members or not."""
+        return _replies.strings(self._call("CHAT.ROOMS", user))
+
+    def cursors(self, user: str) -> dict[str, dict[str, int]]:
+        """Each room ``user`` is a member of, with ``cursor``, ``last_id`` and
+        ``unread`` (``CHAT.CURSOR``), ascending by room.
+
+        Listings without a membership (left by an interrupted join, leave or
+        drop) are skipped.
+        """
+        return self._memberships(user)[0]
+
+    def _memberships(self, user: str) -> tuple[dict[str, dict[str, int]], list[str]]:
+        """(member rooms with their cursors, listed rooms that are not)."""
+        listed = self._listed(user)
+        replies = self._batch(("CHAT.CURSOR", room, user) for room in listed)
+        members: dict[str, dict[str, int]] = {}
+        stale: list[str] = []
+        for room, reply in zip(listed, replies, strict=True):
+            if isinstance(reply, Exception):
+                if _replies.is_not_member(reply):
+                    stale.append(room)
+                    continue
+                raise reply
+            fields = _replies.mapping(reply)
+            members[room] = {k: _replies.integer(v) for k, v in fields.items()}
+        return members, stale
+
+    def rooms(self, user: str) -> list[str]:
+        """The rooms ``user`` is a member of, ascending."""
+        return list(self.cursors(user))
+
+    def reconcile(self, user: str) -> list[str]:
+        """Removes listings of rooms ``user`` is not a member of; returns them.
+
+        Only listings at least ``reconcile_age`` seconds old go: a younger one
+        may belong to a join still between its steps.
+        """
+        _, stale = self._memberships(user)
+        return [room for room in stale if self._unlist(user, room, self.reconcile_age)]
+
+    # -- messages ---------------------------------------------------------
+
+    def send(
+        self,
+        room: str,
+        sender: str,
+        text: str,
+        replicas: int = 0,
+        *,
+        dedup: str | None = None,
+    ) -> int:
+        """Sends a message and returns its id; each call stores it at most once.
+
+        A DEDUP key (``dedup``, else a new random one) names the send, and the
+        send is retried with it through lost connections, timeouts, redirects
+        and failovers: a retry of a send that happened replies the same id
+        and writes nothing. With ``replicas`` > 0 it also returns only once
+        that many replicas confirmed the message (``WAIT``), retrying while
+        they have not, and raises ``NotReplicated`` (with the id) in the end.
+        ``SendFailed`` means no attempt got an answer: sending again with its
+        ``key`` is safe.
+        """
+        key = dedup if dedup is not None else uuid.uuid4().hex
+        return self._sender.send(room, sender, text, key, replicas)
+
+    def history(
+        self,
+        room: str,
+        after: int | None = None,
+        before: int | None = None,
+        count: int = 50,
+    ) -> list[dict[str, Any]]:
+        """Messages of ``room``, ascending by id (``CHAT.HISTORY``).
+
+        ``after``: the first ``count`` after that id; ``before``: the last
+        ``count`` before it; neither: the newest ``count``.
+        """
+        args: list[Any] = ["CHAT.HISTORY", room]
+        if after is not None and before is not None:
+            raise ValueError("history takes after or before, not both")
+        if after is not None:
+            args += ["AFTER", after]
+        elif before is not None:
+            args += ["BEFORE", before]
+        args += ["COUNT", count]
+        return _replies.documents(self._call(*args))
+
+    def catch_up(self, starts: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
+        """Every message after the given id in each room, ascending per room.
+
+        One pipeline asks for the first page of every room at once; only a
+        room with a full page is asked again. A room dropped meanwhile
+        gives an empty list.
+        """
+        result: dict[str, list[dict[str, Any]]] = {room: [] for room in starts}
+        pending = dict(starts)
+        while pending:
+            rooms = list(pending)
+            replies = self._batch(
+                ("CHAT.HISTORY", room, "AFTER", pending[room], "COUNT", PAGE) for room in rooms
+            )
+            for room, reply in zip(rooms, replies, strict=True):
+                if isinstance(reply, Exception):
+                    if _replies.is_no_such_room(reply):
+                        del pending[room]
+                        continue
+                    raise reply
+                page = _replies.documents(reply)
+                for doc in page:
+                    doc.setdefault("room", room)
+                result[room].extend(page)
+                if len(page) < PAGE:
+                    del pending[room]
+                else:
+                    pending[room] = int(page[-1]["id"])
+        return result
+
+    def missed(self, user: str) -> list[dict[str, Any]]:
+        """Every message after ``user``'s read cursor in each of their rooms.
+
+        Ascending by id within each room, rooms ascending; each message has
+        ``room`` and ``id``.
+        """
+        starts = {room: c["cursor"] for room, c in self.cursors(user).items()}
+        pages = self.catch_up(starts)
+        return [doc for room in sorted(pages) for doc in pages[room]]
+
+    def read(self, room: str, user: str, id: int) -> int:
+        """Moves ``user``'s read cursor in ``room`` forward to ``id``; returns the
+        cursor now in force (it never moves back)."""
+        return _replies.integer(self._call("CHAT.READ", room, user, id))
+
+    def unread(self, user: str) -> dict[str, int]:
+        """Rooms with unread messages and how many (``CHAT.UNREAD``).
+
+        In a cluster, a user with rooms in other slots gets ``CROSSSLOT``
+        from ``CHAT.UNREAD``; the counts then come from each room's cursor.
+        """
+        try:
+            reply = self._call("CHAT.UNREAD", user)
+        except ResponseError as error:
+            if not _replies.is_crossslot(error):
+                raise
+        else:
+            counts = {k: _replies.integer(v) for k, v in _replies.mapping(reply).items()}
+            return {room: n for room, n in counts.items() if n > 0}
+        return {room: c["unread"] for room, c in self.cursors(user).items() if c["unread"] > 0}
+
+    def listen(self, user: str, **options: Any) -> Listener:
+        """Live messages and events for ``user``, each message exactly once.
+
+        See ``redis_chat.listen.Listener`` for the options and guarantees.
+        """
+        from .listen import Listener
+
+        return Listener(self, user, **options)

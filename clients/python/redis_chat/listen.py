@@ -1,0 +1,427 @@
+"""``Listener``: a user's live messages and events, each message exactly once.
+
+Pub/sub keeps nothing: a message published while a connection is down, or
+before a subscription is in place, is gone from the channel. The room's
+history is not: ids in a room are 1, 2, 3, ... with no gaps, and
+``CHAT.HISTORY <room> AFTER <id>`` returns every message after ``id``. So the
+listener keeps, per room, the largest id it has handed out, and
+
+- hands out a message only if its id is larger (a repeat is dropped);
+- on a message more than one id ahead, first reads the ones in between from
+  the history, so each room's messages come out in ascending order;
+- after anything that may have lost messages (a reconnect, a server-side
+  unsubscribe when a slot moves away, a failover, a ``mode`` event), reads
+  ``CHAT.CHANNELS`` again, subscribes again, and reads every room's history
+  after its largest id;
+- every ``refresh`` seconds does the same without reconnecting, which picks
+  up rooms joined meanwhile (and their channel, for a broadcast room), and
+  anything that went to the inbox rather than live.
+
+It subscribes before it reads the history, and waits for the server to
+confirm the subscription first: a message sent after the history was read is
+then published to a connection already listening.
+
+While listening it marks the user online (``CHAT.ONLINE ... TTL``), so that
+fan-out rooms publish to it instead of filling the inbox.
+"""
+
+from __future__ import annotations
+
+import select
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from redis.client import PubSub
+from redis.exceptions import RedisClusterException, ResponseError
+
+from . import _replies
+from ._retry import LOST, transient_reply
+
+if TYPE_CHECKING:
+    from .chat import Chat
+
+# How long to wait for the server to confirm a subscription.
+_CONFIRM_TIMEOUT = 5.0
+# The longest single wait on the sockets, so that close() is noticed soon.
+_TICK = 0.25
+
+
+class Listener(Iterator[dict[str, Any]]):
+    """Iterates over ``user``'s messages and events, as ``dict`` documents.
+
+    Messages (``type`` ``"message"``) have ``room``, ``id``, ``sender``,
+    ``text`` and ``ts``; within a room they come in ascending id order, none
+    skipped and none twice, starting after the user's read cursor (or after
+    ``start[room]``). Events (``read``, ``typing``, ``edit``, ``delete``,
+    ``dropped``, ``mode``) are passed on as they arrive, at most once.
+
+    Options:
+
+    - ``refresh``: seconds between re-reads of the user's channels and rooms
+      (``None``: only after a reconnect or a ``mode`` event);
+    - ``presence``: send ``CHAT.ONLINE`` while listening (default True),
+      every third of ``presence_ttl`` seconds. ``close()`` does not send
+      ``CHAT.OFFLINE``, which would also silence the user's other devices:
+      the TTL runs out, and until then the module finds nobody subscribed
+      to the user's channel and keeps the messages in the inbox;
+    - ``own``: also hand out the user's own messages (default False). A
+      fan-out room does not echo a message to its sender, so without this
+      they would come only when a later message reveals them;
+    - ``start``: ``{room: id}`` to start a room after ``id`` instead of the
+      read cursor (an app that already shows messages up to ``id``);
+    - ``idle_timeout``: iteration stops after this many seconds without
+      anything to hand out (default: never).
+
+    The listener is subscribed when the constructor returns. ``get(timeout)``
+    returns the next document or ``None``; iteration stops after ``close()``
+    (callable from any thread) or ``idle_timeout``.
+    """
+
+    def __init__(
+        self,
+        chat: Chat,
+        user: str,
+        *,
+        refresh: float | None = 5.0,
+        presence: bool = True,
+        presence_ttl: int = 30,
+        own: bool = False,
+        start: dict[str, int] | None = None,
+        idle_timeout: float | None = None,
+    ) -> None:
+        self.chat = chat
+        self.user = user
+        self.refresh = refresh
+        self.presence = presence
+        self.presence_ttl = max(3, int(presence_ttl))
+        self.own = own
+        self.idle_timeout = idle_timeout
+        self._start = dict(start or {})
+        self._backend = chat._backend
+        self._last: dict[str, int] = {}
+        self._pubsubs: dict[str, PubSub] = {}
+        self._channels: dict[str, str] = {}  # channel -> endpoint
+        self._unsubscribing: set[str] = set()
+        self._out: deque[dict[str, Any]] = deque()
+        self._backlog: deque[dict[str, Any]] = deque()
+        self._resync: str | None = "full"  # None, "light" or "full"
+        self._reconnected = False
+        self._next_refresh = 0.0
+        self._next_online = 0.0
+        self._failures = 0
+        self._closed = threading.Event()
+        self._busy = threading.Lock()
+        # Counters, for tests and monitoring: syncs done, messages taken from
+        # the history rather than live, and why each sync was wanted.
+        self.resyncs = 0
+        self.filled = 0
+        self.causes: Counter[str] = Counter()
+        # Subscribed and caught up before returning: whatever is sent from
+        # now on reaches this listener, and errors (an unknown user) show
+        # here rather than at the first read.
+        self._sync(full=True)
+
+    # -- public -----------------------------------------------------------
+
+    def __iter__(self) -> Listener:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        doc = self.get(self.idle_timeout)
+        if doc is None:
+            raise StopIteration
+        return doc
+
+    def __enter__(self) -> Listener:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def synced(self) -> bool:
+        """Subscribed and caught up, with no re-sync pending (after a break,
+        False until the listener has subscribed again and filled the gap)."""
+        return self._resync is None and not self._reconnected
+
+    @property
+    def last_ids(self) -> dict[str, int]:
+        """The largest message id handed out (or skipped as own) per room."""
+        return dict(self._last)
+
+    def get(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """The next document, waiting up to ``timeout`` seconds (``None``:
+        until one comes or the listener is closed); ``None`` if none came."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._busy:
+            while True:
+                if self._out:
+                    return self._out.popleft()
+                if self._closed.is_set():
+                    self._teardown()
+                    return None
+                wait = _TICK if deadline is None else min(_TICK, deadline - time.monotonic())
+                if wait <= 0:
+                    return None
+                self._step(wait)
+
+    def close(self) -> None:
+        """Stops listening; a ``get`` in another thread returns ``None`` soon."""
+        self._closed.set()
+        if self._busy.acquire(blocking=False):
+            try:
+                self._teardown()
+            finally:
+                self._busy.release()
+
+    # -- one turn of the loop --------------------------------------------
+
+    def _step(self, wait: float) -> None:
+        try:
+            now = time.monotonic()
+            if self._reconnected and self._resync != "full":
+                self._want("full", "reconnect")
+            if self._resync is None and self.refresh is not None and now >= self._next_refresh:
+                self._want("light", "refresh")
+            if self._resync is not None:
+                self._sync(full=self._resync == "full")
+                self._failures = 0
+                return
+            if self.presence and now >= self._next_online:
+                self._online()
+            for message in self._poll(wait):
+                self._handle(message)
+            self._failures = 0
+        except LOST + (RedisClusterException,) as error:
+            self._after_failure(error)
+        except ResponseError as error:
+            if not transient_reply(error):
+                raise
+            self._after_failure(error)
+
+    def _after_failure(self, error: BaseException) -> None:
+        """Anything may be lost: start over from the channels, after a pause
+        that grows while failures repeat (a node down, a failover)."""
+        self._want("full", "failure")
+        self._failures += 1
+        time.sleep(min(2.0, 0.05 * 2 ** min(self._failures, 6)))
+
+    def _online(self) -> None:
+        self.chat._call("CHAT.ONLINE", self.user, "TTL", self.presence_ttl)
+        self._next_online = time.monotonic() + self.presence_ttl / 3
+
+    # -- reading pub/sub --------------------------------------------------
+
+    def _poll(self, wait: float) -> list[dict[str, Any]]:
+        """Whatever the subscriptions hold, waiting up to ``wait`` for some."""
+        got = list(self._backlog)
+        self._backlog.clear()
+        got += self._drain()
+        if got or self._reconnected:
+            return got
+        socks: list[Any] = []
+        for ps in self._pubsubs.values():
+            sock = getattr(ps.connection, "_sock", None) if ps.connection else None
+            if sock is None:
+                time.sleep(min(wait, 0.05))
+                return self._drain()
+            socks.append(sock)
+        if not socks:
+            time.sleep(wait)
+            return []
+        try:
+            select.select(socks, [], [], wait)
+        except ValueError:
+            # A socket closed under us (its descriptor is -1): reconnect.
+            self._want("full", "reconnect")
+            return []
+        return self._drain()
+
+    def _drain(self) -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = []
+        for ps in list(self._pubsubs.values()):
+            while len(got) < 10_000:
+                message = ps.get_message(timeout=0)
+                if message is None:
+                    break
+                got.append(message)
+        return got
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind in ("message", "smessage"):
+            self._deliver(_replies.document(message["data"]))
+        elif kind in ("unsubscribe", "sunsubscribe"):
+            channel = _replies.text(message["channel"])
+            if channel in self._unsubscribing:
+                self._unsubscribing.discard(channel)
+            else:
+                # The server dropped the subscription: its slot moved away.
+                self._want("full", "unsubscribed")
+
+    # -- handing out documents ---------------------------------------------
+
+    def _deliver(self, doc: dict[str, Any]) -> None:
+        kind = doc.get("type")
+        room = doc.get("room")
+        if kind != "message" or not isinstance(room, str):
+            if kind == "mode":
+                self._want("light", "mode")
+            elif kind == "dropped" and isinstance(room, str):
+                self._last.pop(room, None)
+            self._out.append(doc)
+            return
+        msg_id = int(doc["id"])
+        if room not in self._last:
+            self._last[room] = self._start_of(room, msg_id)
+        last = self._last[room]
+        if msg_id <= last:
+            return
+        if msg_id > last + 1:
+            self._fill({room: last})
+        if msg_id > self._last[room]:
+            # Not in the history any more (trimmed meanwhile): the live copy
+            # is all there is.
+            self._last[room] = msg_id
+            self._emit(doc)
+
+    def _start_of(self, room: str, msg_id: int) -> int:
+        """Where a room first seen live starts: the given start, else the
+        user's read cursor, else (not a member any more) just before this
+        message, which was addressed to the user all the same."""
+        if room in self._start:
+            return self._start[room]
+        try:
+            reply = self.chat._call("CHAT.CURSOR", room, self.user)
+        except ResponseError as error:
+            if _replies.is_not_member(error):
+                return msg_id - 1
+            raise
+        return _replies.integer(_replies.mapping(reply)["cursor"])
+
+    def _emit(self, doc: dict[str, Any]) -> None:
+        if self.own or doc.get("sender") != self.user:
+            self._out.append(doc)
+
+    def _fill(self, starts: dict[str, int]) -> None:
+        """Hands out what the history holds after each room's largest id."""
+        for room, docs in self.chat.catch_up(starts).items():
+            for doc in docs:
+                msg_id = int(doc["id"])
+                if msg_id > self._last.get(room, 0):
+                    self._last[room] = msg_id
+                    self.filled += 1
+                    self._emit(doc)
+
+    # -- subscribing and catching up --------------------------------------
+
+    def _sync(self, full: bool) -> None:
+        """Channels, presence, rooms and history, in the order that loses nothing."""
+        self.resyncs += 1
+        self._reconnected = False
+        if full:
+            self._teardown_pubsubs()
+            self._backend.refresh()
+        reply = _replies.strings(self.chat._call("CHAT.CHANNELS", self.user))
+        self._subscribe(reply[0].upper(), reply[1:])
+        if self.presence:
+            self._online()
+        cursors = self.chat.cursors(self.user)
+        for room in list(self._last):
+            if room not in cursors:
+                del self._last[room]  # left or dropped
+        for room, c in cursors.items():
+            if room in self._last and c["last_id"] < self._last[room]:
+                # Ids went back: the room was dropped and made again under
+                # the same id while no "dropped" event reached us.
+                del self._last[room]
+            if room not in self._last:
+                self._last[room] = self._start.get(room, c["cursor"])
+        self._fill(dict(self._last))
+        self._resync = None
+        if self.refresh is not None:
+            self._next_refresh = time.monotonic() + self.refresh
+
+    def _subscribe(self, verb: str, channels: list[str]) -> None:
+        """Makes the subscriptions match ``channels``, waiting for confirmation."""
+        wanted = {ch: self._backend.endpoint_of_channel(ch) for ch in channels}
+        for ch, endpoint in list(self._channels.items()):
+            if wanted.get(ch) != endpoint:
+                del self._channels[ch]
+                ps = self._pubsubs.get(endpoint)
+                if ps is not None:
+                    self._unsubscribing.add(ch)
+                    (ps.sunsubscribe if verb == "SSUBSCRIBE" else ps.unsubscribe)(ch)
+        new: dict[str, list[str]] = {}
+        for ch, endpoint in wanted.items():
+            if ch not in self._channels:
+                new.setdefault(endpoint, []).append(ch)
+        pending: dict[str, set[str]] = {}
+        for endpoint, chs in new.items():
+            ps = self._pubsubs.get(endpoint)
+            fresh = ps is None
+            if ps is None:
+                ps = self._backend.pubsub(endpoint)
+                self._pubsubs[endpoint] = ps
+            if verb == "SSUBSCRIBE":
+                # One SSUBSCRIBE per channel: the server refuses channels of
+                # different slots in one command, even on the same node.
+                for ch in chs:
+                    ps.ssubscribe(ch)
+            else:
+                ps.subscribe(*chs)
+            if fresh and ps.connection is not None:
+                # redis-py reconnects a pub/sub connection by itself and
+                # subscribes again; this callback is how the listener learns
+                # that messages may have been lost meanwhile.
+                ps.connection.register_connect_callback(self._on_connect)
+            for ch in chs:
+                self._channels[ch] = endpoint
+            pending[endpoint] = set(chs)
+        self._await_confirmations(pending)
+
+    def _await_confirmations(self, pending: dict[str, set[str]]) -> None:
+        deadline = time.monotonic() + _CONFIRM_TIMEOUT
+        for endpoint, chs in pending.items():
+            ps = self._pubsubs[endpoint]
+            while chs:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no confirmation of subscriptions to {sorted(chs)}")
+                message = ps.get_message(timeout=min(left, _TICK))
+                if message is None:
+                    continue
+                if message.get("type") in ("subscribe", "ssubscribe"):
+                    chs.discard(_replies.text(message["channel"]))
+                else:
+                    self._backlog.append(message)
+
+    def _on_connect(self, connection: Any) -> None:
+        self._reconnected = True
+
+    def _teardown_pubsubs(self) -> None:
+        for ps in self._pubsubs.values():
+            conn = ps.connection
+            if conn is not None and hasattr(conn, "deregister_connect_callback"):
+                conn.deregister_connect_callback(self._on_connect)
+            try:
+                ps.close()
+            except Exception:
+                pass  # the connection is already broken: nothing to close
+        self._pubsubs.clear()
+        self._channels.clear()
+        self._unsubscribing.clear()
+        self._backlog.clear()
+
+    def _teardown(self) -> None:
+        self._teardown_pubsubs()
+        self._resync = "full"
+
+    def _want(self, kind: str, cause: str) -> None:
+        """Asks for a sync before the next read; a full one wins over a light one."""
+        self.causes[cause] += 1
+        if self._resync != "full":
+            self._resync = kind
