@@ -4,9 +4,21 @@
 // by playwright-core. Screenshots of each step go to target/webchat-test/.
 //
 //   node --test examples/webchat/e2e/webchat.test.mjs
+//   WEBCHAT_CLUSTER=1 node --test examples/webchat/e2e/webchat.test.mjs
+//
+// With WEBCHAT_CLUSTER=1 the same tests run against a Redis Cluster of three
+// primaries started with scripts/cluster (WEBCHAT_CLUSTER_REPLICAS replicas
+// each, default 0), and the web chat is pointed at it with REDIS_CLUSTER.
+// Rooms and users then live on different nodes, so a room with members of
+// other slots is a broadcast room: what an offline member missed waits
+// after their read cursor instead of in their inbox, and the checks made
+// with redis-cli ask what one server answers in one command (CHAT.PRESENCE,
+// CHAT.UNREAD, PUBSUB NUMSUB) of each room, user or node instead.
 //
 // Environment: CHAT_MODULE (the module .so), WEBCHAT_BIN (the web server),
-// CHROMIUM (the browser), WEBCHAT_ARTIFACTS (where screenshots go).
+// CHROMIUM (the browser), WEBCHAT_ARTIFACTS (where screenshots go),
+// WEBCHAT_CLUSTER, WEBCHAT_CLUSTER_REPLICAS, CHAT_REDIS_SERVER and
+// CHAT_REDIS_CLI (for scripts/cluster).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,10 +35,14 @@ const modulePath = process.env.CHAT_MODULE || path.join(root, 'target/release/li
 const serverBin = process.env.WEBCHAT_BIN || path.join(root, 'target/release/chat-webchat');
 const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const artifacts = process.env.WEBCHAT_ARTIFACTS || path.join(root, 'target/webchat-test');
+const cluster = process.env.WEBCHAT_CLUSTER === '1';
+const clusterReplicas = Number(process.env.WEBCHAT_CLUSTER_REPLICAS || '0');
 
 const children = [];
 const openPages = [];
 let redisPort;
+let clusterPorts = [];
+let clusterEnv;
 let base;
 let web;
 let browser;
@@ -61,8 +77,14 @@ async function until(what, check, ms = 10000) {
   }
 }
 
+// redis-cli on the server, or on the cluster's first node following
+// redirects (-c), so every command reaches the node of its key.
+function cliArgs(port = redisPort) {
+  return cluster ? ['-c', '-p', String(port)] : ['-p', String(port)];
+}
+
 function cli(...args) {
-  return execFileSync('redis-cli', ['-p', String(redisPort), '--no-raw', ...args], {
+  return execFileSync('redis-cli', [...cliArgs(), '--no-raw', ...args], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
   }).trim();
@@ -70,12 +92,95 @@ function cli(...args) {
 
 // Many commands through one redis-cli, one per line.
 function cliPipe(commands) {
-  execFileSync('redis-cli', ['-p', String(redisPort)], { input: commands.join('\n') + '\n', stdio: ['pipe', 'ignore', 'pipe'] });
+  execFileSync('redis-cli', cliArgs(), { input: commands.join('\n') + '\n', stdio: ['pipe', 'ignore', 'pipe'] });
 }
 
 function cliLines(...args) {
-  const out = execFileSync('redis-cli', ['-p', String(redisPort), '--raw', ...args], { encoding: 'utf8' });
+  return linesOn(redisPort, ...args);
+}
+
+function linesOn(port, ...args) {
+  const out = execFileSync('redis-cli', [...cliArgs(port), '--raw', ...args], { encoding: 'utf8' });
   return out.split('\n').filter((l) => l !== '');
+}
+
+// Every server: the one, or each node of the cluster (CONFIG SET).
+function cliAll(...args) {
+  for (const port of cluster ? clusterPorts : [redisPort]) linesOn(port, ...args);
+}
+
+// Makes `user` a member of `room`: CHAT.SUBSCRIBE on one server; in a
+// cluster the steps of docs/deployment.md, the user's list on the user's
+// slot around the room's side.
+function joinRoom(room, user) {
+  if (!cluster) return cli('CHAT.SUBSCRIBE', room, user);
+  cli('CHAT.LIST-ROOM', user, room);
+  cli('CHAT.SUBSCRIBE', room, user);
+  return cli('CHAT.LIST-ROOM', user, room);
+}
+
+// The direct room of two users, made with CHAT.DM, or in steps.
+function directRoom(a, b) {
+  if (!cluster) return cli('CHAT.DM', a, b).replace(/"/g, '');
+  const room = cli('CHAT.DM-ID', a, b).replace(/"/g, '');
+  for (const u of [a, b]) cli('CHAT.LIST-ROOM', u, room);
+  cli('CHAT.DM-ROOM', room, a, b);
+  for (const u of [a, b]) cli('CHAT.LIST-ROOM', u, room);
+  return room;
+}
+
+// The members of `room` online: CHAT.PRESENCE, or (in a cluster, where
+// presence lives in each user's key) each member's CHAT.PROFILE.
+function presence(room) {
+  if (!cluster) return cliLines('CHAT.PRESENCE', room);
+  return cliLines('CHAT.MEMBERS', room).filter((user) => {
+    const profile = cliLines('CHAT.PROFILE', user);
+    return profile[profile.indexOf('online') + 1] === '1';
+  });
+}
+
+// CHAT.UNREAD's reply, flat: room, count, ...; in a cluster from each
+// listed room's CHAT.CURSOR.
+function unread(user) {
+  if (!cluster) return cliLines('CHAT.UNREAD', user);
+  const out = [];
+  for (const room of cliLines('CHAT.ROOMS', user)) {
+    const cursor = cliLines('CHAT.CURSOR', room, user);
+    const n = cursor[cursor.indexOf('unread') + 1];
+    if (n !== undefined && n !== '0') out.push(room, n);
+  }
+  return out;
+}
+
+// Subscribers of a channel: PUBSUB NUMSUB, or in a cluster PUBSUB
+// SHARDNUMSUB on every node (only the node of the channel's slot has any).
+function numsub(channel) {
+  if (!cluster) return cliLines('PUBSUB', 'NUMSUB', channel)[1];
+  const counts = clusterPorts.map((port) => Number(linesOn(port, 'PUBSUB', 'SHARDNUMSUB', channel)[1]));
+  return String(counts.reduce((a, b) => a + b, 0));
+}
+
+// Whether `room` keeps inbox copies for members away (a fan-out room), or
+// they find what they missed from their read cursor (a broadcast room).
+function broadcast(room) {
+  const info = cliLines('CHAT.INFO', room);
+  return info[info.indexOf('mode') + 1] === 'broadcast';
+}
+
+// `n` consecutive free loopback ports whose cluster bus ports (+10000)
+// are free too.
+async function freePortBlock(n) {
+  const isFree = (port) => new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+  for (let p = 20000 + (process.pid % 5000) * 2; p < 29990; p += n) {
+    let ok = true;
+    for (let q = p; q < p + n && ok; q++) ok = (await isFree(q)) && (await isFree(q + 10000));
+    if (ok) return p;
+  }
+  throw new Error('no free ports for a cluster');
 }
 
 function start(cmd, args, env) {
@@ -96,19 +201,35 @@ before(async () => {
   for (const f of fs.readdirSync(artifacts)) if (f.endsWith('.png')) fs.rmSync(path.join(artifacts, f));
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'webchat-test-'));
 
-  redisPort = await freePort();
-  const redis = start('redis-server', [
-    '--port', String(redisPort), '--bind', '127.0.0.1', '--dir', dataDir,
-    '--save', '', '--appendonly', 'no', '--loadmodule', modulePath,
-  ]);
-  await until('redis-server to answer', () => {
-    if (redis.exitCode !== null) throw new Error(`redis-server exited: ${redis.output()}`);
-    try { return cli('PING') === 'PONG'; } catch { return false; }
-  });
+  let redisEnv;
+  if (cluster) {
+    // scripts/cluster starts the nodes in the background, waits until the
+    // cluster is healthy, and stops them in after().
+    const first = await freePortBlock(3 * (clusterReplicas + 1));
+    clusterPorts = Array.from({ length: 3 * (clusterReplicas + 1) }, (_, i) => first + i);
+    clusterEnv = {
+      ...process.env, PORT: String(first), REPLICAS: String(clusterReplicas),
+      CLUSTER_DIR: path.join(dataDir, 'cluster'), CHAT_MODULE: modulePath,
+    };
+    execFileSync(path.join(root, 'scripts/cluster'), ['start'], { env: clusterEnv, stdio: ['ignore', 'ignore', 'pipe'] });
+    redisPort = first;
+    redisEnv = { REDIS_CLUSTER: clusterPorts.slice(0, 3).map((p) => `127.0.0.1:${p}`).join(',') };
+  } else {
+    redisPort = await freePort();
+    const redis = start('redis-server', [
+      '--port', String(redisPort), '--bind', '127.0.0.1', '--dir', dataDir,
+      '--save', '', '--appendonly', 'no', '--loadmodule', modulePath,
+    ]);
+    await until('redis-server to answer', () => {
+      if (redis.exitCode !== null) throw new Error(`redis-server exited: ${redis.output()}`);
+      try { return cli('PING') === 'PONG'; } catch { return false; }
+    });
+    redisEnv = { REDIS_URL: `redis://127.0.0.1:${redisPort}/` };
+  }
 
   const webPort = await freePort();
   base = `http://127.0.0.1:${webPort}`;
-  web = start(serverBin, [], { REDIS_URL: `redis://127.0.0.1:${redisPort}/`, PORT: String(webPort) });
+  web = start(serverBin, [], { ...redisEnv, PORT: String(webPort) });
   await until('the web server to answer', async () => {
     if (web.exitCode !== null) throw new Error(`chat-webchat exited: ${web.output()}`);
     try { return (await fetch(`${base}/healthz`)).ok; } catch { return false; }
@@ -123,6 +244,7 @@ after(async () => {
     if (child.exitCode === null) child.kill('SIGTERM');
   }
   await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+  if (clusterEnv) execFileSync(path.join(root, 'scripts/cluster'), ['stop'], { env: clusterEnv, stdio: 'ignore' });
   if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -246,9 +368,9 @@ test('two users: live delivery, offline catch-up without duplicates, text stays 
   await signUp(b, 'bob', 'Bob', 'bob-secret');
   await join(b, 'general');
   assert.deepEqual(cliLines('CHAT.MEMBERS', 'general'), ['alice', 'bob']);
-  assert.deepEqual(cliLines('CHAT.PRESENCE', 'general'), ['alice', 'bob']);
+  assert.deepEqual(presence('general'), ['alice', 'bob']);
   // Listening means subscribed by exact name (docs/delivery.md).
-  assert.equal(cliLines('PUBSUB', 'NUMSUB', 'chat:user:{bob}:push')[1], '1');
+  assert.equal(numsub('chat:user:{bob}:push'), '1');
 
   // 2. Alice types: Bob sees it; she sends: Bob gets the message live.
   await a.fill('#text', 'Hi Bob!');
@@ -268,13 +390,18 @@ test('two users: live delivery, offline catch-up without duplicates, text stays 
 
   // 3. Bob closes his tab: the server stops listening and marks him offline.
   await b.close();
-  await until('bob to be offline', () => !cliLines('CHAT.PRESENCE', 'general').includes('bob'));
-  await until('bob\'s channel to have no subscriber', () => cliLines('PUBSUB', 'NUMSUB', 'chat:user:{bob}:push')[1] === '0');
+  await until('bob to be offline', () => !presence('general').includes('bob'));
+  await until('bob\'s channel to have no subscriber', () => numsub('chat:user:{bob}:push') === '0');
 
-  // 4. Alice sends three more; they wait in Bob's inbox.
+  // 4. Alice sends three more; they wait in Bob's inbox (after his read
+  // cursor, in a broadcast room).
   const missed = ['Are you there?', 'Call me when you are back.', 'Lunch at 12:30 <b>sharp</b> & don\'t be late'];
   for (const text of missed) await send(a, text);
-  assert.equal(cliLines('CHAT.FETCH', 'bob').length, 3, 'the three messages are in bob\'s inbox');
+  if (broadcast('general')) {
+    assert.deepEqual(unread('bob'), ['general', '3'], 'the three messages are after bob\'s cursor');
+  } else {
+    assert.equal(cliLines('CHAT.FETCH', 'bob').length, 3, 'the three messages are in bob\'s inbox');
+  }
   await until('alice to see bob offline', async () => (await a.$('#room-people .person[data-user="bob"] .dot.online')) === null, 15000);
   await shot(a, '04-alice-sent-three-while-bob-away');
 
@@ -296,8 +423,8 @@ test('two users: live delivery, offline catch-up without duplicates, text stays 
   const afterDivider = await b.$$eval('#list .divider ~ .msg .text', (els) => els.map((e) => e.textContent));
   assert.deepEqual(afterDivider, missed, 'exactly the three missed messages are new');
   assert.deepEqual(cliLines('CHAT.FETCH', 'bob'), [], 'the page acknowledged the inbox');
-  await until('bob\'s read cursor to reach 4', () => cliLines('CHAT.UNREAD', 'bob').length === 0);
-  assert.deepEqual(cliLines('CHAT.PRESENCE', 'general'), ['alice', 'bob']);
+  await until('bob\'s read cursor to reach 4', () => unread('bob').length === 0);
+  assert.deepEqual(presence('general'), ['alice', 'bob']);
   await shot(b, '06-bob-back-sees-three-missed');
 
   // 6. HTML in a message is text: no element, no script, no dialog.
@@ -360,14 +487,14 @@ test('two users: live delivery, offline catch-up without duplicates, text stays 
 
 test('a room that turns broadcast: live on the room channel, missed messages from the read cursor', () => recording(async () => {
   // Three members make a broadcast room here (docs/delivery.md).
-  cli('CONFIG', 'SET', 'chat.fanout-max-members', '2');
+  cliAll('CONFIG', 'SET', 'chat.fanout-max-members', '2');
   try {
     for (const [user, name] of [['dave', 'Dave'], ['erin', 'Erin'], ['frank', 'Frank']]) {
       cli('CHAT.REGISTER', user, name, 'PASSWORD', `${user}-secret`);
     }
     cli('CHAT.CREATE', 'town', 'Town square');
-    cli('CHAT.SUBSCRIBE', 'town', 'dave');
-    cli('CHAT.SUBSCRIBE', 'town', 'erin');
+    joinRoom('town', 'dave');
+    joinRoom('town', 'erin');
 
     const ctx = await browser.newContext({ viewport: { width: 900, height: 600 } });
     let d = await openPage(ctx, 'dave');
@@ -379,22 +506,22 @@ test('a room that turns broadcast: live on the room channel, missed messages fro
 
     // Frank joins: the room turns broadcast, and the server listens on the
     // room channel as the mode event says.
-    cli('CHAT.SUBSCRIBE', 'town', 'frank');
+    joinRoom('town', 'frank');
     await until('the server to listen on the room channel', () =>
-      cliLines('PUBSUB', 'NUMSUB', 'chat:room:{town}:push')[1] === '1');
+      numsub('chat:room:{town}:push') === '1');
     cli('CHAT.SEND', 'town', 'erin', 'Now a broadcast room');
     await until('dave to get the broadcast message', async () => texts(await messages(d)).includes('Now a broadcast room'));
-    await until('dave\'s cursor to follow', () => cliLines('CHAT.UNREAD', 'dave').length === 0);
+    await until('dave\'s cursor to follow', () => unread('dave').length === 0);
 
     // Dave leaves; a broadcast room keeps no inbox copies, only his cursor.
     await d.close();
     await until('dave to be offline and not listening', () =>
-      !cliLines('CHAT.PRESENCE', 'town').includes('dave')
-      && cliLines('PUBSUB', 'NUMSUB', 'chat:room:{town}:push')[1] === '0');
+      !presence('town').includes('dave')
+      && numsub('chat:room:{town}:push') === '0');
     const missed = ['Missed one', 'Missed two'];
     for (const text of missed) cli('CHAT.SEND', 'town', 'frank', text);
     assert.deepEqual(cliLines('CHAT.FETCH', 'dave'), []);
-    assert.deepEqual(cliLines('CHAT.UNREAD', 'dave'), ['town', '2']);
+    assert.deepEqual(unread('dave'), ['town', '2']);
 
     d = await openPage(ctx, 'dave');
     await signIn(d, 'dave', 'dave-secret');
@@ -410,7 +537,7 @@ test('a room that turns broadcast: live on the room channel, missed messages fro
     // Away for 260 messages: the page gets the first 200 after the cursor
     // and the newest 50, and a button fills the hole between.
     await d.close();
-    await until('dave to be offline', () => !cliLines('CHAT.PRESENCE', 'town').includes('dave'));
+    await until('dave to be offline', () => !presence('town').includes('dave'));
     cliPipe(Array.from({ length: 260 }, (_, i) => `CHAT.SEND town frank "Busy day ${i + 1}"`));
     d = await openPage(ctx, 'dave');
     await signIn(d, 'dave', 'dave-secret');
@@ -424,14 +551,14 @@ test('a room that turns broadcast: live on the room channel, missed messages fro
     assert.deepEqual([...dialogs, ...d.dialogs, ...d.errors], []);
     await ctx.close();
   } finally {
-    cli('CONFIG', 'SET', 'chat.fanout-max-members', '500');
+    cliAll('CONFIG', 'SET', 'chat.fanout-max-members', '500');
   }
 }));
 
 test('two tabs of one user: one listener, offline only when the last tab closes', () => recording(async () => {
   cli('CHAT.CREATE', 'pair', 'Pair');
-  cli('CHAT.SUBSCRIBE', 'pair', 'erin');
-  cli('CHAT.SUBSCRIBE', 'pair', 'frank');
+  joinRoom('pair', 'erin');
+  joinRoom('pair', 'frank');
   const ctx = await browser.newContext({ viewport: { width: 900, height: 600 } });
   const one = await openPage(ctx, 'erin-1');
   await signIn(one, 'erin', 'erin-secret');
@@ -442,7 +569,7 @@ test('two tabs of one user: one listener, offline only when the last tab closes'
   for (const page of [one, two]) {
     if (!(await page.$('#rooms button.active[data-room="pair"]'))) await page.click('#rooms button[data-room="pair"]');
   }
-  assert.equal(cliLines('PUBSUB', 'NUMSUB', 'chat:user:{erin}:push')[1], '1', 'one subscription per user');
+  assert.equal(numsub('chat:user:{erin}:push'), '1', 'one subscription per user');
 
   // What one tab sends shows in the other (the module does not echo it).
   await send(one, 'From tab one');
@@ -450,7 +577,7 @@ test('two tabs of one user: one listener, offline only when the last tab closes'
 
   // A send the module refuses stays on the page, with its nonce, for a retry:
   // the retry stores it once.
-  cli('CONFIG', 'SET', 'chat.max-text-bytes', '10');
+  cliAll('CONFIG', 'SET', 'chat.max-text-bytes', '10');
   try {
     await one.fill('#text', 'Longer than ten bytes');
     await one.press('#text', 'Enter');
@@ -458,7 +585,7 @@ test('two tabs of one user: one listener, offline only when the last tab closes'
     assert.match(await one.textContent('#list .msg.pending.failed .state'), /^Not sent: /);
     assert.equal(await one.inputValue('#text'), '', 'the text stays in its pending entry');
   } finally {
-    cli('CONFIG', 'SET', 'chat.max-text-bytes', '16384');
+    cliAll('CONFIG', 'SET', 'chat.max-text-bytes', '16384');
   }
   await one.click('#list .msg.pending.failed button:text("Retry")');
   await until('the retry to reach the other tab', async () => texts(await messages(two)).includes('Longer than ten bytes'));
@@ -468,8 +595,8 @@ test('two tabs of one user: one listener, offline only when the last tab closes'
   // Closing one tab changes nothing for delivery.
   await one.close();
   await sleep(500);
-  assert.ok(cliLines('CHAT.PRESENCE', 'pair').includes('erin'));
-  assert.equal(cliLines('PUBSUB', 'NUMSUB', 'chat:user:{erin}:push')[1], '1');
+  assert.ok(presence('pair').includes('erin'));
+  assert.equal(numsub('chat:user:{erin}:push'), '1');
   cli('CHAT.SEND', 'pair', 'frank', 'Still here?');
   await until('the open tab to get it live', async () => texts(await messages(two)).includes('Still here?'));
   assert.deepEqual(cliLines('CHAT.FETCH', 'erin'), []);
@@ -477,10 +604,18 @@ test('two tabs of one user: one listener, offline only when the last tab closes'
   // The last one: offline, no listener, and the next message waits in the inbox.
   await two.close();
   await until('erin to be offline and not listening', () =>
-    !cliLines('CHAT.PRESENCE', 'pair').includes('erin')
-    && cliLines('PUBSUB', 'NUMSUB', 'chat:user:{erin}:push')[1] === '0');
+    !presence('pair').includes('erin')
+    && numsub('chat:user:{erin}:push') === '0');
   cli('CHAT.SEND', 'pair', 'frank', 'Gone now');
-  assert.equal(cliLines('CHAT.FETCH', 'erin').length, 1);
+  if (broadcast('pair')) {
+    // Not published to anyone, nor copied: after her read cursor.
+    assert.deepEqual(cliLines('CHAT.FETCH', 'erin'), []);
+    const cursor = cliLines('CHAT.CURSOR', 'pair', 'erin');
+    const after = cliLines('CHAT.HISTORY', 'pair', 'AFTER', cursor[cursor.indexOf('cursor') + 1]);
+    assert.equal(JSON.parse(after.at(-1)).text, 'Gone now');
+  } else {
+    assert.equal(cliLines('CHAT.FETCH', 'erin').length, 1);
+  }
   assert.deepEqual([...one.errors, ...two.errors, ...one.dialogs, ...two.dialogs], []);
   await ctx.close();
 }));
@@ -489,9 +624,9 @@ test('direct messages, unread badges and scroll-back on a phone-sized screen', (
   // 60 messages from alice in a room carol joins, made with plain CHAT.* calls.
   cli('CHAT.REGISTER', 'carol', 'Carol', 'PASSWORD', 'carol-secret');
   cli('CHAT.CREATE', 'history', 'A long history');
-  cli('CHAT.SUBSCRIBE', 'history', 'alice');
+  joinRoom('history', 'alice');
   for (let i = 1; i <= 60; i++) cli('CHAT.SEND', 'history', 'alice', `Old message ${i}`);
-  cli('CHAT.SUBSCRIBE', 'history', 'carol');
+  joinRoom('history', 'carol');
 
   const phone = await browser.newContext({ viewport: { width: 390, height: 740 }, isMobile: true, hasTouch: true });
   const c = await openPage(phone, 'carol');
@@ -499,7 +634,7 @@ test('direct messages, unread badges and scroll-back on a phone-sized screen', (
   await c.waitForSelector('body[data-synced="true"]');
 
   // Alice writes to Carol directly while Carol looks at the room list.
-  const dm = cli('CHAT.DM', 'alice', 'carol').replace(/"/g, '');
+  const dm = directRoom('alice', 'carol');
   cli('CHAT.SEND', dm, 'alice', 'Psst, Carol');
   const badge = await until('the direct room to show one unread', () =>
     c.$eval(`#dms button[data-room="${dm}"] .badge`, (e) => e.textContent).catch(() => null));
@@ -565,8 +700,8 @@ test('a signed-in user reaches no room they are not in; names and titles with HT
   // A private room of alice and bob, and a room whose title is markup.
   const secret = 'The vault code is 4711';
   cli('CHAT.CREATE', 'vault', 'Vault');
-  cli('CHAT.SUBSCRIBE', 'vault', 'alice');
-  cli('CHAT.SUBSCRIBE', 'vault', 'bob');
+  joinRoom('vault', 'alice');
+  joinRoom('vault', 'bob');
   cli('CHAT.SEND', 'vault', 'alice', secret);
   const title = '<b>Bold</b><img src=x onerror=alert(8)>';
   const name = '<img src=x onerror=alert(9)>Mal';
@@ -649,11 +784,11 @@ test('stopping the web server marks everyone it served offline', () => recording
   const f = await openPage(ctx, 'frank');
   await signIn(f, 'frank', 'frank-secret');
   await f.waitForSelector('body[data-synced="true"]');
-  assert.ok(cliLines('CHAT.PRESENCE', 'pair').includes('frank'));
+  assert.ok(presence('pair').includes('frank'));
   web.kill('SIGTERM');
   const code = await new Promise((resolve) => web.once('exit', resolve));
   assert.equal(code, 0, web.output());
-  assert.ok(!cliLines('CHAT.PRESENCE', 'pair').includes('frank'));
-  assert.equal(cliLines('PUBSUB', 'NUMSUB', 'chat:user:{frank}:push')[1], '0');
+  assert.ok(!presence('pair').includes('frank'));
+  assert.equal(numsub('chat:user:{frank}:push'), '0');
   await ctx.close();
 }));

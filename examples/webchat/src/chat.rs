@@ -1,15 +1,20 @@
-//! The CHAT.* commands the web server uses, one async method each.
+//! The chat operations the web server uses, one async method each.
 //!
-//! Every call goes through one multiplexed connection that reconnects by
-//! itself. Replies are decoded here, so the rest of the server sees plain Rust
-//! values; server errors become [`ChatError`]s that carry the module's own
-//! words ("no such room"), ready to show to a user.
+//! They go through the redis-chat client library (`clients/rust`), so the
+//! same server runs on one Redis or on a Redis Cluster: joins, leaves and
+//! direct rooms run in the library's single-slot steps, read state comes
+//! from each room's cursor, and listening is the library's. Commands the
+//! library has no method for are sent as they are. Replies are decoded
+//! here, so the rest of the server sees plain Rust values; server errors
+//! become [`ChatError`]s that carry the module's own words ("no such
+//! room"), ready to show to a user.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use redis::aio::ConnectionManager;
-use redis::{Cmd, Value};
+use futures_util::future::join_all;
+use redis_chat_client::redis::{self, Cmd, Value};
+use redis_chat_client::{Cursor, ListenOptions, Listener, Settings, Target};
 use serde_json::Value as Json;
 
 /// An error for the user: what went wrong, in plain words.
@@ -41,13 +46,15 @@ impl fmt::Display for ChatError {
     }
 }
 
-impl From<redis::RedisError> for ChatError {
-    fn from(e: redis::RedisError) -> Self {
-        match (e.code(), e.detail()) {
+impl From<redis_chat_client::Error> for ChatError {
+    fn from(e: redis_chat_client::Error) -> Self {
+        use redis_chat_client::Error;
+        match e {
             // "ERR no such room": the module's words are the message.
-            (Some("ERR"), Some(detail)) => ChatError::new(detail),
-            (Some(code), Some(detail)) => ChatError::new(format!("{code} {detail}")),
-            _ => {
+            Error::Refused { code, message } if code == "ERR" => ChatError::new(message),
+            Error::Refused { code, message } => ChatError::new(format!("{code} {message}")),
+            Error::Usage(message) => ChatError::new(message),
+            e => {
                 eprintln!("webchat: Redis: {e}");
                 ChatError {
                     message: "the chat database cannot be reached; try again in a moment".into(),
@@ -78,34 +85,30 @@ pub struct RoomInfo {
 
 #[derive(Clone)]
 pub struct Chat {
-    conn: ConnectionManager,
+    inner: redis_chat_client::Chat,
 }
 
+/// Presence lasts this long without a heartbeat: a server that dies leaves
+/// its users online for at most this time. The listener renews it every
+/// third of it.
+pub const PRESENCE_TTL: u64 = 30;
+
 impl Chat {
-    pub fn new(conn: ConnectionManager) -> Self {
-        Chat { conn }
+    pub async fn connect(target: &Target) -> ChatResult<Chat> {
+        let inner = redis_chat_client::Chat::connect(target, Settings::default()).await?;
+        Ok(Chat { inner })
     }
 
-    /// Runs a command that may run twice: after a broken connection (Redis
-    /// restarted) the manager reconnects and the command runs once more.
-    /// Only for reads and for writes a second run does not repeat, such as
-    /// CHAT.SEND with its DEDUP key.
+    /// Runs a command that may run twice (a read, or a write a second run
+    /// does not repeat), again after a broken connection or a failover.
     async fn run(&self, cmd: &Cmd) -> ChatResult<Value> {
-        let mut conn = self.conn.clone();
-        match cmd.query_async::<Value>(&mut conn).await {
-            Err(e) if e.is_io_error() || e.is_connection_dropped() => {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                Ok(cmd.query_async::<Value>(&mut conn).await?)
-            }
-            result => Ok(result?),
-        }
+        Ok(self.inner.query(cmd).await?)
     }
 
     /// Runs a command once: a write that may have happened before the
     /// connection broke is not made again; the user is told to try again.
     async fn run_once(&self, cmd: &Cmd) -> ChatResult<Value> {
-        let mut conn = self.conn.clone();
-        Ok(cmd.query_async::<Value>(&mut conn).await?)
+        Ok(self.inner.query_once(cmd).await?)
     }
 
     async fn ok(&self, cmd: &Cmd) -> ChatResult<()> {
@@ -143,9 +146,7 @@ impl Chat {
     }
 
     pub async fn register(&self, user: &str, name: &str, password: &str) -> ChatResult<()> {
-        let mut c = redis::cmd("CHAT.REGISTER");
-        c.arg(user).arg(name).arg("PASSWORD").arg(password);
-        self.run_once(&c).await.map(|_| ())
+        Ok(self.inner.register(user, name, Some(password)).await?)
     }
 
     /// Ok(true) for the right password, Ok(false) for a wrong one or an
@@ -169,30 +170,34 @@ impl Chat {
 
     /// The user's display name; None for an unknown user.
     pub async fn profile_name(&self, user: &str) -> ChatResult<Option<String>> {
+        Ok(match self.profile(user).await? {
+            Some(mut fields) => fields.remove("name").map(string).transpose()?,
+            None => None,
+        })
+    }
+
+    async fn profile(&self, user: &str) -> ChatResult<Option<BTreeMap<String, Value>>> {
         let mut c = redis::cmd("CHAT.PROFILE");
         c.arg(user);
         match self.run(&c).await? {
             Value::Nil => Ok(None),
-            v => {
-                let fields = pairs(v)?;
-                Ok(fields.get("name").cloned().map(string).transpose()?)
-            }
+            v => Ok(Some(pairs(v)?)),
         }
     }
 
+    /// The rooms the user is a member of.
     pub async fn rooms(&self, user: &str) -> ChatResult<Vec<String>> {
-        let mut c = redis::cmd("CHAT.ROOMS");
-        c.arg(user);
-        self.strings(&c).await
+        Ok(self.inner.rooms(user).await?)
     }
 
-    pub async fn unread(&self, user: &str) -> ChatResult<BTreeMap<String, i64>> {
-        let mut c = redis::cmd("CHAT.UNREAD");
-        c.arg(user);
-        pairs(self.run(&c).await?)?
-            .into_iter()
-            .map(|(room, n)| Ok((room, int(n)?)))
-            .collect()
+    /// The user's read state in each of their rooms.
+    pub async fn cursors(&self, user: &str) -> ChatResult<BTreeMap<String, Cursor>> {
+        Ok(self.inner.cursors(user).await?)
+    }
+
+    /// The user's read state in one room; None when not a member.
+    pub async fn cursor(&self, room: &str, user: &str) -> ChatResult<Option<Cursor>> {
+        Ok(self.inner.cursor(room, user).await?)
     }
 
     /// None for a room that does not exist (any more).
@@ -230,26 +235,41 @@ impl Chat {
             .collect()
     }
 
+    /// The members online. In a cluster, a room with members in other
+    /// slots gets CROSSSLOT from CHAT.PRESENCE: then each member's
+    /// CHAT.PROFILE says whether they are online.
     pub async fn presence(&self, room: &str) -> ChatResult<Vec<String>> {
         let mut c = redis::cmd("CHAT.PRESENCE");
         c.arg(room);
-        self.strings(&c).await
+        match self.run(&c).await {
+            Err(e) if e.message.starts_with("CROSSSLOT") => {}
+            other => return strings(other?),
+        }
+        let members = self.members(room).await?;
+        let profiles = join_all(members.iter().map(|m| self.profile(m))).await;
+        let mut online = Vec::new();
+        for (member, profile) in members.into_iter().zip(profiles) {
+            let is_online = match profile?.and_then(|mut f| f.remove("online")) {
+                Some(v) => int(v)? == 1,
+                None => false,
+            };
+            if is_online {
+                online.push(member);
+            }
+        }
+        Ok(online)
     }
 
     pub async fn history(&self, room: &str, page: Page, count: u32) -> ChatResult<Vec<Json>> {
-        let mut c = redis::cmd("CHAT.HISTORY");
-        c.arg(room);
-        match page {
-            Page::Newest => {}
-            Page::Before(id) => {
-                c.arg("BEFORE").arg(id);
-            }
-            Page::After(id) => {
-                c.arg("AFTER").arg(id);
-            }
-        }
-        c.arg("COUNT").arg(count);
-        self.docs(&c).await
+        let (after, before) = match page {
+            Page::Newest => (None, None),
+            Page::Before(id) => (None, Some(id.max(0) as u64)),
+            Page::After(id) => (Some(id.max(0) as u64), None),
+        };
+        Ok(self
+            .inner
+            .history(room, after, before, count as usize)
+            .await?)
     }
 
     /// The message document with this id, as the history holds it now.
@@ -260,9 +280,8 @@ impl Chat {
 
     /// The DEDUP key makes a second run reply the first one's id.
     pub async fn send(&self, room: &str, user: &str, text: &str, dedup: &str) -> ChatResult<i64> {
-        let mut c = redis::cmd("CHAT.SEND");
-        c.arg(room).arg(user).arg(text).arg("DEDUP").arg(dedup);
-        self.int(&c).await
+        let id = self.inner.send_with_key(room, user, text, dedup, 0).await?;
+        i64::try_from(id).map_err(|_| ChatError::new("a message id out of range"))
     }
 
     pub async fn fetch(&self, user: &str, count: u32) -> ChatResult<Vec<Json>> {
@@ -275,12 +294,6 @@ impl Chat {
         let mut c = redis::cmd("CHAT.ACK");
         c.arg(user).arg(delivery);
         self.int(&c).await
-    }
-
-    pub async fn online(&self, user: &str, ttl: u64) -> ChatResult<()> {
-        let mut c = redis::cmd("CHAT.ONLINE");
-        c.arg(user).arg("TTL").arg(ttl);
-        self.ok(&c).await
     }
 
     pub async fn offline(&self, user: &str) -> ChatResult<()> {
@@ -301,42 +314,36 @@ impl Chat {
         self.ok(&c).await
     }
 
-    /// The command to listen with (SUBSCRIBE or SSUBSCRIBE) and the channels.
-    pub async fn channels(&self, user: &str) -> ChatResult<(String, Vec<String>)> {
-        let mut c = redis::cmd("CHAT.CHANNELS");
-        c.arg(user);
-        let mut all = self.strings(&c).await?;
-        if all.is_empty() {
-            return Err(ChatError::new("CHAT.CHANNELS replied nothing"));
-        }
-        let command = all.remove(0);
-        Ok((command, all))
+    /// Live messages and events for the user's tabs: subscribed before it
+    /// returns, the user marked online while it runs. Each room starts
+    /// after its last message: what the user missed comes to the page
+    /// from the history and the inbox.
+    pub async fn listen(&self, user: &str) -> ChatResult<Listener> {
+        let options = ListenOptions {
+            from_latest: true,
+            presence: true,
+            presence_ttl: PRESENCE_TTL,
+            ..ListenOptions::default()
+        };
+        Ok(self.inner.listen_with(user, options).await?)
     }
 
     pub async fn create(&self, room: &str, title: &str) -> ChatResult<()> {
-        let mut c = redis::cmd("CHAT.CREATE");
-        c.arg(room).arg(title);
-        self.run_once(&c).await.map(|_| ())
+        Ok(self.inner.create(room, title).await?)
     }
 
-    /// Joins; the reply (where to listen) is not needed: the caller runs
-    /// CHAT.CHANNELS afterwards, which covers every room.
-    pub async fn subscribe(&self, room: &str, user: &str) -> ChatResult<()> {
-        let mut c = redis::cmd("CHAT.SUBSCRIBE");
-        c.arg(room).arg(user);
-        self.ok(&c).await
+    /// Joins, in the library's steps; where to listen is the listener's
+    /// business.
+    pub async fn join(&self, room: &str, user: &str) -> ChatResult<()> {
+        Ok(self.inner.join(room, user).await?)
     }
 
-    pub async fn unsubscribe(&self, room: &str, user: &str) -> ChatResult<i64> {
-        let mut c = redis::cmd("CHAT.UNSUBSCRIBE");
-        c.arg(room).arg(user);
-        self.int(&c).await
+    pub async fn leave(&self, room: &str, user: &str) -> ChatResult<bool> {
+        Ok(self.inner.leave(room, user).await?)
     }
 
     pub async fn dm(&self, a: &str, b: &str) -> ChatResult<String> {
-        let mut c = redis::cmd("CHAT.DM");
-        c.arg(a).arg(b);
-        string(self.run(&c).await?)
+        Ok(self.inner.dm(a, b).await?)
     }
 
     pub async fn edit(&self, room: &str, user: &str, id: i64, text: &str) -> ChatResult<()> {

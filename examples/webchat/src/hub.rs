@@ -1,41 +1,40 @@
 //! Listening for a user while at least one of their tabs is open.
 //!
 //! The module delivers a message live only to a member who is online and has
-//! a connection subscribed to their push channel; everyone else gets it in
-//! their inbox (docs/delivery.md). So, per signed-in user, the server keeps
-//! one Redis pub/sub connection while the user has a tab open:
+//! a connection subscribed to their channels; everyone else gets it in
+//! their inbox, or (in a broadcast room) finds it from their read cursor
+//! (docs/delivery.md). So, per signed-in user, the server keeps one
+//! listener of the client library while the user has a tab open:
 //!
-//! * first tab opens: `CHAT.CHANNELS`, `SUBSCRIBE` to all of them, then
-//!   `CHAT.ONLINE <user> TTL 30`, renewed every 10 seconds;
-//! * last tab closes: `CHAT.OFFLINE`, `UNSUBSCRIBE`, and the connection is
-//!   closed, so from then on the user's messages wait in the inbox.
+//! * first tab opens: the listener subscribes to what `CHAT.CHANNELS`
+//!   names (`SUBSCRIBE` on one server, `SSUBSCRIBE` on each channel's node
+//!   in a cluster), then marks the user online (`CHAT.ONLINE <user> TTL
+//!   30`, renewed every 10 seconds); it follows rooms joined later, a room
+//!   that changes mode, a slot that moves and a connection that breaks,
+//!   and fills any gap from the history, so each message comes once;
+//! * last tab closes: the listener stops (its subscriptions end), then
+//!   `CHAT.OFFLINE`, so from then on the user's messages wait for them.
 //!
-//! Whatever arrives on the connection goes to every open tab of the user.
+//! Whatever the listener hands out goes to every open tab of the user.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::StreamExt;
-use redis::aio::PubSubSink;
+use redis_chat_client::ListenerHandle;
 use serde_json::{json, Value as Json};
-use tokio::sync::{broadcast, Mutex};
+use tokio::sync::{broadcast, oneshot, Mutex};
 use tokio::task::JoinHandle;
 
-use crate::chat::{Chat, ChatError, ChatResult};
-
-/// Presence lasts this long without a heartbeat: a server that dies leaves
-/// its users online for at most this time.
-pub const PRESENCE_TTL: u64 = 30;
-const HEARTBEAT: Duration = Duration::from_secs(10);
+use crate::chat::{Chat, ChatResult};
 
 /// What a user's tabs are sent.
 #[derive(Clone)]
 pub enum Frame {
     /// A frame to pass on, already JSON text.
     Json(Arc<str>),
-    /// The link to Redis broke: the tab tells its page, and closes.
+    /// The listener stopped for good: the tab tells its page, and closes.
     Reconnect,
     /// The user's sessions ended but this one (a password change): every
     /// other tab tells its page, and closes.
@@ -44,13 +43,12 @@ pub enum Frame {
 
 pub struct Hubs {
     chat: Chat,
-    client: redis::Client,
     /// Held only to find, add or remove a user's hub, never across an await.
     users: std::sync::Mutex<HashMap<String, Arc<Hub>>>,
 }
 
 /// One user's share of the server. Its state has its own lock, held during
-/// the Redis calls that start, change and stop listening for that user only.
+/// the Redis calls that start and stop listening for that user only.
 struct Hub {
     tx: broadcast::Sender<Frame>,
     state: Mutex<HubState>,
@@ -58,17 +56,18 @@ struct Hub {
 
 struct HubState {
     tabs: usize,
-    listener: Option<Listener>,
+    listening: Option<Listening>,
     /// Taken out of the map: a tab that finds a closed hub looks again.
     closed: bool,
 }
 
-struct Listener {
-    sink: PubSubSink,
-    channels: BTreeSet<String>,
+/// A running listener: its handle, and the task that passes on what it
+/// hands out.
+struct Listening {
+    handle: ListenerHandle,
     dead: Arc<AtomicBool>,
+    stop: oneshot::Sender<()>,
     reader: JoinHandle<()>,
-    heartbeat: JoinHandle<()>,
 }
 
 /// One open tab of a user. Dropping it closes the tab's share of the hub.
@@ -95,10 +94,9 @@ pub fn frame(value: &Json) -> Frame {
 }
 
 impl Hubs {
-    pub fn new(chat: Chat, client: redis::Client) -> Arc<Self> {
+    pub fn new(chat: Chat) -> Arc<Self> {
         Arc::new(Hubs {
             chat,
-            client,
             users: std::sync::Mutex::new(HashMap::new()),
         })
     }
@@ -131,7 +129,7 @@ impl Hubs {
                         tx: broadcast::channel(512).0,
                         state: Mutex::new(HubState {
                             tabs: 0,
-                            listener: None,
+                            listening: None,
                             closed: false,
                         }),
                     })
@@ -145,15 +143,15 @@ impl Hubs {
             // Subscribed before listening starts: the tab misses nothing.
             let rx = hub.tx.subscribe();
             let alive = state
-                .listener
+                .listening
                 .as_ref()
                 .is_some_and(|l| !l.dead.load(Ordering::SeqCst));
             if !alive {
-                if let Some(old) = state.listener.take() {
-                    old.stop();
+                if let Some(old) = state.listening.take() {
+                    old.stop().await;
                 }
                 match self.listen(user, hub.tx.clone()).await {
-                    Ok(listener) => state.listener = Some(listener),
+                    Ok(listening) => state.listening = Some(listening),
                     Err(e) => {
                         if state.tabs == 0 {
                             state.closed = true;
@@ -174,82 +172,60 @@ impl Hubs {
         }
     }
 
-    async fn listen(
-        self: &Arc<Self>,
-        user: &str,
-        tx: broadcast::Sender<Frame>,
-    ) -> ChatResult<Listener> {
-        let (command, channels) = self.chat.channels(user).await?;
-        if command != "SUBSCRIBE" {
-            return Err(ChatError::new(format!(
-                "the chat server asks to listen with {command}; this web server supports a single Redis server (SUBSCRIBE) only"
-            )));
-        }
-        let pubsub = self.client.get_async_pubsub().await?;
-        let (mut sink, mut stream) = pubsub.split();
-        sink.subscribe(&channels).await?;
-        self.chat.online(user, PRESENCE_TTL).await?;
-
+    async fn listen(&self, user: &str, tx: broadcast::Sender<Frame>) -> ChatResult<Listening> {
+        let mut listener = self.chat.listen(user).await?;
+        let handle = listener.handle();
         let dead = Arc::new(AtomicBool::new(false));
+        let (stop, mut stopped) = oneshot::channel();
         let reader = {
-            let dead = dead.clone();
-            let hubs = Arc::downgrade(self);
-            let user = user.to_string();
+            let (dead, handle, user) = (dead.clone(), handle.clone(), user.to_string());
             tokio::spawn(async move {
-                while let Some(msg) = stream.next().await {
-                    let payload: String = match msg.get_payload() {
-                        Ok(p) => p,
-                        Err(_) => continue,
-                    };
-                    let doc: Json = match serde_json::from_str(&payload) {
-                        Ok(d) => d,
-                        Err(_) => continue,
-                    };
-                    if doc["type"] == "mode" {
-                        // The room moved between fan-out and broadcast:
-                        // listen where CHAT.CHANNELS says, then catch up.
-                        if let (Some(hubs), Some(room)) = (hubs.upgrade(), doc["room"].as_str()) {
-                            let (user, room) = (user.clone(), room.to_string());
-                            tokio::spawn(async move {
-                                if let Err(e) = hubs.reconcile(&user).await {
-                                    eprintln!("webchat: listening again for {user}: {e}");
-                                }
-                                hubs.notify(&user, &json!({"t": "resync", "room": room}));
-                            });
+                loop {
+                    let item = tokio::select! {
+                        item = listener.next() => item,
+                        _ = &mut stopped => {
+                            listener.close().await;
+                            return;
                         }
-                    }
+                    };
+                    let doc = match item {
+                        Some(Ok(doc)) => doc,
+                        Some(Err(e)) => {
+                            eprintln!("webchat: listening for {user}: {e}");
+                            break;
+                        }
+                        None => break,
+                    };
+                    let mode_of = (doc["type"] == "mode")
+                        .then(|| doc["room"].as_str().map(str::to_string))
+                        .flatten();
                     let _ = tx.send(frame(&json!({"t": "push", "doc": doc})));
+                    if let Some(room) = mode_of {
+                        // The room moved between fan-out and broadcast: once
+                        // the listener listens where CHAT.CHANNELS says,
+                        // the tabs catch up on it.
+                        let (handle, tx) = (handle.clone(), tx.clone());
+                        tokio::spawn(async move {
+                            let _ = handle.refresh().await;
+                            let _ = tx.send(frame(&json!({"t": "resync", "room": room})));
+                        });
+                    }
                 }
-                // The connection to Redis is gone: the tabs reconnect, which
-                // listens again on a new connection.
+                // The listener gave up: the tabs reconnect, which listens
+                // again.
                 dead.store(true, Ordering::SeqCst);
                 let _ = tx.send(Frame::Reconnect);
             })
         };
-        let heartbeat = {
-            let chat = self.chat.clone();
-            let user = user.to_string();
-            tokio::spawn(async move {
-                let mut every = tokio::time::interval(HEARTBEAT);
-                every.tick().await;
-                loop {
-                    every.tick().await;
-                    if let Err(e) = chat.online(&user, PRESENCE_TTL).await {
-                        eprintln!("webchat: heartbeat for {user}: {e}");
-                    }
-                }
-            })
-        };
-        Ok(Listener {
-            sink,
-            channels: channels.into_iter().collect(),
+        Ok(Listening {
+            handle,
             dead,
+            stop,
             reader,
-            heartbeat,
         })
     }
 
-    /// Closes a tab; the last one makes the user offline and stops listening.
+    /// Closes a tab; the last one stops listening and makes the user offline.
     async fn detach(&self, user: &str, hub: &Arc<Hub>) {
         let mut state = hub.state.lock().await;
         state.tabs = state.tabs.saturating_sub(1);
@@ -258,50 +234,36 @@ impl Hubs {
         }
         state.closed = true;
         self.forget(user, hub);
-        if let Some(listener) = state.listener.take() {
-            self.stop_listening(user, listener).await;
+        if let Some(listening) = state.listening.take() {
+            self.stop_listening(user, listening).await;
         }
     }
 
-    async fn stop_listening(&self, user: &str, mut listener: Listener) {
-        // No heartbeat after this point; an ONLINE already sent went out on
-        // the same connection as the OFFLINE below, so it runs first.
-        listener.heartbeat.abort();
-        // Offline first: from here on the user's messages go to the inbox.
+    async fn stop_listening(&self, user: &str, listening: Listening) {
+        // No presence heartbeat after this point; one already sent went out
+        // on the same connection as the OFFLINE below, so it runs first.
+        listening.stop().await;
+        // From here on the user's messages wait for them.
         if let Err(e) = self.chat.offline(user).await {
             eprintln!("webchat: CHAT.OFFLINE {user}: {e}");
         }
-        if !listener.dead.load(Ordering::SeqCst) && !listener.channels.is_empty() {
-            let channels: Vec<&String> = listener.channels.iter().collect();
-            if let Err(e) = listener.sink.unsubscribe(channels).await {
-                eprintln!("webchat: UNSUBSCRIBE for {user}: {e}");
-            }
-        }
-        listener.stop();
     }
 
-    /// Listens on exactly the channels CHAT.CHANNELS names now (after a join,
-    /// a leave or a `mode` event).
-    pub async fn reconcile(&self, user: &str) -> ChatResult<()> {
+    /// Listens on what CHAT.CHANNELS names now (after a join, a leave or a
+    /// direct room), if the user has a tab open here.
+    pub async fn refresh(&self, user: &str) {
         let Some(hub) = self.hub(user) else {
-            return Ok(());
+            return;
         };
-        let mut state = hub.state.lock().await;
-        let Some(listener) = state.listener.as_mut() else {
-            return Ok(());
+        let handle = match hub.state.lock().await.listening.as_ref() {
+            Some(listening) => listening.handle.clone(),
+            None => return,
         };
-        let (_, now) = self.chat.channels(user).await?;
-        let now: BTreeSet<String> = now.into_iter().collect();
-        let added: Vec<&String> = now.difference(&listener.channels).collect();
-        if !added.is_empty() {
-            listener.sink.subscribe(added).await?;
+        if let Err(e) = handle.refresh().await {
+            // The listener keeps trying, and re-reads its rooms every few
+            // seconds anyway.
+            eprintln!("webchat: listening again for {user}: {e}");
         }
-        let gone: Vec<&String> = listener.channels.difference(&now).collect();
-        if !gone.is_empty() {
-            listener.sink.unsubscribe(gone).await?;
-        }
-        listener.channels = now;
-        Ok(())
     }
 
     /// Sends a frame to every open tab of the user.
@@ -321,17 +283,18 @@ impl Hubs {
         for (user, hub) in hubs {
             let mut state = hub.state.lock().await;
             state.closed = true;
-            if let Some(listener) = state.listener.take() {
-                self.stop_listening(&user, listener).await;
+            if let Some(listening) = state.listening.take() {
+                self.stop_listening(&user, listening).await;
             }
         }
     }
 }
 
-impl Listener {
-    fn stop(self) {
-        self.heartbeat.abort();
-        // Dropping the stream closes the pub/sub connection.
-        self.reader.abort();
+impl Listening {
+    /// Stops the listener and waits until it has: its subscriptions are
+    /// ended and it sends nothing more.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.reader.await;
     }
 }

@@ -1,11 +1,14 @@
 //! chat-webchat: a small web chat on redis-chat.
 //!
 //! Serves one page (HTML, CSS and JavaScript built into the binary) and a
-//! WebSocket, and talks to Redis only through the module's CHAT.* commands,
-//! plus SUBSCRIBE/UNSUBSCRIBE on the channels the module names.
+//! WebSocket, and talks to Redis only through the module's CHAT.* commands
+//! (by way of the redis-chat client library), plus SUBSCRIBE or SSUBSCRIBE
+//! on the channels the module names. It runs on one Redis server or on a
+//! Redis Cluster.
 //!
 //! ```text
 //! REDIS_URL=redis://127.0.0.1:6390/ PORT=8080 cargo run --release -p chat-webchat
+//! REDIS_CLUSTER=127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 cargo run --release -p chat-webchat
 //! ```
 
 mod chat;
@@ -28,6 +31,7 @@ use serde_json::json;
 
 use chat::Chat;
 use hub::Hubs;
+use redis_chat_client::Target;
 use sessions::Sessions;
 
 const INDEX_HTML: &str = include_str!("../static/index.html");
@@ -52,26 +56,26 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), String> {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6390/".into());
+    let target = target()?;
     let port: u16 = match std::env::var("PORT") {
         Ok(p) => p
             .parse()
             .map_err(|_| format!("PORT must be a port number, got '{p}'"))?,
         Err(_) => 8080,
     };
-    let client = redis::Client::open(url.as_str())
-        .map_err(|e| format!("REDIS_URL '{url}' is not a Redis URL: {e}"))?;
-    let conn = client
-        .get_connection_manager()
+    let place = match &target {
+        Target::Standalone(url) => format!("Redis at {url}"),
+        Target::Cluster(nodes) => format!("Redis Cluster at {}", nodes.join(",")),
+    };
+    let chat = Chat::connect(&target)
         .await
-        .map_err(|e| format!("cannot connect to Redis at {url}: {e}"))?;
-    let chat = Chat::new(conn);
+        .map_err(|e| format!("cannot connect to {place}: {e}"))?;
     chat.probe().await.map_err(|e| {
-        format!("Redis at {url} does not answer CHAT.* commands ({e}); load the redis-chat module")
+        format!("{place} does not answer CHAT.* commands ({e}); load the redis-chat module")
     })?;
 
     let app = Arc::new(App {
-        hubs: Hubs::new(chat.clone(), client),
+        hubs: Hubs::new(chat.clone()),
         chat,
         sessions: Sessions::default(),
     });
@@ -97,7 +101,7 @@ async fn run() -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    println!("webchat: http://{addr}/ (Redis at {url})");
+    println!("webchat: http://{addr}/ ({place})");
 
     let serve = axum::serve(listener, router);
     tokio::select! {
@@ -109,6 +113,26 @@ async fn run() -> Result<(), String> {
     app.hubs.close_all().await;
     println!("webchat: stopped");
     Ok(())
+}
+
+/// Where the chat lives: `REDIS_CLUSTER` (some of a cluster's nodes,
+/// `host:port` or `redis://` URLs, separated by commas), else `REDIS_URL`
+/// (one server; default redis://127.0.0.1:6390/).
+fn target() -> Result<Target, String> {
+    if let Ok(nodes) = std::env::var("REDIS_CLUSTER") {
+        let nodes: Vec<String> = nodes
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect();
+        if nodes.is_empty() {
+            return Err("REDIS_CLUSTER must name at least one node, as host:port".into());
+        }
+        return Ok(Target::Cluster(nodes));
+    }
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6390/".into());
+    Ok(Target::Standalone(url))
 }
 
 async fn shutdown_signal() {

@@ -9,8 +9,9 @@
 //! * `inbox`: a page of the user's inbox; the tab answers `ack` once it has
 //!   shown it, and the server sends the next page (an empty one at the end);
 //! * `push`: a message or an event, live from the user's channels;
-//! * `resync`: a room changed mode, catch up on it; `reconnect`: the link
-//!   to Redis broke, connect again.
+//! * `resync`: a room changed mode, catch up on it; `reconnect`: listening
+//!   for the user stopped for good (the listener retries a broken link to
+//!   Redis by itself), connect again.
 //!
 //! The first frame must be `{"op": "auth", "token": ...}`. The tab acts only
 //! as its signed-in user, and reads only rooms that user is a member of.
@@ -23,6 +24,8 @@ use axum::extract::ws::{Message, WebSocket};
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 use tokio::sync::broadcast::error::RecvError;
+
+use redis_chat_client::Cursor;
 
 use crate::chat::{is_direct, ChatError, ChatResult, Page};
 use crate::hub::Frame;
@@ -245,6 +248,11 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Unread messages in a room, as the page counts them.
+fn unread(cursor: &Cursor) -> i64 {
+    i64::try_from(cursor.unread).unwrap_or(i64::MAX)
+}
+
 /// Whether a full page of history may have older messages before it: it is
 /// full and does not start at message 1.
 fn has_older(messages: &[Json]) -> bool {
@@ -339,11 +347,9 @@ impl Conn {
             .profile_name(&self.user)
             .await?
             .unwrap_or_else(|| self.user.clone());
-        let unread = chat.unread(&self.user).await?;
         let mut rooms = Vec::new();
-        for room in chat.rooms(&self.user).await? {
-            let n = unread.get(&room).copied().unwrap_or(0);
-            if let Some(view) = self.describe(&room, n).await? {
+        for (room, cursor) in chat.cursors(&self.user).await? {
+            if let Some(view) = self.describe(&room, unread(&cursor)).await? {
                 rooms.push(view);
             }
         }
@@ -399,11 +405,14 @@ impl Conn {
         Ok(self.app.chat.rooms(&self.user).await?.into_iter().collect())
     }
 
-    async fn check_member(&self, room: &str) -> ChatResult<()> {
-        if self.my_rooms().await?.contains(room) {
-            Ok(())
-        } else {
-            Err(ChatError::new("you are not a member of that room"))
+    /// The user's read state in `room`, or an error if they are not a
+    /// member (asked of the room, which keeps the membership).
+    async fn check_member(&self, room: &str) -> ChatResult<Cursor> {
+        match self.app.chat.cursor(room, &self.user).await {
+            Ok(Some(cursor)) => Ok(cursor),
+            Ok(None) => Err(ChatError::new("you are not a member of that room")),
+            Err(e) if e.refused => Err(ChatError::new("you are not a member of that room")),
+            Err(e) => Err(e),
         }
     }
 
@@ -441,9 +450,8 @@ impl Conn {
         match op {
             Op::Ping => Ok(json!("pong")),
             Op::Open { room } => {
-                self.check_member(&room).await?;
-                let unread = chat.unread(&me).await?.get(&room).copied().unwrap_or(0);
-                let Some(view) = self.describe(&room, unread).await? else {
+                let cursor = self.check_member(&room).await?;
+                let Some(view) = self.describe(&room, unread(&cursor)).await? else {
                     return Err(ChatError::new("no such room"));
                 };
                 let messages = chat.history(&room, Page::Newest, PAGE).await?;
@@ -504,11 +512,15 @@ impl Conn {
                 Ok(json!({}))
             }
             Op::Room { room } => {
-                if !self.my_rooms().await?.contains(&room) {
-                    return Ok(Json::Null);
-                }
-                let unread = chat.unread(&me).await?.get(&room).copied().unwrap_or(0);
-                Ok(self.describe(&room, unread).await?.unwrap_or(Json::Null))
+                let cursor = match self.check_member(&room).await {
+                    Ok(cursor) => cursor,
+                    Err(e) if e.refused => return Ok(Json::Null),
+                    Err(e) => return Err(e),
+                };
+                Ok(self
+                    .describe(&room, unread(&cursor))
+                    .await?
+                    .unwrap_or(Json::Null))
             }
             Op::Send { room, text, nonce } => {
                 if nonce.is_empty() || nonce.len() > 64 {
@@ -559,7 +571,7 @@ impl Conn {
             }
             Op::Join { room, title } => {
                 let room = room.trim().to_string();
-                match chat.subscribe(&room, &me).await {
+                match chat.join(&room, &me).await {
                     Err(e) if e.is("no such room") => {
                         let title = title
                             .map(|t| t.trim().to_string())
@@ -570,22 +582,26 @@ impl Conn {
                             Err(e) if e.is("room already exists") => {}
                             Err(e) => return Err(e),
                         }
-                        chat.subscribe(&room, &me).await?;
+                        chat.join(&room, &me).await?;
                     }
                     other => other?,
                 }
-                self.app.hubs.reconcile(&me).await?;
+                self.app.hubs.refresh(&me).await;
                 Ok(self.describe(&room, 0).await?.unwrap_or(Json::Null))
             }
             Op::Leave { room } => {
-                chat.unsubscribe(&room, &me).await?;
-                self.app.hubs.reconcile(&me).await?;
+                chat.leave(&room, &me).await?;
+                self.app.hubs.refresh(&me).await;
                 Ok(json!({}))
             }
             Op::Dm { user } => {
-                let room = chat.dm(&me, user.trim()).await?;
-                self.app.hubs.reconcile(&me).await?;
-                let unread = chat.unread(&me).await?.get(&room).copied().unwrap_or(0);
+                let other = user.trim();
+                let room = chat.dm(&me, other).await?;
+                // Both listen to the room now, if they have a tab open
+                // here (in a cluster it has a channel of its own).
+                self.app.hubs.refresh(&me).await;
+                self.app.hubs.refresh(other).await;
+                let unread = chat.cursor(&room, &me).await?.map_or(0, |c| unread(&c));
                 Ok(self.describe(&room, unread).await?.unwrap_or(Json::Null))
             }
             Op::Presence { rooms } => {

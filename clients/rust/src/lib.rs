@@ -1,0 +1,58 @@
+//! An async Rust client for [redis-chat](../../README.md), the Redis module
+//! that adds `CHAT.*` commands: one [`Chat`] type that works the same on
+//! one Redis server and across a Redis Cluster.
+//!
+//! ```no_run
+//! # async fn demo() -> redis_chat_client::Result<()> {
+//! use futures_util::StreamExt;
+//! use redis_chat_client::Chat;
+//!
+//! // Chat::standalone("redis://127.0.0.1:6379/") for one server.
+//! let chat = Chat::cluster(&["127.0.0.1:7001", "127.0.0.1:7002"]).await?;
+//! chat.register("alice", "Alice", None).await?;
+//! chat.register("bob", "Bob", None).await?;
+//! chat.create("general", "General chat").await?;
+//! chat.join("general", "alice").await?;
+//! chat.join("general", "bob").await?;
+//! let mut bob = chat.listen("bob").await?;
+//! let id = chat.send("general", "alice", "Hi Bob!", 1).await?;
+//! let message = bob.next().await;
+//! chat.read("general", "bob", id).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! In a cluster every command of the module touches one slot, and rooms
+//! and users without a shared hash tag live on different nodes. The
+//! library hides that:
+//!
+//! - joins, leaves, direct rooms, unregistering and dropping run in the
+//!   single-slot steps of docs/deployment.md ("Steps across slots"), in
+//!   an order where a cut anywhere leaves nothing a retry, [`Chat::rooms`]
+//!   or [`Chat::reconcile`] does not heal;
+//! - read state comes from `CHAT.CURSOR` per room ([`Chat::unread`],
+//!   [`Chat::missed`]), which one slot always answers;
+//! - [`Chat::send`] names each send with a DEDUP key and retries it through
+//!   broken connections, redirects and failovers, and can wait for
+//!   replicas on the connection of the send;
+//! - [`Chat::listen`] subscribes to each channel `CHAT.CHANNELS` names on
+//!   the node that serves it, and fills every gap from the history, so each
+//!   message comes once, in order, whatever breaks meanwhile.
+
+mod backend;
+mod chat;
+mod error;
+mod listen;
+mod reply;
+mod send;
+mod settings;
+mod slot;
+mod subscriptions;
+
+pub use chat::{Chat, Cursor, Target};
+pub use error::{Error, Result};
+pub use listen::{ListenOptions, ListenStats, Listener, ListenerHandle};
+pub use settings::Settings;
+pub use slot::slot;
+
+/// The `redis` crate this library is built on, for [`Chat::query`].
+pub use redis;
