@@ -106,10 +106,11 @@ pub fn publish_event<'m>(
     }
     let now = context::now();
     let mut channel = Vec::with_capacity(64);
+    // In Redis Cluster a command touches its own slot only (and a member's
+    // channel in another slot would be another node's).
+    let room_slot = sharded.then(|| slot_of_id(room));
     for member in members {
-        // In Redis Cluster a command touches its own slot only (and the
-        // member's channel would be another node's).
-        if Some(member) == except || (sharded && slot_of_id(member) != slot_of_id(room)) {
+        if Some(member) == except || room_slot.is_some_and(|s| slot_of_id(member) != s) {
             continue;
         }
         // A key of another type where a member's should be: nobody to tell.

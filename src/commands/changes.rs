@@ -31,7 +31,7 @@ fn change(ctx: Ctx, args: &Args, req: ChangeRequest) -> Result<Reply, ChatError>
     let (user, id) = (req.user.as_str(), req.id);
     let mut key = existing_room(ctx, args, 0, Access::Write)?;
     let room_id = key.id().to_owned();
-    require_member(ctx, &key, args, 1)?;
+    require_member(ctx, &key, user, args, 1)?;
     let room = key.value()?;
     // Every member key whose copies may change is opened (and checked)
     // before the first write.

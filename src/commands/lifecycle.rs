@@ -8,9 +8,8 @@ use chat_core::request::{parse_room, parse_user, Direct, DirectRoom};
 use chat_core::ChatError;
 
 use super::rooms::{check_room_capacity, check_user_capacity, create_room, join, leave};
-use super::{
-    existing_in_slot, existing_room, existing_user, require_same_slot, shares_slot, tell_room, Args,
-};
+use super::{existing_in_slot, existing_room, existing_user, tell_room, Args};
+use crate::cluster::{self, require_same_slot, shares_slot};
 use crate::reply::Reply;
 use crate::store::{self, Access, Ctx, Name, Opened};
 
@@ -22,7 +21,7 @@ use crate::store::{self, Access, Ctx, Name, Opened};
 /// command declares the two users only; in Redis Cluster it works when the
 /// room's id lands in their slot (users with one hash tag), and users of
 /// different slots make their room in steps: CHAT.DM-ID, CHAT.LIST-ROOM
-/// for each, CHAT.DM-ROOM.
+/// for each, CHAT.DM-ROOM, CHAT.LIST-ROOM for each again.
 pub fn dm(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Direct::parse(args)?;
     let room_id = direct_room(req.a, req.b)?;
@@ -32,13 +31,16 @@ pub fn dm(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     require_same_slot(ctx, req.a.as_str(), &room_id, STEPS)?;
     let mut a = existing_user(ctx, args, 0, Access::Write)?;
     let mut b = existing_user(ctx, args, 1, Access::Write)?;
-    let mut room = store::open_id::<Room>(ctx, &room_id, Access::Write)?;
+    // Not declared: while the slot moves, the room may be on the other node
+    // (TRYAGAIN), and must not be made again here.
+    let mut room = cluster::open_id_here::<Room>(ctx, &room_id, Access::Write)?;
     open_direct_room(ctx, &mut room, req, [Some(&mut a), Some(&mut b)])?;
     Ok(Reply::Bulk(room_id.into_bytes()))
 }
 
 const STEPS: &str = "make the direct room in steps: CHAT.DM-ID <a> <b>, CHAT.LIST-ROOM for \
-                     each user, then CHAT.DM-ROOM <room> <a> <b>, as the client libraries do";
+                     each user, CHAT.DM-ROOM <room> <a> <b>, then CHAT.LIST-ROOM for each \
+                     again, as the client libraries do";
 
 /// CHAT.DM-ID <user-a> <user-b>: the id of the pair's direct room, which
 /// CHAT.DM and CHAT.DM-ROOM use. Touches no key.
@@ -63,19 +65,14 @@ pub fn dm_room(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         });
     }
     let mut room = store::open::<Room>(ctx, args.key(0)?, Access::Write)?;
-    let mut users = Vec::with_capacity(2);
-    for id in [req.pair.a.as_str(), req.pair.b.as_str()] {
-        users.push(if shares_slot(ctx, room_id, id) {
-            Some(existing_in_slot(ctx, Name::made(ctx, id), Access::Write)?)
-        } else {
-            None
-        });
-    }
-    let [a, b] = users.as_mut_slice() else {
-        return Err(ChatError::Internal(
-            "a direct room without two users".into(),
-        ));
+    // A user of the room's slot is checked and listed here; one of another
+    // slot was checked by their own CHAT.LIST-ROOM.
+    let here = |id: &str| {
+        shares_slot(ctx, room_id, id)
+            .then(|| existing_in_slot(ctx, Name::made(ctx, id), Access::Write))
+            .transpose()
     };
+    let (mut a, mut b) = (here(req.pair.a.as_str())?, here(req.pair.b.as_str())?);
     open_direct_room(ctx, &mut room, req.pair, [a.as_mut(), b.as_mut()])?;
     Ok(Reply::Bulk(room_id.as_bytes().to_vec()))
 }
@@ -121,7 +118,7 @@ pub fn drop(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let mut members: Vec<Opened<User>> = Vec::with_capacity(r.member_count() as usize);
     for (member, _) in r.members() {
         if shares_slot(ctx, room_id, member) {
-            members.push(store::open_id(ctx, member, Access::Write)?);
+            members.push(cluster::open_id_here(ctx, member, Access::Write)?);
         }
     }
     tell_room(ctx, room_id, r, None, &Event::Dropped { room: room_id });
@@ -156,7 +153,7 @@ pub fn unregister(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
             "leave the rooms of other slots first (CHAT.UNSUBSCRIBE <room> <user>, then \
              CHAT.UNLIST-ROOM <user> <room>), as the client libraries do",
         )?;
-        rooms.push(store::open_id::<Room>(ctx, room_id, Access::Write)?);
+        rooms.push(cluster::open_id_here::<Room>(ctx, room_id, Access::Write)?);
     }
     for room in &mut rooms {
         leave(ctx, room, user_id, Some(&mut user));

@@ -14,11 +14,11 @@ pub mod rooms;
 pub mod send;
 pub mod users;
 
-use chat_core::channels::slot_of_id;
 use chat_core::data::{Room, User};
 use chat_core::event::{Event, RoomMode};
 use chat_core::ChatError;
 
+use crate::cluster;
 use crate::config::limits;
 use crate::reply::Reply;
 use crate::store::{self, Access, Ctx, Name, Opened};
@@ -108,22 +108,24 @@ fn existing_user(
     existing(ctx, args, i, access)
 }
 
-/// Fails unless argument `i` names a member of `room`. When the user's key
-/// lives in the room's slot (always, without cluster mode) it is opened
-/// and its type checked like any other (`WRONGTYPE` for a key of another
-/// type), so an unregistered user gets `ERR no such user`; a user of
-/// another slot is checked by membership alone, which a join made after
-/// checking that the user exists. Then `ERR user is not a member of the
-/// room`.
-fn require_member(ctx: Ctx, room: &Opened<Room>, args: &Args, i: usize) -> Result<(), ChatError> {
-    let user_id = args
-        .get(i)
-        .map(|b| String::from_utf8_lossy(b))
-        .unwrap_or_default();
-    if shares_slot(ctx, room.id(), &user_id) {
+/// Fails unless `user_id`, argument `i`, names a member of `room`. When
+/// the user's key lives in the room's slot (always, without cluster mode)
+/// it is opened and its type checked like any other (`WRONGTYPE` for a key
+/// of another type), so an unregistered user gets `ERR no such user`; a
+/// user of another slot is checked by membership alone, which a join made
+/// after checking that the user exists. Then `ERR user is not a member of
+/// the room`.
+fn require_member(
+    ctx: Ctx,
+    room: &Opened<Room>,
+    user_id: &str,
+    args: &Args,
+    i: usize,
+) -> Result<(), ChatError> {
+    if cluster::shares_slot(ctx, room.id(), user_id) {
         existing_in_slot(ctx, args.key(i)?, Access::Read)?;
     }
-    if room.value()?.is_member(&user_id) {
+    if room.value()?.is_member(user_id) {
         Ok(())
     } else {
         Err(ChatError::NotMember)
@@ -144,7 +146,7 @@ fn open_other_members(
 ) -> Result<Vec<Opened<User>>, ChatError> {
     let mut members = Vec::with_capacity(room.member_count() as usize);
     for (member, _) in room.members() {
-        if member == except || !shares_slot(ctx, room_id, member) {
+        if member == except || !cluster::shares_slot(ctx, room_id, member) {
             continue;
         }
         members.push(store::open_id(ctx, member, Access::Write)?);
@@ -152,69 +154,28 @@ fn open_other_members(
     Ok(members)
 }
 
-/// Whether this server runs in Redis Cluster mode.
-fn in_cluster(ctx: Ctx) -> bool {
-    crate::cluster::enabled(ctx)
-}
-
 /// Opens the key of a user in the command's slot that the command does not
-/// declare, which must exist: `ERR no such user`; or, in Redis Cluster while
-/// the slot moves between nodes, `TRYAGAIN`, since the key may be on the
-/// other node for the moment (Redis answers the same for a command whose
-/// declared keys are split by a migration).
+/// declare, which must exist: `ERR no such user`, or `TRYAGAIN` while the
+/// slot moves (`cluster::open_here`).
 fn existing_in_slot(ctx: Ctx, name: Name, access: Access) -> Result<Opened<User>, ChatError> {
-    let key = store::open::<User>(ctx, name, access)?;
+    let key = cluster::open_here::<User>(ctx, name, access)?;
     if key.exists() {
-        return Ok(key);
-    }
-    let id = key.id();
-    if in_cluster(ctx) && crate::cluster::slot_moving(ctx, slot_of_id(id)) {
-        return Err(ChatError::TryAgain(id.to_string()));
-    }
-    Err(ChatError::NoSuchUser)
-}
-
-/// The Redis Cluster slot of `id`'s key, or `None` without cluster mode.
-fn cluster_slot(ctx: Ctx, id: &str) -> Option<u16> {
-    in_cluster(ctx).then(|| slot_of_id(id))
-}
-
-/// Whether a command that runs in `id`'s slot may open `other`'s key too.
-/// In Redis Cluster a command touches the keys of one slot only, whatever
-/// node holds which slots now, so that it behaves the same before, during
-/// and after a reshard; without cluster mode every key is at hand.
-fn shares_slot(ctx: Ctx, id: &str, other: &str) -> bool {
-    !in_cluster(ctx) || slot_of_id(id) == slot_of_id(other)
-}
-
-/// Fails with `CROSSSLOT` (and `advice`) unless `other` shares `id`'s slot.
-fn require_same_slot(
-    ctx: Ctx,
-    id: &str,
-    other: &str,
-    advice: &'static str,
-) -> Result<(), ChatError> {
-    if shares_slot(ctx, id, other) {
-        Ok(())
+        Ok(key)
     } else {
-        Err(ChatError::CrossSlot {
-            id: id.to_string(),
-            other: other.to_string(),
-            advice,
-        })
+        Err(ChatError::NoSuchUser)
     }
 }
 
 /// The mode of a room with its members now (`Room::mode`).
 fn mode_of(ctx: Ctx, room_id: &str, room: &Room) -> RoomMode {
-    room.mode(limits().fanout_max_members, cluster_slot(ctx, room_id))
+    room.mode(limits().fanout_max_members, cluster::slot_of(ctx, room_id))
 }
 
 /// Publishes `event` to the room's audience, except `actor`.
 fn tell_room(ctx: Ctx, room_id: &str, room: &Room, actor: Option<&str>, event: &Event) {
     crate::publish::publish_event(
         ctx,
-        in_cluster(ctx),
+        cluster::enabled(ctx),
         room_id,
         mode_of(ctx, room_id, room),
         room.members().map(|(m, _)| m),
@@ -223,8 +184,9 @@ fn tell_room(ctx: Ctx, room_id: &str, room: &Room, actor: Option<&str>, event: &
     );
 }
 
-/// Whether `user` is a member of room `room` (false for an unknown room).
+/// Whether `user` is a member of room `room` (false for an unknown room;
+/// `TRYAGAIN` while the room's slot moves and the room is not here).
 pub(crate) fn is_member(ctx: Ctx, room: &str, user: &str) -> Result<bool, ChatError> {
-    let room = store::open_id::<Room>(ctx, room, Access::Read)?;
+    let room = cluster::open_id_here::<Room>(ctx, room, Access::Read)?;
     Ok(room.get().is_some_and(|r| r.is_member(user)))
 }

@@ -9,7 +9,8 @@ use chat_core::data::User;
 use chat_core::request::{parse_room, parse_user, Online};
 use chat_core::ChatError;
 
-use super::{existing_room, existing_user, require_same_slot, Args};
+use super::{existing_room, existing_user, Args};
+use crate::cluster::require_same_slot;
 use crate::config::limits;
 use crate::context;
 use crate::replication;

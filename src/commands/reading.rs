@@ -11,19 +11,17 @@ use chat_core::request::{parse_user, Membership, Read as ReadRequest};
 use chat_core::ChatError;
 
 use super::rooms::listen_reply;
-use super::{
-    existing_room, existing_user, mode_of, require_member, require_same_slot, shares_slot,
-    tell_room, Args,
-};
+use super::{existing_room, existing_user, mode_of, require_member, tell_room, Args};
+use crate::cluster::{self, require_same_slot, shares_slot};
 use crate::reply::{field, Reply};
-use crate::store::{self, Access, Ctx};
+use crate::store::{Access, Ctx};
 
 /// CHAT.READ <room> <user> <id>
 pub fn read(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = ReadRequest::parse(args)?;
     let (room_id, user) = (req.room.as_str(), req.user.as_str());
     let mut key = existing_room(ctx, args, 0, Access::Write)?;
-    require_member(ctx, &key, args, 1)?;
+    require_member(ctx, &key, user, args, 1)?;
     let room = key.value_mut()?;
     let moved = match room.read(user, req.id)? {
         Read::Stayed(cursor) => return Ok(Reply::Int(cursor as i64)),
@@ -44,10 +42,11 @@ pub fn read(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 /// whose rooms live in other slots).
 pub fn cursor(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Membership::parse("chat.cursor", args)?;
+    let user = req.user.as_str();
     let key = existing_room(ctx, args, 0, Access::Read)?;
-    require_member(ctx, &key, args, 1)?;
+    require_member(ctx, &key, user, args, 1)?;
     let room = key.value()?;
-    let cursor = room.cursor(req.user.as_str()).unwrap_or(0);
+    let cursor = room.cursor(user).unwrap_or(0);
     let last = room.last_id();
     Ok(Reply::Map(vec![
         field("cursor", Reply::Int(cursor as i64)),
@@ -71,7 +70,7 @@ pub fn unread(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
              as the client libraries do",
         )?;
         // A room whose key was deleted by hand has nothing to read.
-        let room = store::open_id::<Room>(ctx, room_id, Access::Read)?;
+        let room = cluster::open_id_here::<Room>(ctx, room_id, Access::Read)?;
         if let Some(unread) = room.get().and_then(|r| r.unread(user.as_str())) {
             if unread > 0 {
                 counts.push((room_id.as_bytes().to_vec(), Reply::Int(unread as i64)));
@@ -86,7 +85,7 @@ pub fn typing(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Membership::parse("chat.typing", args)?;
     let (room_id, user) = (req.room.as_str(), req.user.as_str());
     let key = existing_room(ctx, args, 0, Access::Read)?;
-    require_member(ctx, &key, args, 1)?;
+    require_member(ctx, &key, user, args, 1)?;
     let room = key.value()?;
     tell_room(
         ctx,
@@ -113,8 +112,10 @@ pub fn channels(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
             modes.push((room_id, RoomMode::Broadcast));
             continue;
         }
-        let room = store::open_id::<Room>(ctx, room_id, Access::Read)?;
-        if let Some(r) = room.get() {
+        // A listed room the user is not a member of (a join or leave cut
+        // short, in a cluster) has nothing to listen to.
+        let room = cluster::open_id_here::<Room>(ctx, room_id, Access::Read)?;
+        if let Some(r) = room.get().filter(|r| r.is_member(user.as_str())) {
             modes.push((room_id, mode_of(ctx, room_id, r)));
         }
     }

@@ -23,10 +23,8 @@ use chat_core::ids::is_direct_room;
 use chat_core::request::{parse_room, Create, Listing, Members, Membership};
 use chat_core::ChatError;
 
-use super::{
-    existing_in_slot, existing_room, existing_user, in_cluster, mode_of, open_new, shares_slot,
-    Args,
-};
+use super::{existing_in_slot, existing_room, existing_user, mode_of, open_new, Args};
+use crate::cluster::{self, shares_slot};
 use crate::config::limits;
 use crate::context;
 use crate::publish::publish_event;
@@ -115,7 +113,11 @@ pub fn unsubscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let (room_id, user_id) = (req.room.as_str(), req.user.as_str());
     let mut room = store::open::<Room>(ctx, args.key(0)?, Access::Write)?;
     let mut user = if shares_slot(ctx, room_id, user_id) {
-        Some(store::open::<User>(ctx, args.key(1)?, Access::Write)?)
+        Some(cluster::open_here::<User>(
+            ctx,
+            args.key(1)?,
+            Access::Write,
+        )?)
     } else {
         None
     };
@@ -308,7 +310,7 @@ fn announce_mode_change(ctx: Ctx, room_id: &str, room: &Room, old: RoomMode, new
     let members = room.members().map(|(m, _)| m);
     publish_event(
         ctx,
-        in_cluster(ctx),
+        cluster::enabled(ctx),
         room_id,
         old,
         members,
@@ -330,7 +332,7 @@ pub(super) fn listen_reply(
     rooms: &[(&str, RoomMode)],
     compact: bool,
 ) -> Reply {
-    let cluster = in_cluster(ctx);
+    let cluster = cluster::enabled(ctx);
     let mut channels = vec![user_channel(user)];
     for (room, mode) in rooms {
         if *mode == RoomMode::Broadcast {

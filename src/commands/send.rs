@@ -19,9 +19,8 @@ use chat_core::replay::ResolvedSend;
 use chat_core::request::Send;
 use chat_core::ChatError;
 
-use super::{
-    existing_in_slot, existing_room, in_cluster, mode_of, open_other_members, shares_slot, Args,
-};
+use super::{existing_in_slot, existing_room, mode_of, open_other_members, Args};
+use crate::cluster::{self, shares_slot};
 use crate::config::limits;
 use crate::context;
 use crate::publish::{publish, Publisher};
@@ -58,7 +57,7 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     // hand, or moved away by a slot migration) gets no copy, and misses
     // nothing: their read cursor stays before the message.
     let mode = mode_of(ctx, room_id, room);
-    let cluster = in_cluster(ctx);
+    let cluster = cluster::enabled(ctx);
     let mut recipients = match mode {
         RoomMode::Fanout => open_other_members(ctx, room_id, room, sender)?,
         RoomMode::Broadcast => Vec::new(),

@@ -345,3 +345,66 @@ fn a_send_whose_sender_moved_ahead_of_the_room_is_told_to_try_again() {
     let mut moved = cluster.client();
     assert_eq!(int(&q(&mut moved, &["CHAT.SEND", &room, &alice, "two"])), 2);
 }
+
+/// While a slot migrates, a direct room or a room a user is in that moved
+/// ahead of the users is not made again on the old node (which would stall
+/// the reshard with BUSYKEY), nor left keeping a user who unregisters.
+#[test]
+fn keys_that_moved_ahead_are_neither_made_again_nor_left_behind() {
+    let cluster = Cluster::start();
+    let tag = "t2";
+    let (a, b, c) = ("{t2}a", "{t2}b", "{t2}c");
+    let room = "{t2}room";
+    let mut con = cluster.client();
+    for user in [a, b, c] {
+        q(&mut con, &["CHAT.REGISTER", user, "U"]);
+    }
+    let dm = text(&q(&mut con, &["CHAT.DM", a, b]));
+    q(&mut con, &["CHAT.SEND", &dm, a, "hello"]);
+    q(&mut con, &["CHAT.CREATE", room, "Room"]);
+    q(&mut con, &["CHAT.SUBSCRIBE", room, c]);
+
+    let s = slot(tag.as_bytes()).to_string();
+    let (source, mut from) = cluster.node_for(slot(tag.as_bytes()));
+    let target = *cluster.ports.iter().find(|&&p| p != source).unwrap();
+    let mut to = cluster.node(target);
+    let (source_id, target_id) = (node_id(&cluster, source), node_id(&cluster, target));
+    q(
+        &mut to,
+        &["CLUSTER", "SETSLOT", &s, "IMPORTING", &source_id],
+    );
+    q(
+        &mut from,
+        &["CLUSTER", "SETSLOT", &s, "MIGRATING", &target_id],
+    );
+    let port = target.to_string();
+    for key in [dm.as_str(), room] {
+        q(
+            &mut from,
+            &["MIGRATE", "127.0.0.1", &port, key, "0", "5000"],
+        );
+    }
+
+    let before = digest(&mut from);
+    for command in [&["CHAT.DM", a, b][..], &["CHAT.UNREGISTER", c]] {
+        let e = try_q(&mut from, command).unwrap_err();
+        assert_eq!(e.code(), Some("TRYAGAIN"), "{command:?}: {e}");
+    }
+    assert_eq!(digest(&mut from), before, "nothing written");
+
+    // The users follow; the slot is the target's; both work there.
+    for key in [a, b, c] {
+        q(
+            &mut from,
+            &["MIGRATE", "127.0.0.1", &port, key, "0", "5000"],
+        );
+    }
+    for node in [&mut to, &mut from] {
+        q(node, &["CLUSTER", "SETSLOT", &s, "NODE", &target_id]);
+    }
+    let mut moved = cluster.client();
+    assert_eq!(text(&q(&mut moved, &["CHAT.DM", a, b])), dm);
+    assert_eq!(docs(&q(&mut moved, &["CHAT.HISTORY", &dm])).len(), 1);
+    q(&mut moved, &["CHAT.UNREGISTER", c]);
+    assert!(strings(&q(&mut moved, &["CHAT.MEMBERS", room])).is_empty());
+}

@@ -227,13 +227,16 @@ class Chat:
         """Ends ``user``'s membership of ``room``; True if they were a member.
 
         The membership goes first and the listing after, so a crash between
-        the two leaves only a listing, which readers skip. (On one server the
-        first step does both; the second still clears a listing left by an
-        interrupted step-by-step join.)
+        the two leaves only a listing, which readers skip. Only a listing
+        older than this leave goes: a join of the same room that ran
+        meanwhile keeps its own. (On one server the first step does both;
+        the second still clears a listing left by an interrupted
+        step-by-step join.)
         """
+        began = time.monotonic()
         was_member = _replies.integer(self._call("CHAT.UNSUBSCRIBE", room, user)) == 1
         if self.cluster or not was_member:
-            self._unlist(user, room)
+            self._unlist(user, room, time.monotonic() - began)
         return was_member
 
     def _unlist(self, user: str, room: str, older_than: float | None = None) -> bool:

@@ -156,10 +156,13 @@ impl Chat {
     /// room`: a cut between the two leaves only a listing, which readers
     /// skip.
     pub async fn leave(&self, room: &str, user: &str) -> Result<bool> {
+        let began = Instant::now();
         let was = self
             .query(redis::cmd("CHAT.UNSUBSCRIBE").arg(room).arg(user))
             .await?;
-        self.unlist(user, room, None).await?;
+        // Only a listing older than this leave: a join of the same room
+        // that ran meanwhile keeps its own.
+        self.unlist(user, room, Some(began.elapsed())).await?;
         Ok(reply::int(was)? == 1)
     }
 

@@ -42,8 +42,9 @@ pub struct People {
 
 /// (slot, count) packed in 4 bytes, so that a room stays in its allocator
 /// size class: 0 is "not counted yet"; else the top bit is set, the next 14
-/// bits hold the slot and the low 17 bits the count. A count that does not
-/// fit is not kept, and counted again when next needed.
+/// bits hold the slot and the low 17 bits the count. A count past what 17
+/// bits hold stays at the largest, which still says "some": a join leaves
+/// it there, and a leave forgets it, to count again once when next needed.
 #[derive(Debug, Clone, Copy, Default)]
 struct Outside(u32);
 
@@ -52,15 +53,22 @@ impl Outside {
     const MAX_COUNT: u32 = (1 << Self::COUNT_BITS) - 1;
 
     fn counted(slot: u16, members: u32) -> Outside {
-        if members > Self::MAX_COUNT {
-            return Outside(0);
-        }
+        let members = members.min(Self::MAX_COUNT);
         Outside(1 << 31 | u32::from(slot & 0x3fff) << Self::COUNT_BITS | members)
     }
 
     fn get(self) -> Option<(u16, u32)> {
         let slot = ((self.0 >> Self::COUNT_BITS) & 0x3fff) as u16;
         (self.0 != 0).then_some((slot, self.0 & Self::MAX_COUNT))
+    }
+
+    /// After a member of another slot than `slot` joined (+1) or left (-1).
+    fn changed(self, change: i32) -> Outside {
+        match self.get() {
+            Some((_, Self::MAX_COUNT)) if change < 0 => Outside(0),
+            Some((slot, n)) => Outside::counted(slot, n.saturating_add_signed(change)),
+            None => self,
+        }
     }
 }
 
@@ -182,11 +190,12 @@ impl People {
     /// Keeps the count of members outside the room's slot right when `id`
     /// joins (+1) or leaves (-1).
     fn count_outside(&self, id: &str, change: i32) {
-        if let Some((slot, n)) = self.outside.get().get() {
-            if slot_of_id(id) != slot {
-                self.outside
-                    .set(Outside::counted(slot, n.saturating_add_signed(change)));
-            }
+        let outside = self.outside.get();
+        if outside
+            .get()
+            .is_some_and(|(slot, _)| slot_of_id(id) != slot)
+        {
+            self.outside.set(outside.changed(change));
         }
     }
 
@@ -351,11 +360,18 @@ mod tests {
     }
 
     #[test]
-    fn the_packed_count_keeps_every_slot_and_forgets_what_does_not_fit() {
+    fn the_packed_count_keeps_every_slot_and_stays_at_its_largest() {
         let max = Outside::MAX_COUNT;
         assert_eq!(Outside::counted(16383, max).get(), Some((16383, max)));
         assert_eq!(Outside::counted(0, 0).get(), Some((0, 0)));
-        assert_eq!(Outside::counted(5, max + 1).get(), None);
         assert_eq!(Outside::default().get(), None);
+        // Past the largest count: still "some", through joins; a leave
+        // forgets it, to be counted again.
+        let many = Outside::counted(5, max + 10);
+        assert_eq!(many.get(), Some((5, max)));
+        assert_eq!(many.changed(1).get(), Some((5, max)));
+        assert_eq!(many.changed(-1).get(), None);
+        assert_eq!(Outside::counted(5, 3).changed(-1).get(), Some((5, 2)));
+        assert_eq!(Outside::default().changed(1).get(), None);
     }
 }

@@ -1,0 +1,80 @@
+# shellcheck shell=bash disable=SC2154 # sourced by scripts/memcheck
+# The cluster-mode steps of scripts/memcheck: the server under valgrind
+# runs with --cluster-enabled, owns every slot, and meets a plain partner
+# node (no valgrind) that a slot moves to. Ids without a hash tag live in
+# different slots: every command touches its own, and the steps across
+# slots run in their documented order. Then a tenant's slot starts to move
+# and a send whose sender moved ahead of the room answers TRYAGAIN (the
+# module asks CLUSTER NODES through RedisModule_Call).
+
+section "cluster: a partner node"
+partner_port="$(free_port)" || fail "no free port for the partner node"
+mkdir -p "$tmp/partner"
+"$server_bin" --port "$partner_port" --bind 127.0.0.1 --dir "$tmp/partner" \
+    --logfile "$tmp/partner/redis.log" --daemonize no --save "" --appendonly no \
+    --cluster-enabled yes --cluster-config-file "$tmp/partner/nodes.conf" \
+    --loadmodule "$module" >/dev/null 2>&1 &
+background_pids+=("$!")
+rp() { "$cli" -h 127.0.0.1 -p "$partner_port" "$@"; }
+partner_up() { [ "$(rp PING 2>/dev/null)" = PONG ]; }
+wait_for "the partner node" partner_up
+expect "OK" CLUSTER ADDSLOTSRANGE 0 16383
+expect "OK" CLUSTER MEET 127.0.0.1 "$partner_port"
+cluster_ok() {
+    [[ "$(r CLUSTER INFO)" == *"cluster_state:ok"* && "$(rp CLUSTER NODES | grep -c connected)" == 2 ]]
+}
+wait_for "the two nodes to meet" cluster_ok
+
+section "cluster: one app over many slots"
+expect "OK" CHAT.REGISTER alice "Alice"
+expect "OK" CHAT.REGISTER bob "Bob"
+expect "OK" CHAT.CREATE general "General"
+for user in alice bob; do
+    expect "1" CHAT.LIST-ROOM "$user" general
+    expect $'SSUBSCRIBE\nchat:user:{'"$user"$'}:push\nchat:room:{general}:push' CHAT.SUBSCRIBE general "$user"
+    expect "0" CHAT.LIST-ROOM "$user" general
+done
+expect_has "broadcast" CHAT.INFO general
+expect "1" CHAT.SEND general alice "Hello across slots"
+expect "2" CHAT.SEND general alice "Hello across slots" DEDUP k1
+expect "2" CHAT.SEND general alice "Hello across slots" DEDUP k1
+expect $'cursor\n0\nlast_id\n2\nunread\n2' CHAT.CURSOR general bob
+expect "2" CHAT.READ general bob 2
+expect "OK" CHAT.TYPING general bob
+expect "OK" CHAT.EDIT general alice 1 "Hello, across slots"
+expect "OK" CHAT.DELETE general alice 2
+expect_has '"deleted":true' CHAT.HISTORY general AFTER 1
+expect $'SSUBSCRIBE\nchat:user:{bob}:push\nchat:room:{general}:push' CHAT.CHANNELS bob
+expect "CROSSSLOT *CHAT.CURSOR*" CHAT.UNREAD bob
+expect "CROSSSLOT *CHAT.PROFILE*" CHAT.PRESENCE general
+expect "CROSSSLOT *CHAT.UNSUBSCRIBE*" CHAT.UNREGISTER bob
+expect_has "online" CHAT.PROFILE bob
+expect "dm:5:alice:bob" CHAT.DM-ID bob alice
+expect "CROSSSLOT *" CHAT.DM alice bob
+expect "1" CHAT.LIST-ROOM alice dm:5:alice:bob
+expect "1" CHAT.LIST-ROOM bob dm:5:alice:bob
+expect "dm:5:alice:bob" CHAT.DM-ROOM dm:5:alice:bob alice bob
+expect "1" CHAT.SEND dm:5:alice:bob bob "Psst"
+expect "1" CHAT.UNSUBSCRIBE general bob
+expect "1" CHAT.UNLIST-ROOM bob general IF-OLDER-THAN-MS 0
+expect "1" CHAT.UNSUBSCRIBE dm:5:alice:bob bob
+expect "1" CHAT.UNLIST-ROOM bob dm:5:alice:bob
+expect "OK" CHAT.UNREGISTER bob
+expect "OK" CHAT.DROP general
+expect "1" CHAT.UNLIST-ROOM alice general
+
+section "cluster: a slot on the move"
+expect "OK" CHAT.REGISTER "{t}alice" "Alice"
+expect "OK" CHAT.CREATE "{t}room" "Room"
+expect $'SSUBSCRIBE\nchat:user:{t}{alice}:push' CHAT.SUBSCRIBE "{t}room" "{t}alice"
+slot="$(r CLUSTER KEYSLOT t)"
+partner_id="$(rp CLUSTER MYID)"
+my_id="$(r CLUSTER MYID)"
+[ "$(rp CLUSTER SETSLOT "$slot" IMPORTING "$my_id")" = OK ] || fail "SETSLOT IMPORTING on the partner"
+expect "OK" CLUSTER SETSLOT "$slot" MIGRATING "$partner_id"
+expect "OK" MIGRATE 127.0.0.1 "$partner_port" "{t}alice" 0 5000
+expect "TRYAGAIN the key of '{t}alice' is moving*" CHAT.SEND "{t}room" "{t}alice" "Hi"
+expect "TRYAGAIN*" CHAT.CURSOR "{t}room" "{t}alice"
+expect "OK" CLUSTER SETSLOT "$slot" STABLE
+[ "$(rp CLUSTER SETSLOT "$slot" STABLE)" = OK ] || fail "SETSLOT STABLE on the partner"
+expect "ERR no such user" CHAT.SEND "{t}room" "{t}alice" "Hi"
