@@ -144,8 +144,7 @@ class Chat:
                     return False
                 raise
             for room in listed:
-                self._call("CHAT.UNSUBSCRIBE", room, user)
-                self._unlist(user, room)
+                self.leave(room, user)
             try:
                 # The user existed a moment ago: "no such user" now means an
                 # attempt whose reply was lost (or another client) removed it.
