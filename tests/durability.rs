@@ -411,24 +411,10 @@ fn kill_9_loses_no_acknowledged_message() {
     server.restart_with(&limits, &AOF);
     let mut con = server.conn();
     let last_id = int(&field(&q(&mut con, &["CHAT.INFO", "r"]), "last_id"));
-    let mut history = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = docs(&q(
-            &mut con,
-            &[
-                "CHAT.HISTORY",
-                "r",
-                "AFTER",
-                &after.to_string(),
-                "COUNT",
-                "1000",
-            ],
-        ));
-        let Some(last) = page.last() else { break };
-        after = last["id"].as_i64().unwrap();
-        history.extend(page.iter().map(|d| d["id"].as_i64().unwrap()));
-    }
+    let history: Vec<i64> = history_after(&mut con, "r", 0)
+        .iter()
+        .map(|d| d["id"].as_i64().unwrap())
+        .collect();
     // Ids run 1..=last_id with no gap and no duplicate...
     assert_same_ids(&history, &(1..=last_id).collect::<Vec<_>>(), "history");
     // ...and every id a client was given is among them.
@@ -440,16 +426,10 @@ fn kill_9_loses_no_acknowledged_message() {
     assert_eq!(counted, last_id);
     // bob's inbox holds every message: read it as an app would, a page at
     // a time, acknowledging each page.
-    let mut inbox = Vec::new();
-    loop {
-        let page = docs(&q(&mut con, &["CHAT.FETCH", "bob", "COUNT", "1000"]));
-        let Some(last) = page.last() else { break };
-        inbox.extend(page.iter().map(|d| d["id"].as_i64().unwrap()));
-        q(
-            &mut con,
-            &["CHAT.ACK", "bob", last["delivery"].as_str().unwrap()],
-        );
-    }
+    let inbox: Vec<i64> = drain_inbox(&mut con, "bob")
+        .iter()
+        .map(|d| d["id"].as_i64().unwrap())
+        .collect();
     assert_same_ids(&inbox, &history, "bob's inbox");
     // The next send continues the sequence.
     assert_eq!(

@@ -14,7 +14,7 @@ use chat_core::channels::slot;
 use redis::Value;
 
 use crate::common::*;
-use crate::{whole_history, Cluster};
+use crate::{slot_owner, Cluster};
 
 /// A client that sends to one room through whichever node owns its slot
 /// now, and acknowledges a send only once a replica has it: `WAIT 1` on the
@@ -62,35 +62,12 @@ fn replicated(con: &mut redis::Connection) -> redis::RedisResult<bool> {
 }
 
 impl Sender {
-    /// The node that owns `slot`, asked of any node that answers.
-    fn owner(&self, slot: u16) -> Option<u16> {
-        for &port in &self.ports {
-            let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
-                continue;
-            };
-            let Ok(mut con) = client.get_connection_with_timeout(Duration::from_millis(300)) else {
-                continue;
-            };
-            let Ok(Value::Array(ranges)) = try_q(&mut con, &["CLUSTER", "SLOTS"]) else {
-                continue;
-            };
-            for range in ranges {
-                let Value::Array(r) = range else { continue };
-                if (int(&r[0])..=int(&r[1])).contains(&i64::from(slot)) {
-                    let Value::Array(node) = &r[2] else { continue };
-                    return Some(int(&node[1]) as u16);
-                }
-            }
-        }
-        None
-    }
-
     /// Sends until a replica has it; the same DEDUP key every time.
     fn send(&mut self, room: &str, user: &str, text: &str) -> u64 {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if self.node.is_none() {
-                let connected = self.owner(slot(room.as_bytes())).and_then(|port| {
+                let connected = slot_owner(&self.ports, slot(room.as_bytes())).and_then(|port| {
                     redis::Client::open(format!("redis://127.0.0.1:{port}/"))
                         .ok()?
                         .get_connection_with_timeout(Duration::from_millis(500))
@@ -229,17 +206,12 @@ fn a_primary_killed_while_clients_send_loses_no_acknowledged_message() {
     let acked = acked.lock().unwrap();
     let mut histories = BTreeMap::new();
     let survivors: Vec<u16> = all_ports.iter().copied().filter(|&p| p != victim).collect();
-    let finder = Sender {
-        ports: survivors,
-        node: None,
-        fresh: true,
-    };
     for room in &rooms {
-        let owner = finder.owner(slot(room.as_bytes())).expect("an owner");
+        let owner = slot_owner(&survivors, slot(room.as_bytes())).expect("an owner");
         assert_ne!(owner, victim);
         let mut con = cluster.node(owner);
         let mut texts = Vec::new();
-        for doc in whole_history(&mut con, room) {
+        for doc in history_after(&mut con, room, 0) {
             assert_eq!(
                 doc["id"].as_u64().unwrap(),
                 texts.len() as u64 + 1,

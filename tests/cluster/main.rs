@@ -85,20 +85,38 @@ impl Cluster {
 
     /// A plain connection to the node that owns `slot`.
     fn node_for(&self, slot: u16) -> (u16, redis::Connection) {
-        let mut any = self.node(self.ports[0]);
-        let Value::Array(ranges) = q(&mut any, &["CLUSTER", "SLOTS"]) else {
-            panic!()
-        };
-        for range in ranges {
-            let Value::Array(r) = range else { continue };
-            let (from, to) = (int(&r[0]), int(&r[1]));
-            if (from..=to).contains(&i64::from(slot)) {
-                let Value::Array(node) = &r[2] else { continue };
-                let port = int(&node[1]) as u16;
-                return (port, self.node(port));
-            }
-        }
-        panic!("no node owns slot {slot}");
+        let port = slot_owner(&self.ports, slot).unwrap_or_else(|| panic!("no node owns {slot}"));
+        (port, self.node(port))
+    }
+
+    /// `redis-cli --cluster reshard` of `slots` slots from the primary on
+    /// `source` to the one on `target`, with `options` added.
+    fn reshard(&self, source: u16, target: u16, slots: u16, options: &[&str]) {
+        let (from, to, slots) = (
+            node_id(self, source),
+            node_id(self, target),
+            slots.to_string(),
+        );
+        let out = Command::new(cli_program())
+            .args(["--cluster", "reshard", &format!("127.0.0.1:{source}")])
+            .args([
+                "--cluster-from",
+                &from,
+                "--cluster-to",
+                &to,
+                "--cluster-slots",
+                &slots,
+            ])
+            .args(options)
+            .arg("--cluster-yes")
+            .output()
+            .expect("redis-cli --cluster reshard");
+        assert!(
+            out.status.success(),
+            "reshard failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     fn node(&self, port: u16) -> redis::Connection {
@@ -113,6 +131,97 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.script("stop");
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The port of the primary that owns `slot`, as the first of `ports` that
+/// answers says (`CLUSTER SLOTS`); `None` if none answers.
+fn slot_owner(ports: &[u16], slot: u16) -> Option<u16> {
+    ports.iter().find_map(|&port| {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
+        let mut con = client
+            .get_connection_with_timeout(Duration::from_millis(300))
+            .ok()?;
+        let Ok(Value::Array(ranges)) = try_q(&mut con, &["CLUSTER", "SLOTS"]) else {
+            return None;
+        };
+        ranges.iter().find_map(|range| {
+            let Value::Array(r) = range else { return None };
+            let Value::Array(node) = r.get(2)? else {
+                return None;
+            };
+            (int(&r[0])..=int(&r[1]))
+                .contains(&i64::from(slot))
+                .then(|| int(&node[1]) as u16)
+        })
+    })
+}
+
+/// A slot moved by hand, key by key, from the node that owns it to
+/// another one, as `redis-cli --cluster reshard` does: between `start` and
+/// `finish` the slot is migrating on one node and importing on the other.
+struct Migration {
+    slot: String,
+    from: redis::Connection,
+    to: redis::Connection,
+    source_id: String,
+    target_id: String,
+    target_port: String,
+}
+
+impl Migration {
+    /// Starts moving the slot of `tag` to another primary.
+    fn start(cluster: &Cluster, tag: &str) -> Migration {
+        let (source, from) = cluster.node_for(slot(tag.as_bytes()));
+        let target = *cluster.ports.iter().find(|&&p| p != source).unwrap();
+        let mut migration = Migration {
+            slot: slot(tag.as_bytes()).to_string(),
+            from,
+            to: cluster.node(target),
+            source_id: node_id(cluster, source),
+            target_id: node_id(cluster, target),
+            target_port: target.to_string(),
+        };
+        migration.mark();
+        migration
+    }
+
+    /// The slot importing on the target and migrating on the source.
+    fn mark(&mut self) {
+        let s = &self.slot;
+        q(
+            &mut self.to,
+            &["CLUSTER", "SETSLOT", s, "IMPORTING", &self.source_id],
+        );
+        q(
+            &mut self.from,
+            &["CLUSTER", "SETSLOT", s, "MIGRATING", &self.target_id],
+        );
+    }
+
+    /// The move called off: the slot stays the source's.
+    fn cancel(&mut self) {
+        for node in [&mut self.from, &mut self.to] {
+            q(node, &["CLUSTER", "SETSLOT", &self.slot, "STABLE"]);
+        }
+    }
+
+    fn migrate(&mut self, key: &str) {
+        let port = &self.target_port;
+        q(
+            &mut self.from,
+            &["MIGRATE", "127.0.0.1", port, key, "0", "5000"],
+        );
+    }
+
+    /// The slot is the target's on both nodes.
+    fn finish(&mut self) {
+        for node in [&mut self.to, &mut self.from] {
+            q(
+                node,
+                &["CLUSTER", "SETSLOT", &self.slot, "NODE", &self.target_id],
+            );
+        }
     }
 }
 
@@ -165,27 +274,4 @@ fn node_id(cluster: &Cluster, port: u16) -> String {
 /// INFO chat field `name`, as an integer, on the server on `port`.
 fn chat_stat(cluster: &Cluster, port: u16, name: &str) -> i64 {
     info_int(&mut cluster.node(port), "chat", name)
-}
-
-/// Every message the history of `room` keeps, page after page, ascending.
-fn whole_history<C: redis::ConnectionLike>(con: &mut C, room: &str) -> Vec<serde_json::Value> {
-    let mut all: Vec<serde_json::Value> = Vec::new();
-    loop {
-        let after = all.last().map_or(0, |d| d["id"].as_i64().unwrap_or(0));
-        let page = docs(&q(
-            con,
-            &[
-                "CHAT.HISTORY",
-                room,
-                "AFTER",
-                &after.to_string(),
-                "COUNT",
-                "1000",
-            ],
-        ));
-        if page.is_empty() {
-            return all;
-        }
-        all.extend(page);
-    }
 }

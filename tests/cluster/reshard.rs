@@ -1,6 +1,5 @@
 //! A room moves to another node, one key at a time, while it receives sends.
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -10,7 +9,7 @@ use chat_core::channels::slot;
 use redis::Value;
 
 use crate::common::*;
-use crate::{chat_stat, node_id, whole_history, Cluster};
+use crate::{chat_stat, Cluster, Migration};
 
 #[test]
 fn a_room_moves_to_another_node_while_it_receives_sends() {
@@ -75,31 +74,9 @@ fn a_room_moves_to_another_node_while_it_receives_sends() {
         })
     };
     thread::sleep(Duration::from_millis(300));
-    let out = Command::new(cli_program())
-        .args([
-            "--cluster",
-            "reshard",
-            &format!("127.0.0.1:{source}"),
-            "--cluster-from",
-            &node_id(&cluster, source),
-            "--cluster-to",
-            &node_id(&cluster, target),
-            "--cluster-slots",
-            "10",
-            // One key per MIGRATE: the room and its members move apart,
-            // so sends meet each of them on either node.
-            "--cluster-pipeline",
-            "1",
-            "--cluster-yes",
-        ])
-        .output()
-        .expect("redis-cli --cluster reshard");
-    assert!(
-        out.status.success(),
-        "reshard failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // One key per MIGRATE: the room and its members move apart, so sends
+    // meet each of them on either node.
+    cluster.reshard(source, target, 10, &["--cluster-pipeline", "1"]);
     thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
     let (acked, retries) = sender.join().unwrap();
@@ -113,7 +90,7 @@ fn a_room_moves_to_another_node_while_it_receives_sends() {
     // Every acknowledged send is in the history once, with its id, and the
     // ids have no gaps: nothing lost, nothing doubled, no pause.
     let sent = acked.len() as i64;
-    let history = whole_history(&mut con, &room);
+    let history = history_after(&mut con, &room, 0);
     assert_eq!(history.len() as i64, sent, "{retries} retries");
     for (doc, (id, text)) in history.iter().zip(&acked) {
         assert_eq!(doc["id"].as_i64(), Some(*id));
@@ -130,15 +107,7 @@ fn a_room_moves_to_another_node_while_it_receives_sends() {
     // holds those for them.
     let mut copies = 0;
     for bob in &others {
-        loop {
-            let page = docs(&q(&mut con, &["CHAT.FETCH", bob, "COUNT", "1000"]));
-            let Some(last) = page.last() else { break };
-            copies += page.len() as i64;
-            q(
-                &mut con,
-                &["CHAT.ACK", bob, last["delivery"].as_str().unwrap()],
-            );
-        }
+        copies += drain_inbox(&mut con, bob).len() as i64;
         let read = q(&mut con, &["CHAT.MEMBERS", &room, "WITHREAD"]);
         assert_eq!(int(&field(&read, bob)), 0);
     }
@@ -219,27 +188,7 @@ fn three_thousand_slots_move_while_an_app_sends() {
         .collect();
     thread::sleep(Duration::from_millis(300));
     let started = std::time::Instant::now();
-    let out = Command::new(cli_program())
-        .args([
-            "--cluster",
-            "reshard",
-            &format!("127.0.0.1:{source}"),
-            "--cluster-from",
-            &node_id(&cluster, source),
-            "--cluster-to",
-            &node_id(&cluster, target),
-            "--cluster-slots",
-            "3000",
-            "--cluster-yes",
-        ])
-        .output()
-        .expect("redis-cli --cluster reshard");
-    assert!(
-        out.status.success(),
-        "reshard failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cluster.reshard(source, target, 3000, &[]);
     let moving = started.elapsed();
     thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
@@ -260,7 +209,7 @@ fn three_thousand_slots_move_while_an_app_sends() {
     // and the ids have no gaps.
     let mut histories = std::collections::BTreeMap::new();
     for room in &rooms {
-        let page = whole_history(&mut con, room);
+        let page = history_after(&mut con, room, 0);
         let gap = page
             .iter()
             .enumerate()
@@ -296,52 +245,24 @@ fn a_send_whose_sender_moved_ahead_of_the_room_is_told_to_try_again() {
     q(&mut con, &["CHAT.SUBSCRIBE", &room, &alice]);
     assert_eq!(int(&q(&mut con, &["CHAT.SEND", &room, &alice, "one"])), 1);
 
-    let s = slot(tag.as_bytes()).to_string();
-    let (source, mut from) = cluster.node_for(slot(tag.as_bytes()));
-    let target = *cluster.ports.iter().find(|&&p| p != source).unwrap();
-    let mut to = cluster.node(target);
-    let (source_id, target_id) = (node_id(&cluster, source), node_id(&cluster, target));
-    q(
-        &mut to,
-        &["CLUSTER", "SETSLOT", &s, "IMPORTING", &source_id],
-    );
-    q(
-        &mut from,
-        &["CLUSTER", "SETSLOT", &s, "MIGRATING", &target_id],
-    );
-    let port = target.to_string();
-    q(
-        &mut from,
-        &["MIGRATE", "127.0.0.1", &port, &alice, "0", "5000"],
-    );
+    let mut migration = Migration::start(&cluster, tag);
+    migration.migrate(&alice);
 
-    let before = digest(&mut from);
-    let e = try_q(&mut from, &["CHAT.SEND", &room, &alice, "two"]).unwrap_err();
+    let from = &mut migration.from;
+    let before = digest(from);
+    let e = try_q(from, &["CHAT.SEND", &room, &alice, "two"]).unwrap_err();
     assert_eq!(e.code(), Some("TRYAGAIN"), "{e}");
     assert!(error_text(&e).contains(&alice), "{e}");
-    assert_eq!(digest(&mut from), before);
+    assert_eq!(digest(from), before);
     // A user whose key is simply not there, outside a migration, is
     // unknown, as ever.
-    q(&mut from, &["CLUSTER", "SETSLOT", &s, "STABLE"]);
-    q(&mut to, &["CLUSTER", "SETSLOT", &s, "STABLE"]);
-    let e = try_q(&mut from, &["CHAT.SEND", &room, &alice, "two"]).unwrap_err();
+    migration.cancel();
+    let e = try_q(&mut migration.from, &["CHAT.SEND", &room, &alice, "two"]).unwrap_err();
     assert_eq!(error_text(&e), "ERR no such user");
     // Once the room follows, the send goes through.
-    q(
-        &mut to,
-        &["CLUSTER", "SETSLOT", &s, "IMPORTING", &source_id],
-    );
-    q(
-        &mut from,
-        &["CLUSTER", "SETSLOT", &s, "MIGRATING", &target_id],
-    );
-    q(
-        &mut from,
-        &["MIGRATE", "127.0.0.1", &port, &room, "0", "5000"],
-    );
-    for node in [&mut to, &mut from] {
-        q(node, &["CLUSTER", "SETSLOT", &s, "NODE", &target_id]);
-    }
+    migration.mark();
+    migration.migrate(&room);
+    migration.finish();
     let mut moved = cluster.client();
     assert_eq!(int(&q(&mut moved, &["CHAT.SEND", &room, &alice, "two"])), 2);
 }
@@ -364,44 +285,24 @@ fn keys_that_moved_ahead_are_neither_made_again_nor_left_behind() {
     q(&mut con, &["CHAT.CREATE", room, "Room"]);
     q(&mut con, &["CHAT.SUBSCRIBE", room, c]);
 
-    let s = slot(tag.as_bytes()).to_string();
-    let (source, mut from) = cluster.node_for(slot(tag.as_bytes()));
-    let target = *cluster.ports.iter().find(|&&p| p != source).unwrap();
-    let mut to = cluster.node(target);
-    let (source_id, target_id) = (node_id(&cluster, source), node_id(&cluster, target));
-    q(
-        &mut to,
-        &["CLUSTER", "SETSLOT", &s, "IMPORTING", &source_id],
-    );
-    q(
-        &mut from,
-        &["CLUSTER", "SETSLOT", &s, "MIGRATING", &target_id],
-    );
-    let port = target.to_string();
+    let mut migration = Migration::start(&cluster, tag);
     for key in [dm.as_str(), room] {
-        q(
-            &mut from,
-            &["MIGRATE", "127.0.0.1", &port, key, "0", "5000"],
-        );
+        migration.migrate(key);
     }
 
-    let before = digest(&mut from);
+    let from = &mut migration.from;
+    let before = digest(from);
     for command in [&["CHAT.DM", a, b][..], &["CHAT.UNREGISTER", c]] {
-        let e = try_q(&mut from, command).unwrap_err();
+        let e = try_q(from, command).unwrap_err();
         assert_eq!(e.code(), Some("TRYAGAIN"), "{command:?}: {e}");
     }
-    assert_eq!(digest(&mut from), before, "nothing written");
+    assert_eq!(digest(from), before, "nothing written");
 
     // The users follow; the slot is the target's; both work there.
     for key in [a, b, c] {
-        q(
-            &mut from,
-            &["MIGRATE", "127.0.0.1", &port, key, "0", "5000"],
-        );
+        migration.migrate(key);
     }
-    for node in [&mut to, &mut from] {
-        q(node, &["CLUSTER", "SETSLOT", &s, "NODE", &target_id]);
-    }
+    migration.finish();
     let mut moved = cluster.client();
     assert_eq!(text(&q(&mut moved, &["CHAT.DM", a, b])), dm);
     assert_eq!(docs(&q(&mut moved, &["CHAT.HISTORY", &dm])).len(), 1);

@@ -29,29 +29,14 @@ fn missed(con: &mut ClusterConnection, user: &str) -> Vec<(String, u64)> {
     let mut found = Vec::new();
     for room in strings(&q(con, &["CHAT.ROOMS", user])) {
         let state = q(con, &["CHAT.CURSOR", &room, user]);
-        let mut after = int(&field(&state, "cursor"));
+        let cursor = int(&field(&state, "cursor"));
         let unread = int(&field(&state, "unread"));
-        let before = found.len();
-        loop {
-            let page = docs(&q(
-                con,
-                &[
-                    "CHAT.HISTORY",
-                    &room,
-                    "AFTER",
-                    &after.to_string(),
-                    "COUNT",
-                    "1000",
-                ],
-            ));
-            let Some(last) = page.last() else { break };
-            after = last["id"].as_i64().unwrap();
-            found.extend(
-                page.iter()
-                    .map(|d| (room.clone(), d["id"].as_u64().unwrap())),
-            );
-        }
-        assert_eq!((found.len() - before) as i64, unread, "{user} in {room}");
+        let page = history_after(con, &room, cursor);
+        assert_eq!(page.len() as i64, unread, "{user} in {room}");
+        found.extend(
+            page.iter()
+                .map(|d| (room.clone(), d["id"].as_u64().unwrap())),
+        );
     }
     found
 }

@@ -635,3 +635,47 @@ pub fn count_of(haystack: &[u8], needle: &[u8]) -> usize {
         .filter(|w| *w == needle)
         .count()
 }
+
+/// Every message of `room`'s history after id `after`, page after page,
+/// ascending: what an app reads to catch up.
+pub fn history_after<C: redis::ConnectionLike>(
+    con: &mut C,
+    room: &str,
+    after: i64,
+) -> Vec<serde_json::Value> {
+    let mut all: Vec<serde_json::Value> = Vec::new();
+    loop {
+        let from = all
+            .last()
+            .map_or(after, |d| d["id"].as_i64().unwrap_or(after));
+        let page = docs(&q(
+            con,
+            &[
+                "CHAT.HISTORY",
+                room,
+                "AFTER",
+                &from.to_string(),
+                "COUNT",
+                "1000",
+            ],
+        ));
+        if page.is_empty() {
+            return all;
+        }
+        all.extend(page);
+    }
+}
+
+/// Every copy in `user`'s inbox, read as an app reads it: a page at a
+/// time, acknowledging each page. The inbox is empty afterwards.
+pub fn drain_inbox<C: redis::ConnectionLike>(con: &mut C, user: &str) -> Vec<serde_json::Value> {
+    let mut all = Vec::new();
+    loop {
+        let page = docs(&q(con, &["CHAT.FETCH", user, "COUNT", "1000"]));
+        let Some(last) = page.last() else {
+            return all;
+        };
+        q(con, &["CHAT.ACK", user, last["delivery"].as_str().unwrap()]);
+        all.extend(page);
+    }
+}
