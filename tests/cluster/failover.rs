@@ -14,7 +14,7 @@ use chat_core::channels::slot;
 use redis::Value;
 
 use crate::common::*;
-use crate::{slot_owner, Cluster};
+use crate::{join_in_steps, slot_owner, Cluster};
 
 /// A client that sends to one room through whichever node owns its slot
 /// now, and acknowledges a send only once a replica has it: `WAIT 1` on the
@@ -127,9 +127,7 @@ fn a_primary_killed_while_clients_send_loses_no_acknowledged_message() {
     for (n, user) in users.iter().enumerate() {
         let room = &rooms[n % 2];
         q(&mut con, &["CHAT.REGISTER", user, "U"]);
-        q(&mut con, &["CHAT.LIST-ROOM", user, room]);
-        q(&mut con, &["CHAT.SUBSCRIBE", room, user]);
-        q(&mut con, &["CHAT.LIST-ROOM", user, room]);
+        join_in_steps(&mut con, room, user);
     }
 
     let all_ports: Vec<u16> = (cluster.ports[0]..cluster.ports[0] + 9).collect();

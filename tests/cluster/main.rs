@@ -134,6 +134,16 @@ impl Drop for Cluster {
     }
 }
 
+/// Joins `user` to `room` in the documented steps (docs/deployment.md):
+/// the user's list, the room, the list again (which finds the room listed).
+/// Returns the reply of CHAT.SUBSCRIBE: where to listen.
+fn join_in_steps(con: &mut ClusterConnection, room: &str, user: &str) -> Vec<String> {
+    q(con, &["CHAT.LIST-ROOM", user, room]);
+    let how = strings(&q(con, &["CHAT.SUBSCRIBE", room, user]));
+    assert_eq!(int(&q(con, &["CHAT.LIST-ROOM", user, room])), 0);
+    how
+}
+
 /// The port of the primary that owns `slot`, as the first of `ports` that
 /// answers says (`CLUSTER SLOTS`); `None` if none answers.
 fn slot_owner(ports: &[u16], slot: u16) -> Option<u16> {

@@ -9,7 +9,7 @@ use chat_core::channels::slot;
 use redis::Value;
 
 use crate::common::*;
-use crate::{chat_stat, Cluster, Migration};
+use crate::{chat_stat, join_in_steps, Cluster, Migration};
 
 #[test]
 fn a_room_moves_to_another_node_while_it_receives_sends() {
@@ -150,9 +150,7 @@ fn three_thousand_slots_move_while_an_app_sends() {
     for room in &rooms {
         q(&mut con, &["CHAT.CREATE", room, "R"]);
         for user in senders {
-            q(&mut con, &["CHAT.LIST-ROOM", user, room]);
-            q(&mut con, &["CHAT.SUBSCRIBE", room, user]);
-            q(&mut con, &["CHAT.LIST-ROOM", user, room]);
+            join_in_steps(&mut con, room, user);
         }
     }
 

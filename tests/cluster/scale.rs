@@ -10,18 +10,11 @@ use redis::cluster::ClusterConnection;
 use redis::Value;
 
 use crate::common::*;
-use crate::Cluster;
+use crate::{join_in_steps, Cluster};
 
 const USERS: usize = 2_000;
 const ROOMS: usize = 500;
 const ROOMS_PER_USER: usize = 5;
-
-/// Joins in the documented steps (docs/deployment.md).
-fn join(con: &mut ClusterConnection, room: &str, user: &str) {
-    q(con, &["CHAT.LIST-ROOM", user, room]);
-    q(con, &["CHAT.SUBSCRIBE", room, user]);
-    q(con, &["CHAT.LIST-ROOM", user, room]);
-}
 
 /// Every message after `user`'s cursor in each of their rooms, as
 /// (room, id): what a client library's `missed` gives.
@@ -110,7 +103,7 @@ fn two_thousand_users_and_five_hundred_rooms_spread_over_three_primaries() {
             while mine.len() < ROOMS_PER_USER {
                 let r = rng.below(ROOMS);
                 if mine.insert(r) {
-                    join(&mut con, &rooms[r], user);
+                    join_in_steps(&mut con, &rooms[r], user);
                     members[r].push(u);
                 }
             }

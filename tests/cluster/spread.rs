@@ -8,7 +8,7 @@ use redis::cluster::ClusterConnection;
 use serde_json::json;
 
 use crate::common::*;
-use crate::{sharded_listener, Cluster};
+use crate::{join_in_steps, sharded_listener, Cluster};
 
 /// Ids without a hash tag, one per node owning `ports`, in that order.
 fn ids_on(cluster: &Cluster, prefix: &str, ports: &[u16]) -> Vec<String> {
@@ -22,15 +22,6 @@ fn ids_on(cluster: &Cluster, prefix: &str, ports: &[u16]) -> Vec<String> {
                 .expect("an id on every node")
         })
         .collect()
-}
-
-/// Joins in the documented steps: the user's list, the room, the list
-/// again.
-fn join(con: &mut ClusterConnection, room: &str, user: &str) -> Vec<String> {
-    q(con, &["CHAT.LIST-ROOM", user, room]);
-    let how = strings(&q(con, &["CHAT.SUBSCRIBE", room, user]));
-    assert_eq!(int(&q(con, &["CHAT.LIST-ROOM", user, room])), 0);
-    how
 }
 
 fn cursor(con: &mut ClusterConnection, room: &str, user: &str) -> (i64, i64, i64) {
@@ -67,11 +58,11 @@ fn rooms_and_users_of_every_node_talk_one_slot_at_a_time() {
     // alice shares nothing with the room but its node: a member of another
     // slot; the first one turns the room into a broadcast room.
     let channel = String::from_utf8(room_channel(room)).unwrap();
-    let how = join(&mut con, room, alice);
+    let how = join_in_steps(&mut con, room, alice);
     assert_eq!(how[0], "SSUBSCRIBE");
     assert_eq!(how.last(), Some(&channel));
     for user in [bob, carol] {
-        join(&mut con, room, user);
+        join_in_steps(&mut con, room, user);
     }
     assert_eq!(
         text(&field(&q(&mut con, &["CHAT.INFO", room]), "mode")),
@@ -185,7 +176,7 @@ fn steps_cut_short_leave_nothing_lost_and_are_repaired() {
         q(&mut con, &["CHAT.REGISTER", user, "U"]);
     }
     q(&mut con, &["CHAT.CREATE", room, "Room"]);
-    join(&mut con, room, frank);
+    join_in_steps(&mut con, room, frank);
 
     // A join cut after its first step: the room is listed, but dave is not
     // a member. Reads skip it; a repair that is too young leaves it (a
@@ -210,7 +201,7 @@ fn steps_cut_short_leave_nothing_lost_and_are_repaired() {
     ];
     assert_eq!(int(&q(&mut con, &old)), 1);
     // The join, run again from the start, completes.
-    join(&mut con, room, dave);
+    join_in_steps(&mut con, room, dave);
     assert_eq!(
         strings(&q(&mut con, &["CHAT.ROOMS", dave])),
         [room.as_str()]
