@@ -528,6 +528,7 @@ def report(results, sizes, broadcast_sizes, rounds, out_dir, quick):
     sections ran) to out_dir, with a section for each section that ran."""
     import bench_capacity
     import bench_cluster
+    import bench_talk
 
     lines = [
         "# Benchmarks",
@@ -552,6 +553,7 @@ def report(results, sizes, broadcast_sizes, rounds, out_dir, quick):
         "things": bench_capacity.things_lines,
         "rdb": lambda data: bench_capacity.rdb_lines(data, quick),
         "cluster": bench_cluster.cluster_lines,
+        "conversation": bench_talk.conversation_lines,
     }
     for name, make in sections.items():
         if name in results:
@@ -615,7 +617,8 @@ def drain(port, channels):
                 pass
 
 
-SECTIONS = ("send", "reads", "broadcast", "memory", "replication", "capacity", "things", "rdb", "cluster")
+SECTIONS = ("send", "reads", "broadcast", "memory", "replication", "capacity", "things", "rdb", "cluster",
+            "conversation")
 
 
 def main():
@@ -637,7 +640,8 @@ def main():
                              "realistic dataset, module against the Lua design and the payload; things: bytes "
                              "per user, room, message and inbox copy against their targets; rdb: SAVE and "
                              "load of 1M messages against plain streams (the slowest); cluster: a send whose "
-                             "room's members live on three nodes (callgrind) and sends/s per primary. A "
+                             "room's members live on three nodes (callgrind) and sends/s per primary; "
+                             "conversation: a send with REPLY and three MENTIONs against a plain one. A "
                              "partial run writes "
                              "to target/bench unless --out says otherwise.")
     args = parser.parse_args()
@@ -656,6 +660,7 @@ def main():
     sys.modules.setdefault("bench", sys.modules[__name__])
     import bench_capacity
     import bench_cluster
+    import bench_talk
 
     timings = []
 
@@ -685,6 +690,7 @@ def main():
         "things": lambda: bench_capacity.things(scale),
         "rdb": lambda: bench_capacity.rdb(scale),
         "cluster": lambda: bench_cluster.cluster(scale, args.quick),
+        "conversation": lambda: bench_talk.conversation(max(rounds, 5) if not args.quick else 1, scale),
     }
     for name, run in runs.items():
         if name in args.only:

@@ -120,6 +120,36 @@ expect_has '"deleted":true' CHAT.HISTORY general AFTER 2
 expect_has '"text":"At the usual place, 12:45"' CHAT.FETCH bob
 [[ $reply == *'"id":3,"sender":"alice","ts":'*'"deleted":true'* ]] || fail "Bob's copy of message 3 is not a tombstone: $reply"
 
+# Replies, mentions, reactions and pins: SEND's replicated form carries
+# the reply and mentions.
+expect "5" CHAT.SEND general bob "Works for me" REPLY 4 MENTION alice
+expect "6" CHAT.SEND general alice "Great" REPLY 4 MENTION bob MENTION bob DEDUP a-0006
+expect "ERR message 3 is deleted" CHAT.SEND general alice "x" REPLY 3
+expect "ERR no such message*" CHAT.SEND general alice "x" REPLY 99
+expect "ERR cannot mention 'carol'*" CHAT.SEND general alice "x" MENTION carol
+expect "ERR invalid user id*" CHAT.SEND general alice "x" MENTION "bad id"
+expect_has '"replies":2,"last_reply":6' CHAT.THREAD general 4
+expect_has '"id":6,' CHAT.THREAD general 4 AFTER 5 COUNT 1
+expect "ERR no such message*" CHAT.THREAD general 99
+expect $'general\n1' CHAT.MENTIONS bob
+expect_has "mentions" CHAT.CURSOR general bob
+expect "1" CHAT.REACT general bob 4 "👍"
+expect "0" CHAT.REACT general bob 4 "👍"
+expect "1" CHAT.REACT general alice 4 ":tada:"
+expect "ERR invalid reaction*" CHAT.REACT general alice 4 "a b"
+expect "ERR message 3 is deleted" CHAT.REACT general alice 3 "ok"
+expect $'👍\nbob\n:tada:\nalice' CHAT.REACTIONS general 4
+expect "1" CHAT.UNREACT general alice 4 ":tada:"
+expect "0" CHAT.UNREACT general alice 4 ":tada:"
+expect "1" CHAT.REACT general alice 5 "ok"
+expect "OK" CHAT.PIN general bob 4
+expect "OK" CHAT.PIN general alice 5
+expect "ERR message 3 is deleted" CHAT.PIN general alice 3
+expect_has '"reactions":{"ok":1}' CHAT.PINS general
+expect "OK" CHAT.UNPIN general alice 5
+expect_has '"pins":[4]' CHAT.DUMP general
+expect_has '"reply_to":4' CHAT.HISTORY general AFTER 4
+
 # Direct rooms.
 expect "dm:5:alice:bob" CHAT.DM alice bob
 expect "dm:5:alice:bob" CHAT.DM bob alice

@@ -13,6 +13,7 @@
 
 use std::ffi::CStr;
 
+use chat_core::data::extra::Extra;
 use chat_core::delivery::DeliveryId;
 use chat_core::replay::push_inbox_copy;
 use redis_module::raw;
@@ -132,6 +133,8 @@ pub struct ResolvedSend<'a> {
     pub first_kept: u64,
     pub copies: Copies,
     pub dedup: Option<(&'a [u8], i64)>,
+    /// The message it answers and the members it mentions.
+    pub extra: &'a Extra<'a>,
 }
 
 pub fn send_resolved(ctx: Ctx, send: ResolvedSend) {
@@ -151,6 +154,32 @@ pub fn send_resolved(ctx: Ctx, send: ResolvedSend) {
         let replicate = api!(RedisModule_Replicate);
         let command = c"CHAT.SEND-RESOLVED".as_ptr();
         let copies_ptr = copies.as_ptr().cast::<std::ffi::c_char>();
+        if !send.extra.is_empty() {
+            // The DEDUP pair is always there before them (empty key: none).
+            let (key, until) = send.dedup.unwrap_or((b"", 0));
+            let reply_to = send.extra.reply_to.unwrap_or(0).min(i64::MAX as u64) as i64;
+            let mentions = send.extra.mentions.join(",");
+            replicate(
+                ctx,
+                command,
+                c"ssslllbbllb".as_ptr(),
+                send.room,
+                send.sender,
+                send.text,
+                id,
+                send.ts,
+                first,
+                copies_ptr,
+                copies.len(),
+                key.as_ptr().cast::<std::ffi::c_char>(),
+                key.len(),
+                until,
+                reply_to,
+                mentions.as_ptr().cast::<std::ffi::c_char>(),
+                mentions.len(),
+            );
+            return;
+        }
         match send.dedup {
             None => replicate(
                 ctx,

@@ -11,6 +11,9 @@ pub static LIVE_DELIVERIES: AtomicU64 = AtomicU64::new(0);
 pub static INBOX_DELIVERIES: AtomicU64 = AtomicU64::new(0);
 pub static INBOX_DROPS: AtomicU64 = AtomicU64::new(0);
 pub static INBOX_ACKED: AtomicU64 = AtomicU64::new(0);
+pub static REPLIES_SENT: AtomicU64 = AtomicU64::new(0);
+pub static MENTIONS_SENT: AtomicU64 = AtomicU64::new(0);
+pub static REACTIONS_ADDED: AtomicU64 = AtomicU64::new(0);
 pub static BLOCKED_FETCHES: AtomicI64 = AtomicI64::new(0);
 pub static AUTH_SUCCESSES: AtomicU64 = AtomicU64::new(0);
 pub static AUTH_FAILURES: AtomicU64 = AtomicU64::new(0);
@@ -37,6 +40,9 @@ fn chat_info(ctx: &InfoContext, _for_crash_report: bool) -> RedisResult<()> {
         .field("inbox_deliveries", get(&INBOX_DELIVERIES))?
         .field("inbox_drops", get(&INBOX_DROPS))?
         .field("inbox_acked", get(&INBOX_ACKED))?
+        .field("replies_sent", get(&REPLIES_SENT))?
+        .field("mentions_sent", get(&MENTIONS_SENT))?
+        .field("reactions_added", get(&REACTIONS_ADDED))?
         .field("blocked_fetches", BLOCKED_FETCHES.load(Ordering::Relaxed))?
         .field("auth_successes", get(&AUTH_SUCCESSES))?
         .field("auth_failures", get(&AUTH_FAILURES))?

@@ -66,8 +66,11 @@ fn create_and_info() {
     let fields: Vec<String> = pairs(&info).into_iter().map(|(k, _)| k).collect();
     assert_eq!(
         fields,
-        ["id", "title", "created", "members", "messages", "last_id", "mode"]
+        ["id", "title", "created", "members", "messages", "last_id", "first_id", "pins", "mode"]
     );
+    // No message yet: the oldest kept would be the next one.
+    assert_eq!(int(&field(&info, "first_id")), 1);
+    assert_eq!(int(&field(&info, "pins")), 0);
     assert_eq!(text(&field(&info, "mode")), "fanout");
     assert_eq!(text(&field(&info, "title")), "General chat");
     assert_eq!(int(&field(&info, "members")), 0);

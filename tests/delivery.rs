@@ -187,8 +187,12 @@ fn a_full_inbox_drops_its_oldest_entries_but_history_keeps_them() {
     }
     // The inbox keeps at least its newest 3; the oldest leave a whole
     // chunk (at most 64 copies or 2 KB) at a time.
-    let inbox = docs(&q(&mut con, &["CHAT.FETCH", "bob", "COUNT", "1000"]));
+    let mut inbox = docs(&q(&mut con, &["CHAT.FETCH", "bob", "COUNT", "1000"]));
+    // First, what was dropped: a gap document, until acknowledged.
+    let gap = inbox.remove(0);
     let kept = inbox.len() as i64;
+    assert_eq!(gap["type"], json!("gap"), "{gap}");
+    assert_eq!(gap["dropped"], json!(400 - kept));
     assert!((3..3 + 64).contains(&kept), "{kept}");
     let ids: Vec<i64> = inbox.iter().map(|d| d["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, ((401 - kept)..=400).collect::<Vec<_>>());
@@ -207,6 +211,8 @@ fn a_full_inbox_drops_its_oldest_entries_but_history_keeps_them() {
         .unwrap()
         .to_string();
     assert_eq!(int(&q(&mut con, &["CHAT.ACK", "bob", &last])), kept);
+    // Acknowledging past the gap cleared it.
+    assert_eq!(docs(&q(&mut con, &["CHAT.FETCH", "bob"])).len(), 0);
 }
 
 /// Starts `CHAT.FETCH bob BLOCK 10000` on its own connection and returns

@@ -64,6 +64,16 @@ pub enum ChatError {
         expected: String,
     },
     NoSuchMessage(u64),
+    /// A reply to, reaction on or pin of a deleted message.
+    Deleted(u64),
+    /// A MENTION of someone who is not a member of the room.
+    MentionNotMember(String),
+    TooManyMentions,
+    BadReaction,
+    /// The message has `REACTIONS_MAX` different reactions already.
+    TooManyReactions(u64),
+    /// The room has `PINS_MAX` pinned messages already.
+    TooManyPins,
     /// Only the author may edit or delete a message.
     NotAuthor,
     /// An id past the room's last message.
@@ -203,6 +213,31 @@ impl fmt::Display for ChatError {
                 f.write_str("ERR a direct room has only its two users; use CHAT.DM")
             }
             ChatError::NoSuchMessage(id) => write!(f, "ERR no such message: {id} is not in the room's history"),
+            ChatError::Deleted(id) => write!(f, "ERR message {id} is deleted"),
+            ChatError::MentionNotMember(user) => write!(
+                f,
+                "ERR cannot mention '{user}': not a member of the room"
+            ),
+            ChatError::TooManyMentions => write!(
+                f,
+                "ERR at most {} MENTIONs in one message",
+                crate::request::MENTIONS_MAX
+            ),
+            ChatError::BadReaction => write!(
+                f,
+                "ERR invalid reaction: use 1 to {} bytes of UTF-8 without spaces or control characters",
+                crate::request::REACTION_MAX_BYTES
+            ),
+            ChatError::TooManyReactions(id) => write!(
+                f,
+                "ERR message {id} has {} different reactions, the most a message may have",
+                crate::data::talk::REACTIONS_MAX
+            ),
+            ChatError::TooManyPins => write!(
+                f,
+                "ERR the room has {} pinned messages, the most it may have: unpin one first",
+                crate::data::talk::PINS_MAX
+            ),
             ChatError::NotAuthor => f.write_str("ERR only the author of a message may change it"),
             ChatError::IdAfterLast { id, last } => {
                 write!(f, "ERR id {id} is after the room's last message ({last})")
@@ -354,6 +389,12 @@ mod tests {
                 expected: "dm:1:a:b".into(),
             },
             ChatError::NoSuchMessage(3),
+            ChatError::Deleted(3),
+            ChatError::MentionNotMember("bob".into()),
+            ChatError::TooManyMentions,
+            ChatError::BadReaction,
+            ChatError::TooManyReactions(3),
+            ChatError::TooManyPins,
             ChatError::NotAuthor,
             ChatError::IdAfterLast { id: 9, last: 3 },
             ChatError::WrongType("k".into()),

@@ -8,7 +8,17 @@
 //! {"type":"typing","room":"general","user":"alice"}
 //! {"type":"dropped","room":"general"}
 //! {"type":"mode","room":"general","mode":"broadcast","channel":"chat:room:{general}:push"}
+//! {"type":"reaction","room":"general","id":7,"user":"bob","reaction":"👍","added":true}
+//! {"type":"pin","room":"general","id":7,"user":"bob"}
+//! {"type":"unpin","room":"general","id":7,"user":"bob"}
+//! {"type":"mention","room":"general","id":7,"sender":"alice","text":"@bob look"}
 //! ```
+//!
+//! The same shape says what a reply cannot bring back: a page of history
+//! or a thread starts with `{"type":"gap","room":"general","after":3,"before":120}`
+//! when retention removed the ids between, and CHAT.FETCH with
+//! `{"type":"gap","dropped":17,"delivery":"1764201600000-3"}` when the inbox
+//! dropped copies past `chat.inbox-max`.
 
 use serde::Serialize;
 
@@ -78,6 +88,44 @@ pub enum Event<'a> {
         /// Only for a broadcast room: a fan-out room has no channel to name.
         #[serde(skip_serializing_if = "str::is_empty")]
         channel: &'a str,
+    },
+    Reaction {
+        room: &'a str,
+        id: u64,
+        user: &'a str,
+        reaction: &'a str,
+        /// False when the reaction was taken back.
+        added: bool,
+    },
+    Pin {
+        room: &'a str,
+        id: u64,
+        user: &'a str,
+    },
+    Unpin {
+        room: &'a str,
+        id: u64,
+        user: &'a str,
+    },
+    /// To a mentioned member of a broadcast room, on their own channel.
+    Mention {
+        room: &'a str,
+        id: u64,
+        sender: &'a str,
+        text: &'a str,
+    },
+    /// Messages after `after` and before `before` were removed by retention.
+    #[serde(rename = "gap")]
+    HistoryGap {
+        room: &'a str,
+        after: u64,
+        before: u64,
+    },
+    /// The inbox dropped `dropped` copies unread; the last had `delivery`.
+    #[serde(rename = "gap")]
+    InboxGap {
+        dropped: u64,
+        delivery: &'a str,
     },
 }
 

@@ -6,16 +6,21 @@
 //! ```
 //!
 //! An edited message adds `"edited"` (unix ms of the last edit) after `ts`;
-//! a deleted one is a tombstone without `text`, with `"deleted":true`; FETCH
-//! adds `"delivery"` last. Messages are not stored as JSON (see `data`): the
+//! a deleted one is a tombstone without `text`, with `"deleted":true`. Then,
+//! when there are any: `"reply_to"` (the message it answers), `"mentions"`,
+//! `"replies"` and `"last_reply"` (of a message with replies) and
+//! `"reactions"` (reaction -> count). FETCH adds `"delivery"` last. Messages are not stored as JSON (see `data`): the
 //! document is made when a message is read, and once per send for the live
 //! route.
 
 use std::borrow::Cow;
 
+use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+use crate::data::extra::Extra;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Message<'a> {
     pub room: Cow<'a, str>,
     pub id: u64,
@@ -27,6 +32,25 @@ pub struct Message<'a> {
     pub edited: Option<i64>,
     /// Deleted by its author: the document is a tombstone without text.
     pub deleted: bool,
+    /// The message it replies to and the members it mentions.
+    pub extra: Extra<'a>,
+    /// How many replies it has and the id of the last, if it has any.
+    pub replies: Option<(u64, u64)>,
+    /// Each reaction with how many gave it, in the order first given.
+    pub reactions: Vec<(&'a str, u64)>,
+}
+
+/// Reactions as a JSON object, in their own order.
+pub(crate) struct Reactions<'a>(&'a [(&'a str, u64)]);
+
+impl Serialize for Reactions<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (reaction, count) in self.0 {
+            map.serialize_entry(reaction, count)?;
+        }
+        map.end()
+    }
 }
 
 /// The document as serde writes it, fields in this order. `CHAT.DUMP`
@@ -48,7 +72,61 @@ pub(crate) struct Document<'a> {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<u64>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub mentions: &'a [&'a str],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replies: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_reply: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reactions: Option<Reactions<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<&'a str>,
+}
+
+impl<'a> Document<'a> {
+    /// A document with the fields every message has; the rest empty.
+    pub fn new(id: u64, sender: &'a str, ts: i64) -> Document<'a> {
+        Document {
+            kind: "",
+            room: "",
+            id,
+            sender,
+            text: None,
+            ts,
+            edited: None,
+            deleted: false,
+            reply_to: None,
+            mentions: &[],
+            replies: None,
+            last_reply: None,
+            reactions: None,
+            delivery: None,
+        }
+    }
+
+    /// The fields of a message, as `CHAT.DUMP` lists them: without `type`
+    /// and `room`.
+    pub fn of_message(m: &'a Message<'a>) -> Document<'a> {
+        let mut document = Document {
+            text: (!m.deleted).then_some(&*m.text),
+            edited: m.edited.filter(|_| !m.deleted),
+            deleted: m.deleted,
+            reply_to: m.extra.reply_to,
+            mentions: &m.extra.mentions,
+            replies: m.replies.map(|(n, _)| n),
+            last_reply: m.replies.map(|(_, last)| last),
+            ..Document::new(m.id, &m.sender, m.ts)
+        };
+        document.reactions(&m.reactions);
+        document
+    }
+
+    /// Sets the reactions shown (none for an empty list).
+    pub fn reactions(&mut self, reactions: &'a [(&'a str, u64)]) {
+        self.reactions = (!reactions.is_empty()).then_some(Reactions(reactions));
+    }
 }
 
 impl Message<'_> {
@@ -74,13 +152,8 @@ impl Message<'_> {
         let document = Document {
             kind: "message",
             room: &self.room,
-            id: self.id,
-            sender: &self.sender,
-            text: (!self.deleted).then_some(&*self.text),
-            ts: self.ts,
-            edited: self.edited.filter(|_| !self.deleted),
-            deleted: self.deleted,
             delivery,
+            ..Document::of_message(self)
         };
         // Writing plain data to a Vec cannot fail.
         let _ = serde_json::to_writer(out, &document);
@@ -101,6 +174,7 @@ mod tests {
             ts: 1_764_201_600_000,
             edited: None,
             deleted: false,
+            ..Message::default()
         }
     }
 

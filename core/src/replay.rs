@@ -2,7 +2,7 @@
 //! every choice the primary made already made: no client may send them.
 //!
 //! ```text
-//! CHAT.SEND-RESOLVED <room> <sender> <text> <id> <ts> <first-kept> <copies> [<dedup-key> <dedup-until>]
+//! CHAT.SEND-RESOLVED <room> <sender> <text> <id> <ts> <first-kept> <copies> [<dedup-key> <dedup-until> [<reply-to> <mentions>]]
 //! CHAT.AT <unix-ms> <command> <argument>...
 //! CHAT.SET-PASSWORD <user> <hash>
 //! CHAT.TRIM-RESOLVED <room> <first-kept>
@@ -14,6 +14,7 @@
 //! time. `CHAT.RESTORE-VALUE` is how a rewritten AOF without an RDB
 //! preamble stores each chat key.
 
+use crate::data::extra::Extra;
 use crate::delivery::DeliveryId;
 use crate::error::ChatError;
 use crate::ids::{RoomId, UserId};
@@ -28,7 +29,9 @@ use crate::parse::{parse_int_in, Args};
 /// length after the send, as `member,delivery,length;` one after the other
 /// (ids never contain `,` or `;`), so a send to a big room is still one
 /// short command. A send with DEDUP ends with the key and the unix ms from
-/// which it is forgotten.
+/// which it is forgotten. A reply or a send with mentions adds the id it
+/// answers (0: none) and the members it mentions, joined by `,`, after the
+/// DEDUP pair (an empty key and 0 when there was no DEDUP).
 #[derive(Debug, PartialEq, Eq)]
 pub struct ResolvedSend<'a> {
     pub room: RoomId<'a>,
@@ -39,6 +42,7 @@ pub struct ResolvedSend<'a> {
     pub first_kept: u64,
     pub inbox_copies: Vec<InboxCopy<'a>>,
     pub dedup: Option<(&'a [u8], i64)>,
+    pub extra: Extra<'a>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -77,13 +81,22 @@ impl<'a> ResolvedSend<'a> {
         let ts = int("ts")?;
         let first_kept = int("first-kept")? as u64;
         let copies = a.positional()?;
-        let dedup = match a.positional() {
-            Ok(key) => Some((
-                key,
-                parse_int_in("dedup-until", a.positional()?, 0, i64::MAX)?,
-            )),
-            Err(_) => None,
-        };
+        let mut dedup = None;
+        let mut extra = Extra::default();
+        if let Ok(key) = a.positional() {
+            let until = parse_int_in("dedup-until", a.positional()?, 0, i64::MAX)?;
+            dedup = (!key.is_empty()).then_some((key, until));
+            if let Ok(reply_to) = a.positional() {
+                let reply_to = parse_int_in("reply-to", reply_to, 0, i64::MAX)? as u64;
+                extra.reply_to = (reply_to > 0).then_some(reply_to);
+                extra.mentions = a
+                    .positional()?
+                    .split(|&b| b == b',')
+                    .filter(|m| !m.is_empty())
+                    .map(|m| UserId::parse(m).map(|u| u.as_str()))
+                    .collect::<Result<_, _>>()?;
+            }
+        }
         a.finish()?;
         let inbox_copies = copies
             .split(|&b| b == b';')
@@ -99,6 +112,7 @@ impl<'a> ResolvedSend<'a> {
             first_kept,
             inbox_copies,
             dedup,
+            extra,
         })
     }
 }

@@ -12,6 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
 use chat_core::data::User;
+use chat_core::event::Event;
 use chat_core::request::{Ack, Fetch};
 use chat_core::ChatError;
 use redis_module::raw;
@@ -42,18 +43,27 @@ pub fn fetch(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 pub fn ack(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Ack::parse(args)?;
     let mut key = existing_user(ctx, args, 0, Access::Write)?;
-    let removed = key.value_mut()?.ack(req.delivery);
-    if removed > 0 {
+    let (removed, gap) = key.value_mut()?.ack(req.delivery);
+    if removed > 0 || gap {
         key.changed(c"chat.ack");
     }
     stats::add(&stats::INBOX_ACKED, removed);
     Ok(Reply::Int(removed as i64))
 }
 
-/// The oldest `count` inbox copies as FETCH documents.
+/// The oldest `count` inbox copies as FETCH documents, after a gap
+/// document when copies were dropped unread.
 fn page(user: &User, count: usize) -> Page {
-    let mut page = Page::with_capacity(count.min(user.inbox_len() as usize));
+    let mut page = Page::with_capacity(count.min(user.inbox_len() as usize) + 1);
     let mut delivery = String::new();
+    if let Some(dropped) = user.inbox().and_then(|i| i.dropped()) {
+        let _ = write!(delivery, "{}", dropped.upto);
+        let gap = Event::InboxGap {
+            dropped: dropped.count,
+            delivery: &delivery,
+        };
+        page.push_with(|out| out.extend_from_slice(&gap.to_json()));
+    }
     for copy in user.inbox().into_iter().flat_map(|inbox| inbox.page(count)) {
         delivery.clear();
         // Writing to a String cannot fail.

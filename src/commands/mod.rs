@@ -12,6 +12,7 @@ pub mod presence;
 pub mod reading;
 pub mod rooms;
 pub mod send;
+pub mod talk;
 pub mod users;
 
 use chat_core::data::{Room, User};

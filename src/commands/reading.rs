@@ -52,13 +52,33 @@ pub fn cursor(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         field("cursor", Reply::Int(cursor as i64)),
         field("last_id", Reply::Int(last as i64)),
         field("unread", Reply::Int(last.saturating_sub(cursor) as i64)),
+        field(
+            "mentions",
+            Reply::Int(room.unread_mentions(user).unwrap_or(0) as i64),
+        ),
     ]))
 }
 
 /// CHAT.UNREAD <user>. Read state lives in the rooms: in Redis Cluster it
 /// answers for a user whose rooms share the user's slot.
 pub fn unread(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
-    let user = parse_user("chat.unread", args)?;
+    per_room(ctx, args, "chat.unread", Room::unread)
+}
+
+/// CHAT.MENTIONS <user>: per room, the unread messages that mention them.
+pub fn mentions(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
+    per_room(ctx, args, "chat.mentions", Room::unread_mentions)
+}
+
+/// A count for each of the user's rooms where it is not 0: what `count`
+/// says of the room for the user.
+fn per_room(
+    ctx: Ctx,
+    args: &Args,
+    command: &'static str,
+    count: fn(&Room, &str) -> Option<u64>,
+) -> Result<Reply, ChatError> {
+    let user = parse_user(command, args)?;
     let key = existing_user(ctx, args, 0, Access::Read)?;
     let mut counts = Vec::new();
     for (room_id, _) in key.value()?.rooms() {
@@ -71,9 +91,9 @@ pub fn unread(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         )?;
         // A room whose key was deleted by hand has nothing to read.
         let room = cluster::open_id_here::<Room>(ctx, room_id, Access::Read)?;
-        if let Some(unread) = room.get().and_then(|r| r.unread(user.as_str())) {
-            if unread > 0 {
-                counts.push((room_id.as_bytes().to_vec(), Reply::Int(unread as i64)));
+        if let Some(n) = room.get().and_then(|r| count(r, user.as_str())) {
+            if n > 0 {
+                counts.push((room_id.as_bytes().to_vec(), Reply::Int(n as i64)));
             }
         }
     }

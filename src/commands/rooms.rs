@@ -62,6 +62,11 @@ pub fn info(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         field("messages", Reply::Int(room.messages_kept() as i64)),
         field("last_id", Reply::Int(room.last_id() as i64)),
         field(
+            "first_id",
+            Reply::Int(room.first_id().unwrap_or(room.last_id() + 1) as i64),
+        ),
+        field("pins", Reply::Int(room.pins().count() as i64)),
+        field(
             "mode",
             Reply::Bulk(
                 mode_of(ctx, req.room.as_str(), room)

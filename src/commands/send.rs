@@ -1,4 +1,5 @@
-//! CHAT.SEND <room> <sender> <text> [DEDUP <key>]: the hot path; and
+//! CHAT.SEND <room> <sender> <text> [DEDUP <key>] [REPLY <id>] [MENTION <user>]...:
+//! the hot path; and
 //! CHAT.SEND-RESOLVED, the form in which a send reaches replicas and the AOF.
 //!
 //! A send opens the room's key and, in a fan-out room, the key of every
@@ -14,7 +15,7 @@ use chat_core::channels::{room_channel, write_user_channel};
 use chat_core::data::inbox::Copy;
 use chat_core::data::User;
 use chat_core::delivery::{route, Route};
-use chat_core::event::RoomMode;
+use chat_core::event::{Event, RoomMode};
 use chat_core::replay::ResolvedSend;
 use chat_core::request::Send;
 use chat_core::ChatError;
@@ -23,7 +24,7 @@ use super::{existing_in_slot, existing_room, mode_of, open_other_members, Args};
 use crate::cluster::{self, shares_slot};
 use crate::config::limits;
 use crate::context;
-use crate::publish::{publish, Publisher};
+use crate::publish::{publish, publish_event, Publisher};
 use crate::replication::{self, Copies};
 use crate::reply::Reply;
 use crate::stats;
@@ -49,9 +50,8 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     if shares_slot(ctx, room_id, sender) {
         existing_in_slot(ctx, args.key(1)?, Access::Read)?;
     }
-    if !room.is_member(sender) {
-        return Err(ChatError::NotMember);
-    }
+    // Membership, the message replied to and the members mentioned.
+    room.check_send(sender, &req.extra)?;
     // Every key a send may write is opened, and its type checked, before
     // the first write. A member whose key is gone (a user key deleted by
     // hand, or moved away by a slot migration) gets no copy, and misses
@@ -65,7 +65,7 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 
     let room = key.value_mut()?;
     room.dedup_forget_expired(now);
-    let id = room.send(sender, req.text, now)?;
+    let id = room.send_message(sender, req.text, &req.extra, now)?;
     if limits.history_max_age_secs > 0 {
         room.retire_older_than(now, limits.history_max_age_secs);
     }
@@ -78,6 +78,7 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let first_kept = room.first_id().unwrap_or(id + 1);
     key.changed(c"chat.send");
 
+    let extra = req.extra.encode();
     let copy = Copy {
         delivery: Default::default(),
         room: room_id,
@@ -87,6 +88,7 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         edited: None,
         deleted: false,
         text: req.text,
+        extra: &extra,
     };
     // The document is made once, when the first member needs it.
     let mut document = None;
@@ -126,6 +128,26 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         let document = document.get_or_insert_with(|| RStr::new(ctx, &copy.message().to_json()));
         let channel = RStr::new(ctx, &room_channel(room_id));
         live += publish(ctx, cluster, &channel, document).max(0) as u64;
+        // A member of a big room may not listen to it: a mention reaches
+        // them on their own channel too.
+        if !req.extra.mentions.is_empty() {
+            let event = Event::Mention {
+                room: room_id,
+                id,
+                sender,
+                text: req.text,
+            };
+            let mentioned = req.extra.mentions.iter().copied();
+            publish_event(
+                ctx,
+                cluster,
+                room_id,
+                RoomMode::Fanout,
+                mentioned,
+                Some(sender),
+                &event.to_json(),
+            );
+        }
     }
 
     let [room_arg, sender_arg, text_arg, ..] = *args.strings else {
@@ -144,9 +166,15 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
             first_kept,
             copies,
             dedup,
+            extra: &req.extra,
         },
     );
     stats::add(&stats::MESSAGES_SENT, 1);
+    stats::add(
+        &stats::REPLIES_SENT,
+        u64::from(req.extra.reply_to.is_some()),
+    );
+    stats::add(&stats::MENTIONS_SENT, req.extra.mentions.len() as u64);
     stats::add(&stats::LIVE_DELIVERIES, live);
     stats::add(&stats::INBOX_DELIVERIES, queued);
     stats::add(&stats::INBOX_DROPS, dropped);
@@ -174,7 +202,7 @@ pub fn send_resolved(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     }
     let room = key.value_mut()?;
     room.dedup_forget_expired(r.ts);
-    let id = room.send(sender, r.text, r.ts)?;
+    let id = room.send_message(sender, r.text, &r.extra, r.ts)?;
     if id != r.id {
         crate::log_warning(&format!(
             "replayed send to room '{room_id}' got id {id} where the primary gave {}; \
@@ -187,6 +215,7 @@ pub fn send_resolved(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         room.dedup_record(dedup_key, id, until);
     }
     key.changed(c"chat.send");
+    let extra = r.extra.encode();
     let copy = Copy {
         delivery: Default::default(),
         room: &room_id,
@@ -196,6 +225,7 @@ pub fn send_resolved(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         edited: None,
         deleted: false,
         text: r.text,
+        extra: &extra,
     };
     for (resolved, inbox) in r.inbox_copies.iter().zip(&mut inboxes) {
         let Some(user) = inbox.get_mut() else {

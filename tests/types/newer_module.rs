@@ -1,7 +1,7 @@
 //! Values from a newer module: Redis's module type ids and CRC-64 as this
 //! test computes them, and DUMP payloads, RDB files and AOF files patched
-//! to say encoding version 2, which RESTORE and a starting server must
-//! refuse, saying why.
+//! to say the encoding version after the module's own (`NEWER`), which
+//! RESTORE and a starting server must refuse, saying why.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -17,6 +17,11 @@ use crate::persistence::AOF;
 
 // ---------------------------------------------------------------------------
 // 5. Values from a newer module
+
+/// The encoding version the module writes, and the next one.
+const WRITTEN: u64 = 2;
+const NEWER: u64 = 3;
+const NEWER_REFUSED: &str = "encoding version 3 is newer than this module reads (up to 2)";
 
 const MODULE_ID_CHARSET: &[u8] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -57,12 +62,16 @@ fn replace_all(data: &mut [u8], from: &[u8], to: &[u8]) -> usize {
     n
 }
 
-/// A DUMP payload of a `type_name` value, made to say encoding version 2.
-fn payload_at_version_2(payload: &[u8], type_name: &str) -> Vec<u8> {
+/// A DUMP payload of a `type_name` value, made to say encoding version `NEWER`.
+fn payload_at_newer_version(payload: &[u8], type_name: &str) -> Vec<u8> {
     const RDB_TYPE_MODULE_2: u8 = 7;
     assert_eq!(payload[0], RDB_TYPE_MODULE_2);
-    let v1 = encoded_module_id(type_name, 1);
-    assert_eq!(&payload[1..10], &v1[..], "the payload starts with the id");
+    let written = encoded_module_id(type_name, WRITTEN);
+    assert_eq!(
+        &payload[1..10],
+        &written[..],
+        "the payload starts with the id"
+    );
     let (body, crc) = payload.split_at(payload.len() - 8);
     assert_eq!(
         u64::from_le_bytes(crc.try_into().unwrap()),
@@ -71,7 +80,7 @@ fn payload_at_version_2(payload: &[u8], type_name: &str) -> Vec<u8> {
     );
     let mut body = body.to_vec();
     assert_eq!(
-        replace_all(&mut body, &v1, &encoded_module_id(type_name, 2)),
+        replace_all(&mut body, &written, &encoded_module_id(type_name, NEWER)),
         1
     );
     let crc = crc64(&body);
@@ -96,7 +105,7 @@ fn restore_refuses_a_value_with_a_newer_encoding_version() {
     dataset(&mut con);
     for (key, type_name, kind) in [("ten", "chat-room", "room"), ("bob", "chat-user", "user")] {
         let payload = bytes(&mut con, &["DUMP", key]);
-        let newer = payload_at_version_2(&payload, type_name);
+        let newer = payload_at_newer_version(&payload, type_name);
         let target = format!("{key}-from-the-future");
         let refused = restore(&mut con, &target, &newer, false).unwrap_err();
         let refused = error_text(&refused);
@@ -116,10 +125,7 @@ fn restore_refuses_a_value_with_a_newer_encoding_version() {
         let log = server.log();
         let line = log
             .lines()
-            .find(|l| {
-                l.contains(&format!("'{target}'"))
-                    && l.contains("encoding version 2 is newer than this module reads (up to 1)")
-            })
+            .find(|l| l.contains(&format!("'{target}'")) && l.contains(NEWER_REFUSED))
             .unwrap_or_else(|| panic!("no line about {target} in the log:\n{log}"));
         assert!(line.contains(&format!("chat-{kind}")), "{line}");
         // The untouched payload still restores.
@@ -199,8 +205,7 @@ fn assert_refused(start: Start, log: &str, missing: &[String]) {
         panic!("the server started and serves {keys:?} keys, without {gone:?}; its log:\n{log}");
     }
     assert!(
-        log.contains("chat-room value of key")
-            && log.contains("encoding version 2 is newer than this module reads (up to 1)"),
+        log.contains("chat-room value of key") && log.contains(NEWER_REFUSED),
         "no clear line in the log:\n{log}"
     );
     assert!(!log.contains("crashed by signal"), "a crash:\n{log}");
@@ -219,8 +224,8 @@ fn a_server_refuses_to_start_on_an_rdb_from_a_newer_module_and_says_why() {
     assert_eq!(&rdb[rdb.len() - 8..], &[0; 8], "saved without a checksum");
     let patched = replace_all(
         &mut rdb,
-        &encoded_module_id("chat-room", 1),
-        &encoded_module_id("chat-room", 2),
+        &encoded_module_id("chat-room", WRITTEN),
+        &encoded_module_id("chat-room", NEWER),
     );
     assert_eq!(patched, 4, "one id per room");
     std::fs::write(&path, &rdb).unwrap();
@@ -234,11 +239,11 @@ fn a_server_refuses_to_start_on_an_rdb_from_a_newer_module_and_says_why() {
         "the server served the data:\n{log}"
     );
 
-    // The same file, put back to version 1, loads.
+    // The same file, put back to the version written, loads.
     replace_all(
         &mut rdb,
-        &encoded_module_id("chat-room", 2),
-        &encoded_module_id("chat-room", 1),
+        &encoded_module_id("chat-room", NEWER),
+        &encoded_module_id("chat-room", WRITTEN),
     );
     std::fs::write(&path, &rdb).unwrap();
     server.restart(&[]);
@@ -254,17 +259,23 @@ fn a_server_does_not_start_without_the_values_of_an_aof_from_a_newer_module() {
     let data = dataset(&mut con);
     rewrite_aof(&mut con);
     server.kill();
-    // The rewritten AOF says `CHAT.RESTORE-VALUE <room> room 1 <bytes>`:
-    // make every room's say version 2.
+    // The rewritten AOF says `CHAT.RESTORE-VALUE <room> room 2 <bytes>`:
+    // make every room's say version 3.
     let mut patched = 0;
     for (name, mut content) in aof_files(&server.dir) {
         if !name.contains(".base.") {
             continue;
         }
         for room in &data.rooms {
-            let v1 = format!("${}\r\n{room}\r\n$4\r\nroom\r\n$1\r\n1\r\n", room.len());
-            let v2 = v1.replace("$1\r\n1\r\n", "$1\r\n2\r\n");
-            patched += replace_all(&mut content, v1.as_bytes(), v2.as_bytes());
+            let written = format!(
+                "${}\r\n{room}\r\n$4\r\nroom\r\n$1\r\n{WRITTEN}\r\n",
+                room.len()
+            );
+            let newer = written.replace(
+                &format!("$1\r\n{WRITTEN}\r\n"),
+                &format!("$1\r\n{NEWER}\r\n"),
+            );
+            patched += replace_all(&mut content, written.as_bytes(), newer.as_bytes());
         }
         std::fs::write(server.dir.join("appendonlydir").join(&name), content).unwrap();
     }

@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use super::chunks::{Chunks, Codec};
+use super::extra::{self, Extra};
 use super::wire;
 use crate::delivery::DeliveryId;
 use crate::message::Message;
@@ -27,6 +28,8 @@ pub struct Copy<'a> {
     pub edited: Option<i64>,
     pub deleted: bool,
     pub text: &'a str,
+    /// The message's encoded `Extra` (reply and mentions), as it was sent.
+    pub extra: &'a [u8],
 }
 
 impl<'a> Copy<'a> {
@@ -40,6 +43,8 @@ impl<'a> Copy<'a> {
             ts: self.ts,
             edited: self.edited,
             deleted: self.deleted,
+            extra: Extra::decode(self.extra),
+            ..Message::default()
         }
     }
 }
@@ -54,10 +59,12 @@ pub struct OwnedCopy {
     pub edited: Option<i64>,
     pub deleted: bool,
     pub text: String,
+    pub extra: Vec<u8>,
 }
 
 /// The record as bincode writes it: the delivery time as a difference from
-/// the previous copy's, the send time as a difference from the delivery.
+/// the previous copy's, the send time as a difference from the delivery,
+/// then (when `flags` says so) the extra's bytes (see `extra`).
 #[derive(Serialize, Deserialize)]
 struct Record<'a> {
     ms_delta: u64,
@@ -69,7 +76,7 @@ struct Record<'a> {
     #[serde(borrow)]
     sender: &'a str,
     edited_after: Option<i64>,
-    deleted: bool,
+    flags: u8,
     #[serde(borrow)]
     text: &'a str,
 }
@@ -98,14 +105,16 @@ impl Codec for CopyCodec {
             id: item.id,
             sender: item.sender,
             edited_after: item.edited.map(|at| at.wrapping_sub(item.ts)),
-            deleted: item.deleted,
+            flags: extra::flags(item.deleted, item.extra),
             text: item.text,
         };
         wire::encode_into(&record, out);
+        extra::write(item.extra, out);
     }
 
     fn decode(bytes: &[u8], prev: i64) -> Option<(Copy<'_>, usize)> {
         let (r, used) = wire::decode_borrowed::<Record>(bytes)?;
+        let (deleted, extra, more) = extra::read(r.flags, bytes.get(used..)?)?;
         let ms = prev.wrapping_add(r.ms_delta as i64);
         let ts = ms.wrapping_add(r.ts_delta);
         let copy = Copy {
@@ -118,10 +127,11 @@ impl Codec for CopyCodec {
             sender: r.sender,
             ts,
             edited: r.edited_after.map(|d| ts.wrapping_add(d)),
-            deleted: r.deleted,
+            deleted,
             text: r.text,
+            extra,
         };
-        Some((copy, used))
+        Some((copy, used + more))
     }
 
     fn to_owned(c: &Copy<'_>) -> OwnedCopy {
@@ -134,6 +144,7 @@ impl Codec for CopyCodec {
             edited: c.edited,
             deleted: c.deleted,
             text: c.text.to_string(),
+            extra: c.extra.to_vec(),
         }
     }
 
@@ -147,6 +158,7 @@ impl Codec for CopyCodec {
             edited: o.edited,
             deleted: o.deleted,
             text: &o.text,
+            extra: &o.extra,
         }
     }
 }
@@ -164,6 +176,34 @@ pub struct Inbox {
     copies: Option<Box<Chunks<CopyCodec>>>,
     /// The last handle given out; the next is larger.
     last: DeliveryId,
+    /// Copies dropped unread past `chat.inbox-max`, until acknowledged.
+    dropped: Option<Dropped>,
+}
+
+/// How many copies an inbox dropped unread, and the handle of the last:
+/// CHAT.FETCH shows them as a gap before the copies kept, and an ACK of
+/// that handle or a later one clears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dropped {
+    pub count: u64,
+    pub upto: DeliveryId,
+}
+
+/// An inbox as the first encoding wrote it: without `dropped`.
+#[derive(Deserialize)]
+pub(super) struct InboxV1 {
+    copies: Option<Box<Chunks<CopyCodec>>>,
+    last: DeliveryId,
+}
+
+impl From<InboxV1> for Inbox {
+    fn from(v1: InboxV1) -> Inbox {
+        Inbox {
+            copies: v1.copies,
+            last: v1.last,
+            dropped: None,
+        }
+    }
 }
 
 impl Inbox {
@@ -222,9 +262,22 @@ impl Inbox {
         self.copies.iter().flat_map(|c| c.iter())
     }
 
+    /// Copies dropped unread and not yet acknowledged, if any.
+    pub fn dropped(&self) -> Option<Dropped> {
+        self.dropped
+    }
+
     /// Removes the copy with handle `upto` and every older one; returns
-    /// how many.
-    pub fn ack(&mut self, upto: DeliveryId) -> u64 {
+    /// how many, and whether that acknowledged a gap of dropped copies.
+    pub fn ack(&mut self, upto: DeliveryId) -> (u64, bool) {
+        let gap = self.dropped.is_some_and(|d| d.upto <= upto);
+        if gap {
+            self.dropped = None;
+        }
+        (self.ack_copies(upto), gap)
+    }
+
+    fn ack_copies(&mut self, upto: DeliveryId) -> u64 {
         let Some(copies) = self.copies.as_mut() else {
             return 0;
         };
@@ -238,11 +291,19 @@ impl Inbox {
 
     /// Drops whole chunks of the oldest copies while at least `keep` stay
     /// (`chat.inbox-max`). Returns how many went.
+    /// The copies dropped are counted, for CHAT.FETCH to show as a gap.
     pub fn trim_keeping(&mut self, keep: u64) -> u64 {
-        let removed = self
-            .copies
-            .as_mut()
-            .map_or(0, |c| c.drop_chunks_keeping(keep));
+        let Some(copies) = self.copies.as_mut() else {
+            return 0;
+        };
+        let n = copies.chunks_to_drop_keeping(keep);
+        let Some(last) = n.checked_sub(1).and_then(|i| copies.iter_from(i).next()) else {
+            return 0;
+        };
+        let upto = last.delivery;
+        let removed = copies.drop_front(n);
+        let count = self.dropped.map_or(0, |d| d.count).saturating_add(removed);
+        self.dropped = Some(Dropped { count, upto });
         self.release_if_empty();
         removed
     }
@@ -271,6 +332,7 @@ impl Inbox {
                     c.text.clear();
                     c.edited = None;
                     c.deleted = true;
+                    c.extra = Extra::without_mentions(&c.extra);
                 }
             });
         }
@@ -290,7 +352,13 @@ impl Inbox {
                 return Err("an inbox holds an empty list of copies".into());
             }
         }
-        let mut prev = None;
+        if self
+            .dropped
+            .is_some_and(|d| d.count == 0 || d.upto > self.last)
+        {
+            return Err("an inbox's dropped copies are out of order".into());
+        }
+        let mut prev = self.dropped.map(|d| d.upto);
         for c in self.iter() {
             if prev.is_some_and(|p| p >= c.delivery) || c.delivery > self.last {
                 return Err("inbox handles out of order".into());
@@ -321,6 +389,7 @@ mod tests {
             edited: None,
             deleted: false,
             text,
+            extra: &[],
         }
     }
 
@@ -341,9 +410,9 @@ mod tests {
             ..copy(&inbox, 0, "r", 9, "t")
         };
         assert!(!inbox.push(&stale));
-        assert_eq!(inbox.ack(DeliveryId { ms: 100, seq: 1 }), 2);
+        assert_eq!(inbox.ack(DeliveryId { ms: 100, seq: 1 }), (2, false));
         assert_eq!(handles(&inbox), ["100-2", "200-0"]);
-        assert_eq!(inbox.ack(DeliveryId { ms: 500, seq: 0 }), 2);
+        assert_eq!(inbox.ack(DeliveryId { ms: 500, seq: 0 }), (2, false));
         assert!(inbox.is_empty());
         // Emptied, the inbox still never gives an old handle again.
         assert_eq!(inbox.next_delivery(150).to_string(), "200-1");
@@ -425,7 +494,25 @@ mod tests {
         assert_eq!(inbox.trim_keeping(50), 128);
         assert_eq!(inbox.len(), 72);
         assert_eq!(inbox.iter().next().map(|c| c.id), Some(128));
-        assert_eq!(inbox.ack(DeliveryId { ms: 130, seq: 0 }), 3);
+        // The copies dropped show as a gap until an ACK passes the last.
+        let gap = inbox.dropped().unwrap();
+        assert_eq!((gap.count, gap.upto), (128, DeliveryId { ms: 127, seq: 0 }));
         inbox.check().unwrap();
+        assert_eq!(inbox.ack(DeliveryId { ms: 126, seq: 0 }), (0, false));
+        assert_eq!(inbox.ack(DeliveryId { ms: 130, seq: 0 }), (3, true));
+        assert_eq!(inbox.dropped(), None);
+        inbox.check().unwrap();
+        // Gaps add up while unacknowledged.
+        for i in 200..400 {
+            let c = copy(&inbox, i, "r", i as u64, "t");
+            inbox.push(&c);
+        }
+        inbox.trim_keeping(100);
+        inbox.trim_keeping(10);
+        let kept = inbox.len();
+        assert_eq!(inbox.dropped().map(|d| d.count), Some(269 - kept));
+        let back: Inbox =
+            crate::data::wire::decode_all(&crate::data::wire::encode(&inbox)).unwrap();
+        assert_eq!(back, inbox);
     }
 }

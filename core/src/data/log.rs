@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::chunks::{Chunks, Codec};
+use super::extra;
 use super::wire;
 
 /// One stored message, as read from its chunk.
@@ -22,6 +23,8 @@ pub struct Stored<'a> {
     /// Deleted by its author: a tombstone, `text` is empty.
     pub deleted: bool,
     pub text: &'a str,
+    /// The encoded `Extra` (reply and mentions); empty for a plain message.
+    pub extra: &'a [u8],
 }
 
 /// A stored message that owns its text, while a chunk is rewritten.
@@ -32,16 +35,18 @@ pub struct OwnedStored {
     pub edited: Option<i64>,
     pub deleted: bool,
     pub text: String,
+    pub extra: Vec<u8>,
 }
 
 /// The record as bincode writes it: the time as a difference from the
-/// previous message's, the edit time as a difference from the send time.
+/// previous message's, the edit time as a difference from the send time,
+/// then (when `flags` says so) the extra's bytes (see `extra`).
 #[derive(Serialize, Deserialize)]
 struct Record<'a> {
     ts_delta: i64,
     sender: u32,
     edited_after: Option<i64>,
-    deleted: bool,
+    flags: u8,
     #[serde(borrow)]
     text: &'a str,
 }
@@ -66,23 +71,26 @@ impl Codec for MessageCodec {
             ts_delta: item.ts.wrapping_sub(prev),
             sender: item.sender,
             edited_after: item.edited.map(|at| at.wrapping_sub(item.ts)),
-            deleted: item.deleted,
+            flags: extra::flags(item.deleted, item.extra),
             text: item.text,
         };
         wire::encode_into(&record, out);
+        extra::write(item.extra, out);
     }
 
     fn decode(bytes: &[u8], prev: i64) -> Option<(Stored<'_>, usize)> {
         let (r, used) = wire::decode_borrowed::<Record>(bytes)?;
+        let (deleted, extra, more) = extra::read(r.flags, bytes.get(used..)?)?;
         let ts = prev.wrapping_add(r.ts_delta);
         let stored = Stored {
             ts,
             sender: r.sender,
             edited: r.edited_after.map(|d| ts.wrapping_add(d)),
-            deleted: r.deleted,
+            deleted,
             text: r.text,
+            extra,
         };
-        Some((stored, used))
+        Some((stored, used + more))
     }
 
     fn to_owned(item: &Stored<'_>) -> OwnedStored {
@@ -92,6 +100,7 @@ impl Codec for MessageCodec {
             edited: item.edited,
             deleted: item.deleted,
             text: item.text.to_string(),
+            extra: item.extra.to_vec(),
         }
     }
 
@@ -102,6 +111,7 @@ impl Codec for MessageCodec {
             edited: owned.edited,
             deleted: owned.deleted,
             text: &owned.text,
+            extra: &owned.extra,
         }
     }
 }
@@ -281,6 +291,7 @@ mod tests {
             edited: None,
             deleted: false,
             text,
+            extra: &[],
         }
     }
 

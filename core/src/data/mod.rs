@@ -10,11 +10,13 @@
 
 pub mod chunks;
 pub mod dedup;
+pub mod extra;
 pub mod inbox;
 pub mod label;
 pub mod log;
 pub mod people;
 pub mod room;
+pub mod talk;
 pub mod user;
 pub mod wire;
 
@@ -44,7 +46,10 @@ pub fn alloc_size(n: usize) -> usize {
 }
 
 /// The encoding this crate writes, for both types. Version 1: the first.
-pub const ENCODING_VERSION: i32 = 1;
+/// Version 2: a room keeps its conversation (`talk`), an inbox the copies
+/// it dropped; records may carry a reply and mentions (read from version 1
+/// records too, whose flags byte never says so).
+pub const ENCODING_VERSION: i32 = 2;
 
 /// Why a value could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +75,7 @@ impl std::fmt::Display for DecodeError {
 
 fn check_version(version: i32) -> Result<(), DecodeError> {
     match version {
-        1 => Ok(()),
+        1 | 2 => Ok(()),
         v if v > ENCODING_VERSION => Err(DecodeError::Newer {
             found: v,
             known: ENCODING_VERSION,
@@ -91,14 +96,22 @@ pub fn encode_user(user: &User) -> Vec<u8> {
 
 pub fn decode_room(version: i32, bytes: &[u8]) -> Result<Room, DecodeError> {
     check_version(version)?;
-    let mut room: Room = wire::decode_all(bytes).map_err(DecodeError::Damaged)?;
+    let mut room: Room = match version {
+        1 => wire::decode_all::<room::RoomV1>(bytes).map(Room::from),
+        _ => wire::decode_all(bytes),
+    }
+    .map_err(DecodeError::Damaged)?;
     room.check().map_err(DecodeError::Damaged)?;
     Ok(room)
 }
 
 pub fn decode_user(version: i32, bytes: &[u8]) -> Result<User, DecodeError> {
     check_version(version)?;
-    let mut user: User = wire::decode_all(bytes).map_err(DecodeError::Damaged)?;
+    let mut user: User = match version {
+        1 => wire::decode_all::<user::UserV1>(bytes).map(User::from),
+        _ => wire::decode_all(bytes),
+    }
+    .map_err(DecodeError::Damaged)?;
     user.check().map_err(DecodeError::Damaged)?;
     Ok(user)
 }
@@ -125,6 +138,12 @@ struct DumpedRoom<'a> {
     counts: BTreeMap<&'a str, u64>,
     messages: Vec<Document<'a>>,
     dedup: Vec<DumpedDedup>,
+    /// Message id -> reaction -> who gave it.
+    reactions: BTreeMap<u64, BTreeMap<&'a str, Vec<&'a str>>>,
+    /// Pinned ids, the most recently pinned first.
+    pins: Vec<u64>,
+    /// Member -> ids of the unread messages that mention them.
+    unread_mentions: BTreeMap<&'a str, &'a [u64]>,
 }
 
 #[derive(Serialize)]
@@ -148,20 +167,26 @@ fn to_json<T: Serialize>(value: &T) -> String {
 
 /// Everything a room holds, as JSON (`CHAT.DUMP`), for people to read.
 pub fn room_json(id: &str, room: &Room) -> String {
-    let messages = room
+    let documents: Vec<_> = room
         .log()
         .iter()
-        .map(|(n, m)| Document {
-            kind: "",
-            room: "",
-            id: n,
-            sender: room.people().id(m.sender),
-            text: (!m.deleted).then_some(m.text),
-            ts: m.ts,
-            edited: m.edited,
-            deleted: m.deleted,
-            delivery: None,
+        .map(|(n, m)| room.document("", n, &m))
+        .collect();
+    let messages = documents.iter().map(Document::of_message).collect();
+    let reactions = room
+        .log()
+        .iter()
+        .filter_map(|(n, _)| {
+            let given: BTreeMap<_, _> = room.reactions(n).ok()?.into_iter().collect();
+            (!given.is_empty()).then_some((n, given))
         })
+        .collect();
+    let people = room.people();
+    let unread_mentions = room
+        .talk()
+        .into_iter()
+        .flat_map(|t| t.all_unread_mentions())
+        .map(|(place, ids)| (people.id(place), ids))
         .collect();
     let dedup = room
         .dedup_entries()
@@ -182,6 +207,9 @@ pub fn room_json(id: &str, room: &Room) -> String {
         counts: room.counts().collect(),
         messages,
         dedup,
+        reactions,
+        pins: room.pins().collect(),
+        unread_mentions,
     })
 }
 
@@ -199,16 +227,14 @@ pub fn user_json(id: &str, user: &User) -> String {
         .into_iter()
         .flat_map(|i| i.iter())
         .zip(&deliveries)
-        .map(|(c, delivery)| Document {
-            kind: "",
-            room: c.room,
-            id: c.id,
-            sender: c.sender,
-            text: (!c.deleted).then_some(c.text),
-            ts: c.ts,
-            edited: c.edited,
-            deleted: c.deleted,
+        .map(|(c, delivery)| (c.message(), delivery))
+        .collect::<Vec<_>>();
+    let inbox = inbox
+        .iter()
+        .map(|(m, delivery)| Document {
+            room: &m.room,
             delivery: Some(delivery),
+            ..Document::of_message(m)
         })
         .collect();
     to_json(&DumpedUser {
@@ -244,19 +270,40 @@ mod tests {
     fn versions_newer_than_known_are_refused_with_both_numbers() {
         let room = Room::new(1, "t", 2);
         let bytes = encode_room(&room);
-        assert_eq!(decode_room(1, &bytes), Ok(room));
-        let err = decode_room(2, &bytes).unwrap_err();
-        assert_eq!(err, DecodeError::Newer { found: 2, known: 1 });
+        assert_eq!(decode_room(2, &bytes), Ok(room));
+        let err = decode_room(3, &bytes).unwrap_err();
+        assert_eq!(err, DecodeError::Newer { found: 3, known: 2 });
         assert!(err
             .to_string()
-            .contains("version 2 is newer than this module reads (up to 1)"));
+            .contains("version 3 is newer than this module reads (up to 2)"));
         assert!(matches!(
             decode_room(0, &bytes),
             Err(DecodeError::Damaged(_))
         ));
         // A user's bytes are not a room.
         let user = encode_user(&User::new(1, "n", 2));
-        assert!(decode_room(1, &user).is_err() || decode_user(1, &bytes).is_err());
+        assert!(decode_room(2, &user).is_err() || decode_user(2, &bytes).is_err());
+    }
+
+    #[test]
+    fn version_1_values_read_as_values_without_conversation() {
+        // Version 1 wrote DEDUP keys where a room now keeps them with its
+        // conversation (`None` either way for a room without), and an
+        // inbox without dropped copies. (core/tests/data_model/version1.rs
+        // reads values version 1 wrote.)
+        let mut room = Room::new(1, "General", 5);
+        room.join("alice", 0);
+        room.send("alice", "hi", 9).unwrap();
+        let bytes = encode_room(&room);
+        assert_eq!(decode_room(1, &bytes), Ok(room.clone()));
+        room.dedup_record(b"k", 1, 99);
+        let with_talk = encode_room(&room);
+        let v1 = &with_talk[..with_talk.len() - 3];
+        let back = decode_room(1, v1).unwrap();
+        assert_eq!(back.dedup_get(b"k", 0), Some(1));
+        let user = User::new(1, "n", 2);
+        let v2 = encode_user(&user);
+        assert_eq!(decode_user(1, &v2), Ok(user));
     }
 
     #[test]

@@ -199,8 +199,10 @@ impl People {
         }
     }
 
-    /// Ends `id`'s membership; false if they were not a member.
-    pub fn leave(&mut self, id: &str) -> bool {
+    /// Ends `id`'s membership; false if they were not a member. Their
+    /// place is freed unless they sent messages or `named(place)` says
+    /// something else refers to it.
+    pub fn leave(&mut self, id: &str, named: impl FnOnce(u32) -> bool) -> bool {
         let Ok(i) = self.search(id) else {
             return false;
         };
@@ -214,13 +216,18 @@ impl People {
             return false;
         }
         self.members -= 1;
-        if person.sent == 0 {
+        if person.sent == 0 && !named(place) {
             // Nothing refers to this place any more: free it.
             person.id = "".into();
             self.by_id.remove(i);
         }
         self.count_outside(id, -1);
         true
+    }
+
+    #[cfg(test)]
+    fn leave_plain(&mut self, id: &str) -> bool {
+        self.leave(id, |_| false)
     }
 
     /// Members in order of id, with their cursors.
@@ -307,14 +314,14 @@ mod tests {
         assert_eq!(people.member_count(), 2);
 
         // carol never sent: her place is freed and reused.
-        assert!(people.leave("carol"));
-        assert!(!people.leave("carol"));
+        assert!(people.leave_plain("carol"));
+        assert!(!people.leave_plain("carol"));
         assert_eq!(people.find("carol"), None);
         assert!(people.join("dave", 1));
         assert_eq!(people.find("dave"), Some(0));
         // bob sent: his place stays after he leaves.
         assert!(people.join("bob", 0));
-        assert!(people.leave("bob"));
+        assert!(people.leave_plain("bob"));
         assert_eq!(people.find("bob"), Some(bob));
         assert_eq!(people.id(bob), "bob");
         assert_eq!(people.member("bob"), None);
@@ -350,12 +357,12 @@ mod tests {
         people.join("{t}b", 0);
         people.join("d", 0);
         assert_eq!(people.members_outside(slot), 2);
-        people.leave("c");
-        people.leave("{t}a");
+        people.leave_plain("c");
+        people.leave_plain("{t}a");
         assert_eq!(people.members_outside(slot), 1);
         // Asked for another slot, it counts again.
         assert_eq!(people.members_outside(slot_of_id("d")), 1);
-        people.leave("d");
+        people.leave_plain("d");
         assert_eq!(people.members_outside(slot), 0);
     }
 

@@ -10,9 +10,11 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use super::dedup::Dedup;
+use super::extra::Extra;
 use super::label::Label;
 use super::log::{Log, OwnedStored, Stored};
 use super::people::People;
+use super::talk::{Full, Talk};
 use crate::event::RoomMode;
 use crate::message::Message;
 use crate::request::Cursor;
@@ -26,7 +28,68 @@ pub struct Room {
     created: i64,
     people: People,
     log: Log,
+    /// `None` while there is nothing besides: most rooms.
+    besides: Option<Box<Besides>>,
+}
+
+/// What a room holds besides its people and messages, in one allocation
+/// so that the room struct stays in its allocator size class.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Besides {
+    /// Recent DEDUP keys.
+    dedup: Dedup,
+    /// Threads, reactions, pins and unread mentions.
+    talk: Talk,
+}
+
+impl Besides {
+    fn is_empty(&self) -> bool {
+        self.dedup.is_empty() && self.talk.is_empty()
+    }
+}
+
+/// A room as the first encoding wrote it: without `talk`.
+#[derive(Deserialize)]
+pub(super) struct RoomV1 {
+    title: Label,
+    created: i64,
+    people: People,
+    log: Log,
     dedup: Option<Box<Dedup>>,
+}
+
+impl From<RoomV1> for Room {
+    fn from(v1: RoomV1) -> Room {
+        Room {
+            title: v1.title,
+            created: v1.created,
+            people: v1.people,
+            log: v1.log,
+            besides: v1.dedup.map(|dedup| {
+                Box::new(Besides {
+                    dedup: *dedup,
+                    talk: Talk::default(),
+                })
+            }),
+        }
+    }
+}
+
+/// Ids retention removed: every id after `after` and before `before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    pub after: u64,
+    pub before: u64,
+}
+
+/// What a page of a thread holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadPage {
+    /// Replies retention removed, when the root itself is gone.
+    pub gap: Option<Gap>,
+    /// Whether the root's document comes first.
+    pub root: bool,
+    pub replies: Vec<u64>,
 }
 
 /// What a read cursor did.
@@ -45,7 +108,7 @@ impl Room {
             created,
             people: People::default(),
             log: Log::default(),
-            dedup: None,
+            besides: None,
         }
     }
 
@@ -124,31 +187,115 @@ impl Room {
         self.people.join(user, cursor)
     }
 
-    /// False if `user` was not a member.
+    /// False if `user` was not a member. Their unread mentions go; their
+    /// place in the table stays while a reaction names it.
     pub fn leave(&mut self, user: &str) -> bool {
-        self.people.leave(user)
+        let place = self.people.find(user);
+        let talk = self.besides.as_deref().map(|b| &b.talk);
+        if !self
+            .people
+            .leave(user, |p| talk.is_some_and(|t| t.names(p)))
+        {
+            return false;
+        }
+        if let Some(place) = place {
+            self.change_talk(|t| t.left(place));
+        }
+        true
     }
 
-    /// Stores a message from `sender` (who must be a member) and returns its
-    /// id. The sender has read what they answer: their cursor moves to it.
-    pub fn send(&mut self, sender: &str, text: &str, ts: i64) -> Result<u64, ChatError> {
-        let place = self
-            .people
-            .find(sender)
+    /// The place of a member, or `NotMember`.
+    fn member_place(&self, user: &str) -> Result<u32, ChatError> {
+        self.people
+            .find(user)
             .filter(|&p| self.people.get(p).is_some_and(|p| p.cursor.is_some()))
-            .ok_or(ChatError::NotMember)?;
+            .ok_or(ChatError::NotMember)
+    }
+
+    /// Checks what a message from `sender` would carry: the message it
+    /// answers is in the history and not deleted, and everyone it mentions
+    /// is a member. Nothing changes.
+    pub fn check_send(&self, sender: &str, extra: &Extra) -> Result<(), ChatError> {
+        self.member_place(sender)?;
+        if let Some(root) = extra.reply_to {
+            self.live_message(root)?;
+        }
+        if let Some(user) = extra.mentions.iter().find(|u| !self.is_member(u)) {
+            return Err(ChatError::MentionNotMember(user.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Stores a plain message from `sender` (who must be a member) and
+    /// returns its id.
+    pub fn send(&mut self, sender: &str, text: &str, ts: i64) -> Result<u64, ChatError> {
+        self.send_message(sender, text, &Extra::default(), ts)
+    }
+
+    /// Stores a message from `sender` (who must be a member) with its reply
+    /// and mentions (see `check_send`) and returns its id. The sender has
+    /// read what they answer: their cursor moves to it.
+    pub fn send_message(
+        &mut self,
+        sender: &str,
+        text: &str,
+        extra: &Extra,
+        ts: i64,
+    ) -> Result<u64, ChatError> {
+        self.check_send(sender, extra)?;
+        let place = self.member_place(sender)?;
         let id = self.log.append(&Stored {
             ts,
             sender: place,
             edited: None,
             deleted: false,
             text,
+            extra: &extra.encode(),
         });
         if let Some(person) = self.people.get_mut(place) {
             person.sent += 1;
             person.cursor = Some(id);
         }
+        // The sender read past their own mentions too.
+        if !extra.is_empty() || self.talk().is_some() {
+            let people = &self.people;
+            let mentioned: Vec<u32> = extra
+                .mentions
+                .iter()
+                .filter_map(|u| people.find(u))
+                .collect();
+            self.change_talk(|t| {
+                if let Some(root) = extra.reply_to {
+                    t.add_reply(root, id);
+                }
+                t.add_mentions(mentioned.into_iter(), id);
+                t.read(place, id);
+            });
+        }
         Ok(id)
+    }
+
+    /// Changes what the room holds besides people and messages, made when
+    /// first needed and let go once empty.
+    fn change_besides<T>(&mut self, change: impl FnOnce(&mut Besides) -> T) -> T {
+        let besides = self.besides.get_or_insert_with(Default::default);
+        let result = change(besides);
+        if besides.is_empty() {
+            self.besides = None;
+        }
+        result
+    }
+
+    fn change_talk<T>(&mut self, change: impl FnOnce(&mut Talk) -> T) -> T {
+        self.change_besides(|b| change(&mut b.talk))
+    }
+
+    /// Threads, reactions, pins and unread mentions, if there are any.
+    pub fn talk(&self) -> Option<&Talk> {
+        self.besides
+            .as_deref()
+            .map(|b| &b.talk)
+            .filter(|t| !t.is_empty())
     }
 
     /// Message `id` as its document, if it is in the history.
@@ -156,8 +303,9 @@ impl Room {
         self.log.get(id).map(|m| self.document(room_id, id, &m))
     }
 
-    /// The document of a stored message.
+    /// The document of a stored message, with its thread and reactions.
     pub fn document<'a>(&'a self, room_id: &'a str, id: u64, m: &Stored<'a>) -> Message<'a> {
+        let talk = self.talk();
         Message {
             room: Cow::Borrowed(room_id),
             id,
@@ -166,7 +314,131 @@ impl Room {
             ts: m.ts,
             edited: m.edited,
             deleted: m.deleted,
+            extra: Extra::decode(m.extra),
+            replies: talk.and_then(|t| t.replies(id)),
+            reactions: talk
+                .map(|t| {
+                    t.reactions(id)
+                        .map(|(r, by)| (r, by.len() as u64))
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
+    }
+
+    /// Message `id`, which must be kept and not deleted.
+    fn live_message(&self, id: u64) -> Result<Stored<'_>, ChatError> {
+        match self.log.get(id) {
+            Some(m) if m.deleted => Err(ChatError::Deleted(id)),
+            Some(m) => Ok(m),
+            None => Err(ChatError::NoSuchMessage(id)),
+        }
+    }
+
+    /// The replies of thread `root` after `after` (from its start when
+    /// `None`, with the root first), at most `count`. If retention removed
+    /// the root, the page starts with the gap instead.
+    pub fn thread(
+        &self,
+        root: u64,
+        after: Option<u64>,
+        count: usize,
+    ) -> Result<ThreadPage, ChatError> {
+        if root == 0 || root > self.last_id() {
+            return Err(ChatError::NoSuchMessage(root));
+        }
+        let from = after.unwrap_or(root).max(root);
+        let replies = self
+            .talk()
+            .map(|t| t.thread_after(root, from))
+            .unwrap_or_default();
+        let kept = self.log.get(root).is_some();
+        // Without AFTER the client holds nothing of the thread, not even
+        // its root, which retention removed too.
+        let held = after.unwrap_or(0).max(root - 1);
+        let gap = if kept { None } else { self.gap_after(held) };
+        Ok(ThreadPage {
+            gap,
+            root: kept && after.is_none(),
+            replies: replies.iter().copied().take(count).collect(),
+        })
+    }
+
+    /// The ids retention removed after `after`, if it removed any that a
+    /// client holding `after` has not seen.
+    pub fn gap_after(&self, after: u64) -> Option<Gap> {
+        let before = self.first_id().unwrap_or(self.last_id() + 1);
+        (after < self.last_id() && after + 1 < before).then_some(Gap { after, before })
+    }
+
+    /// Adds `user`'s `reaction` to message `id`; false if they had given it.
+    pub fn react(&mut self, id: u64, user: &str, reaction: &str) -> Result<bool, ChatError> {
+        let place = self.member_place(user)?;
+        self.live_message(id)?;
+        self.change_talk(|t| t.react(id, place, reaction))
+            .map_err(|_| ChatError::TooManyReactions(id))
+    }
+
+    /// Takes `user`'s `reaction` off message `id`; false if it was not there.
+    pub fn unreact(&mut self, id: u64, user: &str, reaction: &str) -> Result<bool, ChatError> {
+        let place = self.member_place(user)?;
+        if id == 0 || id > self.last_id() {
+            return Err(ChatError::NoSuchMessage(id));
+        }
+        Ok(self.change_talk(|t| t.unreact(id, place, reaction)))
+    }
+
+    /// Each reaction to message `id` with the users who gave it, ascending.
+    pub fn reactions(&self, id: u64) -> Result<Vec<(&str, Vec<&str>)>, ChatError> {
+        self.log.get(id).ok_or(ChatError::NoSuchMessage(id))?;
+        let Some(talk) = self.talk() else {
+            return Ok(Vec::new());
+        };
+        Ok(talk
+            .reactions(id)
+            .map(|(reaction, by)| {
+                let mut users: Vec<&str> = by.iter().map(|&p| self.people.id(p)).collect();
+                users.sort_unstable();
+                (reaction, users)
+            })
+            .collect())
+    }
+
+    /// Pins message `id` (by a member); false if it was pinned already.
+    pub fn pin(&mut self, id: u64, user: &str) -> Result<bool, ChatError> {
+        self.member_place(user)?;
+        self.live_message(id)?;
+        self.change_talk(|t| t.pin(id))
+            .map_err(|_: Full| ChatError::TooManyPins)
+    }
+
+    /// Unpins message `id` (by a member); false if it was not pinned.
+    pub fn unpin(&mut self, id: u64, user: &str) -> Result<bool, ChatError> {
+        self.member_place(user)?;
+        if id == 0 || id > self.last_id() {
+            return Err(ChatError::NoSuchMessage(id));
+        }
+        Ok(self.change_talk(|t| t.unpin(id)))
+    }
+
+    /// Pinned message ids, the most recently pinned first.
+    pub fn pins(&self) -> impl Iterator<Item = u64> + '_ {
+        self.talk().into_iter().flat_map(|t| t.pins())
+    }
+
+    /// How many messages after `user`'s read cursor mention them; `None`
+    /// for a non-member.
+    pub fn unread_mentions(&self, user: &str) -> Option<u64> {
+        let place = self.member_place(user).ok()?;
+        Some(self.talk().map_or(0, |t| t.unread_mentions(place)))
+    }
+
+    /// Members this message mentions, as stored.
+    pub fn mentions_of(&self, id: u64) -> Vec<&str> {
+        self.log
+            .get(id)
+            .map(|m| Extra::decode(m.extra).mentions)
+            .unwrap_or_default()
     }
 
     /// A page of history, ascending by id: the newest `count` messages, or
@@ -206,7 +478,11 @@ impl Room {
             m.text = String::new();
             m.edited = None;
             m.deleted = true;
+            m.extra = Extra::without_mentions(&m.extra);
         });
+        if self.talk().is_some() {
+            self.change_talk(|t| t.deleted(id));
+        }
         Ok(())
     }
 
@@ -242,6 +518,9 @@ impl Room {
             return Ok(Read::Stayed(cursor));
         }
         person.cursor = Some(id);
+        if self.talk().is_some() {
+            self.change_talk(|t| t.read(place, id));
+        }
         Ok(Read::Moved(id))
     }
 
@@ -253,38 +532,44 @@ impl Room {
 
     /// The id a send with DEDUP `key` got, if it is remembered at `now`.
     pub fn dedup_get(&self, key: &[u8], now: i64) -> Option<u64> {
-        self.dedup.as_ref().and_then(|d| d.get(key, now))
+        self.besides.as_ref().and_then(|b| b.dedup.get(key, now))
     }
 
     pub fn dedup_record(&mut self, key: &[u8], id: u64, until: i64) {
-        self.dedup
-            .get_or_insert_with(Default::default)
-            .record(key, id, until);
+        self.change_besides(|b| b.dedup.record(key, id, until));
     }
 
     /// Forgets DEDUP keys whose window ended by `now`.
     pub fn dedup_forget_expired(&mut self, now: i64) {
-        if let Some(dedup) = &mut self.dedup {
-            dedup.forget_expired(now);
-            if dedup.is_empty() {
-                self.dedup = None;
-            }
+        if self.besides.as_ref().is_some_and(|b| !b.dedup.is_empty()) {
+            self.change_besides(|b| b.dedup.forget_expired(now));
         }
     }
 
     pub fn dedup_entries(&self) -> impl Iterator<Item = (&[u8], u64, i64)> {
-        self.dedup.iter().flat_map(|d| d.entries())
+        self.besides.iter().flat_map(|b| b.dedup.entries())
     }
 
     /// Drops whole chunks of the oldest messages while at least `keep`
     /// stay (`chat.history-max`). Returns how many went.
     pub fn trim_keeping(&mut self, keep: u64) -> u64 {
-        self.log.trim_keeping(keep)
+        let removed = self.log.trim_keeping(keep);
+        self.after_trim(removed)
     }
 
     /// Drops every message below id `first`. Returns how many went.
     pub fn trim_below(&mut self, first: u64) -> u64 {
-        self.log.trim_below(first)
+        let removed = self.log.trim_below(first);
+        self.after_trim(removed)
+    }
+
+    /// What the removed messages held in the conversation goes with them.
+    fn after_trim(&mut self, removed: u64) -> u64 {
+        if removed > 0 && self.talk().is_some() {
+            let first = self.first_id().unwrap_or(self.last_id() + 1);
+            self.change_talk(|t| t.trimmed_below(first));
+        }
+        removed
     }
 
     /// The first id sent at or after `cutoff`: messages below it are older.
@@ -307,8 +592,10 @@ impl Room {
         self.title.heap_bytes()
             + self.people.heap_bytes()
             + self.log.heap_bytes()
-            + self.dedup.as_ref().map_or(0, |d| {
-                alloc_size(std::mem::size_of::<Dedup>()) + d.heap_bytes()
+            + self.besides.as_ref().map_or(0, |b| {
+                alloc_size(std::mem::size_of::<Besides>())
+                    + b.dedup.heap_bytes()
+                    + b.talk.heap_bytes()
             })
     }
 
@@ -319,6 +606,26 @@ impl Room {
         let known = |place: u32| self.people.get(place).is_some_and(|p| p.sent > 0);
         if !self.log.iter().all(|(_, m)| known(m.sender)) {
             return Err("a message names a sender the room does not know".into());
+        }
+        let replies_to_earlier = |id: u64, extra: &[u8]| {
+            Extra::check(extra)
+                && Extra::decode(extra)
+                    .reply_to
+                    .is_none_or(|r| r > 0 && r < id)
+        };
+        if !self
+            .log
+            .iter()
+            .all(|(id, m)| replies_to_earlier(id, m.extra))
+        {
+            return Err("a message's reply or mentions do not decode".into());
+        }
+        if let Some(besides) = &self.besides {
+            if besides.is_empty() {
+                return Err("an empty part of a room is kept".into());
+            }
+            let taken = |p| !self.people.id(p).is_empty();
+            besides.talk.check(self.last_id(), taken)?;
         }
         Ok(())
     }
@@ -458,7 +765,7 @@ mod tests {
         assert_eq!(r.dedup_get(b"k", 50), Some(1));
         r.dedup_forget_expired(100);
         assert_eq!(r.dedup_get(b"k", 50), None);
-        assert!(r.dedup.is_none());
+        assert!(r.besides.is_none());
     }
 
     #[test]

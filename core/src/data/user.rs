@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::inbox::{Change, Copy, Inbox};
+use super::inbox::{Change, Copy, Inbox, InboxV1};
 use super::label::Label;
 use crate::delivery::DeliveryId;
 
@@ -35,6 +35,40 @@ impl More {
     /// Where `room` is, or would go, among the rooms kept in order of id.
     fn find_room(&self, room: &str) -> Result<usize, usize> {
         self.rooms.binary_search_by(|j| (*j.room).cmp(room))
+    }
+}
+
+/// A user as the first encoding wrote it: an inbox without dropped copies.
+#[derive(Deserialize)]
+pub(super) struct UserV1 {
+    name: Label,
+    created: i64,
+    more: Option<Box<MoreV1>>,
+}
+
+#[derive(Deserialize)]
+struct MoreV1 {
+    online_until: i64,
+    #[serde(with = "super::wire::optional_text")]
+    password: Option<Box<str>>,
+    rooms: Vec<Joined>,
+    inbox: InboxV1,
+}
+
+impl From<UserV1> for User {
+    fn from(v1: UserV1) -> User {
+        User {
+            name: v1.name,
+            created: v1.created,
+            more: v1.more.map(|m| {
+                Box::new(More {
+                    online_until: m.online_until,
+                    password: m.password,
+                    rooms: m.rooms,
+                    inbox: m.inbox.into(),
+                })
+            }),
+        }
     }
 }
 
@@ -188,8 +222,8 @@ impl User {
     }
 
     /// See `Inbox::ack`.
-    pub fn ack(&mut self, upto: DeliveryId) -> u64 {
-        self.more.as_mut().map_or(0, |m| m.inbox.ack(upto))
+    pub fn ack(&mut self, upto: DeliveryId) -> (u64, bool) {
+        self.more.as_mut().map_or((0, false), |m| m.inbox.ack(upto))
     }
 
     /// See `Inbox::trim_keeping`.
@@ -287,6 +321,7 @@ mod tests {
             edited: None,
             deleted: false,
             text: "hi",
+            extra: &[],
         };
         assert!(u.deliver(&c));
         let mut back: User = wire::decode_all(&wire::encode(&u)).unwrap();

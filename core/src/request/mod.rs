@@ -2,13 +2,16 @@
 //! is touched, so bad input is refused with nothing written.
 
 use crate::config::Limits;
+use crate::data::extra::Extra;
 use crate::delivery::DeliveryId;
 use crate::error::ChatError;
 use crate::ids::{RoomId, UserId};
 use crate::parse::{parse_int_in, Args};
 
 mod steps;
+mod talk;
 pub use steps::{DirectRoom, Listing, LISTING_AGE_MAX_MS};
+pub use talk::{valid_reaction, Pin, React, Reactions, Thread, MENTIONS_MAX, REACTION_MAX_BYTES};
 
 pub const HISTORY_COUNT_DEFAULT: i64 = 50;
 pub const FETCH_COUNT_DEFAULT: i64 = 100;
@@ -163,7 +166,7 @@ impl<'a> Membership<'a> {
 /// The longest DEDUP key.
 pub const DEDUP_KEY_MAX_BYTES: usize = 200;
 
-/// `CHAT.SEND <room> <sender> <text> [DEDUP <key>]`
+/// `CHAT.SEND <room> <sender> <text> [DEDUP <key>] [REPLY <id>] [MENTION <user>]...`
 #[derive(Debug, PartialEq, Eq)]
 pub struct Send<'a> {
     pub room: RoomId<'a>,
@@ -171,6 +174,8 @@ pub struct Send<'a> {
     pub text: &'a str,
     /// A client's name for this send, so that a retry is recognised.
     pub dedup: Option<&'a [u8]>,
+    /// The message it answers, and who it mentions (each once).
+    pub extra: Extra<'a>,
 }
 
 impl<'a> Send<'a> {
@@ -183,6 +188,8 @@ impl<'a> Send<'a> {
             return Err(ChatError::EmptyText);
         }
         let mut dedup = None;
+        let mut extra = Extra::default();
+        let mut mentions = 0;
         while let Some(option) = a.next_option() {
             match option.as_str() {
                 "DEDUP" => {
@@ -192,6 +199,17 @@ impl<'a> Send<'a> {
                     }
                     dedup = Some(key);
                 }
+                "REPLY" => extra.reply_to = Some(a.option_int("REPLY", 1, i64::MAX)? as u64),
+                "MENTION" => {
+                    let user = UserId::parse(a.option_value()?)?;
+                    mentions += 1;
+                    if mentions > MENTIONS_MAX {
+                        return Err(ChatError::TooManyMentions);
+                    }
+                    if !extra.mentions.contains(&user.as_str()) {
+                        extra.mentions.push(user.as_str());
+                    }
+                }
                 _ => return Err(ChatError::Syntax),
             }
         }
@@ -200,6 +218,7 @@ impl<'a> Send<'a> {
             sender,
             text,
             dedup,
+            extra,
         })
     }
 }

@@ -233,6 +233,7 @@ pub(crate) fn change_user(mut user: User, now: i64) -> Result<(), TestCaseError>
         edited: None,
         deleted: false,
         text: "hi",
+        extra: &[],
     };
     let _ = user.deliver(&copy);
     if let Some(c) = &first {
@@ -272,6 +273,9 @@ proptest! {
         } else if version == ENCODING_VERSION {
             prop_assert_eq!(r, Ok(room));
             prop_assert_eq!(u, Ok(user));
+        } else if version >= 1 {
+            // An older version reads the layout it wrote (version1.rs):
+            // these bytes are not one, and may or may not decode.
         } else {
             prop_assert!(matches!(r, Err(DecodeError::Damaged(_))));
             prop_assert!(matches!(u, Err(DecodeError::Damaged(_))));

@@ -202,7 +202,7 @@ pub(crate) fn user_step(
                 AckPick::Far => (u64::MAX, u64::MAX),
             };
             let want = m.ack(upto);
-            prop_assert_eq!(user.ack(delivery(upto)), want, "ACK {:?}", upto);
+            prop_assert_eq!(user.ack(delivery(upto)).0, want, "ACK {:?}", upto);
         }
         UserOp::Trim(keep) => {
             let before = m.copies.len() as u64;
@@ -405,6 +405,7 @@ pub(crate) fn a_new_user_accepts_the_handle_it_offers_at_any_time() {
             edited: None,
             deleted: false,
             text: "t",
+            extra: &[],
         };
         assert!(user.deliver(&copy), "at {now}: offered {offered}, refused");
     }

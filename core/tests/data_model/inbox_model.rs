@@ -54,6 +54,7 @@ impl MCopy {
             edited: self.edited,
             deleted: self.deleted,
             text: &self.text,
+            extra: &[],
         }
     }
 }
