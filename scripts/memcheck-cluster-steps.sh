@@ -38,7 +38,7 @@ expect_has "broadcast" CHAT.INFO general
 expect "1" CHAT.SEND general alice "Hello across slots"
 expect "2" CHAT.SEND general alice "Hello across slots" DEDUP k1
 expect "2" CHAT.SEND general alice "Hello across slots" DEDUP k1
-expect $'cursor\n0\nlast_id\n2\nunread\n2' CHAT.CURSOR general bob
+expect $'cursor\n0\nlast_id\n2\nunread\n2\nmentions\n0' CHAT.CURSOR general bob
 expect "2" CHAT.READ general bob 2
 expect "OK" CHAT.TYPING general bob
 expect "OK" CHAT.EDIT general alice 1 "Hello, across slots"
@@ -46,6 +46,11 @@ expect "OK" CHAT.DELETE general alice 2
 expect_has '"deleted":true' CHAT.HISTORY general AFTER 1
 expect $'SSUBSCRIBE\nchat:user:{bob}:push\nchat:room:{general}:push' CHAT.CHANNELS bob
 expect "CROSSSLOT *CHAT.CURSOR*" CHAT.UNREAD bob
+# A mention of a member of another slot: no event to them from here (their
+# channel is another node's), a count in the room.
+expect "3" CHAT.SEND general alice "Bob?" REPLY 1 MENTION bob
+expect "CROSSSLOT *CHAT.CURSOR*" CHAT.MENTIONS bob
+expect $'cursor\n2\nlast_id\n3\nunread\n1\nmentions\n1' CHAT.CURSOR general bob
 expect "CROSSSLOT *CHAT.PROFILE*" CHAT.PRESENCE general
 expect "CROSSSLOT *CHAT.UNSUBSCRIBE*" CHAT.UNREGISTER bob
 expect_has "online" CHAT.PROFILE bob

@@ -90,7 +90,7 @@ expect "ERR no such user" CHAT.TYPING general nobody
 expect "ERR user is not a member of the room" CHAT.TYPING general carol
 expect $'SUBSCRIBE\nchat:user:{bob}:push' CHAT.CHANNELS bob
 expect "ERR no such user" CHAT.CHANNELS nobody
-expect $'cursor\n2\nlast_id\n2\nunread\n0' CHAT.CURSOR general bob
+expect $'cursor\n2\nlast_id\n2\nunread\n0\nmentions\n0' CHAT.CURSOR general bob
 expect "ERR user is not a member of the room" CHAT.CURSOR general carol
 expect "ERR no such room" CHAT.CURSOR nowhere bob
 
@@ -120,35 +120,41 @@ expect_has '"deleted":true' CHAT.HISTORY general AFTER 2
 expect_has '"text":"At the usual place, 12:45"' CHAT.FETCH bob
 [[ $reply == *'"id":3,"sender":"alice","ts":'*'"deleted":true'* ]] || fail "Bob's copy of message 3 is not a tombstone: $reply"
 
-# Replies, mentions, reactions and pins: SEND's replicated form carries
-# the reply and mentions.
-expect "5" CHAT.SEND general bob "Works for me" REPLY 4 MENTION alice
-expect "6" CHAT.SEND general alice "Great" REPLY 4 MENTION bob MENTION bob DEDUP a-0006
-expect "ERR message 3 is deleted" CHAT.SEND general alice "x" REPLY 3
-expect "ERR no such message*" CHAT.SEND general alice "x" REPLY 99
-expect "ERR cannot mention 'carol'*" CHAT.SEND general alice "x" MENTION carol
-expect "ERR invalid user id*" CHAT.SEND general alice "x" MENTION "bad id"
-expect_has '"replies":2,"last_reply":6' CHAT.THREAD general 4
-expect_has '"id":6,' CHAT.THREAD general 4 AFTER 5 COUNT 1
-expect "ERR no such message*" CHAT.THREAD general 99
-expect $'general\n1' CHAT.MENTIONS bob
-expect_has "mentions" CHAT.CURSOR general bob
-expect "1" CHAT.REACT general bob 4 "👍"
-expect "0" CHAT.REACT general bob 4 "👍"
-expect "1" CHAT.REACT general alice 4 ":tada:"
-expect "ERR invalid reaction*" CHAT.REACT general alice 4 "a b"
-expect "ERR message 3 is deleted" CHAT.REACT general alice 3 "ok"
-expect $'👍\nbob\n:tada:\nalice' CHAT.REACTIONS general 4
-expect "1" CHAT.UNREACT general alice 4 ":tada:"
-expect "0" CHAT.UNREACT general alice 4 ":tada:"
-expect "1" CHAT.REACT general alice 5 "ok"
-expect "OK" CHAT.PIN general bob 4
-expect "OK" CHAT.PIN general alice 5
-expect "ERR message 3 is deleted" CHAT.PIN general alice 3
-expect_has '"reactions":{"ok":1}' CHAT.PINS general
-expect "OK" CHAT.UNPIN general alice 5
-expect_has '"pins":[4]' CHAT.DUMP general
-expect_has '"reply_to":4' CHAT.HISTORY general AFTER 4
+# Replies, mentions, reactions and pins, in a room of their own: SEND's
+# replicated form carries the reply and mentions.
+expect "OK" CHAT.CREATE talk "Talk"
+expect "chat:user:{alice}:push" CHAT.SUBSCRIBE talk alice
+expect "chat:user:{bob}:push" CHAT.SUBSCRIBE talk bob
+expect "1" CHAT.SEND talk alice "Lunch?"
+expect "2" CHAT.SEND talk alice "Deleted"
+expect "OK" CHAT.DELETE talk alice 2
+expect "3" CHAT.SEND talk bob "Works for me" REPLY 1 MENTION alice
+expect "4" CHAT.SEND talk alice "Great" REPLY 1 MENTION bob MENTION bob DEDUP a-0004
+expect "ERR message 2 is deleted" CHAT.SEND talk alice "x" REPLY 2
+expect "ERR no such message*" CHAT.SEND talk alice "x" REPLY 99
+expect "ERR cannot mention 'carol'*" CHAT.SEND talk alice "x" MENTION carol
+expect "ERR invalid user id*" CHAT.SEND talk alice "x" MENTION "bad id"
+expect_has '"replies":2,"last_reply":4' CHAT.THREAD talk 1
+expect_has '"id":4,' CHAT.THREAD talk 1 AFTER 3 COUNT 1
+expect "ERR no such message*" CHAT.THREAD talk 99
+expect $'talk\n1' CHAT.MENTIONS bob
+expect $'cursor\n3\nlast_id\n4\nunread\n1\nmentions\n1' CHAT.CURSOR talk bob
+expect "1" CHAT.REACT talk bob 1 "👍"
+expect "0" CHAT.REACT talk bob 1 "👍"
+expect "1" CHAT.REACT talk alice 1 ":tada:"
+expect "ERR invalid reaction*" CHAT.REACT talk alice 1 "a b"
+expect "ERR message 2 is deleted" CHAT.REACT talk alice 2 "ok"
+expect $'👍\nbob\n:tada:\nalice' CHAT.REACTIONS talk 1
+expect "1" CHAT.UNREACT talk alice 1 ":tada:"
+expect "0" CHAT.UNREACT talk alice 1 ":tada:"
+expect "1" CHAT.REACT talk alice 3 "ok"
+expect "OK" CHAT.PIN talk bob 1
+expect "OK" CHAT.PIN talk alice 3
+expect "ERR message 2 is deleted" CHAT.PIN talk alice 2
+expect_has '"reactions":{"ok":1}' CHAT.PINS talk
+expect "OK" CHAT.UNPIN talk alice 3
+expect_has '"pins":[1]' CHAT.DUMP talk
+expect_has '"reply_to":1' CHAT.HISTORY talk AFTER 2
 
 # Direct rooms.
 expect "dm:5:alice:bob" CHAT.DM alice bob

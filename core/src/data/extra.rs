@@ -20,7 +20,14 @@ const KNOWN_FLAGS: u8 = DELETED | HAS_EXTRA;
 
 /// The flags byte of a record.
 pub fn flags(deleted: bool, extra: &[u8]) -> u8 {
-    u8::from(deleted) * DELETED | u8::from(!extra.is_empty()) * HAS_EXTRA
+    let mut flags = 0;
+    if deleted {
+        flags |= DELETED;
+    }
+    if !extra.is_empty() {
+        flags |= HAS_EXTRA;
+    }
+    flags
 }
 
 /// Reads the flags byte and, when it says there is one, the extra's bytes
