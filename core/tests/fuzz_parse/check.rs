@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
 use crate::commands::{run, Cmd, Parsed, V};
-use crate::rules::{spec, spec_id};
+use crate::rules::{spec, spec_id, spec_reaction, MENTIONS_MAX};
 
 /// The documented limits of each field, checked on a successful parse
 /// whatever produced it.
@@ -27,7 +27,18 @@ pub(crate) fn within_limits(parsed: &Parsed, limits: &Limits) -> Result<(), Test
             ("ttl", V::Int(n)) => prop_assert!(
                 (1..=TTL_MAX_SECS as u64).contains(n) || *n == limits.presence_ttl_secs
             ),
-            ("message-id", V::Int(n)) => prop_assert!((1..=i64::MAX as u64).contains(n)),
+            ("message-id", V::Int(n)) | ("reply-to", V::OptInt(Some(n))) => {
+                prop_assert!((1..=i64::MAX as u64).contains(n))
+            }
+            ("after", V::OptInt(Some(n))) => prop_assert!(*n <= i64::MAX as u64),
+            ("mentions", V::Ids(users)) => {
+                for user in users {
+                    prop_assert!(spec_id(user.as_bytes()), "mention {user:?}");
+                }
+            }
+            ("reaction", V::Text(t)) => {
+                prop_assert!(spec_reaction(t.as_bytes()).is_some(), "reaction {t:?}")
+            }
             ("cursor-id" | "id" | "ts" | "first-kept" | "dedup-until" | "at", V::Int(n)) => {
                 prop_assert!(*n <= i64::MAX as u64)
             }
@@ -54,6 +65,20 @@ pub(crate) fn within_limits(parsed: &Parsed, limits: &Limits) -> Result<(), Test
                 }
             }
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// CHAT.SEND's mentions: each user once, so never more than the most
+/// MENTION options a send may carry.
+pub(crate) fn mentions_folded(parsed: &Parsed) -> Result<(), TestCaseError> {
+    for (field, value) in parsed {
+        if let ("mentions", V::Ids(users)) = (*field, value) {
+            prop_assert!(users.len() <= MENTIONS_MAX, "{} mentions", users.len());
+            for (i, user) in users.iter().enumerate() {
+                prop_assert!(!users[..i].contains(user), "{user:?} mentioned twice");
+            }
         }
     }
     Ok(())
@@ -105,6 +130,9 @@ pub(crate) fn check_parse(
         (Ok(got), Some(want)) => {
             prop_assert_eq!(got, want, "{:?} {:?}", cmd, Shown(args));
             within_limits(got, limits)?;
+            if cmd == Cmd::Send {
+                mentions_folded(got)?;
+            }
         }
         (Err(e), None) => check_error(e)?,
         (Ok(got), None) => prop_assert!(

@@ -2,12 +2,13 @@
 //! each, and one shape for every parser's result.
 
 use chat_core::config::Limits;
+use chat_core::data::extra::Extra;
 use chat_core::error::ChatError;
 use chat_core::ids::{RoomId, UserId};
 use chat_core::replay::{At, ResolvedSend, RestoreValue, SetPassword, TrimResolved, ValueKind};
 use chat_core::request::{
     parse_room, parse_user, Ack, Auth, Change, Create, Cursor, Direct, Fetch, History, Members,
-    Membership, Online, Passwd, Read, Register, Send,
+    Membership, Online, Passwd, Pin, React, Reactions, Read, Register, Send, Thread,
 };
 
 // ---------------------------------------------------------------------------
@@ -26,6 +27,10 @@ pub(crate) enum V {
     Copies(Vec<(String, u64, u64, u64)>),
     /// Arguments passed on as they are.
     List(Vec<Vec<u8>>),
+    /// A number that may be absent (a reply's id, THREAD's AFTER).
+    OptInt(Option<u64>),
+    /// Ids, in order (the members a message mentions).
+    Ids(Vec<String>),
 }
 
 pub(crate) type Parsed = Vec<(&'static str, V)>;
@@ -64,9 +69,17 @@ pub(crate) enum Cmd {
     SetPassword,
     TrimResolved,
     RestoreValue,
+    Thread,
+    React,
+    Unreact,
+    Reactions,
+    Pin,
+    Unpin,
+    Pins,
+    Mentions,
 }
 
-pub(crate) const ALL: [Cmd; 32] = [
+pub(crate) const ALL: [Cmd; 40] = [
     Cmd::Register,
     Cmd::Auth,
     Cmd::Passwd,
@@ -99,6 +112,14 @@ pub(crate) const ALL: [Cmd; 32] = [
     Cmd::SetPassword,
     Cmd::TrimResolved,
     Cmd::RestoreValue,
+    Cmd::Thread,
+    Cmd::React,
+    Cmd::Unreact,
+    Cmd::Reactions,
+    Cmd::Pin,
+    Cmd::Unpin,
+    Cmd::Pins,
+    Cmd::Mentions,
 ];
 
 pub(crate) fn room(r: RoomId) -> V {
@@ -107,6 +128,17 @@ pub(crate) fn room(r: RoomId) -> V {
 
 pub(crate) fn user(u: UserId) -> V {
     V::Id(u.as_str().to_string())
+}
+
+/// What a message carries besides its text, as two fields.
+pub(crate) fn extra(e: &Extra) -> [(&'static str, V); 2] {
+    [
+        ("reply-to", V::OptInt(e.reply_to)),
+        (
+            "mentions",
+            V::Ids(e.mentions.iter().map(|m| m.to_string()).collect()),
+        ),
+    ]
 }
 
 /// The parser the module runs for `cmd` (src/commands), its result in the
@@ -149,7 +181,7 @@ pub(crate) fn run(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Result<Parsed, Chat
             };
             vec![("room", room(r.room)), ("withread", Flag(r.with_read))]
         }
-        Cmd::Counts | Cmd::Presence | Cmd::Drop => {
+        Cmd::Counts | Cmd::Presence | Cmd::Drop | Cmd::Pins => {
             vec![("room", room(parse_room(name(cmd), a)?))]
         }
         Cmd::Profile
@@ -157,19 +189,22 @@ pub(crate) fn run(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Result<Parsed, Chat
         | Cmd::Offline
         | Cmd::Unread
         | Cmd::Channels
-        | Cmd::Unregister => vec![("user", user(parse_user(name(cmd), a)?))],
+        | Cmd::Unregister
+        | Cmd::Mentions => vec![("user", user(parse_user(name(cmd), a)?))],
         Cmd::Subscribe | Cmd::Unsubscribe | Cmd::Typing => {
             let r = Membership::parse(name(cmd), a)?;
             vec![("room", room(r.room)), ("user", user(r.user))]
         }
         Cmd::Send => {
             let r = Send::parse(a, limits)?;
-            vec![
+            let mut out = vec![
                 ("room", room(r.room)),
                 ("user", user(r.sender)),
                 ("text", Text(r.text.to_string())),
                 ("dedup", Bytes(r.dedup.map(<[u8]>::to_vec))),
-            ]
+            ];
+            out.extend(extra(&r.extra));
+            out
         }
         Cmd::SendResolved => {
             let r = ResolvedSend::parse(a)?;
@@ -198,6 +233,7 @@ pub(crate) fn run(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Result<Parsed, Chat
                 out.push(("dedup-key", Bytes(Some(key.to_vec()))));
                 out.push(("dedup-until", Int(until as u64)));
             }
+            out.extend(extra(&r.extra));
             out
         }
         Cmd::History => {
@@ -288,6 +324,36 @@ pub(crate) fn run(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Result<Parsed, Chat
                 ("bytes", Bytes(Some(r.bytes.to_vec()))),
             ]
         }
+        Cmd::Thread => {
+            let r = Thread::parse(a)?;
+            vec![
+                ("room", room(r.room)),
+                ("message-id", Int(r.root)),
+                ("after", OptInt(r.after)),
+                ("count", Int(r.count as u64)),
+            ]
+        }
+        Cmd::React | Cmd::Unreact => {
+            let r = React::parse(name(cmd), a)?;
+            vec![
+                ("room", room(r.room)),
+                ("user", user(r.user)),
+                ("message-id", Int(r.id)),
+                ("reaction", Text(r.reaction.to_string())),
+            ]
+        }
+        Cmd::Reactions => {
+            let r = Reactions::parse(a)?;
+            vec![("room", room(r.room)), ("message-id", Int(r.id))]
+        }
+        Cmd::Pin | Cmd::Unpin => {
+            let r = Pin::parse(name(cmd), a)?;
+            vec![
+                ("room", room(r.room)),
+                ("user", user(r.user)),
+                ("message-id", Int(r.id)),
+            ]
+        }
     })
 }
 
@@ -325,5 +391,13 @@ pub(crate) fn name(cmd: Cmd) -> &'static str {
         Cmd::SetPassword => "chat.set-password",
         Cmd::TrimResolved => "chat.trim-resolved",
         Cmd::RestoreValue => "chat.restore-value",
+        Cmd::Thread => "chat.thread",
+        Cmd::React => "chat.react",
+        Cmd::Unreact => "chat.unreact",
+        Cmd::Reactions => "chat.reactions",
+        Cmd::Pin => "chat.pin",
+        Cmd::Unpin => "chat.unpin",
+        Cmd::Pins => "chat.pins",
+        Cmd::Mentions => "chat.mentions",
     }
 }

@@ -3,14 +3,13 @@
 //! mutations that take them near valid.
 
 use chat_core::config::Limits;
-use chat_core::delivery::DeliveryId;
-use chat_core::replay::push_inbox_copy;
 use chat_core::request::{
     Cursor, BLOCK_MAX_MS, COUNT_MAX, FETCH_COUNT_DEFAULT, HISTORY_COUNT_DEFAULT, TTL_MAX_SECS,
 };
 use proptest::prelude::*;
 
 use crate::commands::{Cmd, Parsed, V};
+use crate::conversations::{send, send_resolved, talk};
 use crate::generators::{atom, cased, valid_id};
 use crate::rules::spec_direct;
 
@@ -46,7 +45,7 @@ pub(crate) fn example() -> impl Strategy<Value = Example> {
     let ids = || (valid_room(), valid_id(), any::<u32>());
     prop_oneof![
         // Positional-only commands.
-        (ids(), good_text(), 0u64..=i64::MAX as u64, 1u64..=9).prop_map(
+        1 => (ids(), good_text(), 0u64..=i64::MAX as u64, 1u64..=9).prop_map(
             |((r, u, pick), t, n, small)| {
                 let id_arg = if pick % 2 == 0 { n } else { small };
                 let (cmd, args, parsed): (Cmd, Vec<String>, Parsed) = match pick % 16 {
@@ -170,55 +169,9 @@ pub(crate) fn example() -> impl Strategy<Value = Example> {
             }
         ),
         // CHAT.SEND-RESOLVED as a primary sends it.
-        (
-            ids(),
-            any::<String>(),
-            prop::collection::vec(0..=i64::MAX as u64, 3),
-            prop::collection::vec(
-                (valid_id(), any::<u64>(), 0u64..10, 0..=i64::MAX as u64),
-                0..4
-            ),
-            prop::option::of((
-                prop::collection::vec(any::<u8>(), 0..40),
-                0..=i64::MAX as u64
-            )),
-        )
-            .prop_map(|((r, u, _), t, n, copies, dedup)| {
-                let mut packed = Vec::new();
-                for (member, ms, seq, length) in &copies {
-                    push_inbox_copy(
-                        &mut packed,
-                        member,
-                        DeliveryId { ms: *ms, seq: *seq },
-                        *length,
-                    );
-                }
-                let mut args = vec![
-                    r.clone().into_bytes(),
-                    u.clone().into_bytes(),
-                    t.clone().into_bytes(),
-                ];
-                args.extend(n.iter().map(|n| n.to_string().into_bytes()));
-                args.push(packed);
-                let mut parsed = vec![
-                    ("room", id_value(&r)),
-                    ("user", id_value(&u)),
-                    ("anytext", Text(t)),
-                    ("id", Int(n[0])),
-                    ("ts", Int(n[1])),
-                    ("first-kept", Int(n[2])),
-                    ("copies", Copies(copies)),
-                ];
-                if let Some((key, until)) = dedup {
-                    args.push(key.clone());
-                    args.push(until.to_string().into_bytes());
-                    parsed.push(("dedup-key", Bytes(Some(key))));
-                    parsed.push(("dedup-until", Int(until)));
-                }
-                (Cmd::SendResolved, args, parsed)
-            }),
+        1 => send_resolved(),
         // The other internal commands, as the module writes them.
-        (
+        1 => (
             ids(),
             0..=i64::MAX as u64,
             prop::collection::vec(atom(), 0..5),
@@ -269,34 +222,13 @@ pub(crate) fn example() -> impl Strategy<Value = Example> {
                     }
                 }
             }),
-        // CHAT.SEND with DEDUP keys (the last one counts).
-        (
-            ids(),
-            good_text(),
-            prop::collection::vec(("[ -~]{1,200}", any::<u32>()), 0..3)
-        )
-            .prop_map(|((r, u, _), t, keys)| {
-                let mut args = vec![
-                    r.clone().into_bytes(),
-                    u.clone().into_bytes(),
-                    t.clone().into_bytes(),
-                ];
-                let mut dedup = None;
-                for (key, mask) in keys {
-                    args.extend(option("DEDUP", mask, Some(key.clone())));
-                    dedup = Some(key.into_bytes());
-                }
-                let parsed = vec![
-                    ("room", id_value(&r)),
-                    ("user", id_value(&u)),
-                    ("text", Text(t)),
-                    ("dedup", Bytes(dedup)),
-                ];
-                (Cmd::Send, args, parsed)
-            }),
+        // CHAT.SEND with DEDUP, REPLY and MENTION options.
+        2 => send(),
+        // Threads, reactions, pins and mentions.
+        2 => talk(),
         // CHAT.HISTORY: one kind of cursor, repeated or not, and counts, in
         // any order; the last of each counts.
-        (
+        1 => (
             ids(),
             any::<bool>(),
             prop::collection::vec(0u64..=i64::MAX as u64, 0..3),
@@ -335,7 +267,7 @@ pub(crate) fn example() -> impl Strategy<Value = Example> {
             }),
         // CHAT.FETCH with COUNT and BLOCK, CHAT.ONLINE with TTL, CHAT.MEMBERS
         // and CHAT.INFO with WITHREAD.
-        (
+        1 => (
             ids(),
             prop::collection::vec(
                 prop_oneof![

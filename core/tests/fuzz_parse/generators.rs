@@ -1,25 +1,27 @@
 //! The generators of hostile arguments: keywords and near keywords,
 //! numbers at the edges and with junk around them, ids valid and invalid,
-//! deliveries, texts, `copies` arguments, long arguments and arguments at
-//! the length limits, and the limits themselves.
+//! deliveries, texts, reactions, `copies` and mention-list arguments, long
+//! arguments and arguments at the length limits, and the limits themselves.
 
 use chat_core::config::Limits;
 use chat_core::ids::MAX_ID_BYTES;
 use chat_core::password::MAX_PASSWORD_BYTES;
 use chat_core::request::{DEDUP_KEY_MAX_BYTES, TTL_MAX_SECS};
+
+use crate::rules::REACTION_MAX_BYTES;
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------
 // Generators.
 
-pub(crate) static KEYWORDS: [&str; 11] = [
-    "COUNT", "BEFORE", "AFTER", "BLOCK", "TTL", "DEDUP", "WITHREAD", "PASSWORD", "MAXLEN", "ROOM",
-    "USER",
+pub(crate) static KEYWORDS: [&str; 13] = [
+    "COUNT", "BEFORE", "AFTER", "BLOCK", "TTL", "DEDUP", "REPLY", "MENTION", "WITHREAD",
+    "PASSWORD", "MAXLEN", "ROOM", "USER",
 ];
 
 /// Almost keywords: a byte too many or too few, look-alike Unicode letters,
 /// padding, NULs.
-pub(crate) static NEAR_KEYWORDS: [&[u8]; 23] = [
+pub(crate) static NEAR_KEYWORDS: [&[u8]; 30] = [
     // The kinds of CHAT.RESTORE-VALUE, which only the lower case names.
     b"room",
     b"user",
@@ -44,6 +46,13 @@ pub(crate) static NEAR_KEYWORDS: [&[u8]; 23] = [
     "ＣＯＵＮＴ".as_bytes(),
     "WİTHREAD".as_bytes(),
     "wıthread".as_bytes(),
+    b"MENTIONS",
+    b"MENTIO",
+    b"@MENTION",
+    b"REPLY\0",
+    b"REPLY-TO",
+    b"RE PLY",
+    "ＲＥＰＬＹ".as_bytes(),
 ];
 
 /// `word` with the case of each letter picked by a bit of `mask`.
@@ -241,6 +250,105 @@ pub(crate) fn copies() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// A `mentions` argument of CHAT.SEND-RESOLVED: ids, valid or not, joined
+/// by commas, with empty items now and then.
+pub(crate) fn mention_list() -> impl Strategy<Value = Vec<u8>> {
+    let sep = prop::sample::select(vec![&b","[..], b",", b",,", b""]);
+    prop::collection::vec((id(), sep), 0..4).prop_map(|items| {
+        let mut out = Vec::new();
+        for (user, sep) in items {
+            out.extend_from_slice(&user);
+            out.extend_from_slice(sep);
+        }
+        out
+    })
+}
+
+/// Reactions as a client would give them: emoji (some of several code
+/// points), shortcodes, short words, and characters that look like spaces
+/// but are not.
+pub(crate) static REACTIONS: [&str; 16] = [
+    "👍",
+    "🎉",
+    ":tada:",
+    "+1",
+    "ok",
+    "👨‍👩‍👧",
+    "🏳️‍🌈",
+    "❤️",
+    "é",
+    "-",
+    "a\u{200b}b",
+    "\u{180e}",
+    "\u{feff}",
+    "\u{ad}",
+    "👍🏽",
+    "🇫🇷",
+];
+
+/// Almost reactions: empty, spaces of every kind, control characters, cut
+/// UTF-8.
+pub(crate) static BAD_REACTIONS: [&[u8]; 18] = [
+    b"",
+    b" ",
+    b"a b",
+    b"a\tb",
+    b"\n",
+    b"ok\r\n",
+    b"\0",
+    b"\x07",
+    b"\x7f",
+    "\u{85}".as_bytes(),
+    "\u{9f}".as_bytes(),
+    "\u{a0}ok".as_bytes(),
+    "\u{2028}".as_bytes(),
+    "\u{3000}".as_bytes(),
+    "a\u{2003}".as_bytes(),
+    "👍 ".as_bytes(),
+    b"\xff\xfe",
+    b"\xf0\x9f\x91",
+];
+
+pub(crate) fn valid_reaction() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => prop::sample::select(&REACTIONS[..]).prop_map(str::to_string),
+        2 => "[a-z0-9:_+-]{1,32}",
+        2 => "[😀-🙏🎉👍]{1,8}",
+        1 => Just("x".repeat(REACTION_MAX_BYTES)),
+        1 => Just("😀".repeat(REACTION_MAX_BYTES / 4)),
+    ]
+}
+
+/// A reaction argument, valid or not.
+pub(crate) fn reaction() -> impl Strategy<Value = Vec<u8>> {
+    let intruders = vec![
+        ' ', '\t', '\n', '\0', '\u{1b}', '\u{7f}', '\u{85}', '\u{a0}', '\u{1680}', '\u{2003}',
+        '\u{2029}', '\u{202f}', '\u{3000}',
+    ];
+    prop_oneof![
+        4 => valid_reaction().prop_map(String::into_bytes),
+        2 => prop::sample::select(&BAD_REACTIONS[..]).prop_map(<[u8]>::to_vec),
+        // One byte too many.
+        1 => prop_oneof![
+            Just("x".repeat(REACTION_MAX_BYTES + 1)),
+            Just(format!("{}a", "😀".repeat(REACTION_MAX_BYTES / 4))),
+            Just(format!("{}é", "a".repeat(REACTION_MAX_BYTES - 1))),
+        ]
+        .prop_map(String::into_bytes),
+        // A valid one with a space or a control character put in.
+        2 => (valid_reaction(), prop::sample::select(intruders), any::<prop::sample::Index>())
+            .prop_map(|(r, c, at)| {
+                let bounds: Vec<usize> = (0..=r.len()).filter(|&i| r.is_char_boundary(i)).collect();
+                let mut r = r;
+                r.insert(bounds[at.index(bounds.len())], c);
+                r.into_bytes()
+            }),
+        // Any characters at all.
+        2 => prop::collection::vec(any::<char>(), 1..6)
+            .prop_map(|cs| cs.into_iter().collect::<String>().into_bytes()),
+    ]
+}
+
 pub(crate) fn long() -> impl Strategy<Value = Vec<u8>> {
     (
         1usize..100_000,
@@ -254,6 +362,7 @@ pub(crate) fn boundary() -> impl Strategy<Value = Vec<u8>> {
     let lengths = vec![
         DEDUP_KEY_MAX_BYTES,
         MAX_PASSWORD_BYTES,
+        REACTION_MAX_BYTES,
         Limits::default().max_text_bytes,
     ];
     (
@@ -275,6 +384,8 @@ pub(crate) fn atom() -> impl Strategy<Value = Vec<u8>> {
         3 => text(),
         2 => prop::collection::vec(any::<u8>(), 0..24),
         1 => copies(),
+        2 => reaction(),
+        1 => mention_list(),
         1 => long(),
     ]
 }

@@ -2,8 +2,8 @@
 //!
 //! Random argument vectors (random bytes, ids valid and invalid, huge,
 //! negative and junk-laden numbers, option keywords in any case, missing,
-//! repeated and unknown options, empty strings, non-UTF-8, long arguments)
-//! go through each parser of `chat_core::request` and of the internal
+//! repeated and unknown options, empty strings, non-UTF-8, long arguments,
+//! reactions valid and invalid) go through each parser of `chat_core::request` and of the internal
 //! commands in `chat_core::replay`. Properties:
 //!
 //! * no parser panics;
@@ -34,6 +34,9 @@
 //! * `generators`: the arguments of every kind that the properties draw;
 //! * `examples`: well-formed vectors with what each must parse to, and the
 //!   mutations that take them near valid;
+//! * `conversations`: the well-formed vectors of CHAT.SEND with its options,
+//!   of CHAT.SEND-RESOLVED, and of threads, reactions, pins and mentions;
+//!   and the cases at the edges of their limits;
 //! * `parsers`: the properties of every command's parser and of the
 //!   argument helpers;
 //! * `values`: direct room ids, what CHAT.SEND propagates, and message
@@ -44,6 +47,7 @@
 mod channels;
 mod check;
 mod commands;
+mod conversations;
 mod examples;
 mod generators;
 mod module_args;

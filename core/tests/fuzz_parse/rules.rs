@@ -1,6 +1,7 @@
 //! The documented rules, written again from docs/commands.md: the
-//! `spec_*` readings of ids, integers, deliveries, texts and passwords, and
-//! `spec`, what the documentation says each command makes of its arguments.
+//! `spec_*` readings of ids, integers, deliveries, texts, passwords and
+//! reactions, and `spec`, what the documentation says each command makes of
+//! its arguments.
 
 use chat_core::config::Limits;
 use chat_core::ids::MAX_ID_BYTES;
@@ -95,6 +96,42 @@ pub(crate) fn spec_text(bytes: &[u8], max: usize, non_empty: bool) -> Option<Str
     (text.len() <= max && !(non_empty && text.is_empty())).then(|| text.to_string())
 }
 
+/// The most MENTION options one CHAT.SEND may carry, duplicates included.
+pub(crate) const MENTIONS_MAX: usize = 50;
+/// The longest reaction, in bytes.
+pub(crate) const REACTION_MAX_BYTES: usize = 32;
+
+/// Unicode's White_Space characters.
+pub(crate) fn spec_whitespace(c: char) -> bool {
+    matches!(
+        c,
+        '\u{9}'..='\u{d}'
+            | ' '
+            | '\u{85}'
+            | '\u{a0}'
+            | '\u{1680}'
+            | '\u{2000}'..='\u{200a}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{202f}'
+            | '\u{205f}'
+            | '\u{3000}'
+    )
+}
+
+/// Unicode's control characters (general category Cc).
+pub(crate) fn spec_control(c: char) -> bool {
+    matches!(c, '\0'..='\u{1f}' | '\u{7f}'..='\u{9f}')
+}
+
+/// A reaction: 1 to 32 bytes of UTF-8, no whitespace, no control character
+/// (an emoji, `:tada:`, `+1`).
+pub(crate) fn spec_reaction(bytes: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let clean = !text.chars().any(|c| spec_whitespace(c) || spec_control(c));
+    ((1..=REACTION_MAX_BYTES).contains(&text.len()) && clean).then(|| text.to_string())
+}
+
 /// A password to set: 1 to 1024 bytes, any bytes.
 pub(crate) fn spec_password(bytes: &[u8]) -> Option<Vec<u8>> {
     (1..=MAX_PASSWORD_BYTES)
@@ -108,6 +145,18 @@ pub(crate) fn is_kw(arg: &[u8], keyword: &str) -> bool {
 
 pub(crate) fn sid(bytes: &[u8]) -> Option<V> {
     spec_id(bytes).then(|| V::Id(String::from_utf8(bytes.to_vec()).unwrap()))
+}
+
+/// Ids read by `sid`, as one value.
+pub(crate) fn ids(list: Vec<V>) -> V {
+    V::Ids(
+        list.into_iter()
+            .map(|v| match v {
+                V::Id(id) => id,
+                other => unreachable!("not an id: {other:?}"),
+            })
+            .collect(),
+    )
 }
 
 pub(crate) fn exactly<'a, const N: usize>(a: &[&'a [u8]]) -> Option<[&'a [u8]; N]> {
@@ -175,7 +224,7 @@ pub(crate) fn spec(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Option<Parsed> {
                 ("withread", Flag(!options.is_empty())),
             ])
         }
-        Cmd::Counts | Cmd::Presence | Cmd::Drop => {
+        Cmd::Counts | Cmd::Presence | Cmd::Drop | Cmd::Pins => {
             let [r] = exactly(a)?;
             Some(vec![("room", sid(r)?)])
         }
@@ -184,7 +233,8 @@ pub(crate) fn spec(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Option<Parsed> {
         | Cmd::Offline
         | Cmd::Unread
         | Cmd::Channels
-        | Cmd::Unregister => {
+        | Cmd::Unregister
+        | Cmd::Mentions => {
             let [u] = exactly(a)?;
             Some(vec![("user", sid(u)?)])
         }
@@ -194,17 +244,33 @@ pub(crate) fn spec(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Option<Parsed> {
         }
         Cmd::Send => {
             let [r, u, t] = exactly(a.get(..3)?)?;
-            let mut dedup = None;
+            let (mut dedup, mut reply, mut mentions) = (None, None, Vec::new());
+            let mut given = 0;
             let mut rest = &a[3..];
             while let Some((option, after)) = rest.split_first() {
-                if !is_kw(option, "DEDUP") {
+                // Every option takes a value; the last DEDUP and REPLY count.
+                let (value, after) = after.split_first()?;
+                if is_kw(option, "DEDUP") {
+                    if value.is_empty() || value.len() > DEDUP_KEY_MAX_BYTES {
+                        return None;
+                    }
+                    dedup = Some(value.to_vec());
+                } else if is_kw(option, "REPLY") {
+                    reply = Some(spec_int(value, 1, i64::MAX)? as u64);
+                } else if is_kw(option, "MENTION") {
+                    // At most 50, counted before duplicates are folded;
+                    // each user once, in the order first given.
+                    given += 1;
+                    let user = sid(value)?;
+                    if given > MENTIONS_MAX {
+                        return None;
+                    }
+                    if !mentions.contains(&user) {
+                        mentions.push(user);
+                    }
+                } else {
                     return None;
                 }
-                let (key, after) = after.split_first()?;
-                if key.is_empty() || key.len() > DEDUP_KEY_MAX_BYTES {
-                    return None;
-                }
-                dedup = Some(key.to_vec());
                 rest = after;
             }
             Some(vec![
@@ -212,14 +278,18 @@ pub(crate) fn spec(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Option<Parsed> {
                 ("user", sid(u)?),
                 ("text", Text(spec_text(t, max, true)?)),
                 ("dedup", Bytes(dedup)),
+                ("reply-to", OptInt(reply)),
+                ("mentions", ids(mentions)),
             ])
         }
         Cmd::SendResolved => {
-            // Seven arguments, or nine with a DEDUP key (any bytes: the
-            // primary checked it) and the time it is forgotten from.
-            let (dedup, a) = match a.len() {
-                7 => (None, a),
-                9 => (Some((a[7], a[8])), &a[..7]),
+            // Seven arguments; nine with a DEDUP key (any bytes: the primary
+            // checked it; empty for none) and the time it is forgotten from;
+            // eleven with also the id replied to (0 for none) and the users
+            // mentioned, joined by `,` (empty for none).
+            let (tail, a) = match a.len() {
+                7 => (&[][..], a),
+                9 | 11 => (&a[7..], &a[..7]),
                 _ => return None,
             };
             let [r, u, t, id, ts, first, copies] = exactly(a)?;
@@ -242,10 +312,24 @@ pub(crate) fn spec(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Option<Parsed> {
                 ("first-kept", int(first)?),
                 ("copies", Copies(parsed)),
             ];
-            if let Some((key, until)) = dedup {
-                out.push(("dedup-key", Bytes(Some(key.to_vec()))));
-                out.push(("dedup-until", int(until)?));
+            let (mut reply, mut mentions) = (None, Vec::new());
+            if let [key, until, more @ ..] = tail {
+                let until = int(until)?;
+                if !key.is_empty() {
+                    out.push(("dedup-key", Bytes(Some(key.to_vec()))));
+                    out.push(("dedup-until", until));
+                }
+                if let [reply_to, list] = more {
+                    reply = Some(spec_int(reply_to, 0, i64::MAX)? as u64).filter(|&id| id > 0);
+                    // As in `copies`, empty items between separators are
+                    // skipped; the primary has folded duplicates already.
+                    for user in list.split(|&b| b == b',').filter(|m| !m.is_empty()) {
+                        mentions.push(sid(user)?);
+                    }
+                }
             }
+            out.push(("reply-to", OptInt(reply)));
+            out.push(("mentions", ids(mentions)));
             Some(out)
         }
         Cmd::History => {
@@ -350,6 +434,52 @@ pub(crate) fn spec(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Option<Parsed> {
         Cmd::Dm => {
             let [x, y] = exactly(a)?;
             Some(vec![("user", sid(x)?), ("user", sid(y)?)])
+        }
+        Cmd::Thread => {
+            let [r, root] = exactly(a.get(..2)?)?;
+            let (mut after, mut count) = (None, HISTORY_COUNT_DEFAULT);
+            let mut rest = &a[2..];
+            while let Some((option, following)) = rest.split_first() {
+                let (value, following) = following.split_first()?;
+                if is_kw(option, "AFTER") {
+                    after = Some(spec_int(value, 0, i64::MAX)? as u64);
+                } else if is_kw(option, "COUNT") {
+                    count = spec_int(value, 1, COUNT_MAX)?;
+                } else {
+                    return None;
+                }
+                rest = following;
+            }
+            Some(vec![
+                ("room", sid(r)?),
+                ("message-id", Int(spec_int(root, 1, i64::MAX)? as u64)),
+                ("after", OptInt(after)),
+                ("count", Int(count as u64)),
+            ])
+        }
+        Cmd::React | Cmd::Unreact => {
+            let [r, u, id, reaction] = exactly(a)?;
+            Some(vec![
+                ("room", sid(r)?),
+                ("user", sid(u)?),
+                ("message-id", Int(spec_int(id, 1, i64::MAX)? as u64)),
+                ("reaction", Text(spec_reaction(reaction)?)),
+            ])
+        }
+        Cmd::Reactions => {
+            let [r, id] = exactly(a)?;
+            Some(vec![
+                ("room", sid(r)?),
+                ("message-id", Int(spec_int(id, 1, i64::MAX)? as u64)),
+            ])
+        }
+        Cmd::Pin | Cmd::Unpin => {
+            let [r, u, id] = exactly(a)?;
+            Some(vec![
+                ("room", sid(r)?),
+                ("user", sid(u)?),
+                ("message-id", Int(spec_int(id, 1, i64::MAX)? as u64)),
+            ])
         }
         // The internal commands, as chat_core::replay documents them.
         Cmd::At => {

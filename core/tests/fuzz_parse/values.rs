@@ -51,7 +51,10 @@ proptest! {
     }
 
     /// What CHAT.SEND propagates (the message, the first id kept, its inbox
-    /// copies and its DEDUP key) parses back on the replica.
+    /// copies, its DEDUP key, the message it replies to and the users it
+    /// mentions) parses back on the replica. Without DEDUP but with a reply
+    /// or mentions, the DEDUP pair is an empty key and 0; no reply is 0, no
+    /// mentions an empty list.
     #[test]
     fn resolved_sends_round_trip(
         (r, u) in (valid_id(), valid_id()),
@@ -59,6 +62,10 @@ proptest! {
         numbers in (0..=i64::MAX, 0..=i64::MAX, 0..=i64::MAX),
         copies in prop::collection::vec((valid_id(), any::<u64>(), any::<u64>(), 0..=i64::MAX as u64), 0..5),
         dedup in prop::option::of((prop::collection::vec(any::<u8>(), 0..40), 0..=i64::MAX)),
+        extra in prop::option::of((
+            prop_oneof![Just(0u64), 1..=i64::MAX as u64],
+            prop::collection::vec(valid_id(), 0..6),
+        )),
     ) {
         let mut packed = Vec::new();
         for (member, ms, seq, length) in &copies {
@@ -71,16 +78,29 @@ proptest! {
             .chain([id, ts, first].map(|n| n.to_string().into_bytes()))
             .chain([packed])
             .collect();
-        if let Some((key, until)) = &dedup {
-            args.push(key.clone());
-            args.push(until.to_string().into_bytes());
+        match (&dedup, &extra) {
+            (Some((key, until)), _) => {
+                args.push(key.clone());
+                args.push(until.to_string().into_bytes());
+            }
+            (None, Some(_)) => args.extend([Vec::new(), b"0".to_vec()]),
+            (None, None) => {}
+        }
+        if let Some((reply, mentions)) = &extra {
+            args.push(reply.to_string().into_bytes());
+            args.push(mentions.join(",").into_bytes());
         }
         let a: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         let parsed = ResolvedSend::parse(&a).unwrap();
         prop_assert_eq!((parsed.room.as_str(), parsed.sender.as_str()), (r.as_str(), u.as_str()));
         prop_assert_eq!(parsed.text, text.as_str());
         prop_assert_eq!((parsed.id, parsed.ts, parsed.first_kept), (id as u64, ts, first as u64));
+        // An empty key is no DEDUP.
+        let dedup = dedup.filter(|(key, _)| !key.is_empty());
         prop_assert_eq!(parsed.dedup.map(|(k, until)| (k.to_vec(), until)), dedup);
+        let (reply, mentions) = extra.unwrap_or_default();
+        prop_assert_eq!(parsed.extra.reply_to, (reply > 0).then_some(reply));
+        prop_assert_eq!(&parsed.extra.mentions, &mentions);
         let got: Vec<_> = parsed
             .inbox_copies
             .iter()
@@ -114,6 +134,7 @@ proptest! {
             ts,
             edited,
             deleted,
+            ..Message::default()
         };
         let delivery = delivery.map(|(ms, seq)| DeliveryId { ms, seq }.to_string());
         let s = |v: &str| serde_json::to_string(v).unwrap();
