@@ -59,6 +59,25 @@ def documents(raws: Any) -> list[dict[str, Any]]:
     return [json.loads(r) for r in raws or []]
 
 
+def is_gap(doc: dict[str, Any]) -> bool:
+    """A gap document: messages removed by retention (``after``/``before``),
+    or inbox copies dropped (``dropped``/``delivery``)."""
+    return doc.get("type") == "gap"
+
+
+def resume_after(docs: list[dict[str, Any]]) -> int | None:
+    """The id a history page ends at, to ask for the next page after it: the
+    last message's id, or past a gap that ends the page, the id before the
+    oldest message kept. None when the page names no id."""
+    for doc in reversed(docs):
+        if is_gap(doc):
+            if "before" in doc:
+                return integer(doc["before"]) - 1
+        elif "id" in doc:
+            return integer(doc["id"])
+    return None
+
+
 def error_text(error: BaseException) -> str:
     """The message of an error reply, lower-cased for matching.
 

@@ -94,8 +94,19 @@ class Sender:
         self.attempts = retry.attempts
         self.wait_timeout = wait_timeout
 
-    def send(self, room: str, sender: str, text: str, key: str, replicas: int) -> int:
+    def send(
+        self,
+        room: str,
+        sender: str,
+        text: str,
+        key: str,
+        replicas: int,
+        options: tuple[Any, ...] = (),
+    ) -> int:
         """Sends once (as far as the room can tell) and returns the message id.
+
+        ``options`` follow the DEDUP key on every attempt (``REPLY <id>``,
+        ``MENTION <user>`` ...): a retry is the same command, word for word.
 
         Raises the module's own error replies (``no such room``, ``not a
         member``, ...) at once, ``NotReplicated`` when the message is stored
@@ -104,7 +115,9 @@ class Sender:
         """
         progress = _Progress()
         link = _Link()
-        commands: list[tuple[Any, ...]] = [("CHAT.SEND", room, sender, text, "DEDUP", key)]
+        commands: list[tuple[Any, ...]] = [
+            ("CHAT.SEND", room, sender, text, "DEDUP", key, *options)
+        ]
         if replicas:
             commands.append(("WAIT", replicas, int(self.wait_timeout * 1000)))
         try:

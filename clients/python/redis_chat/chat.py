@@ -32,6 +32,7 @@ from redis.exceptions import ResponseError
 
 from . import _replies
 from ._backend import backend_for
+from ._conversations import Conversations
 from ._retry import Retry
 from ._send import Sender
 
@@ -42,8 +43,11 @@ if TYPE_CHECKING:
 PAGE = 1000
 
 
-class Chat:
+class Chat(Conversations):
     """The chat operations of the redis-chat module.
+
+    Threads, reactions, pins, mentions and the inbox are in
+    ``redis_chat._conversations.Conversations``, which this class includes.
 
     ``client`` is a ``redis.Redis`` or a ``redis.cluster.RedisCluster``, with
     or without ``decode_responses``; replies come back as ``str``/``int``
@@ -279,8 +283,8 @@ class Chat:
         return _replies.strings(self._call("CHAT.ROOMS", user))
 
     def cursors(self, user: str) -> dict[str, dict[str, int]]:
-        """Each room ``user`` is a member of, with ``cursor``, ``last_id`` and
-        ``unread`` (``CHAT.CURSOR``), ascending by room.
+        """Each room ``user`` is a member of, with ``cursor``, ``last_id``,
+        ``unread`` and ``mentions`` (``CHAT.CURSOR``), ascending by room.
 
         Listings without a membership (left by an interrupted join, leave or
         drop) are skipped.
@@ -326,8 +330,15 @@ class Chat:
         replicas: int = 0,
         *,
         dedup: str | None = None,
+        reply_to: int | None = None,
+        mentions: Iterable[str] = (),
     ) -> int:
         """Sends a message and returns its id; each call stores it at most once.
+
+        ``reply_to``: the id of a message of the same room this one answers
+        (``REPLY``: it joins that message's thread). ``mentions``: members
+        of the room the message mentions (``MENTION``, at most 50; repeats
+        are folded by the module).
 
         A DEDUP key (``dedup``, else a new random one) names the send, and the
         send is retried with it through lost connections, timeouts, redirects
@@ -339,7 +350,12 @@ class Chat:
         ``key`` is safe.
         """
         key = dedup if dedup is not None else uuid.uuid4().hex
-        return self._sender.send(room, sender, text, key, replicas)
+        options: list[Any] = []
+        if reply_to is not None:
+            options += ["REPLY", reply_to]
+        for user in [mentions] if isinstance(mentions, str) else mentions:
+            options += ["MENTION", user]
+        return self._sender.send(room, sender, text, key, replicas, tuple(options))
 
     def history(
         self,
@@ -351,7 +367,11 @@ class Chat:
         """Messages of ``room``, ascending by id (``CHAT.HISTORY``).
 
         ``after``: the first ``count`` after that id; ``before``: the last
-        ``count`` before it; neither: the newest ``count``.
+        ``count`` before it; neither: the newest ``count``. With ``after``,
+        where retention removed messages after that id, the first document
+        is a gap (``{"type": "gap", "room": ..., "after": ..., "before":
+        ...}``; ``before`` is the oldest id kept), which ``count`` does not
+        count.
         """
         args: list[Any] = ["CHAT.HISTORY", room]
         if after is not None and before is not None:
@@ -366,9 +386,12 @@ class Chat:
     def catch_up(self, starts: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
         """Every message after the given id in each room, ascending per room.
 
-        One pipeline asks for the first page of every room at once; only a
-        room with a full page is asked again. A room dropped meanwhile
-        gives an empty list.
+        Where retention removed messages after the id given, the room's list
+        starts with a gap document (``{"type": "gap", "room": ..., "after":
+        ..., "before": ...}``: ids between the two are gone; ``before`` is
+        the oldest kept). One pipeline asks for the first page of every
+        room at once; only a room with a full page is asked again. A room
+        dropped meanwhile gives an empty list.
         """
         result: dict[str, list[dict[str, Any]]] = {room: [] for room in starts}
         pending = dict(starts)
@@ -387,17 +410,19 @@ class Chat:
                 for doc in page:
                     doc.setdefault("room", room)
                 result[room].extend(page)
-                if len(page) < PAGE:
+                last = _replies.resume_after(page)
+                if len(page) < PAGE or last is None:
                     del pending[room]
                 else:
-                    pending[room] = int(page[-1]["id"])
+                    pending[room] = last
         return result
 
     def missed(self, user: str) -> list[dict[str, Any]]:
         """Every message after ``user``'s read cursor in each of their rooms.
 
         Ascending by id within each room, rooms ascending; each message has
-        ``room`` and ``id``.
+        ``room`` and ``id``. A room whose oldest unread messages retention
+        removed starts with a gap document (see ``catch_up``).
         """
         starts = {room: c["cursor"] for room, c in self.cursors(user).items()}
         pages = self.catch_up(starts)

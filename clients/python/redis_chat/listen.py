@@ -3,8 +3,10 @@
 Pub/sub keeps nothing: a message published while a connection is down, or
 before a subscription is in place, is gone from the channel. The room's
 history is not: ids in a room are 1, 2, 3, ... with no gaps, and
-``CHAT.HISTORY <room> AFTER <id>`` returns every message after ``id``. So the
-listener keeps, per room, the largest id it has handed out, and
+``CHAT.HISTORY <room> AFTER <id>`` returns every message after ``id`` that
+retention kept (those it removed show as one gap document first, which the
+listener hands out as an event and skips past). So the listener keeps, per
+room, the largest id it has handed out, and
 
 - hands out a message only if its id is larger (a repeat is dropped);
 - on a message more than one id ahead, first reads the ones in between from
@@ -56,7 +58,18 @@ class Listener(Iterator[dict[str, Any]]):
     ``text`` and ``ts``; within a room they come in ascending id order, none
     skipped and none twice, starting after the user's read cursor (or after
     ``start[room]``). Events (``read``, ``typing``, ``edit``, ``delete``,
-    ``dropped``, ``mode``) are passed on as they arrive, at most once.
+    ``dropped``, ``mode``, ``reaction``, ``pin``, ``unpin``, ``mention``,
+    and any type the module adds later) are passed on as they arrive, at
+    most once. A ``mention`` event (a broadcast room's message that
+    mentions the user) comes on the user's own channel; in a fan-out room
+    the message itself comes, with its ``mentions``.
+
+    When retention removed messages the listener had not handed out yet
+    (it was away longer than ``chat.history-max`` messages, or
+    ``chat.history-max-age``), a *gap* document comes in their place,
+    before the messages kept: ``{"type": "gap", "room": ..., "after": ...,
+    "before": ...}``, ids after ``after`` and before ``before`` being lost.
+    The room goes on from ``before``.
 
     Options:
 
@@ -115,9 +128,11 @@ class Listener(Iterator[dict[str, Any]]):
         self._closed = threading.Event()
         self._busy = threading.Lock()
         # Counters, for tests and monitoring: syncs done, messages taken from
-        # the history rather than live, and why each sync was wanted.
+        # the history rather than live, gaps handed out, and why each sync
+        # was wanted.
         self.resyncs = 0
         self.filled = 0
+        self.gaps = 0
         self.causes: Counter[str] = Counter()
         # Subscribed and caught up before returning: whatever is sent from
         # now on reaches this listener, and errors (an unknown user) show
@@ -274,7 +289,11 @@ class Listener(Iterator[dict[str, Any]]):
                 self._last.pop(room, None)
             self._out.append(doc)
             return
-        msg_id = int(doc["id"])
+        try:
+            msg_id = _replies.integer(doc["id"])
+        except (KeyError, TypeError, ValueError):
+            self._out.append(doc)  # a message without an id: pass it on as it is
+            return
         if room not in self._last:
             self._last[room] = self._start_of(room, msg_id)
         last = self._last[room]
@@ -307,14 +326,35 @@ class Listener(Iterator[dict[str, Any]]):
             self._out.append(doc)
 
     def _fill(self, starts: dict[str, int]) -> None:
-        """Hands out what the history holds after each room's largest id."""
+        """Hands out what the history holds after each room's largest id.
+
+        Where retention removed some of those messages, the history starts
+        with a gap document: it is handed out as an event (the app can say
+        that messages were lost), and the room goes on from its ``before``.
+        """
         for room, docs in self.chat.catch_up(starts).items():
             for doc in docs:
-                msg_id = int(doc["id"])
+                if _replies.is_gap(doc):
+                    self._gap(room, doc)
+                    continue
+                if "id" not in doc:
+                    continue  # nothing this listener knows how to place
+                msg_id = _replies.integer(doc["id"])
                 if msg_id > self._last.get(room, 0):
                     self._last[room] = msg_id
                     self.filled += 1
                     self._emit(doc)
+
+    def _gap(self, room: str, doc: dict[str, Any]) -> None:
+        """A history gap: ids ``after`` < id < ``before`` are gone for good."""
+        try:
+            skipped_to = _replies.integer(doc["before"]) - 1
+        except (KeyError, TypeError, ValueError):
+            return
+        if skipped_to > self._last.get(room, 0):
+            self._last[room] = skipped_to
+            self.gaps += 1
+            self._out.append(doc)
 
     # -- subscribing and catching up --------------------------------------
 

@@ -44,7 +44,7 @@ def test_conversation(chat: Chat, ids) -> None:
     assert chat.read(room, bob, 3) == 3
     assert chat.read(room, bob, 1) == 3  # never back
     assert chat.unread(bob) == {} and chat.missed(bob) == []
-    assert chat.cursors(bob)[room] == {"cursor": 3, "last_id": 3, "unread": 0}
+    assert chat.cursors(bob)[room] == {"cursor": 3, "last_id": 3, "unread": 0, "mentions": 0}
 
     assert chat.leave(room, bob) is True
     assert chat.leave(room, bob) is False

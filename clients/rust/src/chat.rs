@@ -27,7 +27,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::listen::{ListenOptions, Listener};
 use crate::reply;
-use crate::send;
+use crate::send::{self, SendOptions};
 use crate::settings::Settings;
 
 /// CHAT.HISTORY's largest page.
@@ -52,6 +52,9 @@ pub struct Cursor {
     pub last_id: u64,
     /// `last_id - cursor`.
     pub unread: u64,
+    /// Messages after the cursor that mention the member (0 from a module
+    /// without mentions).
+    pub mentions: u64,
 }
 
 /// The chat operations of the redis-chat module, on one server or a
@@ -279,6 +282,7 @@ impl Chat {
                     cursor: reply::count_field(&mut f, "cursor")?,
                     last_id: reply::count_field(&mut f, "last_id")?,
                     unread: reply::count_field(&mut f, "unread")?,
+                    mentions: reply::count_field_or_zero(&mut f, "mentions")?,
                 }))
             }
             Err(e) if e.is_not_member() || e.is_no_such_room() => Ok(None),
@@ -298,7 +302,10 @@ impl Chat {
     }
 
     /// Messages of `room`, ascending by id (`CHAT.HISTORY`): the `count`
-    /// (1 to 1000) after `after`, or before `before`, or the newest.
+    /// (1 to 1000) after `after`, or before `before`, or the newest. With
+    /// `after`, where retention removed messages after that id, the first
+    /// document is a gap: `{"type": "gap", "room", "after", "before"}`
+    /// (`before` is the oldest id kept).
     pub async fn history(
         &self,
         room: &str,
@@ -327,7 +334,9 @@ impl Chat {
     }
 
     /// Every message after `user`'s read cursor in each of their rooms:
-    /// rooms ascending, ids ascending within a room.
+    /// rooms ascending, ids ascending within a room; a room whose oldest
+    /// unread messages retention removed starts with a gap document (see
+    /// [`history`](Self::history)).
     pub async fn missed(&self, user: &str) -> Result<Vec<Json>> {
         let starts = self
             .cursors(user)
@@ -343,8 +352,8 @@ impl Chat {
             .collect())
     }
 
-    /// Every message after the given id in each room, page by page; a room
-    /// dropped meanwhile gives none.
+    /// Every message after the given id in each room, page by page (gap
+    /// documents included); a room dropped meanwhile gives none.
     pub(crate) async fn catch_up(
         &self,
         starts: BTreeMap<String, u64>,
@@ -369,7 +378,7 @@ impl Chat {
                 page => page?,
             };
             let full = page.len() as u64 >= PAGE;
-            let next = page.last().and_then(reply::message_id);
+            let next = reply::resume_after(&page);
             all.extend(page);
             match next {
                 Some(id) if full => after = id,
@@ -398,8 +407,11 @@ impl Chat {
     /// it returns once that many replicas have the message (`WAIT` on the
     /// connection of the send), else [`Error::NotReplicated`].
     pub async fn send(&self, room: &str, sender: &str, text: &str, replicas: usize) -> Result<u64> {
-        let key = send::new_key()?;
-        self.send_with_key(room, sender, text, &key, replicas).await
+        let options = SendOptions {
+            replicas,
+            ..SendOptions::default()
+        };
+        self.send_with(room, sender, text, &options).await
     }
 
     /// [`send`](Self::send) with the DEDUP key given: a second send with the
@@ -413,7 +425,34 @@ impl Chat {
         key: &str,
         replicas: usize,
     ) -> Result<u64> {
-        send::send(&self.backend, room, sender, text, key, replicas).await
+        send::send(&self.backend, room, sender, text, key, replicas, &[]).await
+    }
+
+    /// [`send`](Self::send) with options: a reply (`REPLY <id>`), mentions
+    /// (`MENTION <user>`), the DEDUP key and the replicas to wait for. A
+    /// retry sends the same words with the same key.
+    pub async fn send_with(
+        &self,
+        room: &str,
+        sender: &str,
+        text: &str,
+        options: &SendOptions,
+    ) -> Result<u64> {
+        let key = match &options.key {
+            Some(key) => key.clone(),
+            None => send::new_key()?,
+        };
+        let extra = options.words();
+        send::send(
+            &self.backend,
+            room,
+            sender,
+            text,
+            &key,
+            options.replicas,
+            &extra,
+        )
+        .await
     }
 
     /// Live messages and events for `user`, with default options: see

@@ -36,10 +36,19 @@
 //!   replicas on the connection of the send;
 //! - [`Chat::listen`] subscribes to each channel `CHAT.CHANNELS` names on
 //!   the node that serves it, and fills every gap from the history, so each
-//!   message comes once, in order, whatever breaks meanwhile.
+//!   message comes once, in order, whatever breaks meanwhile; where
+//!   retention removed messages it had not handed out yet, it hands out
+//!   the history's gap document in their place.
+//!
+//! Conversations: [`Chat::send_with`] sends replies and mentions
+//! ([`SendOptions`]); [`Chat::thread`], [`Chat::react`],
+//! [`Chat::reactions`], [`Chat::pin`], [`Chat::pins`] and
+//! [`Chat::mentions`] read and change them; [`Chat::fetch`] and
+//! [`Chat::ack`] read the inbox.
 
 mod backend;
 mod chat;
+mod conversations;
 mod error;
 mod listen;
 mod reply;
@@ -51,6 +60,7 @@ mod subscriptions;
 pub use chat::{Chat, Cursor, Target};
 pub use error::{Error, Result};
 pub use listen::{ListenOptions, ListenStats, Listener, ListenerHandle};
+pub use send::SendOptions;
 pub use settings::Settings;
 pub use slot::slot;
 

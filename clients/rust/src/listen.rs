@@ -3,8 +3,10 @@
 //! Pub/sub keeps nothing: a message published while a connection is down,
 //! or before a subscription is in place, is gone from the channel. The
 //! room's history is not: ids in a room are 1, 2, 3, ... with no gaps, and
-//! `CHAT.HISTORY <room> AFTER <id>` returns every message after `id`. So
-//! the listener keeps, per room, the largest id it has handed out, and
+//! `CHAT.HISTORY <room> AFTER <id>` returns every message after `id` that
+//! retention kept (those it removed show as one gap document first, which
+//! the listener hands out and skips past). So the listener keeps, per
+//! room, the largest id it has handed out, and
 //!
 //! - hands out a message only if its id is larger (a repeat is dropped);
 //! - on a message more than one id ahead, first reads the ones in between
@@ -87,6 +89,9 @@ pub struct ListenStats {
     pub full_syncs: u64,
     /// Messages handed out from the history rather than live.
     pub filled: u64,
+    /// Gap documents handed out: messages retention removed before the
+    /// listener could hand them out.
+    pub gaps: u64,
     /// The largest message id handed out (or skipped as own) per room.
     pub last_ids: BTreeMap<String, u64>,
 }
@@ -95,7 +100,18 @@ pub struct ListenStats {
 ///
 /// Messages (`"type": "message"`) come in ascending id order within each
 /// room, none skipped and none twice; events (`read`, `typing`, `edit`,
-/// `delete`, `dropped`, `mode`) are passed on as they arrive. An `Err`
+/// `delete`, `dropped`, `mode`, `reaction`, `pin`, `unpin`, `mention`, and
+/// any type the module adds later) are passed on as they arrive. A
+/// `mention` (a broadcast room's message that mentions the user) comes on
+/// the user's own channel; in a fan-out room the message itself comes,
+/// with its `mentions`.
+///
+/// Where retention removed messages the listener had not handed out yet
+/// (it was away for more than `chat.history-max` messages, or longer than
+/// `chat.history-max-age`), a gap document comes in their place, before
+/// the messages kept: `{"type": "gap", "room", "after", "before"}`, the
+/// ids between `after` and `before` being lost; the room goes on from
+/// `before`. An `Err`
 /// item means the listener stopped for good (the user is gone, for
 /// example); transient failures are retried without end, and show only as
 /// a pause. Dropping the listener ends its subscriptions.
@@ -397,9 +413,22 @@ impl State {
     }
 
     /// Hands out what the history holds after each room's largest id.
+    /// A gap (messages removed by retention) is handed out as an event,
+    /// and the room goes on from the oldest message kept.
     async fn fill(&mut self, starts: BTreeMap<String, u64>) -> Result<()> {
         for (room, docs) in self.chat.catch_up(starts).await? {
             for doc in docs {
+                if reply::is_gap(&doc) {
+                    let Some(end) = reply::gap_end(&doc) else {
+                        continue;
+                    };
+                    if end > self.last.get(&room).copied().unwrap_or(0) {
+                        self.last.insert(room.clone(), end);
+                        self.count(|s| s.gaps += 1);
+                        let _ = self.out.send(Ok(doc));
+                    }
+                    continue;
+                }
                 let Some(id) = reply::message_id(&doc) else {
                     continue;
                 };

@@ -94,9 +94,34 @@ pub(crate) fn count_field(fields: &mut BTreeMap<String, Value>, name: &str) -> R
     }
 }
 
+/// Field `name` of a map reply, as a count; 0 when the map lacks it.
+pub(crate) fn count_field_or_zero(fields: &mut BTreeMap<String, Value>, name: &str) -> Result<u64> {
+    fields.remove(name).map_or(Ok(0), count)
+}
+
 /// The id of a message document.
 pub(crate) fn message_id(doc: &Json) -> Option<u64> {
     doc.get("id").and_then(Json::as_u64)
+}
+
+/// Whether a document is a gap: messages removed by retention (`after`,
+/// `before`), or inbox copies dropped (`dropped`, `delivery`).
+pub(crate) fn is_gap(doc: &Json) -> bool {
+    doc.get("type").and_then(Json::as_str) == Some("gap")
+}
+
+/// The id just before the oldest message a history gap says is kept.
+pub(crate) fn gap_end(doc: &Json) -> Option<u64> {
+    let before = doc.get("before").and_then(Json::as_u64)?;
+    is_gap(doc).then(|| before.saturating_sub(1))
+}
+
+/// Where the next history page starts: after the last message of this
+/// one, or past a gap that ends it.
+pub(crate) fn resume_after(page: &[Json]) -> Option<u64> {
+    page.iter()
+        .rev()
+        .find_map(|doc| gap_end(doc).or_else(|| message_id(doc)))
 }
 
 #[cfg(test)]
@@ -135,5 +160,23 @@ mod tests {
         let doc: Json = serde_json::json!({"type": "message", "id": 7});
         assert_eq!(message_id(&doc), Some(7));
         assert_eq!(message_id(&serde_json::json!({"id": "7"})), None);
+    }
+
+    #[test]
+    fn gaps_and_where_pages_resume() {
+        let gap = serde_json::json!({"type": "gap", "room": "r", "after": 3, "before": 120});
+        let inbox = serde_json::json!({"type": "gap", "dropped": 17, "delivery": "1-3"});
+        let msg = serde_json::json!({"type": "message", "id": 121});
+        assert!(is_gap(&gap) && is_gap(&inbox) && !is_gap(&msg));
+        assert_eq!(
+            (gap_end(&gap), gap_end(&inbox), gap_end(&msg)),
+            (Some(119), None, None)
+        );
+        assert_eq!(resume_after(&[gap.clone(), msg.clone()]), Some(121));
+        assert_eq!(resume_after(std::slice::from_ref(&gap)), Some(119));
+        assert_eq!(resume_after(&[]), None);
+        let mut m = map(Value::Array(vec![bulk("unread"), Value::Int(2)])).unwrap();
+        assert_eq!(count_field_or_zero(&mut m, "mentions").unwrap(), 0);
+        assert_eq!(count_field_or_zero(&mut m, "unread").unwrap(), 2);
     }
 }

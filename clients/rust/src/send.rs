@@ -39,12 +39,50 @@ pub(crate) fn new_key() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// How to send a message: [`Chat::send_with`](crate::Chat::send_with).
+/// `SendOptions::default()` is a plain send with a new random DEDUP key
+/// that waits for no replica.
+#[derive(Clone, Debug, Default)]
+pub struct SendOptions {
+    /// The DEDUP key; None: a new random one. A second send with the same
+    /// key within the module's `chat.dedup-window` stores nothing and
+    /// returns the first one's id.
+    pub key: Option<String>,
+    /// Replicas that must confirm the message before the send returns
+    /// (`WAIT`); 0: none.
+    pub replicas: usize,
+    /// The id of the message of the same room this one replies to
+    /// (`REPLY <id>`): it joins that message's thread.
+    pub reply_to: Option<u64>,
+    /// Members of the room the message mentions (`MENTION <user>` each, at
+    /// most 50; repeats are folded by the module).
+    pub mentions: Vec<String>,
+}
+
+impl SendOptions {
+    /// The words that follow `DEDUP <key>`, the same in every attempt.
+    pub(crate) fn words(&self) -> Vec<String> {
+        let mut words = Vec::new();
+        if let Some(id) = self.reply_to {
+            words.push("REPLY".to_string());
+            words.push(id.to_string());
+        }
+        for user in &self.mentions {
+            words.push("MENTION".to_string());
+            words.push(user.clone());
+        }
+        words
+    }
+}
+
 /// What is sent, the same in every attempt.
 struct Message<'a> {
     room: &'a str,
     sender: &'a str,
     text: &'a str,
     key: &'a str,
+    /// `REPLY <id>`, `MENTION <user>` ...: after the DEDUP key.
+    extra: &'a [String],
     /// Replicas to wait for, and for how long at most.
     replicas: usize,
     wait: Duration,
@@ -66,6 +104,7 @@ pub(crate) async fn send(
     text: &str,
     key: &str,
     replicas: usize,
+    extra: &[String],
 ) -> Result<u64> {
     let settings = &backend.settings;
     let message = Message {
@@ -73,6 +112,7 @@ pub(crate) async fn send(
         sender,
         text,
         key,
+        extra,
         replicas,
         wait: settings.wait_timeout,
     };
@@ -213,7 +253,8 @@ async fn once(
         .arg(m.sender)
         .arg(m.text)
         .arg("DEDUP")
-        .arg(m.key);
+        .arg(m.key)
+        .arg(m.extra);
     if m.replicas > 0 {
         pipe.cmd("WAIT").arg(m.replicas).arg(wait_ms(m.wait));
     }
@@ -305,6 +346,20 @@ async fn replicas_at_offset(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_follow_the_key() {
+        assert!(SendOptions::default().words().is_empty());
+        let options = SendOptions {
+            reply_to: Some(7),
+            mentions: vec!["bob".into(), "carol".into()],
+            ..SendOptions::default()
+        };
+        assert_eq!(
+            options.words(),
+            ["REPLY", "7", "MENTION", "bob", "MENTION", "carol"]
+        );
+    }
 
     #[test]
     fn keys_are_new_each_time() {

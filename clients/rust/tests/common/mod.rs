@@ -102,6 +102,17 @@ impl Setup {
         }
     }
 
+    /// `CONFIG SET name value` on every primary.
+    pub fn config_set(&self, name: &str, value: &str) {
+        let ports = match self {
+            Setup::Standalone(s) => vec![s.port],
+            Setup::Cluster(c) => c.ports.to_vec(),
+        };
+        for port in ports {
+            q(&mut connect(port), &["CONFIG", "SET", name, value]);
+        }
+    }
+
     /// A plain connection to the primary that serves `name`.
     pub fn node_for(&self, name: &str) -> redis::Connection {
         connect(self.port_for(name))
