@@ -13,344 +13,23 @@
 // other slots is a broadcast room: what an offline member missed waits
 // after their read cursor instead of in their inbox, and the checks made
 // with redis-cli ask what one server answers in one command (CHAT.PRESENCE,
-// CHAT.UNREAD, PUBSUB NUMSUB) of each room, user or node instead.
+// CHAT.UNREAD, CHAT.MENTIONS, PUBSUB NUMSUB) of each room, user or node
+// instead. The servers, the browser and the helpers are in harness.mjs.
 //
 // Environment: CHAT_MODULE (the module .so), WEBCHAT_BIN (the web server),
 // CHROMIUM (the browser), WEBCHAT_ARTIFACTS (where screenshots go),
 // WEBCHAT_CLUSTER, WEBCHAT_CLUSTER_REPLICAS, CHAT_REDIS_SERVER and
 // CHAT_REDIS_CLI (for scripts/cluster).
 
-import { test, before, after } from 'node:test';
+
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const modulePath = process.env.CHAT_MODULE || path.join(root, 'target/release/libredis_chat.so');
-const serverBin = process.env.WEBCHAT_BIN || path.join(root, 'target/release/chat-webchat');
-const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
-const artifacts = process.env.WEBCHAT_ARTIFACTS || path.join(root, 'target/webchat-test');
-const cluster = process.env.WEBCHAT_CLUSTER === '1';
-const clusterReplicas = Number(process.env.WEBCHAT_CLUSTER_REPLICAS || '0');
-
-const children = [];
-const openPages = [];
-let redisPort;
-let clusterPorts = [];
-let clusterEnv;
-let base;
-let web;
-let browser;
-let dataDir;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// Polls `check` until it returns a truthy value; fails with `what` after `ms`.
-async function until(what, check, ms = 10000) {
-  const end = Date.now() + ms;
-  let last;
-  for (;;) {
-    try {
-      last = await check();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what} (last: ${last})`);
-    await sleep(100);
-  }
-}
-
-// redis-cli on the server, or on the cluster's first node following
-// redirects (-c), so every command reaches the node of its key.
-function cliArgs(port = redisPort) {
-  return cluster ? ['-c', '-p', String(port)] : ['-p', String(port)];
-}
-
-function cli(...args) {
-  return execFileSync('redis-cli', [...cliArgs(), '--no-raw', ...args], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  }).trim();
-}
-
-// Many commands through one redis-cli, one per line.
-function cliPipe(commands) {
-  execFileSync('redis-cli', cliArgs(), { input: commands.join('\n') + '\n', stdio: ['pipe', 'ignore', 'pipe'] });
-}
-
-function cliLines(...args) {
-  return linesOn(redisPort, ...args);
-}
-
-function linesOn(port, ...args) {
-  const out = execFileSync('redis-cli', [...cliArgs(port), '--raw', ...args], { encoding: 'utf8' });
-  return out.split('\n').filter((l) => l !== '');
-}
-
-// Every server: the one, or each node of the cluster (CONFIG SET).
-function cliAll(...args) {
-  for (const port of cluster ? clusterPorts : [redisPort]) linesOn(port, ...args);
-}
-
-// Makes `user` a member of `room`: CHAT.SUBSCRIBE on one server; in a
-// cluster the steps of docs/deployment.md, the user's list on the user's
-// slot around the room's side.
-function joinRoom(room, user) {
-  if (!cluster) return cli('CHAT.SUBSCRIBE', room, user);
-  cli('CHAT.LIST-ROOM', user, room);
-  cli('CHAT.SUBSCRIBE', room, user);
-  return cli('CHAT.LIST-ROOM', user, room);
-}
-
-// The direct room of two users, made with CHAT.DM, or in steps.
-function directRoom(a, b) {
-  if (!cluster) return cli('CHAT.DM', a, b).replace(/"/g, '');
-  const room = cli('CHAT.DM-ID', a, b).replace(/"/g, '');
-  for (const u of [a, b]) cli('CHAT.LIST-ROOM', u, room);
-  cli('CHAT.DM-ROOM', room, a, b);
-  for (const u of [a, b]) cli('CHAT.LIST-ROOM', u, room);
-  return room;
-}
-
-// The members of `room` online: CHAT.PRESENCE, or (in a cluster, where
-// presence lives in each user's key) each member's CHAT.PROFILE.
-function presence(room) {
-  if (!cluster) return cliLines('CHAT.PRESENCE', room);
-  return cliLines('CHAT.MEMBERS', room).filter((user) => {
-    const profile = cliLines('CHAT.PROFILE', user);
-    return profile[profile.indexOf('online') + 1] === '1';
-  });
-}
-
-// CHAT.UNREAD's reply, flat: room, count, ...; in a cluster from each
-// listed room's CHAT.CURSOR.
-function unread(user) {
-  if (!cluster) return cliLines('CHAT.UNREAD', user);
-  const out = [];
-  for (const room of cliLines('CHAT.ROOMS', user)) {
-    const cursor = cliLines('CHAT.CURSOR', room, user);
-    const n = cursor[cursor.indexOf('unread') + 1];
-    if (n !== undefined && n !== '0') out.push(room, n);
-  }
-  return out;
-}
-
-// Subscribers of a channel: PUBSUB NUMSUB, or in a cluster PUBSUB
-// SHARDNUMSUB on every node (only the node of the channel's slot has any).
-function numsub(channel) {
-  if (!cluster) return cliLines('PUBSUB', 'NUMSUB', channel)[1];
-  const counts = clusterPorts.map((port) => Number(linesOn(port, 'PUBSUB', 'SHARDNUMSUB', channel)[1]));
-  return String(counts.reduce((a, b) => a + b, 0));
-}
-
-// Whether `room` keeps inbox copies for members away (a fan-out room), or
-// they find what they missed from their read cursor (a broadcast room).
-function broadcast(room) {
-  const info = cliLines('CHAT.INFO', room);
-  return info[info.indexOf('mode') + 1] === 'broadcast';
-}
-
-// `n` consecutive free loopback ports whose cluster bus ports (+10000)
-// are free too.
-async function freePortBlock(n) {
-  const isFree = (port) => new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-  for (let p = 20000 + (process.pid % 5000) * 2; p < 29990; p += n) {
-    let ok = true;
-    for (let q = p; q < p + n && ok; q++) ok = (await isFree(q)) && (await isFree(q + 10000));
-    if (ok) return p;
-  }
-  throw new Error('no free ports for a cluster');
-}
-
-function start(cmd, args, env) {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (d) => { output += d; });
-  child.stderr.on('data', (d) => { output += d; });
-  child.output = () => output;
-  children.push(child);
-  return child;
-}
-
-before(async () => {
-  for (const [what, file] of [['the module', modulePath], ['the web server', serverBin], ['Chromium', browserPath]]) {
-    assert.ok(fs.existsSync(file), `${what} is missing: ${file}`);
-  }
-  fs.mkdirSync(artifacts, { recursive: true });
-  for (const f of fs.readdirSync(artifacts)) if (f.endsWith('.png')) fs.rmSync(path.join(artifacts, f));
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'webchat-test-'));
-
-  let redisEnv;
-  if (cluster) {
-    // scripts/cluster starts the nodes in the background, waits until the
-    // cluster is healthy, and stops them in after().
-    const first = await freePortBlock(3 * (clusterReplicas + 1));
-    clusterPorts = Array.from({ length: 3 * (clusterReplicas + 1) }, (_, i) => first + i);
-    clusterEnv = {
-      ...process.env, PORT: String(first), REPLICAS: String(clusterReplicas),
-      CLUSTER_DIR: path.join(dataDir, 'cluster'), CHAT_MODULE: modulePath,
-    };
-    execFileSync(path.join(root, 'scripts/cluster'), ['start'], { env: clusterEnv, stdio: ['ignore', 'ignore', 'pipe'] });
-    redisPort = first;
-    redisEnv = { REDIS_CLUSTER: clusterPorts.slice(0, 3).map((p) => `127.0.0.1:${p}`).join(',') };
-  } else {
-    redisPort = await freePort();
-    const redis = start('redis-server', [
-      '--port', String(redisPort), '--bind', '127.0.0.1', '--dir', dataDir,
-      '--save', '', '--appendonly', 'no', '--loadmodule', modulePath,
-    ]);
-    await until('redis-server to answer', () => {
-      if (redis.exitCode !== null) throw new Error(`redis-server exited: ${redis.output()}`);
-      try { return cli('PING') === 'PONG'; } catch { return false; }
-    });
-    redisEnv = { REDIS_URL: `redis://127.0.0.1:${redisPort}/` };
-  }
-
-  const webPort = await freePort();
-  base = `http://127.0.0.1:${webPort}`;
-  web = start(serverBin, [], { ...redisEnv, PORT: String(webPort) });
-  await until('the web server to answer', async () => {
-    if (web.exitCode !== null) throw new Error(`chat-webchat exited: ${web.output()}`);
-    try { return (await fetch(`${base}/healthz`)).ok; } catch { return false; }
-  });
-
-  browser = await chromium.launch({ executablePath: browserPath, headless: true });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  for (const child of children) {
-    if (child.exitCode === null) child.kill('SIGTERM');
-  }
-  await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null)));
-  if (clusterEnv) execFileSync(path.join(root, 'scripts/cluster'), ['stop'], { env: clusterEnv, stdio: 'ignore' });
-  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-});
-
-// A page that records dialogs and script errors, which must never happen.
-async function openPage(context, label) {
-  const page = await context.newPage();
-  page.label = label;
-  page.dialogs = [];
-  page.errors = [];
-  page.on('dialog', async (d) => { page.dialogs.push(d.message()); await d.dismiss(); });
-  page.on('pageerror', (e) => page.errors.push(`${label}: ${e.message}`));
-  openPages.push(page);
-  await page.goto(base);
-  return page;
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(artifacts, `${name}.png`) });
-}
-
-// Runs a test body; on failure, saves what each open page shows.
-async function recording(body) {
-  try {
-    await body();
-  } catch (e) {
-    for (const page of openPages) {
-      if (!page.isClosed()) await shot(page, `failed-${page.label}`).catch(() => {});
-    }
-    throw e;
-  }
-}
-
-async function signUp(page, user, name, password) {
-  await page.click('#mode-signup');
-  await page.fill('#f-user', user);
-  await page.fill('#f-name', name);
-  await page.fill('#f-password', password);
-  await page.click('#f-submit');
-  await page.waitForSelector('body[data-synced="true"]');
-}
-
-async function signIn(page, user, password) {
-  await page.fill('#f-user', user);
-  await page.fill('#f-password', password);
-  await page.click('#f-submit');
-}
-
-async function join(page, room) {
-  await page.fill('#join-room', room);
-  await page.press('#join-room', 'Enter');
-  await page.waitForSelector(`#rooms button.active[data-room="${room}"]`);
-}
-
-// Sends a message and waits until the server has confirmed it.
-async function send(page, text) {
-  const before = await messages(page);
-  await page.fill('#text', text);
-  await page.press('#text', 'Enter');
-  await until(`"${text}" to be sent`, async () => (await messages(page)).length === before.length + 1);
-}
-
-// The confirmed messages on the page, in order: {id, sender, text}.
-function messages(page) {
-  return page.$$eval('#list .msg:not(.pending)', (els) => els.map((e) => ({
-    id: Number(e.dataset.id),
-    sender: e.dataset.sender,
-    text: e.querySelector('.text') ? e.querySelector('.text').textContent : null,
-  })));
-}
-
-// Opens a WebSocket of its own from the page, signs in with `token`, sends
-// each request in `ops` (numbered from 1 with `req`), and returns every frame
-// it got until all were answered, the socket closed, or `ms` passed.
-function rawSocket(page, token, ops, ms = 5000) {
-  return page.evaluate(({ token, ops, ms }) => new Promise((resolve) => {
-    const frames = [];
-    const ws = new WebSocket(`ws://${location.host}/ws`);
-    const timer = setTimeout(() => { ws.close(); resolve(frames); }, ms);
-    const done = () => { clearTimeout(timer); ws.close(); resolve(frames); };
-    ws.onopen = () => {
-      ws.send(JSON.stringify({ op: 'auth', token }));
-      ops.forEach((op, i) => ws.send(JSON.stringify({ ...op, req: i + 1 })));
-    };
-    ws.onmessage = (ev) => {
-      const f = JSON.parse(ev.data);
-      frames.push(f);
-      if (f.t === 'signed_out') done();
-      if (f.t === 'reply' && frames.filter((x) => x.t === 'reply').length === ops.length) done();
-    };
-    ws.onclose = () => { clearTimeout(timer); resolve(frames); };
-  }), { token, ops, ms });
-}
-
-async function tokenFor(user, password) {
-  const res = await fetch(`${base}/api/signin`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ user, password }),
-  });
-  assert.equal(res.status, 200);
-  return (await res.json()).token;
-}
-
-function texts(list) {
-  return list.map((m) => m.text);
-}
+import {
+  cluster, base, web, browser, sleep, until, cli, cliPipe, cliLines, cliAll, joinRoom, directRoom,
+  presence, unread, mentions, field, numsub, broadcast, openPage, shot, recording, signUp, signIn,
+  join, send, messages, rawSocket, tokenFor, textOf, texts,
+} from './harness.mjs';
 
 test('two users: live delivery, offline catch-up without duplicates, text stays text', () => recording(async () => {
   const alice = await browser.newContext({ viewport: { width: 1100, height: 720 } });
@@ -734,6 +413,11 @@ test('a signed-in user reaches no room they are not in; names and titles with HT
     { op: 'catchup', rooms: { vault: 0 } },
     { op: 'presence', rooms: ['vault'] },
     { op: 'room', room: 'vault' },
+    { op: 'thread', room: 'vault', id: 1 },
+    { op: 'react', room: 'vault', id: 1, reaction: 'ok', on: true },
+    { op: 'pin', room: 'vault', id: 1, on: true },
+    { op: 'pins', room: 'vault' },
+    { op: 'send', room: 'vault', text: 'Me too', nonce: 'n2', reply_to: 1 },
   ]);
   const replies = new Map(frames.filter((f) => f.t === 'reply').map((f) => [f.req, f]));
   refused.forEach((op, i) => {
@@ -742,10 +426,18 @@ test('a signed-in user reaches no room they are not in; names and titles with HT
   assert.deepEqual(replies.get(9).data, {});
   assert.deepEqual(replies.get(10).data, {});
   assert.equal(replies.get(11).data, null);
+  for (const [req, op] of [[12, 'thread'], [13, 'react'], [14, 'pin'], [15, 'pins'], [16, 'reply']]) {
+    assert.ok(replies.get(req) && 'error' in replies.get(req), `${op} is refused: ${JSON.stringify(replies.get(req))}`);
+  }
   assert.ok(!frames.some((f) => f.t === 'missed'), 'no catch-up frame');
   assert.ok(!JSON.stringify(frames).includes('vault code'), 'nothing of the room leaked');
   assert.deepEqual(cliLines('CHAT.HISTORY', 'vault').map((d) => JSON.parse(d).text), [secret], 'the room is as it was');
   assert.deepEqual(cliLines('CHAT.MEMBERS', 'vault'), ['alice', 'bob']);
+  assert.deepEqual(cliLines('CHAT.REACTIONS', 'vault', '1'), []);
+  assert.deepEqual(cliLines('CHAT.PINS', 'vault'), []);
+  // "@alice" in a room she is not in mentions no one.
+  await send(m, 'Is @alice here?');
+  assert.equal(JSON.parse(cliLines('CHAT.HISTORY', 'markup').at(-1)).mentions, undefined);
 
   // A flood of typing frames for rooms that do not exist costs the server
   // nothing it keeps; a frame over 64 KB closes that socket and nothing else.
@@ -777,6 +469,209 @@ test('a signed-in user reaches no room they are not in; names and titles with HT
   await until('the message without a time', async () => texts(await messages(m)).includes('No time'));
   assert.deepEqual([...m.dialogs, ...m.errors], []);
   await ctx.close();
+}));
+
+test('conversations: mentions, a thread, reactions, pins, and what retention removed', () => recording(async () => {
+  for (const [user, name] of [['ivy', 'Ivy'], ['jack', 'Jack']]) {
+    cli('CHAT.REGISTER', user, name, 'PASSWORD', `${user}-secret`);
+  }
+  for (const [room, title] of [['lounge', 'Lounge'], ['side', 'Side room']]) {
+    cli('CHAT.CREATE', room, title);
+    joinRoom(room, 'ivy');
+    joinRoom(room, 'jack');
+  }
+  const ivyCtx = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+  const jackCtx = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+  const i = await openPage(ivyCtx, 'ivy');
+  await signIn(i, 'ivy', 'ivy-secret');
+  await i.waitForSelector('body[data-synced="true"]');
+  await i.click('#rooms button[data-room="lounge"]');
+  let j = await openPage(jackCtx, 'jack');
+  await signIn(j, 'jack', 'jack-secret');
+  await j.waitForSelector('body[data-synced="true"]');
+  await j.click('#rooms button[data-room="side"]');
+  await j.waitForSelector('#rooms button.active[data-room="side"]');
+
+  // 1. "@jack" in the composer mentions Jack, a member; "@nobody" no one.
+  // Jack, in another room, gets an "@" badge; opening the room shows the
+  // message highlighted, and reading it clears the badge and the count.
+  await send(i, 'Lunch at noon, @jack? Ask @nobody.');
+  const lunch = JSON.parse(cliLines('CHAT.HISTORY', 'lounge').at(-1));
+  assert.deepEqual(lunch.mentions, ['jack']);
+  assert.equal(await until('jack\'s mention badge', () => textOf(j, '#rooms button[data-room="lounge"] .mention-badge')), '@1');
+  assert.deepEqual(mentions('jack'), ['lounge', '1']);
+  await shot(j, '14-mention-badge');
+  await j.click('#rooms button[data-room="lounge"]');
+  await j.waitForSelector(`#list .msg.mentioned[data-id="${lunch.id}"]`);
+  assert.equal(await textOf(j, `#list .msg[data-id="${lunch.id}"] .at.you`), '@jack');
+  assert.equal(await textOf(j, `#list .msg[data-id="${lunch.id}"] .text`), lunch.text);
+  await until('the badge to go', async () => (await j.$('#rooms .mention-badge')) === null);
+  await until('the mention to be read', () => mentions('jack').length === 0);
+
+  // 2. Reply in a thread: Jack replies from the thread panel (CHAT.SEND
+  // ... REPLY); Ivy's page counts the reply live and opens the thread, and
+  // her reply reaches Jack's open thread.
+  const msg = (page, id) => page.locator(`#list .msg[data-id="${id}"]`);
+  await msg(j, lunch.id).hover();
+  await msg(j, lunch.id).locator('.actions button.reply').click();
+  await j.waitForSelector(`#thread .msg[data-id="${lunch.id}"]`);
+  await until('the empty thread', async () => (await textOf(j, '#thread .thread-count')) === '0 replies');
+  await j.fill('#thread-text', 'Yes! See you there');
+  await j.press('#thread-text', 'Enter');
+  const reply = await until('the reply in the thread', async () => {
+    const ids = await j.$$eval('#thread .msg:not(.pending)', (els) => els.map((e) => Number(e.dataset.id)));
+    return ids.length === 2 && ids[1];
+  });
+  const thread = cliLines('CHAT.THREAD', 'lounge', String(lunch.id)).map((d) => JSON.parse(d));
+  assert.deepEqual(thread.map((d) => [d.id, d.reply_to]), [[lunch.id, undefined], [reply, lunch.id]]);
+  await until('ivy to see "1 reply"', async () => (await textOf(i, `#list .msg[data-id="${lunch.id}"] .replies`)) === '1 reply');
+  assert.equal(await textOf(i, `#list .msg[data-id="${reply}"] .reply-to`), `↪ Reply to Ivy: ${lunch.text}`);
+  await i.click(`#list .msg[data-id="${lunch.id}"] .replies`);
+  await until('ivy\'s thread', async () => (await i.$$('#thread .msg:not(.pending)')).length === 2);
+  await i.fill('#thread-text', 'Booked a table');
+  await i.press('#thread-text', 'Enter');
+  await until('jack to see it in his open thread', async () => (await j.textContent('#thread')).includes('Booked a table'));
+  await until('"2 replies" on jack\'s page', async () => (await textOf(j, `#list .msg[data-id="${lunch.id}"] .replies`)) === '2 replies');
+  assert.equal(await textOf(j, '#thread .thread-count'), '2 replies');
+  await shot(j, '15-thread');
+
+  // 3. Reactions: chips with counts, live on the other page; a click on a
+  // chip adds one's own or takes it back (CHAT.REACT, CHAT.UNREACT).
+  const chip = (page, x) => textOf(page, `#list .msg[data-id="${lunch.id}"] .chip[data-reaction="${x}"]`);
+  await msg(j, lunch.id).hover();
+  await msg(j, lunch.id).locator('.actions button.react[data-reaction="👍"]').click();
+  await until('jack\'s chip', async () => (await chip(j, '👍')) === '👍 1');
+  await until('ivy to see it live', async () => (await chip(i, '👍')) === '👍 1');
+  await i.click(`#list .msg[data-id="${lunch.id}"] .chip[data-reaction="👍"]`);
+  await until('two on both pages', async () => (await chip(i, '👍')) === '👍 2' && (await chip(j, '👍')) === '👍 2');
+  await i.waitForSelector(`#list .msg[data-id="${lunch.id}"] .chip.mine[data-reaction="👍"]`);
+  await msg(j, lunch.id).hover();
+  await msg(j, lunch.id).locator('.actions button.react[data-reaction="ok"]').click();
+  await until('"ok" on ivy\'s page', async () => (await chip(i, 'ok')) === 'ok 1');
+  await j.click(`#list .msg[data-id="${lunch.id}"] .chip[data-reaction="👍"]`);
+  await until('jack\'s taken back', async () => (await chip(i, '👍')) === '👍 1' && (await chip(j, '👍')) === '👍 1');
+  assert.equal(await j.$(`#list .msg[data-id="${lunch.id}"] .chip.mine[data-reaction="👍"]`), null);
+  await sleep(300); // a change counted twice would show by now
+  assert.deepEqual([await chip(i, '👍'), await chip(i, 'ok'), await chip(j, '👍'), await chip(j, 'ok')], ['👍 1', 'ok 1', '👍 1', 'ok 1']);
+  const given = cliLines('CHAT.REACTIONS', 'lounge', String(lunch.id));
+  assert.deepEqual([...given].sort(), ['ivy', 'jack', 'ok', '👍'].sort());
+  assert.equal(given[given.indexOf('👍') + 1], 'ivy');
+  assert.equal(await textOf(j, `#thread .msg[data-id="${lunch.id}"] .chip[data-reaction="ok"]`), 'ok 1', 'the thread shows them too');
+
+  // 4. Pins: Ivy pins the question, Jack his reply; both pages list them
+  // above the messages, newest first, live; an unpin takes one away.
+  await msg(i, lunch.id).hover();
+  await msg(i, lunch.id).locator('.actions button.pin').click();
+  await until('jack to see the pin', async () => (await textOf(j, '#pins .pins-head')) === '1 pinned message');
+  assert.equal(await textOf(j, '#pins .pin .pin-text'), lunch.text);
+  assert.deepEqual(cliLines('CHAT.PINS', 'lounge').map((d) => JSON.parse(d).id), [lunch.id]);
+  await until('ivy\'s button to say Unpin', async () =>
+    (await textOf(i, `#list .msg[data-id="${lunch.id}"] .actions button.pin`)) === 'Unpin');
+  await msg(j, reply).hover();
+  await msg(j, reply).locator('.actions button.pin').click();
+  await until('two pins on ivy\'s page', async () => (await textOf(i, '#pins .pins-head')) === '2 pinned messages');
+  await i.click('#pins .pins-head');
+  const pinned = await until('the list of pins', async () => {
+    const ids = await i.$$eval('#pins .pin', (els) => els.map((e) => Number(e.dataset.id)));
+    return ids.length === 2 && ids;
+  });
+  assert.deepEqual(pinned, [reply, lunch.id]);
+  await shot(i, '16-thread-reactions-pins');
+  await msg(i, lunch.id).hover();
+  await msg(i, lunch.id).locator('.actions button.pin').click();
+  await until('jack to see one pin left', async () => (await textOf(j, '#pins .pins-head')) === '1 pinned message');
+  assert.equal(await textOf(j, '#pins .pin .pin-text'), 'Yes! See you there');
+  assert.deepEqual(cliLines('CHAT.PINS', 'lounge').map((d) => JSON.parse(d).id), [reply]);
+
+  // 5. A mention while Jack is away: the module counts it, his page shows
+  // the count when he is back; and his own reactions are still his.
+  await j.close();
+  await until('jack to be offline', () => !presence('lounge').includes('jack'));
+  cli('CHAT.SEND', 'side', 'ivy', 'Are you coming, @jack?', 'MENTION', 'jack');
+  assert.deepEqual(mentions('jack'), ['side', '1']);
+  j = await openPage(jackCtx, 'jack');
+  await signIn(j, 'jack', 'jack-secret');
+  await j.waitForSelector('body[data-synced="true"]');
+  await j.waitForSelector('#rooms button.active[data-room="lounge"]');
+  assert.equal(await until('the badge from the count', () => textOf(j, '#rooms button[data-room="side"] .mention-badge')), '@1');
+  await j.waitForSelector(`#list .msg[data-id="${lunch.id}"] .chip.mine[data-reaction="ok"]`);
+  await j.click('#rooms button[data-room="side"]');
+  await until('the badge to go', async () => (await j.$('#rooms .mention-badge')) === null);
+  await until('the count to go', () => mentions('jack').length === 0);
+
+  // In a broadcast room the module also tells a mentioned member on their
+  // own channel (a "mention" event, on one server): the event alone raises
+  // the badge, and the message, when it comes, is the same mention.
+  await j.click('#rooms button[data-room="lounge"]');
+  const next = field(cliLines('CHAT.INFO', 'side'), 'last_id') + 1;
+  await j.evaluate((id) => onFrame({ t: 'push', doc: { type: 'mention', room: 'side', id, sender: 'ivy', text: 'Stage is yours, @jack' } }), next);
+  assert.equal(await until('the badge from the event', () => textOf(j, '#rooms button[data-room="side"] .mention-badge')), '@1');
+  assert.equal(Number(cli('CHAT.SEND', 'side', 'ivy', 'Stage is yours, @jack', 'MENTION', 'jack').replace(/\D/g, '')), next);
+  await until('the message', async () => (await j.evaluate((id) => S.rooms.get('side').msgs.has(id), next)));
+  await sleep(300);
+  assert.equal(await textOf(j, '#rooms button[data-room="side"] .mention-badge'), '@1');
+  cliAll('CONFIG', 'SET', 'chat.fanout-max-members', '2');
+  try {
+    cli('CHAT.CREATE', 'stage', 'Stage');
+    for (const user of ['ivy', 'jack', 'frank']) joinRoom('stage', user);
+    assert.ok(broadcast('stage'));
+    await until('jack\'s listener on the room channel', () => Number(numsub('chat:room:{stage}:push')) >= 2, 15000);
+    cli('CHAT.SEND', 'stage', 'frank', 'Your turn on stage, @jack', 'MENTION', 'jack');
+    assert.equal(await until('the broadcast room\'s badge', () => textOf(j, '#rooms button[data-room="stage"] .mention-badge')), '@1');
+    await sleep(300);
+    assert.equal(await textOf(j, '#rooms button[data-room="stage"] .mention-badge'), '@1', 'counted once');
+  } finally {
+    cliAll('CONFIG', 'SET', 'chat.fanout-max-members', '500');
+  }
+
+  // 6. Jack is away while the room's history keeps only its newest
+  // messages (chat.history-max 1 keeps a chunk of at most 128): back, his
+  // page says which messages after his read cursor are gone, and shows the
+  // rest with no button for the lost ones. On one server his inbox,
+  // limited too, says it dropped copies.
+  await i.close();
+  await j.close();
+  await until('both offline', () => !presence('lounge').some((u) => u === 'jack' || u === 'ivy'));
+  const cursor = field(cliLines('CHAT.CURSOR', 'lounge', 'jack'), 'cursor');
+  cliAll('CONFIG', 'SET', 'chat.history-max', '1');
+  cliAll('CONFIG', 'SET', 'chat.inbox-max', '1');
+  try {
+    cliPipe(Array.from({ length: 300 }, (_, n) => `CHAT.SEND lounge ivy "Busy afternoon ${n + 1}"`));
+  } finally {
+    cliAll('CONFIG', 'SET', 'chat.history-max', '10000');
+    cliAll('CONFIG', 'SET', 'chat.inbox-max', '1000');
+  }
+  const info = cliLines('CHAT.INFO', 'lounge');
+  const [firstKept, lastId] = [field(info, 'first_id'), field(info, 'last_id')];
+  assert.ok(firstKept > cursor + 1, `retention removed messages after ${cursor} (first kept: ${firstKept})`);
+  const fanout = !broadcast('lounge');
+  j = await openPage(jackCtx, 'jack');
+  await signIn(j, 'jack', 'jack-secret');
+  await j.waitForSelector('body[data-synced="true"]');
+  await j.waitForSelector('#rooms button.active[data-room="lounge"]');
+  await until('the room, opened', async () => (await messages(j)).some((m) => m.id === lastId)
+    && j.evaluate(() => S.rooms.get('lounge').loaded && S.pending.size === 0));
+  const notice = await until('the gap notice', () => textOf(j, '#list .gap-notice'));
+  // Shown: every message kept (and any the inbox still had), from the
+  // lowest one after the cursor on.
+  const shown = (await messages(j)).map((m) => m.id).filter((id) => id > cursor);
+  const lowest = Math.min(...shown);
+  assert.ok(lowest <= firstKept);
+  assert.deepEqual(shown, Array.from({ length: lastId - lowest + 1 }, (_, n) => lowest + n));
+  assert.equal(notice, `Some older messages are no longer available (ids ${cursor + 1}–${lowest - 1})`);
+  assert.ok(await j.isVisible('#list .gap-notice'));
+  assert.equal(await j.$('#list button.older'), null, 'no button for messages that are gone');
+  if (fanout) {
+    assert.match(await textOf(j, '#notice-text'), /^Your inbox was full while you were away: \d+ messages were dropped from it\./);
+    assert.ok(await j.isVisible('#notice'));
+    assert.deepEqual(cliLines('CHAT.FETCH', 'jack'), [], 'the page acknowledged the inbox, its gap too');
+  }
+  await j.$eval('#list .gap-notice', (e) => e.scrollIntoView({ block: 'center' }));
+  await shot(j, '17-gap-notice');
+
+  assert.deepEqual([...i.dialogs, ...i.errors, ...j.dialogs, ...j.errors], []);
+  await ivyCtx.close();
+  await jackCtx.close();
 }));
 
 test('stopping the web server marks everyone it served offline', () => recording(async () => {

@@ -284,6 +284,116 @@ impl Chat {
         i64::try_from(id).map_err(|_| ChatError::new("a message id out of range"))
     }
 
+    /// A send with `REPLY <id>` and `MENTION <user>` options (the page's
+    /// plain sends go through [`send`](Self::send)). The DEDUP key makes a
+    /// second run reply the first one's id, so it may run again.
+    pub async fn send_with(
+        &self,
+        room: &str,
+        user: &str,
+        text: &str,
+        dedup: &str,
+        reply_to: Option<i64>,
+        mentions: &[String],
+    ) -> ChatResult<i64> {
+        if reply_to.is_none() && mentions.is_empty() {
+            return self.send(room, user, text, dedup).await;
+        }
+        let mut c = redis::cmd("CHAT.SEND");
+        c.arg(room).arg(user).arg(text).arg("DEDUP").arg(dedup);
+        if let Some(id) = reply_to {
+            c.arg("REPLY").arg(id);
+        }
+        for name in mentions {
+            c.arg("MENTION").arg(name);
+        }
+        self.int(&c).await
+    }
+
+    /// A thread: its root's document, then its replies ascending; with
+    /// `after`, only the replies after that id. A root that retention
+    /// removed comes as a gap document.
+    pub async fn thread(
+        &self,
+        room: &str,
+        root: i64,
+        after: Option<i64>,
+        count: u32,
+    ) -> ChatResult<Vec<Json>> {
+        let mut c = redis::cmd("CHAT.THREAD");
+        c.arg(room).arg(root);
+        if let Some(after) = after {
+            c.arg("AFTER").arg(after.max(0));
+        }
+        c.arg("COUNT").arg(count);
+        self.docs(&c).await
+    }
+
+    /// Adds (`on`) or takes back a reaction; true if that changed anything.
+    pub async fn react(
+        &self,
+        room: &str,
+        user: &str,
+        id: i64,
+        reaction: &str,
+        on: bool,
+    ) -> ChatResult<bool> {
+        let mut c = redis::cmd(if on { "CHAT.REACT" } else { "CHAT.UNREACT" });
+        c.arg(room).arg(user).arg(id).arg(reaction);
+        Ok(self.int(&c).await? == 1)
+    }
+
+    /// Reaction -> the users who gave it.
+    pub async fn reactions(
+        &self,
+        room: &str,
+        id: i64,
+    ) -> ChatResult<BTreeMap<String, Vec<String>>> {
+        let mut c = redis::cmd("CHAT.REACTIONS");
+        c.arg(room).arg(id);
+        pairs(self.run(&c).await?)?
+            .into_iter()
+            .map(|(reaction, users)| Ok((reaction, strings(users)?)))
+            .collect()
+    }
+
+    /// Pins (`on`) or unpins a message.
+    pub async fn pin(&self, room: &str, user: &str, id: i64, on: bool) -> ChatResult<()> {
+        let mut c = redis::cmd(if on { "CHAT.PIN" } else { "CHAT.UNPIN" });
+        c.arg(room).arg(user).arg(id);
+        self.ok(&c).await
+    }
+
+    /// The pinned messages, most recently pinned first.
+    pub async fn pins(&self, room: &str) -> ChatResult<Vec<Json>> {
+        let mut c = redis::cmd("CHAT.PINS");
+        c.arg(room);
+        self.docs(&c).await
+    }
+
+    /// Room -> messages after the user's read cursor that mention them
+    /// (rooms with none are left out). In a cluster this is CROSSSLOT for a
+    /// user with rooms in other slots: see [`mentions_in`](Self::mentions_in).
+    pub async fn mentions(&self, user: &str) -> ChatResult<BTreeMap<String, i64>> {
+        let mut c = redis::cmd("CHAT.MENTIONS");
+        c.arg(user);
+        pairs(self.run(&c).await?)?
+            .into_iter()
+            .map(|(room, n)| Ok((room, int(n)?)))
+            .collect()
+    }
+
+    /// The messages after the user's read cursor in one room that mention
+    /// them, from the room's own CHAT.CURSOR.
+    pub async fn mentions_in(&self, room: &str, user: &str) -> ChatResult<i64> {
+        let mut c = redis::cmd("CHAT.CURSOR");
+        c.arg(room).arg(user);
+        match pairs(self.run(&c).await?)?.remove("mentions") {
+            Some(n) => int(n),
+            None => Ok(0),
+        }
+    }
+
     pub async fn fetch(&self, user: &str, count: u32) -> ChatResult<Vec<Json>> {
         let mut c = redis::cmd("CHAT.FETCH");
         c.arg(user).arg("COUNT").arg(count);

@@ -13,8 +13,10 @@
 
 mod chat;
 mod hub;
+mod requests;
 mod sessions;
 mod socket;
+mod talk;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -36,6 +38,8 @@ use sessions::Sessions;
 
 const INDEX_HTML: &str = include_str!("../static/index.html");
 const APP_JS: &str = include_str!("../static/app.js");
+const TALK_JS: &str = include_str!("../static/talk.js");
+const RENDER_JS: &str = include_str!("../static/render.js");
 const STYLE_CSS: &str = include_str!("../static/style.css");
 
 pub struct App {
@@ -84,6 +88,14 @@ async fn run() -> Result<(), String> {
         .route(
             "/app.js",
             get(|| asset("text/javascript; charset=utf-8", APP_JS)),
+        )
+        .route(
+            "/talk.js",
+            get(|| asset("text/javascript; charset=utf-8", TALK_JS)),
+        )
+        .route(
+            "/render.js",
+            get(|| asset("text/javascript; charset=utf-8", RENDER_JS)),
         )
         .route(
             "/style.css",

@@ -4,9 +4,12 @@
 //! `{"t": "reply", "req": n, "data": ...}` or `{"t": "reply", "req": n,
 //! "error": "..."}` back. Besides replies the server sends:
 //!
-//! * `ready`: the user, their rooms and unread counts, once signed in;
-//! * `missed`: messages of a room after the user's read cursor;
-//! * `inbox`: a page of the user's inbox; the tab answers `ack` once it has
+//! * `ready`: the user, their rooms, unread and mention counts, once signed
+//!   in;
+//! * `missed`: messages of a room after the user's read cursor (first a gap
+//!   document if retention removed some of them);
+//! * `inbox`: a page of the user's inbox (first a gap document if the inbox
+//!   dropped copies past its limit); the tab answers `ack` once it has
 //!   shown it, and the server sends the next page (an empty one at the end);
 //! * `push`: a message or an event, live from the user's channels;
 //! * `resync`: a room changed mode, catch up on it; `reconnect`: listening
@@ -16,7 +19,7 @@
 //! The first frame must be `{"op": "auth", "token": ...}`. The tab acts only
 //! as its signed-in user, and reads only rooms that user is a member of.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,6 +32,8 @@ use redis_chat_client::Cursor;
 
 use crate::chat::{is_direct, ChatError, ChatResult, Page};
 use crate::hub::Frame;
+use crate::requests::{Op, Request};
+use crate::talk;
 use crate::App;
 
 /// A page of history.
@@ -48,81 +53,6 @@ const SILENT_MAX: Duration = Duration::from_secs(45);
 /// A frame the page has not taken in this long ends the tab.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
-
-#[derive(Deserialize)]
-struct Request {
-    req: Option<u64>,
-    #[serde(flatten)]
-    op: Op,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-enum Op {
-    Open {
-        room: String,
-    },
-    Older {
-        room: String,
-        before: i64,
-    },
-    After {
-        room: String,
-        after: i64,
-        count: u32,
-    },
-    Catchup {
-        rooms: BTreeMap<String, i64>,
-    },
-    Room {
-        room: String,
-    },
-    Send {
-        room: String,
-        text: String,
-        nonce: String,
-    },
-    Typing {
-        room: String,
-    },
-    Read {
-        room: String,
-        id: i64,
-    },
-    Join {
-        room: String,
-        title: Option<String>,
-    },
-    Leave {
-        room: String,
-    },
-    Dm {
-        user: String,
-    },
-    Presence {
-        rooms: Vec<String>,
-    },
-    Ack {
-        delivery: String,
-    },
-    Edit {
-        room: String,
-        id: i64,
-        text: String,
-    },
-    Delete {
-        room: String,
-        id: i64,
-    },
-    Profiles {
-        users: Vec<String>,
-    },
-    Passwd {
-        old: String,
-        new: String,
-    },
-    Ping,
-}
 
 /// The socket is gone; stop serving it.
 struct Gone;
@@ -321,12 +251,7 @@ impl Conn {
         // broadcast rooms, which keep no inbox copies.
         for (room, cursor, last_id) in rooms {
             if last_id > cursor {
-                match self
-                    .app
-                    .chat
-                    .history(&room, Page::After(cursor), CATCH_UP)
-                    .await
-                {
+                match self.history(&room, Page::After(cursor), CATCH_UP).await {
                     Ok(messages) => {
                         send(
                             socket,
@@ -347,9 +272,13 @@ impl Conn {
             .profile_name(&self.user)
             .await?
             .unwrap_or_else(|| self.user.clone());
+        let cursors = chat.cursors(&self.user).await?;
+        let ids: Vec<String> = cursors.keys().cloned().collect();
+        let mentions = talk::mention_counts(chat, &self.user, &ids).await;
         let mut rooms = Vec::new();
-        for (room, cursor) in chat.cursors(&self.user).await? {
-            if let Some(view) = self.describe(&room, unread(&cursor)).await? {
+        for (room, cursor) in cursors {
+            let mentioned = mentions.get(&room).copied().unwrap_or(0);
+            if let Some(view) = self.describe(&room, unread(&cursor), mentioned).await? {
                 rooms.push(view);
             }
         }
@@ -376,8 +305,21 @@ impl Conn {
         .await
     }
 
+    /// Messages of a room, each marked with the user's own reactions.
+    async fn history(&self, room: &str, page: Page, count: u32) -> ChatResult<Vec<Json>> {
+        let mut docs = self.app.chat.history(room, page, count).await?;
+        talk::mark_mine(&self.app.chat, &self.user, room, &mut docs).await;
+        Ok(docs)
+    }
+
+    /// The messages after the user's read cursor in `room` that mention
+    /// them.
+    async fn mentions_in(&self, room: &str) -> ChatResult<i64> {
+        self.app.chat.mentions_in(room, &self.user).await
+    }
+
     /// A room as the page shows it in its list.
-    async fn describe(&self, room: &str, unread: i64) -> ChatResult<Option<Json>> {
+    async fn describe(&self, room: &str, unread: i64, mentions: i64) -> ChatResult<Option<Json>> {
         let chat = &self.app.chat;
         let Some(info) = chat.info(room).await? else {
             return Ok(None);
@@ -397,6 +339,7 @@ impl Conn {
             "members": info.members,
             "last_id": info.last_id,
             "cursor": (info.last_id - unread).max(0),
+            "mentions": mentions,
             "dm": dm,
         })))
     }
@@ -451,11 +394,13 @@ impl Conn {
             Op::Ping => Ok(json!("pong")),
             Op::Open { room } => {
                 let cursor = self.check_member(&room).await?;
-                let Some(view) = self.describe(&room, unread(&cursor)).await? else {
+                let mentions = self.mentions_in(&room).await?;
+                let Some(view) = self.describe(&room, unread(&cursor), mentions).await? else {
                     return Err(ChatError::new("no such room"));
                 };
-                let messages = chat.history(&room, Page::Newest, PAGE).await?;
+                let messages = self.history(&room, Page::Newest, PAGE).await?;
                 let older = has_older(&messages);
+                let pins = chat.pins(&room).await?;
                 let online = chat.presence(&room).await?;
                 let (mut reads, mut names) = (Json::Null, serde_json::Map::new());
                 if view["members"].as_i64().unwrap_or(0) <= RECEIPTS_MAX_MEMBERS {
@@ -474,11 +419,12 @@ impl Conn {
                     "online": online,
                     "reads": reads,
                     "names": names,
+                    "pins": pins,
                 }))
             }
             Op::Older { room, before } => {
                 self.check_member(&room).await?;
-                let messages = chat
+                let messages = self
                     .history(&room, Page::Before(before.max(0)), PAGE)
                     .await?;
                 let older = has_older(&messages);
@@ -486,7 +432,7 @@ impl Conn {
             }
             Op::After { room, after, count } => {
                 self.check_member(&room).await?;
-                let messages = chat
+                let messages = self
                     .history(&room, Page::After(after.max(0)), count.clamp(1, CATCH_UP))
                     .await?;
                 Ok(json!({ "messages": messages }))
@@ -497,7 +443,7 @@ impl Conn {
                     if !mine.contains(&room) {
                         continue;
                     }
-                    let messages = chat
+                    let messages = self
                         .history(&room, Page::After(last.max(0)), CATCH_UP)
                         .await?;
                     if !messages.is_empty() {
@@ -517,18 +463,27 @@ impl Conn {
                     Err(e) if e.refused => return Ok(Json::Null),
                     Err(e) => return Err(e),
                 };
+                let mentions = self.mentions_in(&room).await?;
                 Ok(self
-                    .describe(&room, unread(&cursor))
+                    .describe(&room, unread(&cursor), mentions)
                     .await?
                     .unwrap_or(Json::Null))
             }
-            Op::Send { room, text, nonce } => {
+            Op::Send {
+                room,
+                text,
+                nonce,
+                reply_to,
+                mentions,
+            } => {
                 if nonce.is_empty() || nonce.len() > 64 {
                     return Err(ChatError::new("a message needs a nonce of 1 to 64 bytes"));
                 }
+                let mentions = talk::members_among(&chat, &room, &me, mentions).await?;
                 // The nonce makes a resend after a lost reply a no-op.
+                let dedup = format!("{me}:{nonce}");
                 let id = chat
-                    .send(&room, &me, &text, &format!("{me}:{nonce}"))
+                    .send_with(&room, &me, &text, &dedup, reply_to, &mentions)
                     .await?;
                 // The message is stored: from here on the reply is its id,
                 // whatever happens to the look-up of its document.
@@ -587,7 +542,7 @@ impl Conn {
                     other => other?,
                 }
                 self.app.hubs.refresh(&me).await;
-                Ok(self.describe(&room, 0).await?.unwrap_or(Json::Null))
+                Ok(self.describe(&room, 0, 0).await?.unwrap_or(Json::Null))
             }
             Op::Leave { room } => {
                 chat.leave(&room, &me).await?;
@@ -602,7 +557,11 @@ impl Conn {
                 self.app.hubs.refresh(&me).await;
                 self.app.hubs.refresh(other).await;
                 let unread = chat.cursor(&room, &me).await?.map_or(0, |c| unread(&c));
-                Ok(self.describe(&room, unread).await?.unwrap_or(Json::Null))
+                let mentions = self.mentions_in(&room).await?;
+                Ok(self
+                    .describe(&room, unread, mentions)
+                    .await?
+                    .unwrap_or(Json::Null))
             }
             Op::Presence { rooms } => {
                 let mine = self.my_rooms().await?;
@@ -652,6 +611,27 @@ impl Conn {
                     Err(e) => Err(e),
                 }
             }
+            Op::Thread { room, id, after } => {
+                self.check_member(&room).await?;
+                talk::thread(&chat, &me, &room, id, after).await
+            }
+            Op::React {
+                room,
+                id,
+                reaction,
+                on,
+            } => {
+                self.check_member(&room).await?;
+                talk::react(&self.app, &me, &room, id, &reaction, on).await
+            }
+            Op::Pin { room, id, on } => {
+                self.check_member(&room).await?;
+                talk::pin(&self.app, &me, &room, id, on).await
+            }
+            Op::Pins { room } => {
+                self.check_member(&room).await?;
+                Ok(json!({"docs": chat.pins(&room).await?}))
+            }
             Op::Profiles { users } => {
                 let mut names = serde_json::Map::new();
                 for user in users.into_iter().take(100) {
@@ -672,39 +652,5 @@ impl Conn {
                 .notify(&self.user, &json!({"t": "push", "doc": doc}));
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Option<Request> {
-        serde_json::from_str(text).ok()
-    }
-
-    #[test]
-    fn requests_from_the_page() {
-        let r =
-            parse(r#"{"op":"send","req":3,"room":"general","text":"hi","nonce":"ab"}"#).unwrap();
-        assert_eq!(r.req, Some(3));
-        assert!(matches!(r.op, Op::Send { ref room, ref text, ref nonce }
-            if room == "general" && text == "hi" && nonce == "ab"));
-        let r = parse(r#"{"op":"read","room":"general","id":7}"#).unwrap();
-        assert!(r.req.is_none());
-        assert!(matches!(r.op, Op::Read { id: 7, .. }));
-        let r =
-            parse(r#"{"op":"catchup","req":1,"rooms":{"general":4,"dm:5:alice:bob":0}}"#).unwrap();
-        assert!(matches!(r.op, Op::Catchup { ref rooms } if rooms.len() == 2));
-    }
-
-    #[test]
-    fn requests_the_page_cannot_make() {
-        // No operation drops rooms, unregisters users or acts for someone else.
-        assert!(parse(r#"{"op":"drop","room":"general"}"#).is_none());
-        assert!(parse(r#"{"op":"unregister","user":"bob"}"#).is_none());
-        assert!(parse(r#"{"op":"send","room":"general"}"#).is_none());
-        assert!(parse(r#"{"op":"read","room":"general","id":"x"}"#).is_none());
-        assert!(parse("not json").is_none());
     }
 }

@@ -1,6 +1,7 @@
 // The web chat page. Talks to the web server over one WebSocket; see
-// src/socket.rs for the frames. Every piece of user text reaches the page
-// through textContent, never as HTML.
+// src/socket.rs for the frames, render.js for the drawing, and talk.js for
+// threads, reactions, mentions, pins and gaps. Every piece of user text
+// reaches the page through textContent, never as HTML.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -29,6 +30,7 @@ const S = {
   unknownRooms: new Map(),// room id -> {docs, lookup}: messages that arrived before its info
   sending: new Map(),     // nonce -> {nonce, room, text, failed}
   editing: null,          // {room, id, draft}
+  thread: null,           // the open thread: {room, root, docs, ...} (talk.js)
   armed: null,            // {room, id, until}: a delete waiting for its second click
   lastTyping: new Map(),  // room id -> when this page last said typing
   renderQueued: false,
@@ -167,6 +169,7 @@ function newRoom(v) {
     keepOffset: false,      // the next drawing keeps the view where it was (older ones added above)
     reads: null, online: new Set(), typing: new Map(), divider: null, dividerCount: 0,
     holes: new Set(),       // ids after which the history keeps nothing more
+    ...talkState(),
   };
 }
 
@@ -177,6 +180,7 @@ function updateRoom(r, v) {
   r.dm = v.dm;
   r.lastId = Math.max(r.lastId, v.last_id);
   r.cursor = Math.max(r.cursor, v.cursor);
+  setMentionCount(r, v);
   if (v.dm) S.names.set(v.dm.user, v.dm.name);
 }
 
@@ -184,6 +188,7 @@ function addRoom(v) {
   let r = S.rooms.get(v.id);
   if (r) updateRoom(r, v); else {
     r = newRoom(v);
+    setMentionCount(r, v);
     S.rooms.set(v.id, r);
     if (v.dm) {
       S.names.set(v.dm.user, v.dm.name);
@@ -253,6 +258,10 @@ function isNewer(d, old) {
 
 // Adds a message to its room, once per (room, id).
 function ingest(d) {
+  if (d && d.type === 'gap') {
+    noteGap(d);
+    return;
+  }
   if (!d || d.type !== 'message' || typeof d.id !== 'number') return;
   const r = S.rooms.get(d.room);
   if (!r) {
@@ -260,10 +269,18 @@ function ingest(d) {
     return;
   }
   const old = r.msgs.get(d.id);
-  if (old && !isNewer(d, old)) return;
+  if (old && !isNewer(d, old)) {
+    // The same message, read again: its reactions and replies as they are.
+    if (Array.isArray(d.mine)) {
+      talkIngest(r, d, false);
+      queueRender();
+    }
+    return;
+  }
   const doc = { ...d };
   delete doc.delivery;
   r.msgs.set(d.id, doc);
+  talkIngest(r, d, !old);
   if (d.id > r.lastId) r.lastId = d.id;
   if (d.sender === S.user && d.id > r.cursor) r.cursor = d.id;
   if (!old) r.typing.delete(d.sender);
@@ -315,28 +332,17 @@ function onDoc(d) {
       if (!S.names.has(d.user)) askName(d.user);
       setTimeout(renderTyping, 4100);
       break;
-    case 'edit': {
-      const m = r.msgs.get(d.id);
-      if (m) r.msgs.set(d.id, { ...m, text: d.text, edited: d.edited });
-      break;
-    }
-    case 'delete': {
-      const m = r.msgs.get(d.id);
-      if (m) {
-        const t = { ...m, deleted: true };
-        delete t.text;
-        r.msgs.set(d.id, t);
-      }
-      break;
-    }
     case 'mode': r.mode = d.mode; break;
-    default: return;
+    default:
+      // edit, delete, reaction, pin, unpin, mention
+      if (!talkEvent(r, d)) return;
   }
   queueRender();
 }
 
 function removeRoom(id, message) {
   S.rooms.delete(id);
+  if (S.thread && S.thread.room === id) S.thread = null;
   if (S.current === id) {
     S.current = null;
     if (message) toast(message);
@@ -373,6 +379,7 @@ async function openRoom(id, showConversation) {
   const r = S.rooms.get(id);
   if (!r) return;
   if (S.current !== id) S.editing = null;
+  if (S.thread && S.thread.room !== id) S.thread = null;
   S.current = id;
   localStorage.setItem('webchat.room.' + S.user, id);
   setDivider(r, true);
@@ -384,6 +391,7 @@ async function openRoom(id, showConversation) {
     updateRoom(r, data.room);
     for (const [u, n] of Object.entries(data.names || {})) S.names.set(u, n);
     r.reads = data.reads || null;
+    r.pins = data.pins || [];
     r.online = new Set(data.online || []);
     for (const d of data.messages) ingest(d);
     if (!r.loaded) r.older = data.older;
@@ -453,7 +461,8 @@ setInterval(() => { if (S.connected) pollPresence(); }, 5000);
 // (after a lost connection, or with "Retry") can never make a second copy.
 function trySend(p) {
   p.failed = null;
-  request('send', { room: p.room, text: p.text, nonce: p.nonce }).then((data) => {
+  const args = { room: p.room, text: p.text, nonce: p.nonce, reply_to: p.reply_to, mentions: p.mentions };
+  request('send', args).then((data) => {
     S.sending.delete(p.nonce);
     if (data && data.doc) ingest(data.doc);
     queueRender();
@@ -472,7 +481,7 @@ function submitMessage(ev) {
   const box = $('text');
   const text = box.value;
   if (!r || !text.trim()) return;
-  const p = { nonce: randomHex(16), room: r.id, text };
+  const p = { nonce: randomHex(16), room: r.id, text, mentions: mentionNames(text) };
   S.sending.set(p.nonce, p);
   // The others stop showing "typing" when the message arrives: typing again
   // after it is news at once.
@@ -488,297 +497,6 @@ function autosize() {
   const box = $('text');
   box.style.height = 'auto';
   box.style.height = Math.min(box.scrollHeight, 140) + 'px';
-}
-
-// ---------- rendering ----------
-
-function byTitle(a, b) {
-  return roomTitle(a).localeCompare(roomTitle(b));
-}
-
-function queueRender() {
-  if (S.renderQueued) return;
-  S.renderQueued = true;
-  setTimeout(() => { S.renderQueued = false; renderAll(); }, 0);
-}
-
-function renderAll() {
-  renderRooms();
-  renderConversation();
-  markRead();
-}
-
-function renderRooms() {
-  const rooms = $('rooms');
-  const dms = $('dms');
-  rooms.replaceChildren();
-  dms.replaceChildren();
-  for (const r of [...S.rooms.values()].sort(byTitle)) {
-    const li = el('li');
-    const b = el('button', 'room');
-    b.type = 'button';
-    b.dataset.room = r.id;
-    if (r.id === S.current) b.classList.add('active');
-    if (r.dm) {
-      const dot = el('span', 'dot');
-      if (r.online.has(r.dm.user)) dot.classList.add('online');
-      dot.title = r.online.has(r.dm.user) ? 'online' : 'offline';
-      b.append(dot);
-    } else {
-      b.append(el('span', 'hash', '#'));
-    }
-    b.append(el('span', 'name', roomTitle(r)));
-    const n = unreadOf(r);
-    if (n > 0 && r.id !== S.current) {
-      b.classList.add('unread');
-      b.append(el('span', 'badge', n > 99 ? '99+' : n));
-    }
-    b.addEventListener('click', () => openRoom(r.id, true));
-    li.append(b);
-    (r.dm ? dms : rooms).append(li);
-  }
-  if (!rooms.children.length) rooms.append(el('li', 'hint', 'No rooms yet'));
-  let total = 0;
-  for (const r of S.rooms.values()) total += unreadOf(r);
-  document.title = total > 0 ? `(${total}) redis-chat` : 'redis-chat';
-}
-
-function renderConversation() {
-  const r = S.rooms.get(S.current);
-  const composerOn = !!r;
-  $('text').disabled = !composerOn;
-  $('send').disabled = !composerOn;
-  $('leave').hidden = !r || !!r.dm;
-  if (!r) {
-    $('room-title').textContent = 'Pick a room';
-    $('room-people').replaceChildren();
-    $('list').replaceChildren();
-    $('older').hidden = true;
-    $('empty').hidden = false;
-    $('empty').textContent = 'No room open. Join a room or message someone to start.';
-    $('typing').textContent = '';
-    return;
-  }
-  $('room-title').textContent = (r.dm ? '' : '# ') + roomTitle(r);
-  renderPeople(r);
-  renderMessages(r);
-  renderTyping();
-}
-
-function renderPeople(r) {
-  const box = $('room-people');
-  box.replaceChildren();
-  const members = r.reads ? Object.keys(r.reads) : null;
-  if (members && members.length <= 20) {
-    for (const u of members.sort()) {
-      const p = el('span', 'person');
-      const dot = el('span', 'dot');
-      const on = u === S.user ? S.connected : r.online.has(u);
-      if (on) dot.classList.add('online');
-      p.append(dot, el('span', null, u === S.user ? displayName(u) + ' (you)' : displayName(u)));
-      p.dataset.user = u;
-      p.title = on ? 'online' : 'offline';
-      box.append(p);
-    }
-  } else {
-    box.append(el('span', null, `${r.members} members · ${r.online.size} online`));
-  }
-}
-
-function renderMessages(r) {
-  const box = $('messages');
-  const list = $('list');
-  const fromBottom = box.scrollHeight - box.scrollTop;
-  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 60;
-  const ids = [...r.msgs.keys()].sort((a, b) => a - b);
-
-  // "Seen by": each other member under the last loaded message they have
-  // read, among those they did not write themselves.
-  const seenAt = new Map();
-  if (r.reads) {
-    for (const [u, c] of Object.entries(r.reads)) {
-      if (u === S.user || c <= 0) continue;
-      let lo = 0, hi = ids.length - 1, best = -1;
-      while (lo <= hi) {
-        const mid = (lo + hi) >> 1;
-        if (ids[mid] <= c) { best = mid; lo = mid + 1; } else hi = mid - 1;
-      }
-      while (best >= 0 && r.msgs.get(ids[best]).sender === u) best--;
-      if (best < 0) continue;
-      const at = ids[best];
-      if (!seenAt.has(at)) seenAt.set(at, []);
-      seenAt.get(at).push(displayName(u));
-    }
-  }
-
-  list.replaceChildren();
-  let dividerShown = false;
-  let prev = null;
-  for (const id of ids) {
-    // A hole in the ids (a long absence, a lost connection): a button fills it.
-    if (prev !== null && id - prev > 1 && !r.holes.has(prev)) list.append(holeButton(r, prev, id));
-    prev = id;
-    if (r.divider !== null && !dividerShown && id > r.divider) {
-      const n = r.dividerCount;
-      list.append(el('div', 'divider', `${n} new message${n === 1 ? '' : 's'}`));
-      dividerShown = true;
-    }
-    list.append(messageElement(r, r.msgs.get(id)));
-    const seen = seenAt.get(id);
-    if (seen) list.append(el('div', 'receipt', 'Seen by ' + seen.sort().join(', ')));
-  }
-  for (const p of S.sending.values()) {
-    if (p.room !== r.id) continue;
-    list.append(pendingElement(p));
-  }
-  $('older').hidden = !r.older;
-  $('empty').hidden = ids.length > 0 || !r.loaded;
-  $('empty').textContent = 'No messages yet. Say hello!';
-
-  if (r.keepOffset) {
-    box.scrollTop = box.scrollHeight - fromBottom;
-    r.keepOffset = false;
-  } else if (atBottom || r.stickToBottom) {
-    box.scrollTop = box.scrollHeight;
-  }
-  r.stickToBottom = false;
-  if (S.editing && S.editing.room === r.id) {
-    const input = list.querySelector('.edit-box');
-    if (input && document.activeElement !== input) {
-      input.focus();
-      input.setSelectionRange(input.value.length, input.value.length);
-    }
-  }
-}
-
-// A message on its way, or one the server did not take, with Retry (the same
-// nonce) and Discard.
-function pendingElement(p) {
-  const m = el('div', 'msg mine pending');
-  m.dataset.nonce = p.nonce;
-  const meta = el('div', 'meta');
-  meta.append(el('span', 'sender', displayName(S.user)),
-    el('span', 'state', p.failed ? 'Not sent: ' + p.failed : 'sending…'));
-  m.append(meta, el('div', 'text', p.text));
-  if (p.failed) {
-    m.classList.add('failed');
-    const actions = el('div', 'actions');
-    const retry = el('button', null, 'Retry');
-    retry.type = 'button';
-    retry.addEventListener('click', () => trySend(p));
-    const discard = el('button', null, 'Discard');
-    discard.type = 'button';
-    discard.addEventListener('click', () => { S.sending.delete(p.nonce); queueRender(); });
-    actions.append(retry, discard);
-    m.append(actions);
-  }
-  return m;
-}
-
-function holeButton(r, after, next) {
-  const n = next - after - 1;
-  const b = el('button', 'older', `Show ${n} more message${n === 1 ? '' : 's'}`);
-  b.type = 'button';
-  b.addEventListener('click', async () => {
-    b.disabled = true;
-    try {
-      const data = await request('after', { room: r.id, after, count: Math.min(n, 200) });
-      const got = data.messages.filter((d) => d.id > after && d.id < next);
-      // Nothing there: the history no longer keeps them.
-      if (!got.length) r.holes.add(after);
-      r.keepOffset = true;
-      for (const d of got) ingest(d);
-      queueRender();
-    } catch (e) {
-      b.disabled = false;
-      if (!e.offline) toast(e.message);
-    }
-  });
-  return b;
-}
-
-function messageElement(r, m) {
-  const mine = m.sender === S.user;
-  const div = el('div', 'msg');
-  if (mine) div.classList.add('mine');
-  if (m.deleted) div.classList.add('deleted');
-  div.dataset.id = String(m.id);
-  div.dataset.sender = m.sender;
-
-  const meta = el('div', 'meta');
-  meta.append(el('span', 'sender', displayName(m.sender)));
-  // A document without a usable time shows none, rather than breaking the list.
-  const at = new Date(m.ts);
-  if (typeof m.ts === 'number' && !Number.isNaN(at.getTime())) {
-    const when = el('time', 'time', formatTime(m.ts));
-    when.dateTime = at.toISOString();
-    when.title = at.toLocaleString();
-    meta.append(when);
-  }
-  if (m.edited && !m.deleted) meta.append(el('span', 'edited', 'edited'));
-  div.append(meta);
-
-  const editing = S.editing && S.editing.room === r.id && S.editing.id === m.id;
-  if (editing) {
-    const input = el('input', 'edit-box');
-    input.value = S.editing.draft;
-    input.maxLength = 4000;
-    input.setAttribute('aria-label', 'Edit message');
-    input.addEventListener('input', () => { S.editing.draft = input.value; });
-    input.addEventListener('keydown', (ev) => {
-      if (ev.key === 'Escape') { S.editing = null; queueRender(); }
-      if (ev.key === 'Enter' && !ev.isComposing) {
-        ev.preventDefault();
-        const text = input.value;
-        S.editing = null;
-        queueRender();
-        if (text.trim() && text !== m.text) {
-          request('edit', { room: r.id, id: m.id, text }).catch((e) => toast(e.message));
-        }
-      }
-    });
-    div.append(input);
-    return div;
-  }
-  div.append(el('div', 'text', m.deleted ? 'Message deleted' : m.text));
-
-  if (mine && !m.deleted) {
-    const actions = el('div', 'actions');
-    const edit = el('button', null, 'Edit');
-    edit.type = 'button';
-    edit.addEventListener('click', () => {
-      S.editing = { room: r.id, id: m.id, draft: m.text };
-      queueRender();
-    });
-    // Deleting takes a second click within 4 seconds (no dialog).
-    const armed = S.armed && S.armed.room === r.id && S.armed.id === m.id && S.armed.until > Date.now();
-    const del = el('button', null, armed ? 'Delete for everyone?' : 'Delete');
-    del.type = 'button';
-    del.addEventListener('click', () => {
-      if (!(S.armed && S.armed.room === r.id && S.armed.id === m.id && S.armed.until > Date.now())) {
-        S.armed = { room: r.id, id: m.id, until: Date.now() + 4000 };
-        queueRender();
-        setTimeout(queueRender, 4100);
-        return;
-      }
-      S.armed = null;
-      request('delete', { room: r.id, id: m.id }).catch((e) => toast(e.message));
-    });
-    actions.append(edit, del);
-    div.append(actions);
-  }
-  return div;
-}
-
-function renderTyping() {
-  const r = S.rooms.get(S.current);
-  const box = $('typing');
-  if (!r) { box.textContent = ''; return; }
-  const now = Date.now();
-  const who = [...r.typing.entries()].filter(([, until]) => until > now).map(([u]) => displayName(u));
-  box.textContent = who.length
-    ? `${who.join(', ')} ${who.length === 1 ? 'is' : 'are'} typing…`
-    : '';
 }
 
 // ---------- screens ----------
@@ -849,6 +567,8 @@ function resetState() {
   S.sending.clear();
   S.unknownRooms.clear();
   S.editing = null;
+  S.thread = null;
+  $('notice').hidden = true;
   togglePasswd(false);
   document.title = 'redis-chat';
   sessionStorage.removeItem('webchat.token');
@@ -936,12 +656,21 @@ function start() {
   $('join-form').addEventListener('submit', joinRoom);
   $('dm-form').addEventListener('submit', startDm);
   $('composer').addEventListener('submit', submitMessage);
+  $('thread-form').addEventListener('submit', submitReply);
+  $('thread-close').addEventListener('click', closeThread);
+  $('notice-close').addEventListener('click', () => { $('notice').hidden = true; });
   $('leave').addEventListener('click', leaveRoom);
   $('back').addEventListener('click', () => $('app').classList.remove('in-room'));
   $('older').addEventListener('click', loadOlder);
   $('messages').addEventListener('scroll', () => {
     const r = S.rooms.get(S.current);
     if (r && r.older && $('messages').scrollTop < 40) loadOlder();
+  });
+  $('thread-text').addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      $('thread-form').requestSubmit();
+    }
   });
   const text = $('text');
   text.addEventListener('keydown', (ev) => {
