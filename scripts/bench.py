@@ -690,7 +690,7 @@ def main():
         "things": lambda: bench_capacity.things(scale),
         "rdb": lambda: bench_capacity.rdb(scale),
         "cluster": lambda: bench_cluster.cluster(scale, args.quick),
-        "conversation": lambda: bench_talk.conversation(max(rounds, 5) if not args.quick else 1, scale),
+        "conversation": lambda: bench_talk.conversation(1 if args.quick else max(rounds, 5), scale, args.quick),
     }
     for name, run in runs.items():
         if name in args.only:

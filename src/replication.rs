@@ -158,6 +158,7 @@ pub fn send_resolved(ctx: Ctx, send: ResolvedSend) {
             // The DEDUP pair is always there before them (empty key: none).
             let (key, until) = send.dedup.unwrap_or((b"", 0));
             let reply_to = send.extra.reply_to.unwrap_or(0).min(i64::MAX as u64) as i64;
+            // Ids never contain ','.
             let mentions = send.extra.mentions.join(",");
             replicate(
                 ctx,

@@ -95,6 +95,17 @@ impl DeliveryId {
             None => self.ms.checked_add(1).map(|ms| DeliveryId { ms, seq: 0 }),
         }
     }
+
+    /// The largest id smaller than this one; `None` for the smallest.
+    pub fn predecessor(self) -> Option<DeliveryId> {
+        match self.seq.checked_sub(1) {
+            Some(seq) => Some(DeliveryId { ms: self.ms, seq }),
+            None => self
+                .ms
+                .checked_sub(1)
+                .map(|ms| DeliveryId { ms, seq: u64::MAX }),
+        }
+    }
 }
 
 impl fmt::Display for DeliveryId {

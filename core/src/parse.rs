@@ -57,10 +57,10 @@ impl<'a> Args<'a> {
     }
 
     /// The next option keyword, upper-cased for matching, or `None` at the end.
-    pub fn next_option(&mut self) -> Option<String> {
+    pub fn next_option(&mut self) -> Option<Keyword> {
         let item = self.items.get(self.pos)?;
         self.pos += 1;
-        Some(String::from_utf8_lossy(item).to_ascii_uppercase())
+        Some(Keyword::new(item))
     }
 
     /// The value following an option keyword; a missing one is a syntax
@@ -91,6 +91,52 @@ impl<'a> Args<'a> {
     }
 }
 
+/// An option keyword, upper-cased in a buffer of its own: a command with
+/// options allocates nothing to match them. A word longer than any option
+/// (or not UTF-8) matches none.
+#[derive(Debug, Clone, Copy)]
+pub struct Keyword {
+    bytes: [u8; Keyword::MAX],
+    len: usize,
+}
+
+impl Keyword {
+    /// Longer than the longest option, `IF-OLDER-THAN-MS`.
+    const MAX: usize = 24;
+
+    fn new(word: &[u8]) -> Keyword {
+        let mut bytes = [0u8; Keyword::MAX];
+        let len = if word.len() <= Keyword::MAX {
+            word.len()
+        } else {
+            0
+        };
+        for (to, from) in bytes.iter_mut().zip(word.get(..len).unwrap_or_default()) {
+            *to = from.to_ascii_uppercase();
+        }
+        Keyword { bytes, len }
+    }
+
+    /// The keyword, or "" when it can be no option.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(self.bytes.get(..self.len).unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for Keyword {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<&str> for Keyword {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// Parses a decimal integer in `min..=max`; anything else is an error that
 /// names the option and repeats the value.
 pub fn parse_int_in(
@@ -118,7 +164,7 @@ mod tests {
         assert_eq!(a.next_room().unwrap().as_str(), "room");
         assert_eq!(a.next_option().as_deref(), Some("COUNT"));
         assert_eq!(a.option_int("COUNT", 1, 10), Ok(5));
-        assert_eq!(a.next_option(), None);
+        assert!(a.next_option().is_none());
         assert!(a.finish().is_ok());
     }
 

@@ -65,7 +65,8 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 
     let room = key.value_mut()?;
     room.dedup_forget_expired(now);
-    let id = room.send_message(sender, req.text, &req.extra, now)?;
+    let extra = req.extra.encode();
+    let id = room.append_message(sender, req.text, &req.extra, &extra, now)?;
     if limits.history_max_age_secs > 0 {
         room.retire_older_than(now, limits.history_max_age_secs);
     }
@@ -78,7 +79,6 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let first_kept = room.first_id().unwrap_or(id + 1);
     key.changed(c"chat.send");
 
-    let extra = req.extra.encode();
     let copy = Copy {
         delivery: Default::default(),
         room: room_id,

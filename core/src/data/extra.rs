@@ -46,10 +46,19 @@ pub fn read(flags: u8, rest: &[u8]) -> Option<(bool, &[u8], usize)> {
     (!extra.is_empty()).then_some((deleted, extra, used))
 }
 
-/// Appends `extra` (already encoded, non-empty) after a record.
+/// Appends `extra` (already encoded, non-empty) after a record, as one
+/// byte string.
 pub fn write(extra: &[u8], out: &mut Vec<u8>) {
+    /// Serialized as bytes (a length, then one copy), not as a sequence
+    /// of numbers: the same encoding, written at once.
+    struct Bytes<'a>(&'a [u8]);
+    impl Serialize for Bytes<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(self.0)
+        }
+    }
     if !extra.is_empty() {
-        wire::encode_into(&extra, out);
+        wire::encode_into(&Bytes(extra), out);
     }
 }
 
@@ -71,10 +80,13 @@ impl<'a> Extra<'a> {
     /// The bytes a record keeps: none for a message with neither.
     pub fn encode(&self) -> Vec<u8> {
         if self.is_empty() {
-            Vec::new()
-        } else {
-            wire::encode(self)
+            return Vec::new();
         }
+        // Sized once: an id, and each mention with its length.
+        let mentions: usize = self.mentions.iter().map(|m| m.len() + 1).sum();
+        let mut out = Vec::with_capacity(12 + mentions);
+        wire::encode_into(self, &mut out);
+        out
     }
 
     /// Reads what `encode` wrote; an empty or damaged one is no extra.

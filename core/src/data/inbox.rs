@@ -177,12 +177,13 @@ pub struct Inbox {
     /// The last handle given out; the next is larger.
     last: DeliveryId,
     /// Copies dropped unread past `chat.inbox-max`, until acknowledged.
-    dropped: Option<Dropped>,
+    /// Boxed: 8 bytes keep the user's struct in its allocator size class.
+    dropped: Option<Box<Dropped>>,
 }
 
-/// How many copies an inbox dropped unread, and the handle of the last:
-/// CHAT.FETCH shows them as a gap before the copies kept, and an ACK of
-/// that handle or a later one clears it.
+/// How many copies an inbox dropped unread, and a handle after the last
+/// of them and before the first copy kept: CHAT.FETCH shows them as a gap
+/// with that handle, and an ACK of it or of a later one clears it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dropped {
     pub count: u64,
@@ -264,13 +265,13 @@ impl Inbox {
 
     /// Copies dropped unread and not yet acknowledged, if any.
     pub fn dropped(&self) -> Option<Dropped> {
-        self.dropped
+        self.dropped.as_deref().copied()
     }
 
     /// Removes the copy with handle `upto` and every older one; returns
     /// how many, and whether that acknowledged a gap of dropped copies.
     pub fn ack(&mut self, upto: DeliveryId) -> (u64, bool) {
-        let gap = self.dropped.is_some_and(|d| d.upto <= upto);
+        let gap = self.dropped.as_ref().is_some_and(|d| d.upto <= upto);
         if gap {
             self.dropped = None;
         }
@@ -296,14 +297,21 @@ impl Inbox {
         let Some(copies) = self.copies.as_mut() else {
             return 0;
         };
-        let n = copies.chunks_to_drop_keeping(keep);
-        let Some(last) = n.checked_sub(1).and_then(|i| copies.iter_from(i).next()) else {
+        let removed = copies.drop_chunks_keeping(keep);
+        if removed == 0 {
             return 0;
-        };
-        let upto = last.delivery;
-        let removed = copies.drop_front(n);
-        let count = self.dropped.map_or(0, |d| d.count).saturating_add(removed);
-        self.dropped = Some(Dropped { count, upto });
+        }
+        // Just before the first copy kept: found by decoding one record,
+        // where the last one dropped would take decoding its whole chunk.
+        let first_kept = copies.iter().next().map(|c| c.delivery);
+        let upto = first_kept
+            .and_then(DeliveryId::predecessor)
+            .unwrap_or(self.last);
+        let count = self
+            .dropped()
+            .map_or(0, |d| d.count)
+            .saturating_add(removed);
+        self.dropped = Some(Box::new(Dropped { count, upto }));
         self.release_if_empty();
         removed
     }
@@ -342,7 +350,10 @@ impl Inbox {
     pub fn heap_bytes(&self) -> usize {
         self.copies.as_ref().map_or(0, |c| {
             super::alloc_size(std::mem::size_of::<Chunks<CopyCodec>>()) + c.heap_bytes()
-        })
+        }) + self
+            .dropped
+            .as_ref()
+            .map_or(0, |_| super::alloc_size(std::mem::size_of::<Dropped>()))
     }
 
     pub fn check(&mut self) -> Result<(), String> {
@@ -353,17 +364,21 @@ impl Inbox {
             }
         }
         if self
-            .dropped
+            .dropped()
             .is_some_and(|d| d.count == 0 || d.upto > self.last)
         {
             return Err("an inbox's dropped copies are out of order".into());
         }
-        let mut prev = self.dropped.map(|d| d.upto);
+        let mut prev = self.dropped().map(|d| d.upto);
         for c in self.iter() {
             if prev.is_some_and(|p| p >= c.delivery) || c.delivery > self.last {
                 return Err("inbox handles out of order".into());
             }
             prev = Some(c.delivery);
+            let mentions = || !Extra::decode(c.extra).mentions.is_empty();
+            if !Extra::check(c.extra) || (c.deleted && mentions()) {
+                return Err("an inbox copy's reply or mentions do not decode".into());
+            }
         }
         Ok(())
     }
@@ -496,9 +511,13 @@ mod tests {
         assert_eq!(inbox.iter().next().map(|c| c.id), Some(128));
         // The copies dropped show as a gap until an ACK passes the last.
         let gap = inbox.dropped().unwrap();
-        assert_eq!((gap.count, gap.upto), (128, DeliveryId { ms: 127, seq: 0 }));
+        let before_first = DeliveryId {
+            ms: 127,
+            seq: u64::MAX,
+        };
+        assert_eq!((gap.count, gap.upto), (128, before_first));
         inbox.check().unwrap();
-        assert_eq!(inbox.ack(DeliveryId { ms: 126, seq: 0 }), (0, false));
+        assert_eq!(inbox.ack(DeliveryId { ms: 127, seq: 0 }), (0, false));
         assert_eq!(inbox.ack(DeliveryId { ms: 130, seq: 0 }), (3, true));
         assert_eq!(inbox.dropped(), None);
         inbox.check().unwrap();

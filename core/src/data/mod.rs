@@ -97,7 +97,7 @@ pub fn encode_user(user: &User) -> Vec<u8> {
 pub fn decode_room(version: i32, bytes: &[u8]) -> Result<Room, DecodeError> {
     check_version(version)?;
     let mut room: Room = match version {
-        1 => wire::decode_all::<room::RoomV1>(bytes).map(Room::from),
+        1 => wire::decode_all::<room::RoomV1>(bytes).and_then(Room::try_from),
         _ => wire::decode_all(bytes),
     }
     .map_err(DecodeError::Damaged)?;
@@ -174,9 +174,10 @@ pub fn room_json(id: &str, room: &Room) -> String {
         .collect();
     let messages = documents.iter().map(Document::of_message).collect();
     let reactions = room
-        .log()
-        .iter()
-        .filter_map(|(n, _)| {
+        .talk()
+        .into_iter()
+        .flat_map(|t| t.reacted())
+        .filter_map(|n| {
             let given: BTreeMap<_, _> = room.reactions(n).ok()?.into_iter().collect();
             (!given.is_empty()).then_some((n, given))
         })

@@ -225,6 +225,23 @@ impl People {
         true
     }
 
+    /// Frees the place of someone who is neither a member nor a sender,
+    /// once nothing else refers to it (their last reaction went).
+    pub fn free_if_unused(&mut self, place: u32) {
+        let Some(person) = self.places.get(place as usize) else {
+            return;
+        };
+        if person.id.is_empty() || person.cursor.is_some() || person.sent > 0 {
+            return;
+        }
+        if let Ok(i) = self.search(&person.id.clone()) {
+            self.by_id.remove(i);
+        }
+        if let Some(person) = self.places.get_mut(place as usize) {
+            person.id = "".into();
+        }
+    }
+
     #[cfg(test)]
     fn leave_plain(&mut self, id: &str) -> bool {
         self.leave(id, |_| false)

@@ -209,9 +209,11 @@ impl Talk {
     /// Message `id` was deleted: it no longer mentions anyone, nor holds
     /// reactions or a pin. Its replies stay, and so does its place in its
     /// own thread.
-    pub fn deleted(&mut self, id: u64) {
+    /// Returns the places of who had reacted to it.
+    pub fn deleted(&mut self, id: u64) -> Vec<u32> {
+        let mut reacted = Vec::new();
         if let Some(note) = self.notes.get_mut(&id) {
-            note.reactions.clear();
+            reacted.extend(note.reactions.drain(..).flat_map(|r| r.by));
         }
         self.forget_if_empty(id);
         self.unpin(id);
@@ -219,16 +221,19 @@ impl Talk {
             ids.retain(|&m| m != id);
             !ids.is_empty()
         });
+        reacted
     }
 
     /// Retention removed every message below `first`: their reactions,
     /// pins and mentions go. A removed message's list of replies stays
     /// while some of its replies are kept, so its thread can still be read.
-    pub fn trimmed_below(&mut self, first: u64) {
+    /// Returns the places of who had reacted to the messages removed.
+    pub fn trimmed_below(&mut self, first: u64) -> Vec<u32> {
         let kept = self.notes.split_off(&first);
         let removed = std::mem::replace(&mut self.notes, kept);
+        let mut reacted = Vec::new();
         for (id, mut note) in removed {
-            note.reactions.clear();
+            reacted.extend(note.reactions.drain(..).flat_map(|r| r.by));
             note.replies.retain(|&r| r >= first);
             if !note.replies.is_empty() {
                 self.notes.insert(id, note);
@@ -239,6 +244,7 @@ impl Talk {
             ids.retain(|&id| id >= first);
             !ids.is_empty()
         });
+        reacted
     }
 
     /// Heap bytes held, close to what the allocator hands out.
@@ -270,12 +276,41 @@ impl Talk {
             + mentions
     }
 
-    /// Checks decoded conversation state against its room: every id a
-    /// message the room has sent, every place a person's, lists in order
-    /// and within their limits.
-    pub fn check(&self, last_id: u64, place_taken: impl Fn(u32) -> bool) -> Result<(), String> {
+    /// The ids of the messages with reactions, ascending.
+    pub fn reacted(&self) -> impl Iterator<Item = u64> + '_ {
+        self.notes
+            .iter()
+            .filter(|(_, n)| !n.reactions.is_empty())
+            .map(|(&id, _)| id)
+    }
+
+    /// Each message with replies, and their ids.
+    pub fn threads(&self) -> impl Iterator<Item = (u64, &[u64])> {
+        self.notes
+            .iter()
+            .filter(|(_, n)| !n.replies.is_empty())
+            .map(|(&id, n)| (id, &n.replies[..]))
+    }
+
+    /// Checks decoded conversation state against its room: `live(id)` says
+    /// whether message `id` is kept and not deleted, `taken(place)` whether
+    /// someone holds that place. Every id is one the room sent, lists are
+    /// in order and within their limits, and pins and reactions are on
+    /// live messages, once each.
+    pub fn check(
+        &self,
+        last_id: u64,
+        live: impl Fn(u64) -> bool,
+        taken: impl Fn(u32) -> bool,
+    ) -> Result<(), String> {
         let ascending = |ids: &[u64]| ids.windows(2).all(|w| w[0] < w[1]);
         let sent = |id: u64| (1..=last_id).contains(&id);
+        let distinct = |items: &mut Vec<u32>| {
+            let n = items.len();
+            items.sort_unstable();
+            items.dedup();
+            items.len() == n
+        };
         for (&id, note) in &self.notes {
             if !sent(id) || note.is_empty() {
                 return Err("a note names a message never sent".into());
@@ -283,24 +318,36 @@ impl Talk {
             if !ascending(&note.replies) || note.replies.iter().any(|&r| r <= id || !sent(r)) {
                 return Err("a thread lists replies out of order".into());
             }
+            let texts: std::collections::BTreeSet<&str> =
+                note.reactions.iter().map(|r| &*r.text).collect();
+            let bad = |r: &Reaction| {
+                r.by.is_empty()
+                    || !crate::request::valid_reaction(r.text.as_bytes())
+                    || r.by.iter().any(|&p| !taken(p))
+                    || !distinct(&mut r.by.clone())
+            };
             if note.reactions.len() > REACTIONS_MAX
-                || note.reactions.iter().any(|r| {
-                    r.by.is_empty()
-                        || !crate::request::valid_reaction(r.text.as_bytes())
-                        || r.by.iter().any(|&p| !place_taken(p))
-                })
+                || texts.len() != note.reactions.len()
+                || note.reactions.iter().any(bad)
+                || (!note.reactions.is_empty() && !live(id))
             {
                 return Err("a reaction is not one a room could hold".into());
             }
         }
-        if self.pins.len() > PINS_MAX || !self.pins.iter().all(|&id| sent(id)) {
+        let mut pins: Vec<u64> = self.pins.clone();
+        pins.sort_unstable();
+        pins.dedup();
+        if self.pins.len() > PINS_MAX
+            || pins.len() != self.pins.len()
+            || !self.pins.iter().all(|&id| live(id))
+        {
             return Err("the pins are not ones a room could hold".into());
         }
         for (&place, ids) in &self.unread_mentions {
-            if ids.is_empty() || !ascending(ids) || !ids.iter().all(|&id| sent(id)) {
+            if ids.is_empty() || !ascending(ids) || !ids.iter().all(|&id| live(id)) {
                 return Err("a member's mentions are out of order".into());
             }
-            if !place_taken(place) {
+            if !taken(place) {
                 return Err("mentions are kept for a place nobody holds".into());
             }
         }
@@ -393,6 +440,11 @@ mod tests {
         assert_eq!(t.reactions(2).count(), 0);
         assert_eq!(t.pins().count(), 0);
         assert_eq!(t.unread_mentions(1), 0);
-        assert!(t.check(9, |_| true).is_ok());
+        assert!(t.check(9, |_| true, |_| true).is_ok());
+        // A pin twice, or of a message that is not live, is refused.
+        t.pin(9).unwrap();
+        assert!(t.check(9, |id| id != 9, |_| true).is_err());
+        t.pins.push(9);
+        assert!(t.check(9, |_| true, |_| true).is_err());
     }
 }

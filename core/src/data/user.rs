@@ -285,6 +285,12 @@ mod tests {
     #[test]
     fn an_idle_user_is_small() {
         assert_eq!(std::mem::size_of::<User>(), 32);
+        // A user in a room: 80 bytes more, one allocator size class.
+        assert!(
+            std::mem::size_of::<More>() <= 80,
+            "{}",
+            std::mem::size_of::<More>()
+        );
         let u = User::new(1, "Alice", 1000);
         assert_eq!(u.heap_bytes(), 16);
         assert_eq!((u.name(), u.origin()), ("Alice", 1));

@@ -10,12 +10,15 @@ pub const MENTIONS_MAX: usize = 50;
 /// The longest reaction.
 pub const REACTION_MAX_BYTES: usize = 32;
 
-/// A reaction is 1 to 32 bytes of UTF-8 without spaces or control
-/// characters: an emoji, a shortcode such as `:tada:`, a short word.
+/// A reaction is 1 to 32 bytes of UTF-8 without spaces (of any width) or
+/// control characters: an emoji, a shortcode such as `:tada:`, a short
+/// word. Zero width joiners stay: emoji sequences are made with them.
 pub fn valid_reaction(bytes: &[u8]) -> bool {
+    let space = |c: char| {
+        c.is_whitespace() || matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}' | '\u{180e}')
+    };
     (1..=REACTION_MAX_BYTES).contains(&bytes.len())
-        && std::str::from_utf8(bytes)
-            .is_ok_and(|s| !s.chars().any(|c| c.is_whitespace() || c.is_control()))
+        && std::str::from_utf8(bytes).is_ok_and(|s| !s.chars().any(|c| space(c) || c.is_control()))
 }
 
 fn message_id<'a>(a: &mut Args<'a>) -> Result<u64, ChatError> {
@@ -124,7 +127,15 @@ mod tests {
         for ok in ["👍", ":tada:", "ok", "+1", &"x".repeat(32), "👨‍👩‍👧"] {
             assert!(valid_reaction(ok.as_bytes()), "{ok}");
         }
-        for bad in ["", "a b", "a\tb", "\u{7}", &"x".repeat(33), "\u{a0}"] {
+        for bad in [
+            "",
+            "a b",
+            "a\tb",
+            "\u{7}",
+            &"x".repeat(33),
+            "\u{a0}",
+            "a\u{200b}b",
+        ] {
             assert!(!valid_reaction(bad.as_bytes()), "{bad:?}");
         }
         assert!(!valid_reaction(&[0xff, 0xfe]));

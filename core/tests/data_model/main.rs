@@ -18,6 +18,8 @@
 //!
 //! The target's modules:
 //!
+//! * `conversation`: threads, mentions, reactions and pins through random
+//!   steps, on a primary and a replica that must agree byte for byte;
 //! * `room_model`: the reference model of a room, the steps a room goes
 //!   through and their generators;
 //! * `room`: applying a step to a room and to its model and comparing them,
@@ -32,6 +34,7 @@
 //! * `version1`: a room and a user as encoding version 1 wrote them, which
 //!   must read back as they were.
 
+mod conversation;
 mod encoding;
 mod inbox;
 mod inbox_model;

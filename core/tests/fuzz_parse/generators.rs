@@ -265,9 +265,9 @@ pub(crate) fn mention_list() -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// Reactions as a client would give them: emoji (some of several code
-/// points), shortcodes, short words, and characters that look like spaces
-/// but are not.
-pub(crate) static REACTIONS: [&str; 16] = [
+/// points, joined by zero width joiners), shortcodes, short words, and a
+/// soft hyphen, invisible but no space.
+pub(crate) static REACTIONS: [&str; 13] = [
     "👍",
     "🎉",
     ":tada:",
@@ -278,17 +278,14 @@ pub(crate) static REACTIONS: [&str; 16] = [
     "❤️",
     "é",
     "-",
-    "a\u{200b}b",
-    "\u{180e}",
-    "\u{feff}",
     "\u{ad}",
     "👍🏽",
     "🇫🇷",
 ];
 
-/// Almost reactions: empty, spaces of every kind, control characters, cut
-/// UTF-8.
-pub(crate) static BAD_REACTIONS: [&[u8]; 18] = [
+/// Almost reactions: empty, spaces of every kind and width, control
+/// characters, cut UTF-8.
+pub(crate) static BAD_REACTIONS: [&[u8]; 22] = [
     b"",
     b" ",
     b"a b",
@@ -305,6 +302,10 @@ pub(crate) static BAD_REACTIONS: [&[u8]; 18] = [
     "\u{3000}".as_bytes(),
     "a\u{2003}".as_bytes(),
     "👍 ".as_bytes(),
+    "a\u{200b}b".as_bytes(),
+    "\u{180e}".as_bytes(),
+    "\u{feff}".as_bytes(),
+    "ok\u{2060}".as_bytes(),
     b"\xff\xfe",
     b"\xf0\x9f\x91",
 ];

@@ -124,11 +124,19 @@ pub(crate) fn spec_control(c: char) -> bool {
     matches!(c, '\0'..='\u{1f}' | '\u{7f}'..='\u{9f}')
 }
 
-/// A reaction: 1 to 32 bytes of UTF-8, no whitespace, no control character
-/// (an emoji, `:tada:`, `+1`).
+/// Spaces of no width: zero width space, word joiner, zero width no-break
+/// space, Mongolian vowel separator.
+pub(crate) fn spec_invisible_space(c: char) -> bool {
+    matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}' | '\u{180e}')
+}
+
+/// A reaction: 1 to 32 bytes of UTF-8, no space (of any width), no control
+/// character (an emoji, `:tada:`, `+1`).
 pub(crate) fn spec_reaction(bytes: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(bytes).ok()?;
-    let clean = !text.chars().any(|c| spec_whitespace(c) || spec_control(c));
+    let clean = !text
+        .chars()
+        .any(|c| spec_whitespace(c) || spec_invisible_space(c) || spec_control(c));
     ((1..=REACTION_MAX_BYTES).contains(&text.len()) && clean).then(|| text.to_string())
 }
 

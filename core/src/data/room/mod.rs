@@ -12,13 +12,16 @@ use serde::{Deserialize, Serialize};
 use super::dedup::Dedup;
 use super::extra::Extra;
 use super::label::Label;
-use super::log::{Log, OwnedStored, Stored};
+use super::log::{Log, LogV1, OwnedStored, Stored};
 use super::people::People;
-use super::talk::{Full, Talk};
+use super::talk::Talk;
+
+mod conversation;
 use crate::event::RoomMode;
 use crate::message::Message;
 use crate::request::Cursor;
 use crate::ChatError;
+pub use conversation::{Gap, ThreadPage};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Room {
@@ -54,42 +57,27 @@ pub(super) struct RoomV1 {
     title: Label,
     created: i64,
     people: People,
-    log: Log,
+    log: LogV1,
     dedup: Option<Box<Dedup>>,
 }
 
-impl From<RoomV1> for Room {
-    fn from(v1: RoomV1) -> Room {
-        Room {
+impl TryFrom<RoomV1> for Room {
+    type Error = String;
+
+    fn try_from(v1: RoomV1) -> Result<Room, String> {
+        Ok(Room {
             title: v1.title,
             created: v1.created,
             people: v1.people,
-            log: v1.log,
+            log: v1.log.into_log()?,
             besides: v1.dedup.map(|dedup| {
                 Box::new(Besides {
                     dedup: *dedup,
                     talk: Talk::default(),
                 })
             }),
-        }
+        })
     }
-}
-
-/// Ids retention removed: every id after `after` and before `before`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Gap {
-    pub after: u64,
-    pub before: u64,
-}
-
-/// What a page of a thread holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ThreadPage {
-    /// Replies retention removed, when the root itself is gone.
-    pub gap: Option<Gap>,
-    /// Whether the root's document comes first.
-    pub root: bool,
-    pub replies: Vec<u64>,
 }
 
 /// What a read cursor did.
@@ -205,7 +193,7 @@ impl Room {
     }
 
     /// The place of a member, or `NotMember`.
-    fn member_place(&self, user: &str) -> Result<u32, ChatError> {
+    pub(super) fn member_place(&self, user: &str) -> Result<u32, ChatError> {
         self.people
             .find(user)
             .filter(|&p| self.people.get(p).is_some_and(|p| p.cursor.is_some()))
@@ -243,6 +231,19 @@ impl Room {
         ts: i64,
     ) -> Result<u64, ChatError> {
         self.check_send(sender, extra)?;
+        self.append_message(sender, text, extra, &extra.encode(), ts)
+    }
+
+    /// `send_message` for a caller that has run `check_send` already and
+    /// holds the extra's encoding (CHAT.SEND, which copies it to inboxes).
+    pub fn append_message(
+        &mut self,
+        sender: &str,
+        text: &str,
+        extra: &Extra,
+        encoded: &[u8],
+        ts: i64,
+    ) -> Result<u64, ChatError> {
         let place = self.member_place(sender)?;
         let id = self.log.append(&Stored {
             ts,
@@ -250,7 +251,7 @@ impl Room {
             edited: None,
             deleted: false,
             text,
-            extra: &extra.encode(),
+            extra: encoded,
         });
         if let Some(person) = self.people.get_mut(place) {
             person.sent += 1;
@@ -286,7 +287,7 @@ impl Room {
         result
     }
 
-    fn change_talk<T>(&mut self, change: impl FnOnce(&mut Talk) -> T) -> T {
+    pub(super) fn change_talk<T>(&mut self, change: impl FnOnce(&mut Talk) -> T) -> T {
         self.change_besides(|b| change(&mut b.talk))
     }
 
@@ -324,121 +325,6 @@ impl Room {
                 })
                 .unwrap_or_default(),
         }
-    }
-
-    /// Message `id`, which must be kept and not deleted.
-    fn live_message(&self, id: u64) -> Result<Stored<'_>, ChatError> {
-        match self.log.get(id) {
-            Some(m) if m.deleted => Err(ChatError::Deleted(id)),
-            Some(m) => Ok(m),
-            None => Err(ChatError::NoSuchMessage(id)),
-        }
-    }
-
-    /// The replies of thread `root` after `after` (from its start when
-    /// `None`, with the root first), at most `count`. If retention removed
-    /// the root, the page starts with the gap instead.
-    pub fn thread(
-        &self,
-        root: u64,
-        after: Option<u64>,
-        count: usize,
-    ) -> Result<ThreadPage, ChatError> {
-        if root == 0 || root > self.last_id() {
-            return Err(ChatError::NoSuchMessage(root));
-        }
-        let from = after.unwrap_or(root).max(root);
-        let replies = self
-            .talk()
-            .map(|t| t.thread_after(root, from))
-            .unwrap_or_default();
-        let kept = self.log.get(root).is_some();
-        // Without AFTER the client holds nothing of the thread, not even
-        // its root, which retention removed too.
-        let held = after.unwrap_or(0).max(root - 1);
-        let gap = if kept { None } else { self.gap_after(held) };
-        Ok(ThreadPage {
-            gap,
-            root: kept && after.is_none(),
-            replies: replies.iter().copied().take(count).collect(),
-        })
-    }
-
-    /// The ids retention removed after `after`, if it removed any that a
-    /// client holding `after` has not seen.
-    pub fn gap_after(&self, after: u64) -> Option<Gap> {
-        let before = self.first_id().unwrap_or(self.last_id() + 1);
-        (after < self.last_id() && after + 1 < before).then_some(Gap { after, before })
-    }
-
-    /// Adds `user`'s `reaction` to message `id`; false if they had given it.
-    pub fn react(&mut self, id: u64, user: &str, reaction: &str) -> Result<bool, ChatError> {
-        let place = self.member_place(user)?;
-        self.live_message(id)?;
-        self.change_talk(|t| t.react(id, place, reaction))
-            .map_err(|_| ChatError::TooManyReactions(id))
-    }
-
-    /// Takes `user`'s `reaction` off message `id`; false if it was not there.
-    pub fn unreact(&mut self, id: u64, user: &str, reaction: &str) -> Result<bool, ChatError> {
-        let place = self.member_place(user)?;
-        if id == 0 || id > self.last_id() {
-            return Err(ChatError::NoSuchMessage(id));
-        }
-        Ok(self.change_talk(|t| t.unreact(id, place, reaction)))
-    }
-
-    /// Each reaction to message `id` with the users who gave it, ascending.
-    pub fn reactions(&self, id: u64) -> Result<Vec<(&str, Vec<&str>)>, ChatError> {
-        self.log.get(id).ok_or(ChatError::NoSuchMessage(id))?;
-        let Some(talk) = self.talk() else {
-            return Ok(Vec::new());
-        };
-        Ok(talk
-            .reactions(id)
-            .map(|(reaction, by)| {
-                let mut users: Vec<&str> = by.iter().map(|&p| self.people.id(p)).collect();
-                users.sort_unstable();
-                (reaction, users)
-            })
-            .collect())
-    }
-
-    /// Pins message `id` (by a member); false if it was pinned already.
-    pub fn pin(&mut self, id: u64, user: &str) -> Result<bool, ChatError> {
-        self.member_place(user)?;
-        self.live_message(id)?;
-        self.change_talk(|t| t.pin(id))
-            .map_err(|_: Full| ChatError::TooManyPins)
-    }
-
-    /// Unpins message `id` (by a member); false if it was not pinned.
-    pub fn unpin(&mut self, id: u64, user: &str) -> Result<bool, ChatError> {
-        self.member_place(user)?;
-        if id == 0 || id > self.last_id() {
-            return Err(ChatError::NoSuchMessage(id));
-        }
-        Ok(self.change_talk(|t| t.unpin(id)))
-    }
-
-    /// Pinned message ids, the most recently pinned first.
-    pub fn pins(&self) -> impl Iterator<Item = u64> + '_ {
-        self.talk().into_iter().flat_map(|t| t.pins())
-    }
-
-    /// How many messages after `user`'s read cursor mention them; `None`
-    /// for a non-member.
-    pub fn unread_mentions(&self, user: &str) -> Option<u64> {
-        let place = self.member_place(user).ok()?;
-        Some(self.talk().map_or(0, |t| t.unread_mentions(place)))
-    }
-
-    /// Members this message mentions, as stored.
-    pub fn mentions_of(&self, id: u64) -> Vec<&str> {
-        self.log
-            .get(id)
-            .map(|m| Extra::decode(m.extra).mentions)
-            .unwrap_or_default()
     }
 
     /// A page of history, ascending by id: the newest `count` messages, or
@@ -481,7 +367,8 @@ impl Room {
             m.extra = Extra::without_mentions(&m.extra);
         });
         if self.talk().is_some() {
-            self.change_talk(|t| t.deleted(id));
+            let reacted = self.change_talk(|t| t.deleted(id));
+            self.free_places(reacted);
         }
         Ok(())
     }
@@ -567,7 +454,8 @@ impl Room {
     fn after_trim(&mut self, removed: u64) -> u64 {
         if removed > 0 && self.talk().is_some() {
             let first = self.first_id().unwrap_or(self.last_id() + 1);
-            self.change_talk(|t| t.trimmed_below(first));
+            let reacted = self.change_talk(|t| t.trimmed_below(first));
+            self.free_places(reacted);
         }
         removed
     }
@@ -607,198 +495,15 @@ impl Room {
         if !self.log.iter().all(|(_, m)| known(m.sender)) {
             return Err("a message names a sender the room does not know".into());
         }
-        let replies_to_earlier = |id: u64, extra: &[u8]| {
-            Extra::check(extra)
-                && Extra::decode(extra)
-                    .reply_to
-                    .is_none_or(|r| r > 0 && r < id)
-        };
-        if !self
-            .log
-            .iter()
-            .all(|(id, m)| replies_to_earlier(id, m.extra))
-        {
-            return Err("a message's reply or mentions do not decode".into());
-        }
         if let Some(besides) = &self.besides {
             if besides.is_empty() {
                 return Err("an empty part of a room is kept".into());
             }
-            let taken = |p| !self.people.id(p).is_empty();
-            besides.talk.check(self.last_id(), taken)?;
         }
+        self.check_conversation()?;
         Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn room() -> Room {
-        let mut r = Room::new(7, "General", 1000);
-        r.join("alice", 0);
-        r.join("bob", 0);
-        r
-    }
-
-    fn ids(r: &Room, cursor: Cursor, count: usize) -> Vec<u64> {
-        r.page(cursor, count).map(|(id, _)| id).collect()
-    }
-
-    #[test]
-    fn a_room_is_a_small_struct() {
-        // An allocator size class of 160 bytes, not 192.
-        assert!(
-            std::mem::size_of::<Room>() <= 160,
-            "{}",
-            std::mem::size_of::<Room>()
-        );
-    }
-
-    #[test]
-    fn a_room_with_a_member_in_another_slot_broadcasts() {
-        let mut r = Room::new(7, "General", 1000);
-        let slot = crate::channels::slot_of_id("{t}general");
-        r.join("{t}alice", 0);
-        assert_eq!(r.mode(500, Some(slot)), RoomMode::Fanout);
-        r.join("bob", 0);
-        assert_eq!(r.mode(500, Some(slot)), RoomMode::Broadcast);
-        // Without cluster mode, only the number of members counts.
-        assert_eq!(r.mode(500, None), RoomMode::Fanout);
-        assert_eq!(r.mode(1, None), RoomMode::Broadcast);
-        r.leave("bob");
-        assert_eq!(r.mode(500, Some(slot)), RoomMode::Fanout);
-    }
-
-    #[test]
-    fn messages_older_than_the_age_limit_retire() {
-        let mut r = room();
-        for ts in [1_000, 2_000, 9_000] {
-            r.send("alice", "m", ts).unwrap();
-        }
-        // At 10 s with a limit of 5 s, messages sent before 5 s go.
-        assert_eq!(r.retire_older_than(10_000, 5), Some(3));
-        assert_eq!(r.first_id(), Some(3));
-        assert_eq!(r.retire_older_than(10_000, 5), None);
-        assert_eq!(r.retire_older_than(20_000, 5), Some(4));
-        assert_eq!((r.first_id(), r.last_id()), (None, 3));
-    }
-
-    #[test]
-    fn members_send_and_everyone_counts() {
-        let mut r = room();
-        assert_eq!(r.send("alice", "hi", 10), Ok(1));
-        assert_eq!(r.send("bob", "hey", 11), Ok(2));
-        assert_eq!(r.send("alice", "ok", 12), Ok(3));
-        assert_eq!(r.send("carol", "x", 13), Err(ChatError::NotMember));
-        assert_eq!(r.counts().collect::<Vec<_>>(), [("alice", 2), ("bob", 1)]);
-        // A sender has read up to their own message.
-        assert_eq!(r.cursor("alice"), Some(3));
-        assert_eq!(r.unread("bob"), Some(1));
-        let doc = r.message("general", 2).unwrap();
-        assert_eq!((doc.sender.as_ref(), doc.text.as_ref()), ("bob", "hey"));
-        // A newcomer starts at the last message.
-        r.join("carol", 0);
-        assert_eq!(r.cursor("carol"), Some(3));
-        assert!(r.leave("bob"));
-        assert_eq!(r.counts().collect::<Vec<_>>(), [("alice", 2), ("bob", 1)]);
-        assert_eq!(r.message("general", 2).unwrap().sender, "bob");
-    }
-
-    #[test]
-    fn pages_are_runs_of_ids() {
-        let mut r = room();
-        for i in 0..10 {
-            r.send("alice", &format!("m{i}"), i).unwrap();
-        }
-        assert_eq!(ids(&r, Cursor::Latest, 3), [8, 9, 10]);
-        assert_eq!(ids(&r, Cursor::Latest, 50).len(), 10);
-        assert_eq!(ids(&r, Cursor::Before(4), 2), [2, 3]);
-        assert_eq!(ids(&r, Cursor::Before(2), 5), [1]);
-        assert_eq!(ids(&r, Cursor::Before(0), 5), Vec::<u64>::new());
-        assert_eq!(ids(&r, Cursor::Before(99), 2), [9, 10]);
-        assert_eq!(ids(&r, Cursor::After(8), 5), [9, 10]);
-        assert_eq!(ids(&r, Cursor::After(10), 5), Vec::<u64>::new());
-        assert_eq!(ids(&r, Cursor::After(0), 2), [1, 2]);
-        r.trim_below(5);
-        assert_eq!(ids(&r, Cursor::Before(7), 5), [5, 6]);
-        assert_eq!(ids(&r, Cursor::After(1), 2), [5, 6]);
-    }
-
-    #[test]
-    fn only_authors_change_messages_and_tombstones_stay() {
-        let mut r = room();
-        r.send("alice", "hello", 5).unwrap();
-        assert_eq!(r.edit(1, "bob", "x", 6), Err(ChatError::NotAuthor));
-        assert_eq!(r.edit(2, "alice", "x", 6), Err(ChatError::NoSuchMessage(2)));
-        r.edit(1, "alice", "hello!", 6).unwrap();
-        let doc = r.message("g", 1).unwrap();
-        assert_eq!((doc.text.as_ref(), doc.edited), ("hello!", Some(6)));
-        r.delete(1, "alice").unwrap();
-        let doc = r.message("g", 1).unwrap();
-        assert!(doc.deleted && doc.text.is_empty() && doc.ts == 5 && doc.sender == "alice");
-        assert_eq!(r.delete(1, "alice"), Err(ChatError::NoSuchMessage(1)));
-        assert_eq!(r.edit(1, "alice", "y", 7), Err(ChatError::NoSuchMessage(1)));
-    }
-
-    #[test]
-    fn cursors_only_move_forward() {
-        let mut r = room();
-        for i in 0..5 {
-            r.send("alice", "m", i).unwrap();
-        }
-        assert_eq!(r.read("bob", 3), Ok(Read::Moved(3)));
-        assert_eq!(r.read("bob", 2), Ok(Read::Stayed(3)));
-        assert_eq!(
-            r.read("bob", 6),
-            Err(ChatError::IdAfterLast { id: 6, last: 5 })
-        );
-        assert_eq!(r.read("zed", 1), Err(ChatError::NotMember));
-        assert_eq!(r.unread("bob"), Some(2));
-    }
-
-    #[test]
-    fn dedup_keys_live_in_the_room() {
-        let mut r = room();
-        r.dedup_record(b"k", 1, 100);
-        assert_eq!(r.dedup_get(b"k", 50), Some(1));
-        r.dedup_forget_expired(100);
-        assert_eq!(r.dedup_get(b"k", 50), None);
-        assert!(r.besides.is_none());
-    }
-
-    #[test]
-    fn a_room_survives_its_encoding() {
-        let mut r = room();
-        for i in 0..100 {
-            r.send(if i % 3 == 0 { "bob" } else { "alice" }, "text", i)
-                .unwrap();
-        }
-        r.delete(5, "alice").unwrap();
-        r.dedup_record(b"k", 3, 1 << 40);
-        r.leave("alice");
-        r.join("zoe", 0);
-        let bytes = crate::data::wire::encode(&r);
-        let mut back: Room = crate::data::wire::decode_all(&bytes).unwrap();
-        back.check().unwrap();
-        assert_eq!(back, r);
-        assert_eq!(back.cursor("zoe"), Some(100));
-        assert_eq!(
-            back.counts().collect::<Vec<_>>(),
-            r.counts().collect::<Vec<_>>()
-        );
-        assert_eq!(back.dedup_get(b"k", 0), Some(3));
-    }
-
-    #[test]
-    fn a_room_whose_messages_name_unknown_senders_is_refused() {
-        let mut r = room();
-        r.send("alice", "hi", 1).unwrap();
-        if let Some(p) = r.people.get_mut(0) {
-            p.sent = 0;
-        }
-        let mut back: Room = crate::data::wire::decode_all(&crate::data::wire::encode(&r)).unwrap();
-        assert!(back.check().is_err());
-    }
-}
+mod tests;
