@@ -143,7 +143,7 @@ struct DumpedRoom<'a> {
     /// Pinned ids, the most recently pinned first.
     pins: Vec<u64>,
     /// Member -> ids of the unread messages that mention them.
-    unread_mentions: BTreeMap<&'a str, &'a [u64]>,
+    unread_mentions: BTreeMap<&'a str, &'a std::collections::VecDeque<u64>>,
 }
 
 #[derive(Serialize)]

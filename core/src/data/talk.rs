@@ -9,7 +9,7 @@
 //! named by their place in the room's table (`People`): a place that a
 //! reaction names is kept when its holder leaves (see `Room::leave`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -25,8 +25,9 @@ pub struct Talk {
     /// Pinned message ids, the most recently pinned last.
     pins: Vec<u64>,
     /// Per member place, the ids of messages after their read cursor that
-    /// mention them, ascending.
-    unread_mentions: BTreeMap<u32, Vec<u64>>,
+    /// mention them, ascending: reading and retention take them from the
+    /// front, in time proportional to how many go.
+    unread_mentions: BTreeMap<u32, VecDeque<u64>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -70,7 +71,7 @@ impl Talk {
     /// Records that message `id` mentions the members at `places`.
     pub fn add_mentions(&mut self, places: impl Iterator<Item = u32>, id: u64) {
         for place in places {
-            self.unread_mentions.entry(place).or_default().push(id);
+            self.unread_mentions.entry(place).or_default().push_back(id);
         }
     }
 
@@ -180,8 +181,8 @@ impl Talk {
 
     /// Each member place with the ids of the unread messages that mention
     /// them.
-    pub fn all_unread_mentions(&self) -> impl Iterator<Item = (u32, &[u64])> {
-        self.unread_mentions.iter().map(|(&p, ids)| (p, &ids[..]))
+    pub fn all_unread_mentions(&self) -> impl Iterator<Item = (u32, &VecDeque<u64>)> {
+        self.unread_mentions.iter().map(|(&p, ids)| (p, ids))
     }
 
     /// How many messages after their cursor mention the member at `place`.
@@ -194,7 +195,7 @@ impl Talk {
     /// The member at `place` has read up to `cursor`.
     pub fn read(&mut self, place: u32, cursor: u64) {
         if let Some(ids) = self.unread_mentions.get_mut(&place) {
-            ids.retain(|&id| id > cursor);
+            drop_front_while(ids, |id| id <= cursor);
             if ids.is_empty() {
                 self.unread_mentions.remove(&place);
             }
@@ -218,7 +219,9 @@ impl Talk {
         self.forget_if_empty(id);
         self.unpin(id);
         self.unread_mentions.retain(|_, ids| {
-            ids.retain(|&m| m != id);
+            if let Ok(i) = ids.binary_search(&id) {
+                ids.remove(i);
+            }
             !ids.is_empty()
         });
         reacted
@@ -234,14 +237,15 @@ impl Talk {
         let mut reacted = Vec::new();
         for (id, mut note) in removed {
             reacted.extend(note.reactions.drain(..).flat_map(|r| r.by));
-            note.replies.retain(|&r| r >= first);
+            let gone = note.replies.partition_point(|&r| r < first);
+            note.replies.drain(..gone);
             if !note.replies.is_empty() {
                 self.notes.insert(id, note);
             }
         }
         self.pins.retain(|&id| id >= first);
         self.unread_mentions.retain(|_, ids| {
-            ids.retain(|&id| id >= first);
+            drop_front_while(ids, |id| id < first);
             !ids.is_empty()
         });
         reacted
@@ -344,7 +348,8 @@ impl Talk {
             return Err("the pins are not ones a room could hold".into());
         }
         for (&place, ids) in &self.unread_mentions {
-            if ids.is_empty() || !ascending(ids) || !ids.iter().all(|&id| live(id)) {
+            let ascending = ids.iter().zip(ids.iter().skip(1)).all(|(a, b)| a < b);
+            if ids.is_empty() || !ascending || !ids.iter().all(|&id| live(id)) {
                 return Err("a member's mentions are out of order".into());
             }
             if !taken(place) {
@@ -352,6 +357,13 @@ impl Talk {
             }
         }
         Ok(())
+    }
+}
+
+/// Takes ids from the front of an ascending list while `gone` says so.
+fn drop_front_while(ids: &mut VecDeque<u64>, gone: impl Fn(u64) -> bool) {
+    while ids.front().is_some_and(|&id| gone(id)) {
+        ids.pop_front();
     }
 }
 
