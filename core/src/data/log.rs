@@ -319,7 +319,9 @@ impl Log {
     /// Checks a decoded log (see `Chunks::check`).
     pub fn check(&mut self) -> Result<(), String> {
         self.messages.check()?;
-        if self.first_id == 0 || self.first_id > self.next_id {
+        // The last id a room can give is u64::MAX - 1: the next one must
+        // still be a number.
+        if self.first_id == 0 || self.first_id > self.next_id || self.next_id == u64::MAX {
             return Err("message ids out of order".into());
         }
         if self.next_id - self.first_id != self.messages.len() {

@@ -158,7 +158,17 @@ struct DumpedUser<'a> {
     password: bool,
     /// Room -> when they joined.
     rooms: BTreeMap<&'a str, i64>,
+    /// Copies the inbox dropped unread past `chat.inbox-max`, as CHAT.FETCH
+    /// shows them, until acknowledged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dropped: Option<DumpedDrop>,
     inbox: Vec<Document<'a>>,
+}
+
+#[derive(Serialize)]
+struct DumpedDrop {
+    count: u64,
+    delivery: String,
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {
@@ -246,6 +256,10 @@ pub fn user_json(id: &str, user: &User) -> String {
         online_until: user.online_until(),
         password: user.password().is_some(),
         rooms: user.rooms().collect(),
+        dropped: user.inbox().and_then(|i| i.dropped()).map(|d| DumpedDrop {
+            count: d.count,
+            delivery: d.upto.to_string(),
+        }),
         inbox,
     })
 }
@@ -321,5 +335,27 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&user_json("alice", &user)).unwrap();
         assert_eq!(v["password"], json!(true));
         assert!(!v.to_string().contains("secret"));
+        assert_eq!(v.get("dropped"), None);
+        // Copies dropped unread show, as CHAT.FETCH shows them.
+        for i in 0..100 {
+            let copy = crate::data::inbox::Copy {
+                delivery: user.next_delivery(i),
+                room: "general",
+                id: i as u64 + 1,
+                sender: "bob",
+                ts: i,
+                edited: None,
+                deleted: false,
+                text: "t",
+                extra: &[],
+            };
+            user.deliver(&copy);
+        }
+        assert_eq!(user.trim_inbox_keeping(10), 64);
+        let v: serde_json::Value = serde_json::from_str(&user_json("alice", &user)).unwrap();
+        assert_eq!(
+            v["dropped"],
+            json!({"count": 64, "delivery": "63-18446744073709551615"})
+        );
     }
 }
