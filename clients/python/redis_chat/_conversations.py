@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import ResponseError
-
 from . import _replies
 
 
@@ -31,7 +29,7 @@ class Conversations:
 
         def _call(self, *args: Any) -> Any: ...
 
-        def cursors(self, user: str) -> dict[str, dict[str, int]]: ...
+        def _counts_per_room(self, command: str, user: str, field: str) -> dict[str, int]: ...
 
     # -- threads ----------------------------------------------------------
 
@@ -104,16 +102,7 @@ class Conversations:
         from ``CHAT.MENTIONS``; the counts then come from each room's
         cursor (``CHAT.CURSOR``'s ``mentions``), as ``unread`` does.
         """
-        try:
-            reply = self._call("CHAT.MENTIONS", user)
-        except ResponseError as error:
-            if not _replies.is_crossslot(error):
-                raise
-        else:
-            counts = {k: _replies.integer(v) for k, v in _replies.mapping(reply).items()}
-            return {room: n for room, n in counts.items() if n > 0}
-        counts = {room: c.get("mentions", 0) for room, c in self.cursors(user).items()}
-        return {room: n for room, n in counts.items() if n > 0}
+        return self._counts_per_room("CHAT.MENTIONS", user, "mentions")
 
     # -- the inbox --------------------------------------------------------
 

@@ -439,15 +439,22 @@ class Chat(Conversations):
         In a cluster, a user with rooms in other slots gets ``CROSSSLOT``
         from ``CHAT.UNREAD``; the counts then come from each room's cursor.
         """
+        return self._counts_per_room("CHAT.UNREAD", user, "unread")
+
+    def _counts_per_room(self, command: str, user: str, field: str) -> dict[str, int]:
+        """A count per room of ``user``'s, the rooms where it is not 0: from
+        ``command`` (CHAT.UNREAD, CHAT.MENTIONS), or, when that answers
+        ``CROSSSLOT`` (rooms in other cluster slots), from ``field`` of each
+        room's cursor."""
         try:
-            reply = self._call("CHAT.UNREAD", user)
+            reply = self._call(command, user)
         except ResponseError as error:
             if not _replies.is_crossslot(error):
                 raise
+            counts = {room: c.get(field, 0) for room, c in self.cursors(user).items()}
         else:
             counts = {k: _replies.integer(v) for k, v in _replies.mapping(reply).items()}
-            return {room: n for room, n in counts.items() if n > 0}
-        return {room: c["unread"] for room, c in self.cursors(user).items() if c["unread"] > 0}
+        return {room: n for room, n in counts.items() if n > 0}
 
     def listen(self, user: str, **options: Any) -> Listener:
         """Live messages and events for ``user``, each message exactly once.
