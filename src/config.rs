@@ -21,9 +21,11 @@ static HISTORY_MAX_AGE: AtomicI64 = AtomicI64::new(config::HISTORY_MAX_AGE.defau
 static MAX_MEMBERS: AtomicI64 = AtomicI64::new(config::MAX_MEMBERS.default);
 static MAX_ROOMS_PER_USER: AtomicI64 = AtomicI64::new(config::MAX_ROOMS_PER_USER.default);
 static PASSWORD_THREADS: AtomicI64 = AtomicI64::new(config::PASSWORD_THREADS.default);
+static SEND_RATE: AtomicI64 = AtomicI64::new(config::SEND_RATE.default);
+static SEND_BURST: AtomicI64 = AtomicI64::new(config::SEND_BURST.default);
 
 /// Each parameter with the cell that holds its current value.
-static INTS: [(&Param, &AtomicI64); 10] = [
+static INTS: [(&Param, &AtomicI64); 12] = [
     (&config::MAX_TEXT_BYTES, &MAX_TEXT_BYTES),
     (&config::HISTORY_MAX, &HISTORY_MAX),
     (&config::INBOX_MAX, &INBOX_MAX),
@@ -34,6 +36,8 @@ static INTS: [(&Param, &AtomicI64); 10] = [
     (&config::MAX_MEMBERS, &MAX_MEMBERS),
     (&config::MAX_ROOMS_PER_USER, &MAX_ROOMS_PER_USER),
     (&config::PASSWORD_THREADS, &PASSWORD_THREADS),
+    (&config::SEND_RATE, &SEND_RATE),
+    (&config::SEND_BURST, &SEND_BURST),
 ];
 
 /// Parameters Redis refuses to change with CONFIG SET: the worker threads
@@ -89,6 +93,14 @@ pub fn is_admin(acl_user: &str) -> bool {
 /// `chat.password-threads`, as set at load.
 pub fn password_threads() -> usize {
     PASSWORD_THREADS.load(Ordering::Relaxed).clamp(1, 64) as usize
+}
+
+/// `chat.send-rate` and the burst it allows (`chat.send-burst`, or the
+/// rate when that is 0); `None` while the rate is 0 (off).
+pub fn send_limit() -> Option<(u64, u64)> {
+    let rate = SEND_RATE.load(Ordering::Relaxed).max(0) as u64;
+    let burst = SEND_BURST.load(Ordering::Relaxed).max(0) as u64;
+    (rate > 0).then_some((rate, if burst == 0 { rate } else { burst }))
 }
 
 /// The limits in force now. A command replayed from the primary or the

@@ -59,6 +59,14 @@ pub fn replaying() -> bool {
     REPLAYING.load(Ordering::Relaxed)
 }
 
+/// The time for checks that read the clock (bans, mutes, slow mode, rate
+/// limits): the command's time on the primary, `None` in a replay, which
+/// applies what the primary decided (a verbatim replay runs later, at
+/// another server's time, and must not refuse what the primary accepted).
+pub fn clock_checks() -> Option<i64> {
+    (!replaying()).then(now)
+}
+
 /// Notes that the running command changed a key.
 pub fn wrote() {
     WROTE.store(true, Ordering::Relaxed);

@@ -84,6 +84,13 @@ pub fn check(ctx: Ctx, who: Who, command: &'static str, args: &[&[u8]]) -> Resul
     }
 }
 
+/// In `acl` mode, refuses with `NOPERM` unless the connection acts as chat
+/// user `user` (its ACL user is named so, or is in `chat.admins`): for a
+/// user named inside an option, such as CHAT.CREATE's OWNER.
+pub fn check_acting_as(ctx: Ctx, user: &str) -> Result<(), ChatError> {
+    check(ctx, Who::User(1), "", &[user.as_bytes()])
+}
+
 /// The ACL user name of the connection running the command.
 fn current_acl_user(ctx: Ctx) -> Option<String> {
     // SAFETY: live context; the returned string is ours to free.

@@ -25,6 +25,7 @@ mod config;
 mod context;
 mod identity;
 mod publish;
+mod ratelimit;
 mod registry;
 mod replication;
 mod reply;

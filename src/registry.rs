@@ -13,6 +13,7 @@ use std::ffi::{c_char, c_int, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 
+use chat_core::ChatError;
 use redis_module::raw;
 
 use crate::commands::{self, Args, Handler};
@@ -164,7 +165,12 @@ pub fn dispatch(
             .and_then(|()| handler(ctx, &Args { bytes, strings }));
         match result {
             Ok(reply) => reply.send(ctx),
-            Err(error) => send_error(ctx, &error),
+            Err(error) => {
+                if let ChatError::Refused(refusal) = &error {
+                    crate::stats::refused(refusal.kind());
+                }
+                send_error(ctx, &error)
+            }
         }
         replication::after_command(ctx, propagate, argv);
     }));
@@ -179,7 +185,7 @@ pub fn dispatch(
 
 /// Registers every command and its documentation. Called once at load.
 pub fn register_all(ctx: Ctx) -> Result<(), String> {
-    for command in crate::table::COMMANDS {
+    for command in crate::table::all() {
         register(ctx, command)?;
     }
     Ok(())

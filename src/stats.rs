@@ -21,6 +21,27 @@ pub static IDENTITY_REFUSALS: AtomicU64 = AtomicU64::new(0);
 /// Members a send found without a user key (deleted by hand, or moved by a
 /// slot migration): no copy, they catch up from their read cursor.
 pub static MISSING_RECIPIENTS: AtomicU64 = AtomicU64::new(0);
+/// Changes made by CHAT.ROLE, INVITE, KICK, BAN, UNBAN, MUTE, UNMUTE and
+/// SLOWMODE.
+pub static MODERATION_ACTIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Commands a room's rules refused, by kind (`chat_core::refusal`).
+static REFUSED: [(&str, AtomicU64); 7] = [
+    ("role", AtomicU64::new(0)),
+    ("private", AtomicU64::new(0)),
+    ("banned", AtomicU64::new(0)),
+    ("muted", AtomicU64::new(0)),
+    ("slowmode", AtomicU64::new(0)),
+    ("ratelimit", AtomicU64::new(0)),
+    ("other", AtomicU64::new(0)),
+];
+
+/// Counts a refusal of kind `kind`.
+pub fn refused(kind: &str) {
+    if let Some((_, counter)) = REFUSED.iter().find(|(k, _)| *k == kind) {
+        add(counter, 1);
+    }
+}
 
 /// Counts what this server did. A replica replaying its primary's writes
 /// counts nothing: the primary did it.
@@ -52,6 +73,14 @@ fn chat_info(ctx: &InfoContext, _for_crash_report: bool) -> RedisResult<()> {
         )?
         .field("identity_refusals", get(&IDENTITY_REFUSALS))?
         .field("missing_recipients", get(&MISSING_RECIPIENTS))?
+        .field("moderation_actions", get(&MODERATION_ACTIONS))?
+        .field("refused_role", get(&REFUSED[0].1))?
+        .field("refused_private", get(&REFUSED[1].1))?
+        .field("refused_banned", get(&REFUSED[2].1))?
+        .field("refused_muted", get(&REFUSED[3].1))?
+        .field("refused_slowmode", get(&REFUSED[4].1))?
+        .field("refused_ratelimit", get(&REFUSED[5].1))?
+        .field("refused_other", get(&REFUSED[6].1))?
         .build_section()?
         .add_section("server")
         .field("acl_categories", crate::server::acl_categories().name())?

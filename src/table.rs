@@ -8,6 +8,8 @@ use crate::registry::{arg, choice, command, flag, option, Arg, ArgKind, Command}
 use crate::replication::Propagate;
 use crate::store::Access;
 
+mod moderation;
+
 const ROOM: Arg = arg("room", ArgKind::Key(0));
 const USER: Arg = arg("user", ArgKind::Key(0));
 /// A room and a user: the room is the command's one key. In Redis Cluster
@@ -58,11 +60,16 @@ pub static COMMANDS: &[Command] = &[
     }),
     command!("chat.create", commands::rooms::create, Who::Anyone, Propagate::AtNow, {
         flags: "write deny-oom fast",
-        arity: 3,
+        arity: -3,
         keys: &[(1, Access::Write)],
-        summary: "Creates a room with a title.",
+        summary: "Creates a room with a title; with OWNER, that user joins as its owner, and with PRIVATE it is joined by invitation only.",
         complexity: "O(1)",
-        args: &[ROOM, arg("title", ArgKind::Text)],
+        args: &[
+            ROOM,
+            arg("title", ArgKind::Text),
+            option("OWNER", "owner", ArgKind::Text),
+            flag("PRIVATE"),
+        ],
     }),
     command!("chat.info", commands::rooms::info, Who::Member(1), Propagate::Verbatim, {
         flags: "readonly fast",
@@ -92,9 +99,9 @@ pub static COMMANDS: &[Command] = &[
         flags: "readonly",
         arity: -2,
         keys: &[(1, Access::Read)],
-        summary: "Lists a room's member ids in ascending order; with WITHREAD, a map of member to read cursor.",
+        summary: "Lists a room's member ids in ascending order; with WITHREAD, a map of member to read cursor; with WITHROLES, a map of member to role (owner, admin or member).",
         complexity: "O(N log N) where N is the number of members",
-        args: &[ROOM, flag("WITHREAD")],
+        args: &[ROOM, flag("WITHREAD"), flag("WITHROLES")],
     }),
     command!("chat.rooms", commands::users::rooms, Who::User(1), Propagate::Verbatim, {
         flags: "readonly",
@@ -502,7 +509,12 @@ pub static COMMANDS: &[Command] = &[
     }),
 ];
 
+/// Every command: the ones above, then moderation's.
+pub fn all() -> impl Iterator<Item = &'static Command> {
+    COMMANDS.iter().chain(moderation::COMMANDS)
+}
+
 /// The entry of command `name` (lower case).
 pub fn find(name: &str) -> Option<&'static Command> {
-    COMMANDS.iter().find(|c| c.name == name)
+    all().find(|c| c.name == name)
 }

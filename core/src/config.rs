@@ -83,6 +83,23 @@ pub const PASSWORD_THREADS: Param = Param {
     max: 64,
 };
 
+/// Messages a user may send per second (a token bucket per user, kept by
+/// each primary); 0 turns the limit off.
+pub const SEND_RATE: Param = Param {
+    name: "send-rate",
+    default: 0,
+    min: 0,
+    max: 1_000_000,
+};
+/// How many messages a user may send at once before `chat.send-rate`
+/// holds them back; 0 is the rate itself.
+pub const SEND_BURST: Param = Param {
+    name: "send-burst",
+    default: 0,
+    min: 0,
+    max: 1_000_000,
+};
+
 /// A module parameter whose value is a word: one of `choices`, or any text
 /// when `choices` is empty.
 #[derive(Debug, PartialEq, Eq)]
@@ -122,7 +139,7 @@ pub fn is_admin(admins: &str, acl_user: &str) -> bool {
         .any(|name| !name.is_empty() && name == acl_user)
 }
 
-pub const PARAMS: [&Param; 10] = [
+pub const PARAMS: [&Param; 12] = [
     &MAX_TEXT_BYTES,
     &HISTORY_MAX,
     &INBOX_MAX,
@@ -133,6 +150,8 @@ pub const PARAMS: [&Param; 10] = [
     &MAX_MEMBERS,
     &MAX_ROOMS_PER_USER,
     &PASSWORD_THREADS,
+    &SEND_RATE,
+    &SEND_BURST,
 ];
 pub const WORDS: [&Word; 2] = [&IDENTITY, &ADMINS];
 

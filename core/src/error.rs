@@ -152,8 +152,19 @@ pub enum ChatError {
     RoomFull(u64),
     /// The user is in `chat.max-rooms-per-user` rooms already.
     TooManyRooms(u64),
+    /// CHAT.ROLE with a role that is not owner, admin or member.
+    BadRole,
+    /// A room's rules refused it: roles, privacy, bans, mutes, slow mode
+    /// and rate limits (`crate::refusal`).
+    Refused(crate::refusal::Refusal),
     /// Something that should not happen; the reply says so instead of crashing.
     Internal(String),
+}
+
+impl From<crate::refusal::Refusal> for ChatError {
+    fn from(refusal: crate::refusal::Refusal) -> ChatError {
+        ChatError::Refused(refusal)
+    }
 }
 
 impl fmt::Display for ChatError {
@@ -324,6 +335,8 @@ impl fmt::Display for ChatError {
                 f,
                 "ERR user is in too many rooms: chat.max-rooms-per-user is {max}"
             ),
+            ChatError::BadRole => f.write_str("ERR role must be owner, admin or member"),
+            ChatError::Refused(refusal) => refusal.fmt(f),
             ChatError::Internal(what) => write!(f, "ERR internal error: {what}"),
         }
     }

@@ -12,6 +12,14 @@
 //! {"type":"pin","room":"general","id":7,"user":"bob"}
 //! {"type":"unpin","room":"general","id":7,"user":"bob"}
 //! {"type":"mention","room":"general","id":7,"sender":"alice","text":"@bob look"}
+//! {"type":"role","room":"general","user":"bob","role":"admin","by":"alice"}
+//! {"type":"kick","room":"general","user":"bob","by":"alice"}
+//! {"type":"ban","room":"general","user":"bob","by":"alice","until":1764201900000}
+//! {"type":"unban","room":"general","user":"bob","by":"alice"}
+//! {"type":"mute","room":"general","user":"bob","by":"alice","until":null}
+//! {"type":"unmute","room":"general","user":"bob","by":"alice"}
+//! {"type":"slowmode","room":"general","seconds":10,"by":"alice"}
+//! {"type":"invite","room":"general","user":"bob","by":"alice","title":"General"}
 //! ```
 //!
 //! The same shape says what a reply cannot bring back: a page of history
@@ -72,6 +80,9 @@ pub enum Event<'a> {
         room: &'a str,
         id: u64,
         sender: &'a str,
+        /// An owner or admin who deleted another's message.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        by: Option<&'a str>,
     },
     Typing {
         room: &'a str,
@@ -113,6 +124,56 @@ pub enum Event<'a> {
         id: u64,
         sender: &'a str,
         text: &'a str,
+    },
+    /// A member's role changed (`role` is owner, admin or member).
+    Role {
+        room: &'a str,
+        user: &'a str,
+        role: &'a str,
+        by: &'a str,
+    },
+    Kick {
+        room: &'a str,
+        user: &'a str,
+        by: &'a str,
+    },
+    /// `until`: unix ms, or null for a ban until CHAT.UNBAN.
+    Ban {
+        room: &'a str,
+        user: &'a str,
+        by: &'a str,
+        until: Option<i64>,
+    },
+    Unban {
+        room: &'a str,
+        user: &'a str,
+        by: &'a str,
+    },
+    /// `until`: unix ms, or null for a mute until CHAT.UNMUTE.
+    Mute {
+        room: &'a str,
+        user: &'a str,
+        by: &'a str,
+        until: Option<i64>,
+    },
+    Unmute {
+        room: &'a str,
+        user: &'a str,
+        by: &'a str,
+    },
+    /// Slow mode changed; 0 seconds: off.
+    #[serde(rename = "slowmode")]
+    SlowMode {
+        room: &'a str,
+        seconds: u32,
+        by: &'a str,
+    },
+    /// To the invited user, on their own channel.
+    Invite {
+        room: &'a str,
+        user: &'a str,
+        by: &'a str,
+        title: &'a str,
     },
     /// Messages after `after` and before `before` were removed by retention.
     #[serde(rename = "gap")]
@@ -171,9 +232,36 @@ mod tests {
             parse(Event::Delete {
                 room: "r",
                 id: 3,
-                sender: "a"
+                sender: "a",
+                by: None
             }),
             json!({"type": "delete", "room": "r", "id": 3, "sender": "a"})
+        );
+        assert_eq!(
+            parse(Event::Delete {
+                room: "r",
+                id: 3,
+                sender: "a",
+                by: Some("o")
+            }),
+            json!({"type": "delete", "room": "r", "id": 3, "sender": "a", "by": "o"})
+        );
+        assert_eq!(
+            parse(Event::Ban {
+                room: "r",
+                user: "b",
+                by: "o",
+                until: None
+            }),
+            json!({"type": "ban", "room": "r", "user": "b", "by": "o", "until": null})
+        );
+        assert_eq!(
+            parse(Event::SlowMode {
+                room: "r",
+                seconds: 5,
+                by: "o"
+            }),
+            json!({"type": "slowmode", "room": "r", "seconds": 5, "by": "o"})
         );
         assert_eq!(
             parse(Event::Typing {

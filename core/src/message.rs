@@ -6,7 +6,8 @@
 //! ```
 //!
 //! An edited message adds `"edited"` (unix ms of the last edit) after `ts`;
-//! a deleted one is a tombstone without `text`, with `"deleted":true`. Then,
+//! a deleted one is a tombstone without `text`, with `"deleted":true` (and
+//! `"deleted_by"` when an owner or admin deleted another's message). Then,
 //! when there are any: `"reply_to"` (the message it answers), `"mentions"`,
 //! `"replies"` and `"last_reply"` (of a message with replies) and
 //! `"reactions"` (reaction -> count). FETCH adds `"delivery"` last. Messages are not stored as JSON (see `data`): the
@@ -30,8 +31,10 @@ pub struct Message<'a> {
     pub ts: i64,
     /// When the text was last edited (unix ms), if it was.
     pub edited: Option<i64>,
-    /// Deleted by its author: the document is a tombstone without text.
+    /// Deleted: the document is a tombstone without text.
     pub deleted: bool,
+    /// Who deleted it, when an owner or admin deleted another's message.
+    pub deleted_by: Option<&'a str>,
     /// The message it replies to and the members it mentions.
     pub extra: Extra<'a>,
     /// How many replies it has and the id of the last, if it has any.
@@ -72,6 +75,8 @@ pub(crate) struct Document<'a> {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_by: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<u64>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub mentions: &'a [&'a str],
@@ -97,6 +102,7 @@ impl<'a> Document<'a> {
             ts,
             edited: None,
             deleted: false,
+            deleted_by: None,
             reply_to: None,
             mentions: &[],
             replies: None,
@@ -113,6 +119,7 @@ impl<'a> Document<'a> {
             text: (!m.deleted).then_some(&*m.text),
             edited: m.edited.filter(|_| !m.deleted),
             deleted: m.deleted,
+            deleted_by: m.deleted_by,
             reply_to: m.extra.reply_to,
             mentions: &m.extra.mentions,
             replies: m.replies.map(|(n, _)| n),

@@ -40,6 +40,11 @@ fn change(ctx: Ctx, args: &Args, req: ChangeRequest) -> Result<Reply, ChatError>
         RoomMode::Broadcast => Vec::new(),
     };
     let now = context::now();
+    if req.text.is_some() {
+        if let Some(now) = context::clock_checks() {
+            room.check_not_muted(&room_id, user, now)?;
+        }
+    }
     let room = key.value_mut()?;
     let change = match req.text {
         Some(text) => {
@@ -57,7 +62,10 @@ fn change(ctx: Ctx, args: &Args, req: ChangeRequest) -> Result<Reply, ChatError>
         c"chat.delete"
     });
     let room = key.value()?;
-    let sent_at = room.log().get(id).map_or(0, |m| m.ts);
+    let (sent_at, author) = room
+        .log()
+        .get(id)
+        .map_or((0, user), |m| (m.ts, room.people().id(m.sender)));
     for inbox in &mut inboxes {
         if inbox
             .get_mut()
@@ -77,7 +85,8 @@ fn change(ctx: Ctx, args: &Args, req: ChangeRequest) -> Result<Reply, ChatError>
         None => Event::Delete {
             room: &room_id,
             id,
-            sender: user,
+            sender: author,
+            by: (author != user).then_some(user),
         },
     };
     tell_room(ctx, &room_id, room, Some(user), &event);

@@ -8,6 +8,7 @@ pub mod inbox;
 pub mod inspect;
 pub mod internal;
 pub mod lifecycle;
+pub mod moderation;
 pub mod presence;
 pub mod reading;
 pub mod rooms;

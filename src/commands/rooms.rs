@@ -32,11 +32,40 @@ use crate::replication;
 use crate::reply::{field, Reply};
 use crate::store::{self, Access, Ctx, Opened};
 
-/// CHAT.CREATE <room> <title>
+/// CHAT.CREATE <room> <title> [OWNER <user>] [PRIVATE]
+///
+/// With OWNER, the user (who must be registered) joins as the room's
+/// owner, listed in their key when it shares the room's slot; in a
+/// cluster, an owner of another slot is listed with CHAT.LIST-ROOM, as for
+/// any join across slots.
 pub fn create(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Create::parse(args, &limits())?;
+    let room_id = req.room.as_str();
+    if let Some(owner) = &req.owner {
+        crate::identity::check_acting_as(ctx, owner.as_str())?;
+    }
     let mut key = open_new::<Room>(ctx, args.key(0)?)?;
+    let mut owner_key = match &req.owner {
+        Some(owner) if shares_slot(ctx, room_id, owner.as_str()) => {
+            let user = cluster::open_id_here::<User>(ctx, owner.as_str(), Access::Write)?;
+            if !user.exists() {
+                return Err(ChatError::NoSuchUser);
+            }
+            check_user_capacity(&user, room_id)?;
+            Some(user)
+        }
+        _ => None,
+    };
     create_room(&mut key, req.title)?;
+    if let Some(owner) = &req.owner {
+        key.value_mut()?.found(owner.as_str(), req.private);
+        key.changed(c"chat.join");
+        if let Some(user) = &mut owner_key {
+            if user.value_mut()?.join(room_id, context::now()) {
+                user.changed(c"chat.join");
+            }
+        }
+    }
     Ok(Reply::Ok)
 }
 
@@ -66,6 +95,12 @@ pub fn info(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
             Reply::Int(room.first_id().unwrap_or(room.last_id() + 1) as i64),
         ),
         field("pins", Reply::Int(room.pins().count() as i64)),
+        field("private", Reply::Int(i64::from(room.is_private()))),
+        field("slowmode", Reply::Int(i64::from(room.slowmode()))),
+        field(
+            "owners",
+            Reply::bulks(room.owners().map(|o| o.as_bytes().to_vec())),
+        ),
         field(
             "mode",
             Reply::Bulk(
@@ -102,6 +137,10 @@ pub fn subscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     if is_direct_room(room_id) && !room.value()?.is_member(user_id) {
         return Err(ChatError::DirectRoomMembers);
     }
+    // Bans and private rooms.
+    if let Some(now) = context::clock_checks() {
+        room.value()?.check_admit(room_id, user_id, now)?;
+    }
     check_room_capacity(&room, &[user_id])?;
     if let Some(user) = &user {
         check_user_capacity(user, room_id)?;
@@ -126,6 +165,9 @@ pub fn unsubscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     } else {
         None
     };
+    if let Some(r) = room.get() {
+        r.check_leave(user_id)?;
+    }
     let was_member = leave(ctx, &mut room, user_id, user.as_mut());
     Ok(Reply::Int(i64::from(was_member)))
 }
@@ -175,13 +217,23 @@ pub fn unlist_room(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     Ok(Reply::Int(1))
 }
 
-/// CHAT.MEMBERS <room> [WITHREAD]
+/// CHAT.MEMBERS <room> [WITHREAD | WITHROLES]
 pub fn members(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Members::parse(args)?;
     let key = existing_room(ctx, args, 0, Access::Read)?;
     let room = key.value()?;
     if req.with_read {
         return Ok(read_cursors(room));
+    }
+    if req.with_roles {
+        return Ok(Reply::Map(
+            room.members_with_roles()
+                .map(|(m, role)| {
+                    let role = Reply::Bulk(role.name().as_bytes().to_vec());
+                    (m.as_bytes().to_vec(), role)
+                })
+                .collect(),
+        ));
     }
     Ok(Reply::bulks(
         room.members().map(|(m, _)| m.as_bytes().to_vec()),
@@ -254,7 +306,9 @@ pub(super) fn join(
     let after = mode_of(ctx, &room_id, room.value()?);
     announce_mode_change(ctx, &room_id, room.value()?, before, after);
     if let Some(user) = user {
-        if user.value_mut()?.join(&room_id, context::now()) {
+        let u = user.value_mut()?;
+        // An invitation is used by joining.
+        if u.join(&room_id, context::now()) | u.remove_invite(&room_id) {
             user.changed(c"chat.join");
         }
     }

@@ -52,6 +52,8 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     }
     // Membership, the message replied to and the members mentioned.
     room.check_send(sender, &req.extra)?;
+    // The room's rules: a mute, slow mode.
+    room.check_may_send(room_id, sender, now)?;
     // Every key a send may write is opened, and its type checked, before
     // the first write. A member whose key is gone (a user key deleted by
     // hand, or moved away by a slot migration) gets no copy, and misses
@@ -62,6 +64,8 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         RoomMode::Fanout => open_other_members(ctx, room_id, room, sender)?,
         RoomMode::Broadcast => Vec::new(),
     };
+    // Last of the checks: it spends one of the sender's tokens.
+    crate::ratelimit::take(sender, now)?;
 
     let room = key.value_mut()?;
     room.dedup_forget_expired(now);

@@ -13,6 +13,7 @@ use chat_core::ChatError;
 
 use super::history::push_gap;
 use super::{existing_room, require_member, tell_room, Args};
+use crate::context;
 use crate::reply::{Page, Reply};
 use crate::stats;
 use crate::store::{Access, Ctx};
@@ -57,6 +58,9 @@ fn reaction(ctx: Ctx, args: &Args, add: bool) -> Result<Reply, ChatError> {
     let (room_id, user) = (req.room.as_str(), req.user.as_str());
     let mut key = existing_room(ctx, args, 0, Access::Write)?;
     require_member(ctx, &key, user, args, 1)?;
+    if let Some(now) = context::clock_checks() {
+        key.value()?.check_not_muted(room_id, user, now)?;
+    }
     let room = key.value_mut()?;
     let changed = if add {
         room.react(req.id, user, req.reaction)?
@@ -115,6 +119,8 @@ fn pinning(ctx: Ctx, args: &Args, pin: bool) -> Result<Reply, ChatError> {
     let (room_id, user) = (req.room.as_str(), req.user.as_str());
     let mut key = existing_room(ctx, args, 0, Access::Write)?;
     require_member(ctx, &key, user, args, 1)?;
+    key.value()?
+        .check_may_pin(user, if pin { "pin" } else { "unpin" })?;
     let room = key.value_mut()?;
     let changed = if pin {
         room.pin(req.id, user)?

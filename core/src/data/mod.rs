@@ -16,6 +16,7 @@ pub mod label;
 pub mod log;
 pub mod people;
 pub mod room;
+pub mod rules;
 pub mod talk;
 pub mod user;
 pub mod wire;
@@ -48,8 +49,10 @@ pub fn alloc_size(n: usize) -> usize {
 /// The encoding this crate writes, for both types. Version 1: the first.
 /// Version 2: a room keeps its conversation (`talk`), an inbox the copies
 /// it dropped; records may carry a reply and mentions (read from version 1
-/// records too, whose flags byte never says so).
-pub const ENCODING_VERSION: i32 = 2;
+/// records too, whose flags byte never says so). Version 3: a room keeps
+/// its rules (roles, privacy, invitations, bans, mutes, slow mode), a user
+/// the rooms that invited them.
+pub const ENCODING_VERSION: i32 = 3;
 
 /// Why a value could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +78,7 @@ impl std::fmt::Display for DecodeError {
 
 fn check_version(version: i32) -> Result<(), DecodeError> {
     match version {
-        1 | 2 => Ok(()),
+        1..=3 => Ok(()),
         v if v > ENCODING_VERSION => Err(DecodeError::Newer {
             found: v,
             known: ENCODING_VERSION,
@@ -98,6 +101,7 @@ pub fn decode_room(version: i32, bytes: &[u8]) -> Result<Room, DecodeError> {
     check_version(version)?;
     let mut room: Room = match version {
         1 => wire::decode_all::<room::RoomV1>(bytes).and_then(Room::try_from),
+        2 => wire::decode_all::<room::RoomV2>(bytes).map(Room::from),
         _ => wire::decode_all(bytes),
     }
     .map_err(DecodeError::Damaged)?;
@@ -109,6 +113,7 @@ pub fn decode_user(version: i32, bytes: &[u8]) -> Result<User, DecodeError> {
     check_version(version)?;
     let mut user: User = match version {
         1 => wire::decode_all::<user::UserV1>(bytes).map(User::from),
+        2 => wire::decode_all::<user::UserV2>(bytes).map(User::from),
         _ => wire::decode_all(bytes),
     }
     .map_err(DecodeError::Damaged)?;
@@ -144,6 +149,18 @@ struct DumpedRoom<'a> {
     pins: Vec<u64>,
     /// Member -> ids of the unread messages that mention them.
     unread_mentions: BTreeMap<&'a str, &'a std::collections::VecDeque<u64>>,
+    private: bool,
+    slowmode: u32,
+    /// Members above `member` -> their role.
+    roles: BTreeMap<&'a str, &'static str>,
+    /// Invited user -> when.
+    invites: BTreeMap<&'a str, i64>,
+    /// User -> end of their ban or mute (null: until lifted), ended ones
+    /// included until the room forgets them.
+    bans: BTreeMap<&'a str, Option<i64>>,
+    mutes: BTreeMap<&'a str, Option<i64>>,
+    /// Message id -> the owner or admin who deleted it.
+    deleted_by: BTreeMap<u64, &'a str>,
 }
 
 #[derive(Serialize)]
@@ -158,6 +175,8 @@ struct DumpedUser<'a> {
     password: bool,
     /// Room -> when they joined.
     rooms: BTreeMap<&'a str, i64>,
+    /// Room -> when it invited them.
+    invites: BTreeMap<&'a str, i64>,
     /// Copies the inbox dropped unread past `chat.inbox-max`, as CHAT.FETCH
     /// shows them, until acknowledged.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -176,7 +195,7 @@ fn to_json<T: Serialize>(value: &T) -> String {
 }
 
 /// Everything a room holds, as JSON (`CHAT.DUMP`), for people to read.
-pub fn room_json(id: &str, room: &Room) -> String {
+pub fn room_json<'a>(id: &'a str, room: &'a Room) -> String {
     let documents: Vec<_> = room
         .log()
         .iter()
@@ -207,6 +226,8 @@ pub fn room_json(id: &str, room: &Room) -> String {
             until,
         })
         .collect();
+    let rules = room.rules();
+    let ends = |(user, until): (&'a str, i64)| (user, (until != rules::FOREVER).then_some(until));
     to_json(&DumpedRoom {
         kind: "chat-room",
         id,
@@ -221,6 +242,17 @@ pub fn room_json(id: &str, room: &Room) -> String {
         reactions,
         pins: room.pins().collect(),
         unread_mentions,
+        private: room.is_private(),
+        slowmode: room.slowmode(),
+        roles: rules
+            .iter()
+            .flat_map(|r| r.roles())
+            .map(|(u, role)| (u, role.name()))
+            .collect(),
+        invites: rules.iter().flat_map(|r| r.invites()).collect(),
+        bans: rules.iter().flat_map(|r| r.bans()).map(ends).collect(),
+        mutes: rules.iter().flat_map(|r| r.mutes()).map(ends).collect(),
+        deleted_by: rules.iter().flat_map(|r| r.all_deleted_by()).collect(),
     })
 }
 
@@ -256,6 +288,7 @@ pub fn user_json(id: &str, user: &User) -> String {
         online_until: user.online_until(),
         password: user.password().is_some(),
         rooms: user.rooms().collect(),
+        invites: user.invites().collect(),
         dropped: user.inbox().and_then(|i| i.dropped()).map(|d| DumpedDrop {
             count: d.count,
             delivery: d.upto.to_string(),
@@ -286,11 +319,11 @@ mod tests {
         let room = Room::new(1, "t", 2);
         let bytes = encode_room(&room);
         assert_eq!(decode_room(2, &bytes), Ok(room));
-        let err = decode_room(3, &bytes).unwrap_err();
-        assert_eq!(err, DecodeError::Newer { found: 3, known: 2 });
+        let err = decode_room(4, &bytes).unwrap_err();
+        assert_eq!(err, DecodeError::Newer { found: 4, known: 3 });
         assert!(err
             .to_string()
-            .contains("version 3 is newer than this module reads (up to 2)"));
+            .contains("version 4 is newer than this module reads (up to 3)"));
         assert!(matches!(
             decode_room(0, &bytes),
             Err(DecodeError::Damaged(_))
@@ -313,12 +346,30 @@ mod tests {
         assert_eq!(decode_room(1, &bytes), Ok(room.clone()));
         room.dedup_record(b"k", 1, 99);
         let with_talk = encode_room(&room);
-        let v1 = &with_talk[..with_talk.len() - 3];
+        // Without talk's three empty collections and the rules' `None`.
+        let v1 = &with_talk[..with_talk.len() - 4];
         let back = decode_room(1, v1).unwrap();
         assert_eq!(back.dedup_get(b"k", 0), Some(1));
         let user = User::new(1, "n", 2);
-        let v2 = encode_user(&user);
-        assert_eq!(decode_user(1, &v2), Ok(user));
+        let v3 = encode_user(&user);
+        assert_eq!(decode_user(1, &v3), Ok(user));
+    }
+
+    #[test]
+    fn version_2_rooms_read_as_rooms_without_rules() {
+        // Rules are the last field of what holds them, and `None` encodes
+        // as one zero byte: a version 2 room is version 3 bytes without it.
+        let mut room = Room::new(1, "General", 5);
+        room.join("alice", 0);
+        room.send("alice", "hi", 9).unwrap();
+        room.dedup_record(b"k", 1, 99);
+        let bytes = encode_room(&room);
+        assert_eq!(bytes.last(), Some(&0));
+        assert_eq!(decode_room(2, &bytes[..bytes.len() - 1]), Ok(room.clone()));
+        room.found("alice", true);
+        assert!(decode_room(2, &encode_room(&room)).is_err());
+        // Users moved their password: core/tests/data_model/version2.rs
+        // reads users version 2 wrote.
     }
 
     #[test]

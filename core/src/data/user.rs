@@ -23,12 +23,46 @@ pub struct User {
 struct More {
     /// Online until this unix ms (0: offline).
     online_until: i64,
-    /// An Argon2id hash in PHC form.
-    #[serde(with = "super::wire::optional_text")]
-    password: Option<Box<str>>,
     /// The rooms the user is a member of, in order of id.
     rooms: Vec<Joined>,
     inbox: Inbox,
+    /// What fewer users have, in its own allocation so that `More` stays
+    /// in its allocator size class.
+    aside: Option<Box<Aside>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Aside {
+    /// An Argon2id hash in PHC form.
+    #[serde(with = "super::wire::optional_text")]
+    password: Option<Box<str>>,
+    /// The rooms that invited them and when, in order of id.
+    invites: Vec<Joined>,
+}
+
+impl More {
+    fn aside(&mut self) -> &mut Aside {
+        self.aside.get_or_insert_with(Default::default)
+    }
+
+    fn invites(&self) -> &[Joined] {
+        self.aside.as_deref().map_or(&[], |a| &a.invites)
+    }
+
+    fn password(&self) -> Option<&str> {
+        self.aside.as_deref().and_then(|a| a.password.as_deref())
+    }
+}
+
+/// The aside of a user read from an encoding that kept the password in
+/// `More` itself.
+fn aside_with(password: Option<Box<str>>) -> Option<Box<Aside>> {
+    password.map(|p| {
+        Box::new(Aside {
+            password: Some(p),
+            invites: Vec::new(),
+        })
+    })
 }
 
 impl More {
@@ -63,9 +97,43 @@ impl From<UserV1> for User {
             more: v1.more.map(|m| {
                 Box::new(More {
                     online_until: m.online_until,
-                    password: m.password,
                     rooms: m.rooms,
                     inbox: m.inbox.into(),
+                    aside: aside_with(m.password),
+                })
+            }),
+        }
+    }
+}
+
+/// A user as encoding version 2 wrote it: without invitations.
+#[derive(Deserialize)]
+pub(super) struct UserV2 {
+    name: Label,
+    created: i64,
+    more: Option<Box<MoreV2>>,
+}
+
+#[derive(Deserialize)]
+struct MoreV2 {
+    online_until: i64,
+    #[serde(with = "super::wire::optional_text")]
+    password: Option<Box<str>>,
+    rooms: Vec<Joined>,
+    inbox: Inbox,
+}
+
+impl From<UserV2> for User {
+    fn from(v2: UserV2) -> User {
+        User {
+            name: v2.name,
+            created: v2.created,
+            more: v2.more.map(|m| {
+                Box::new(More {
+                    online_until: m.online_until,
+                    rooms: m.rooms,
+                    inbox: m.inbox,
+                    aside: aside_with(m.password),
                 })
             }),
         }
@@ -106,11 +174,11 @@ impl User {
     }
 
     pub fn password(&self) -> Option<&str> {
-        self.more.as_ref().and_then(|m| m.password.as_deref())
+        self.more.as_ref().and_then(|m| m.password())
     }
 
     pub fn set_password(&mut self, hash: &str) {
-        self.more().password = Some(hash.into());
+        self.more().aside().password = Some(hash.into());
     }
 
     /// Whether the user is online at `now`.
@@ -244,7 +312,15 @@ impl User {
         self.name.heap_bytes()
             + self.more.as_ref().map_or(0, |m| {
                 alloc_size(std::mem::size_of::<More>())
-                    + m.password.as_ref().map_or(0, |p| alloc_size(p.len()))
+                    + m.aside.as_ref().map_or(0, |a| {
+                        alloc_size(std::mem::size_of::<Aside>())
+                            + a.password.as_ref().map_or(0, |p| alloc_size(p.len()))
+                            + alloc_size(a.invites.capacity() * std::mem::size_of::<Joined>())
+                            + a.invites
+                                .iter()
+                                .map(|j| alloc_size(j.room.len()))
+                                .sum::<usize>()
+                    })
                     + alloc_size(m.rooms.capacity() * std::mem::size_of::<Joined>())
                     + m.rooms
                         .iter()
@@ -254,11 +330,69 @@ impl User {
             })
     }
 
+    /// The rooms that invited the user, in order of id, with when.
+    pub fn invites(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.more
+            .iter()
+            .flat_map(|m| m.invites().iter())
+            .map(|j| (&*j.room, j.at))
+    }
+
+    /// Lists an invitation to `room`; with `max` listed already, the
+    /// oldest goes first (the room keeps the invitation that counts).
+    /// False if it was listed.
+    pub fn add_invite(&mut self, room: &str, at: i64, max: usize) -> bool {
+        let invites = &mut self.more().aside().invites;
+        let Err(i) = invites.binary_search_by(|j| (*j.room).cmp(room)) else {
+            return false;
+        };
+        invites.insert(
+            i,
+            Joined {
+                room: room.into(),
+                at,
+            },
+        );
+        if invites.len() > max {
+            let oldest = invites.iter().enumerate().min_by_key(|(_, j)| j.at);
+            if let Some((i, _)) = oldest {
+                invites.remove(i);
+            }
+        }
+        true
+    }
+
+    /// Takes `room` off the invitations; false if it was not there.
+    pub fn remove_invite(&mut self, room: &str) -> bool {
+        let Some(more) = self.more.as_mut() else {
+            return false;
+        };
+        let Some(aside) = more.aside.as_mut() else {
+            return false;
+        };
+        let Ok(i) = aside.invites.binary_search_by(|j| (*j.room).cmp(room)) else {
+            return false;
+        };
+        aside.invites.remove(i);
+        if aside.invites.is_empty() && aside.password.is_none() {
+            more.aside = None;
+        }
+        true
+    }
+
     /// Checks a decoded user.
     pub fn check(&mut self) -> Result<(), String> {
         if let Some(more) = self.more.as_mut() {
             if more.rooms.windows(2).any(|w| w[0].room >= w[1].room) {
                 return Err("the user's rooms are out of order".into());
+            }
+            if let Some(aside) = &more.aside {
+                if aside.password.is_none() && aside.invites.is_empty() {
+                    return Err("an empty part of a user is kept".into());
+                }
+                if aside.invites.windows(2).any(|w| w[0].room >= w[1].room) {
+                    return Err("the user's invitations are out of order".into());
+                }
             }
             more.inbox.check()?;
         }

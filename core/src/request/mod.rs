@@ -8,8 +8,10 @@ use crate::error::ChatError;
 use crate::ids::{RoomId, UserId};
 use crate::parse::{parse_int_in, Args};
 
+mod moderation;
 mod steps;
 mod talk;
+pub use moderation::{Moderate, SetRole, SlowMode, SANCTION_MAX_SECS};
 pub use steps::{DirectRoom, Listing, LISTING_AGE_MAX_MS};
 pub use talk::{valid_reaction, Pin, React, Reactions, Thread, MENTIONS_MAX, REACTION_MAX_BYTES};
 
@@ -109,6 +111,10 @@ impl<'a> Passwd<'a> {
 pub struct Create<'a> {
     pub room: RoomId<'a>,
     pub title: &'a str,
+    /// `OWNER <user>`: made a member with the role `owner`.
+    pub owner: Option<UserId<'a>>,
+    /// `PRIVATE`: joined by invitation only (needs OWNER).
+    pub private: bool,
 }
 
 impl<'a> Create<'a> {
@@ -116,11 +122,26 @@ impl<'a> Create<'a> {
         let mut a = Args::new("chat.create", args);
         let room = a.next_room()?;
         let title = a.next_utf8("title", limits.max_text_bytes)?;
-        a.finish()?;
+        let (mut owner, mut private) = (None, false);
+        while let Some(option) = a.next_option() {
+            match option.as_str() {
+                "OWNER" => owner = Some(UserId::parse(a.option_value()?)?),
+                "PRIVATE" => private = true,
+                _ => return Err(ChatError::Syntax),
+            }
+        }
         if crate::ids::is_direct_room(room.as_str()) {
             return Err(ChatError::DirectRoomId);
         }
-        Ok(Create { room, title })
+        if private && owner.is_none() {
+            return Err(crate::refusal::Refusal::PrivateNeedsOwner.into());
+        }
+        Ok(Create {
+            room,
+            title,
+            owner,
+            private,
+        })
     }
 }
 
@@ -242,33 +263,47 @@ impl<'a> Read<'a> {
     }
 }
 
-/// `CHAT.MEMBERS <room> [WITHREAD]` and `CHAT.INFO <room> [WITHREAD]`
+/// `CHAT.MEMBERS <room> [WITHREAD | WITHROLES]` and `CHAT.INFO <room>
+/// [WITHREAD]`
 #[derive(Debug, PartialEq, Eq)]
 pub struct Members<'a> {
     pub room: RoomId<'a>,
     pub with_read: bool,
+    pub with_roles: bool,
 }
 
 impl<'a> Members<'a> {
     pub fn parse(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
-        Members::parse_for("chat.members", args)
+        Members::parse_for("chat.members", args, true)
     }
 
     pub fn parse_info(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
-        Members::parse_for("chat.info", args)
+        Members::parse_for("chat.info", args, false)
     }
 
-    fn parse_for(command: &'static str, args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+    fn parse_for(
+        command: &'static str,
+        args: &'a [&'a [u8]],
+        roles: bool,
+    ) -> Result<Self, ChatError> {
         let mut a = Args::new(command, args);
         let room = a.next_room()?;
-        let mut with_read = false;
+        let (mut with_read, mut with_roles) = (false, false);
         while let Some(option) = a.next_option() {
             match option.as_str() {
                 "WITHREAD" => with_read = true,
+                "WITHROLES" if roles => with_roles = true,
                 _ => return Err(ChatError::Syntax),
             }
         }
-        Ok(Members { room, with_read })
+        if with_read && with_roles {
+            return Err(ChatError::Syntax);
+        }
+        Ok(Members {
+            room,
+            with_read,
+            with_roles,
+        })
     }
 }
 

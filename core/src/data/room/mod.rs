@@ -14,9 +14,11 @@ use super::extra::Extra;
 use super::label::Label;
 use super::log::{Log, LogV1, OwnedStored, Stored};
 use super::people::People;
+use super::rules::Rules;
 use super::talk::Talk;
 
 mod conversation;
+mod moderation;
 use crate::event::RoomMode;
 use crate::message::Message;
 use crate::request::Cursor;
@@ -43,11 +45,48 @@ struct Besides {
     dedup: Dedup,
     /// Threads, reactions, pins and unread mentions.
     talk: Talk,
+    /// Roles, privacy, invitations, bans, mutes and slow mode; `None` in
+    /// a room nobody moderates.
+    rules: Option<Box<Rules>>,
 }
 
 impl Besides {
     fn is_empty(&self) -> bool {
-        self.dedup.is_empty() && self.talk.is_empty()
+        self.dedup.is_empty() && self.talk.is_empty() && self.rules.is_none()
+    }
+}
+
+/// A room as encoding version 2 wrote it: without `rules`.
+#[derive(Deserialize)]
+pub(super) struct RoomV2 {
+    title: Label,
+    created: i64,
+    people: People,
+    log: Log,
+    besides: Option<Box<BesidesV2>>,
+}
+
+#[derive(Deserialize)]
+struct BesidesV2 {
+    dedup: Dedup,
+    talk: Talk,
+}
+
+impl From<RoomV2> for Room {
+    fn from(v2: RoomV2) -> Room {
+        Room {
+            title: v2.title,
+            created: v2.created,
+            people: v2.people,
+            log: v2.log,
+            besides: v2.besides.map(|b| {
+                Box::new(Besides {
+                    dedup: b.dedup,
+                    talk: b.talk,
+                    rules: None,
+                })
+            }),
+        }
     }
 }
 
@@ -74,6 +113,7 @@ impl TryFrom<RoomV1> for Room {
                 Box::new(Besides {
                     dedup: *dedup,
                     talk: Talk::default(),
+                    rules: None,
                 })
             }),
         })
@@ -172,7 +212,13 @@ impl Room {
     /// `floor` when that is later). False if they were a member already.
     pub fn join(&mut self, user: &str, floor: u64) -> bool {
         let cursor = self.last_id().max(floor);
-        self.people.join(user, cursor)
+        if !self.people.join(user, cursor) {
+            return false;
+        }
+        if self.rules().is_some() {
+            self.change_rules(|r| r.joined(user));
+        }
+        true
     }
 
     /// False if `user` was not a member. Their unread mentions go; their
@@ -188,6 +234,9 @@ impl Room {
         }
         if let Some(place) = place {
             self.change_talk(|t| t.left(place));
+        }
+        if self.rules().is_some() {
+            self.change_rules(|r| r.left(user));
         }
         true
     }
@@ -257,6 +306,9 @@ impl Room {
             person.sent += 1;
             person.cursor = Some(id);
         }
+        if self.slowmode() > 0 {
+            self.change_rules(|r| r.sent(place, ts));
+        }
         // The sender read past their own mentions too.
         if !extra.is_empty() || self.talk().is_some() {
             let people = &self.people;
@@ -315,6 +367,7 @@ impl Room {
             ts: m.ts,
             edited: m.edited,
             deleted: m.deleted,
+            deleted_by: self.rules().and_then(|r| r.deleted_by(id)),
             extra: Extra::decode(m.extra),
             replies: talk.and_then(|t| t.replies(id)),
             reactions: talk
@@ -356,10 +409,16 @@ impl Room {
         Ok(())
     }
 
-    /// Deletes message `id`, leaving its tombstone (id, sender, time); only
-    /// its author may.
-    pub fn delete(&mut self, id: u64, author: &str) -> Result<(), ChatError> {
-        self.check_author(id, author)?;
+    /// Deletes message `id`, leaving its tombstone (id, sender, time): its
+    /// author may, and in a room with an owner its owners and admins, who
+    /// are recorded as who deleted it.
+    pub fn delete(&mut self, id: u64, actor: &str) -> Result<(), ChatError> {
+        match self.check_author(id, actor) {
+            Err(ChatError::NotAuthor) if self.moderates_messages(actor) => {
+                self.change_rules(|r| r.record_deleted_by(id, actor));
+            }
+            checked => checked?,
+        }
         self.log.modify(id, |m: &mut OwnedStored| {
             m.text = String::new();
             m.edited = None;
@@ -452,10 +511,17 @@ impl Room {
 
     /// What the removed messages held in the conversation goes with them.
     fn after_trim(&mut self, removed: u64) -> u64 {
+        let first = self.first_id().unwrap_or(self.last_id() + 1);
         if removed > 0 && self.talk().is_some() {
-            let first = self.first_id().unwrap_or(self.last_id() + 1);
             let reacted = self.change_talk(|t| t.trimmed_below(first));
             self.free_places(reacted);
+        }
+        if removed > 0
+            && self
+                .rules()
+                .is_some_and(|r| r.all_deleted_by().next().is_some())
+        {
+            self.change_rules(|r| r.trimmed_below(first));
         }
         removed
     }
@@ -484,6 +550,9 @@ impl Room {
                 alloc_size(std::mem::size_of::<Besides>())
                     + b.dedup.heap_bytes()
                     + b.talk.heap_bytes()
+                    + b.rules.as_ref().map_or(0, |r| {
+                        alloc_size(std::mem::size_of::<Rules>()) + r.heap_bytes()
+                    })
             })
     }
 
@@ -501,6 +570,7 @@ impl Room {
             }
         }
         self.check_conversation()?;
+        self.check_rules()?;
         Ok(())
     }
 }
