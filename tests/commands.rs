@@ -66,8 +66,15 @@ fn create_and_info() {
     let fields: Vec<String> = pairs(&info).into_iter().map(|(k, _)| k).collect();
     assert_eq!(
         fields,
-        ["id", "title", "created", "members", "messages", "last_id", "first_id", "pins", "mode"]
+        [
+            "id", "title", "created", "members", "messages", "last_id", "first_id", "pins",
+            "mode", "private", "slowmode", "owners"
+        ]
     );
+    // A room nobody moderates: public, no slow mode, no owners.
+    assert_eq!(int(&field(&info, "private")), 0);
+    assert_eq!(int(&field(&info, "slowmode")), 0);
+    assert!(strings(&field(&info, "owners")).is_empty());
     // No message yet: the oldest kept would be the next one.
     assert_eq!(int(&field(&info, "first_id")), 1);
     assert_eq!(int(&field(&info, "pins")), 0);

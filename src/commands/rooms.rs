@@ -95,12 +95,6 @@ pub fn info(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
             Reply::Int(room.first_id().unwrap_or(room.last_id() + 1) as i64),
         ),
         field("pins", Reply::Int(room.pins().count() as i64)),
-        field("private", Reply::Int(i64::from(room.is_private()))),
-        field("slowmode", Reply::Int(i64::from(room.slowmode()))),
-        field(
-            "owners",
-            Reply::bulks(room.owners().map(|o| o.as_bytes().to_vec())),
-        ),
         field(
             "mode",
             Reply::Bulk(
@@ -109,6 +103,12 @@ pub fn info(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
                     .as_bytes()
                     .to_vec(),
             ),
+        ),
+        field("private", Reply::Int(i64::from(room.is_private()))),
+        field("slowmode", Reply::Int(i64::from(room.slowmode()))),
+        field(
+            "owners",
+            Reply::bulks(room.owners().map(|o| o.as_bytes().to_vec())),
         ),
     ];
     if req.with_read {

@@ -19,9 +19,9 @@ use crate::persistence::AOF;
 // 5. Values from a newer module
 
 /// The encoding version the module writes, and the next one.
-const WRITTEN: u64 = 2;
-const NEWER: u64 = 3;
-const NEWER_REFUSED: &str = "encoding version 3 is newer than this module reads (up to 2)";
+const WRITTEN: u64 = 3;
+const NEWER: u64 = 4;
+const NEWER_REFUSED: &str = "encoding version 4 is newer than this module reads (up to 3)";
 
 const MODULE_ID_CHARSET: &[u8] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -260,7 +260,7 @@ fn a_server_does_not_start_without_the_values_of_an_aof_from_a_newer_module() {
     rewrite_aof(&mut con);
     server.kill();
     // The rewritten AOF says `CHAT.RESTORE-VALUE <room> room 2 <bytes>`:
-    // make every room's say version 3.
+    // make every room's say version 4.
     let mut patched = 0;
     for (name, mut content) in aof_files(&server.dir) {
         if !name.contains(".base.") {
