@@ -116,14 +116,19 @@ pub fn drop(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     // before the first write.
     let r = room.value()?;
     let mut members: Vec<Opened<User>> = Vec::with_capacity(r.member_count() as usize);
-    for (member, _) in r.members() {
+    // Invited users too: their invitation goes with the room.
+    let invited = r.rules().into_iter().flat_map(|rules| rules.invites());
+    for member in r.members().map(|(m, _)| m).chain(invited.map(|(u, _)| u)) {
         if shares_slot(ctx, room_id, member) {
             members.push(cluster::open_id_here(ctx, member, Access::Write)?);
         }
     }
     tell_room(ctx, room_id, r, None, &Event::Dropped { room: room_id });
     for member in &mut members {
-        if member.get_mut().is_some_and(|u| u.leave(room_id)) {
+        if member
+            .get_mut()
+            .is_some_and(|u| u.leave(room_id) | u.remove_invite(room_id))
+        {
             member.changed(c"chat.leave");
         }
     }
@@ -136,7 +141,8 @@ pub fn drop(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 /// inbox and memberships. What they sent stays in the rooms' histories. In
 /// Redis Cluster the user first leaves the rooms of other slots, each on
 /// its own slot; until then this is refused, so that no room keeps a
-/// member who is gone.
+/// member who is gone. The last owner of a room with other members is
+/// refused too, as by CHAT.UNSUBSCRIBE.
 pub fn unregister(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let user_id = parse_user("chat.unregister", args)?;
     let user_id = user_id.as_str();
@@ -153,7 +159,12 @@ pub fn unregister(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
             "leave the rooms of other slots first (CHAT.UNSUBSCRIBE <room> <user>, then \
              CHAT.UNLIST-ROOM <user> <room>), as the client libraries do",
         )?;
-        rooms.push(cluster::open_id_here::<Room>(ctx, room_id, Access::Write)?);
+        let room = cluster::open_id_here::<Room>(ctx, room_id, Access::Write)?;
+        // A room keeps an owner: its last one hands it on first.
+        if let Some(r) = room.get() {
+            r.check_leave(user_id)?;
+        }
+        rooms.push(room);
     }
     for room in &mut rooms {
         leave(ctx, room, user_id, Some(&mut user));

@@ -345,3 +345,120 @@ impl Room {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::rules::FOREVER;
+
+    /// A private room owned by `o`, with admin `a` and member `m`.
+    fn owned() -> Room {
+        let mut room = Room::new(1, "t", 0);
+        room.found("o", true);
+        for user in ["a", "m"] {
+            room.invite("r", "o", user, 1).unwrap();
+            room.check_admit("r", user, 1).unwrap();
+            room.join(user, 0);
+        }
+        room.set_role("o", "a", Role::Admin).unwrap();
+        room
+    }
+
+    fn code(result: Result<impl std::fmt::Debug, ChatError>) -> String {
+        let error = result.unwrap_err().to_string();
+        error.split(' ').next().unwrap_or_default().to_owned()
+    }
+
+    #[test]
+    fn nobody_escalates_and_nobody_acts_on_an_equal_or_higher_role() {
+        let mut room = owned();
+        assert_eq!(code(room.set_role("m", "m", Role::Admin)), "NOPERM");
+        assert_eq!(code(room.set_role("a", "a", Role::Owner)), "NOPERM");
+        assert_eq!(code(room.set_role("a", "o", Role::Member)), "NOPERM");
+        assert_eq!(code(room.check_kick("a", "o")), "NOPERM");
+        assert_eq!(code(room.check_kick("a", "a")), "NOPERM");
+        assert_eq!(code(room.check_kick("m", "a")), "NOPERM");
+        assert_eq!(code(room.mute("m", "m", FOREVER, 0)), "NOPERM");
+        // Admins make members admins and admins members.
+        assert_eq!(room.set_role("a", "m", Role::Admin), Ok(true));
+        assert_eq!(room.set_role("a", "m", Role::Member), Ok(true));
+        assert!(room.check_kick("a", "m").is_ok());
+        // The last owner stays one, and may not leave while others stay.
+        assert_eq!(code(room.set_role("o", "o", Role::Admin)), "ERR");
+        assert_eq!(code(room.check_leave("o")), "ERR");
+        assert_eq!(room.set_role("o", "a", Role::Owner), Ok(true));
+        assert_eq!(room.set_role("o", "o", Role::Member), Ok(true));
+        assert_eq!(room.owners().collect::<Vec<_>>(), ["a"]);
+    }
+
+    #[test]
+    fn private_rooms_need_an_invitation_and_bans_end() {
+        let mut room = owned();
+        assert_eq!(code(room.check_admit("r", "x", 5)), "NOINVITE");
+        assert_eq!(room.invite("r", "a", "x", 5), Ok(true));
+        assert_eq!(room.invite("r", "a", "x", 6), Ok(false));
+        assert!(room.check_admit("r", "x", 6).is_ok());
+        room.ban("o", "x", 1000, 7).unwrap();
+        assert!(!room.is_invited("x"));
+        assert_eq!(code(room.check_admit("r", "x", 999)), "BANNED");
+        assert_eq!(code(room.invite("r", "a", "x", 999)), "BANNED");
+        // Ended: an invitation is needed again, as for anyone.
+        assert_eq!(code(room.check_admit("r", "x", 1000)), "NOINVITE");
+        assert_eq!(room.invite("r", "a", "x", 1000), Ok(true));
+        room.join("x", 0);
+        assert!(room.rules().unwrap().bans().next().is_none());
+        assert!(!room.is_invited("x"));
+    }
+
+    #[test]
+    fn mutes_and_slow_mode_refuse_sends_until_their_time() {
+        let mut room = owned();
+        room.mute("a", "m", 500, 0).unwrap();
+        assert_eq!(code(room.check_may_send("r", "m", 499)), "MUTED");
+        assert!(room.check_may_send("r", "m", 500).is_ok());
+        room.set_slowmode("o", 10).unwrap();
+        room.send("m", "one", 1000).unwrap();
+        let refused = room.check_may_send("r", "m", 5000).unwrap_err();
+        assert!(
+            refused.to_string().ends_with("may send again in 6000 ms"),
+            "{refused}"
+        );
+        assert!(room.check_may_send("r", "m", 11_000).is_ok());
+        // Owners and admins are exempt.
+        room.send("a", "x", 1000).unwrap();
+        assert!(room.check_may_send("r", "a", 1001).is_ok());
+        room.set_slowmode("o", 0).unwrap();
+        assert!(room.check_may_send("r", "m", 1001).is_ok());
+    }
+
+    #[test]
+    fn moderators_delete_any_message_and_are_named_for_it() {
+        let mut room = owned();
+        let id = room.send("m", "spam", 1).unwrap();
+        assert_eq!(room.delete(id, "o"), Ok(()));
+        let doc = room.message("r", id).unwrap();
+        assert_eq!(doc.deleted_by, Some("o"));
+        let own = room.send("a", "mine", 2).unwrap();
+        assert_eq!(room.delete(own, "m"), Err(ChatError::NotAuthor));
+        assert_eq!(room.delete(own, "a"), Ok(()));
+        assert_eq!(room.message("r", own).unwrap().deleted_by, None);
+        room.check().unwrap();
+        // Retention takes the record with the message.
+        room.send("m", "later", 3).unwrap();
+        room.trim_below(own + 1);
+        assert!(room.rules().unwrap().all_deleted_by().next().is_none());
+    }
+
+    #[test]
+    fn a_room_without_an_owner_keeps_the_old_rules() {
+        let mut room = Room::new(1, "t", 0);
+        room.join("x", 0);
+        room.join("y", 0);
+        assert!(room.check_admit("r", "z", 0).is_ok());
+        assert!(room.check_may_pin("x", "pin").is_ok());
+        assert_eq!(code(room.set_slowmode("x", 5)), "NOPERM");
+        let id = room.send("x", "hi", 1).unwrap();
+        assert_eq!(room.delete(id, "y"), Err(ChatError::NotAuthor));
+        assert!(room.rules().is_none());
+    }
+}
