@@ -30,6 +30,8 @@ import {
   presence, unread, mentions, field, numsub, broadcast, openPage, shot, recording, signUp, signIn,
   join, send, messages, rawSocket, tokenFor, textOf, texts,
 } from './harness.mjs';
+// Moderation's test, in a file of its own, runs first, on the same servers.
+import './moderation.test.mjs';
 
 test('two users: live delivery, offline catch-up without duplicates, text stays text', () => recording(async () => {
   const alice = await browser.newContext({ viewport: { width: 1100, height: 720 } });

@@ -81,6 +81,12 @@ pub struct RoomInfo {
     pub members: i64,
     pub last_id: i64,
     pub mode: String,
+    /// Joined only by invitation.
+    pub private: bool,
+    /// Seconds a member waits between messages; 0: off.
+    pub slowmode: i64,
+    /// The members with the role owner; none for a room without one.
+    pub owners: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -101,13 +107,13 @@ impl Chat {
 
     /// Runs a command that may run twice (a read, or a write a second run
     /// does not repeat), again after a broken connection or a failover.
-    async fn run(&self, cmd: &Cmd) -> ChatResult<Value> {
+    pub(crate) async fn run(&self, cmd: &Cmd) -> ChatResult<Value> {
         Ok(self.inner.query(cmd).await?)
     }
 
     /// Runs a command once: a write that may have happened before the
     /// connection broke is not made again; the user is told to try again.
-    async fn run_once(&self, cmd: &Cmd) -> ChatResult<Value> {
+    pub(crate) async fn run_once(&self, cmd: &Cmd) -> ChatResult<Value> {
         Ok(self.inner.query_once(cmd).await?)
     }
 
@@ -216,6 +222,10 @@ impl Chat {
             members: int(take("members"))?,
             last_id: int(take("last_id"))?,
             mode: string(take("mode"))?,
+            // A module without moderation has none of these.
+            private: int_or_zero(take("private"))? == 1,
+            slowmode: int_or_zero(take("slowmode"))?,
+            owners: strings(take("owners"))?,
         }))
     }
 
@@ -475,7 +485,7 @@ fn unexpected(what: &str, v: &Value) -> ChatError {
     ))
 }
 
-fn string(v: Value) -> ChatResult<String> {
+pub(crate) fn string(v: Value) -> ChatResult<String> {
     match v {
         Value::BulkString(b) => {
             String::from_utf8(b).map_err(|_| ChatError::new("a reply is not UTF-8"))
@@ -487,7 +497,7 @@ fn string(v: Value) -> ChatResult<String> {
     }
 }
 
-fn int(v: Value) -> ChatResult<i64> {
+pub(crate) fn int(v: Value) -> ChatResult<i64> {
     match v {
         Value::Int(n) => Ok(n),
         Value::BulkString(ref b) => std::str::from_utf8(b)
@@ -498,7 +508,15 @@ fn int(v: Value) -> ChatResult<i64> {
     }
 }
 
-fn strings(v: Value) -> ChatResult<Vec<String>> {
+fn int_or_zero(v: Value) -> ChatResult<i64> {
+    match v {
+        Value::Nil => Ok(0),
+        Value::Boolean(b) => Ok(i64::from(b)),
+        v => int(v),
+    }
+}
+
+pub(crate) fn strings(v: Value) -> ChatResult<Vec<String>> {
     match v {
         Value::Array(items) | Value::Set(items) => items.into_iter().map(string).collect(),
         Value::Nil => Ok(Vec::new()),
@@ -507,7 +525,7 @@ fn strings(v: Value) -> ChatResult<Vec<String>> {
 }
 
 /// A map reply: a RESP3 map, or the flat field/value array RESP2 gets.
-fn pairs(v: Value) -> ChatResult<BTreeMap<String, Value>> {
+pub(crate) fn pairs(v: Value) -> ChatResult<BTreeMap<String, Value>> {
     let list: Vec<(Value, Value)> = match v {
         Value::Map(kv) => kv,
         Value::Array(items) => {

@@ -13,10 +13,12 @@
 
 mod chat;
 mod hub;
+mod moderation;
 mod requests;
 mod sessions;
 mod socket;
 mod talk;
+mod views;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -39,6 +41,8 @@ use sessions::Sessions;
 const INDEX_HTML: &str = include_str!("../static/index.html");
 const APP_JS: &str = include_str!("../static/app.js");
 const TALK_JS: &str = include_str!("../static/talk.js");
+const MODERATION_JS: &str = include_str!("../static/moderation.js");
+const ACCOUNT_JS: &str = include_str!("../static/account.js");
 const RENDER_JS: &str = include_str!("../static/render.js");
 const STYLE_CSS: &str = include_str!("../static/style.css");
 
@@ -92,6 +96,14 @@ async fn run() -> Result<(), String> {
         .route(
             "/talk.js",
             get(|| asset("text/javascript; charset=utf-8", TALK_JS)),
+        )
+        .route(
+            "/moderation.js",
+            get(|| asset("text/javascript; charset=utf-8", MODERATION_JS)),
+        )
+        .route(
+            "/account.js",
+            get(|| asset("text/javascript; charset=utf-8", ACCOUNT_JS)),
         )
         .route(
             "/render.js",

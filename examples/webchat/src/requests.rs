@@ -54,9 +54,15 @@ pub enum Op {
         room: String,
         id: i64,
     },
+    /// Joins a room; one that does not exist is made, with the user as its
+    /// owner if `owner` or `private` (then joined only by invitation).
     Join {
         room: String,
         title: Option<String>,
+        #[serde(default)]
+        owner: bool,
+        #[serde(default)]
+        private: bool,
     },
     Leave {
         room: String,
@@ -108,6 +114,51 @@ pub enum Op {
     Pins {
         room: String,
     },
+    // Moderation (moderation.rs): the module decides who may.
+    /// The members of a room with their roles.
+    Members {
+        room: String,
+    },
+    /// Gives a member the role owner, admin or member.
+    Role {
+        room: String,
+        user: String,
+        role: String,
+    },
+    Kick {
+        room: String,
+        user: String,
+    },
+    /// `seconds`: for that long; none: until lifted.
+    Ban {
+        room: String,
+        user: String,
+        seconds: Option<u64>,
+    },
+    Unban {
+        room: String,
+        user: String,
+    },
+    Mute {
+        room: String,
+        user: String,
+        seconds: Option<u64>,
+    },
+    Unmute {
+        room: String,
+        user: String,
+    },
+    /// Seconds a member waits between two messages; 0 turns it off.
+    Slowmode {
+        room: String,
+        seconds: u32,
+    },
+    Invite {
+        room: String,
+        user: String,
+    },
+    /// The user's pending invitations.
+    Invites,
     Ping,
 }
 
@@ -167,6 +218,54 @@ mod tests {
             }
         ));
         assert!(parse(r#"{"op":"react","room":"g","id":7,"reaction":"ok"}"#).is_none());
+    }
+
+    #[test]
+    fn moderation_requests() {
+        let r = parse(r#"{"op":"join","room":"den","private":true}"#).unwrap();
+        assert!(matches!(
+            r.op,
+            Op::Join {
+                private: true,
+                owner: false,
+                ..
+            }
+        ));
+        let r = parse(r#"{"op":"join","room":"den"}"#).unwrap();
+        assert!(matches!(
+            r.op,
+            Op::Join {
+                private: false,
+                owner: false,
+                ..
+            }
+        ));
+        let r = parse(r#"{"op":"role","room":"den","user":"bob","role":"admin"}"#).unwrap();
+        assert!(matches!(r.op, Op::Role { ref role, .. } if role == "admin"));
+        let r = parse(r#"{"op":"mute","room":"den","user":"bob","seconds":600}"#).unwrap();
+        assert!(matches!(
+            r.op,
+            Op::Mute {
+                seconds: Some(600),
+                ..
+            }
+        ));
+        let r = parse(r#"{"op":"ban","room":"den","user":"bob"}"#).unwrap();
+        assert!(matches!(r.op, Op::Ban { seconds: None, .. }));
+        assert!(matches!(
+            parse(r#"{"op":"slowmode","room":"den","seconds":30}"#)
+                .unwrap()
+                .op,
+            Op::Slowmode { seconds: 30, .. }
+        ));
+        assert!(matches!(
+            parse(r#"{"op":"invites","req":2}"#).unwrap().op,
+            Op::Invites
+        ));
+        // The actor is always the socket's user: no request names one.
+        assert!(parse(r#"{"op":"kick","room":"den"}"#).is_none());
+        assert!(parse(r#"{"op":"slowmode","room":"den","seconds":-1}"#).is_none());
+        assert!(parse(r#"{"op":"drop","room":"den"}"#).is_none());
     }
 
     #[test]

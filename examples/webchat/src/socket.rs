@@ -4,8 +4,8 @@
 //! `{"t": "reply", "req": n, "data": ...}` or `{"t": "reply", "req": n,
 //! "error": "..."}` back. Besides replies the server sends:
 //!
-//! * `ready`: the user, their rooms, unread and mention counts, once signed
-//!   in;
+//! * `ready`: the user, their rooms, unread and mention counts, and
+//!   pending invitations, once signed in;
 //! * `missed`: messages of a room after the user's read cursor (first a gap
 //!   document if retention removed some of them);
 //! * `inbox`: a page of the user's inbox (first a gap document if the inbox
@@ -30,18 +30,15 @@ use tokio::sync::broadcast::error::RecvError;
 
 use redis_chat_client::Cursor;
 
-use crate::chat::{is_direct, ChatError, ChatResult, Page};
+use crate::chat::{ChatError, ChatResult, Page};
 use crate::hub::Frame;
 use crate::requests::{Op, Request};
-use crate::talk;
+use crate::views::{self, has_older, PAGE};
 use crate::App;
+use crate::{moderation, talk};
 
-/// A page of history.
-const PAGE: u32 = 50;
 /// Messages sent in one catch-up frame per room.
 const CATCH_UP: u32 = 200;
-/// Rooms with more members show no per-member read receipts.
-const RECEIPTS_MAX_MEMBERS: i64 = 100;
 const INBOX_PAGE: u32 = 100;
 /// A page says "typing" every few seconds, and again right after a send;
 /// more often than this is dropped.
@@ -183,13 +180,6 @@ fn unread(cursor: &Cursor) -> i64 {
     i64::try_from(cursor.unread).unwrap_or(i64::MAX)
 }
 
-/// Whether a full page of history may have older messages before it: it is
-/// full and does not start at message 1.
-fn has_older(messages: &[Json]) -> bool {
-    messages.len() == PAGE as usize
-        && messages.first().and_then(|m| m["id"].as_i64()).unwrap_or(1) > 1
-}
-
 fn signed_out() -> Json {
     json!({"t": "signed_out", "message": "your session has ended; sign in again"})
 }
@@ -282,7 +272,10 @@ impl Conn {
                 rooms.push(view);
             }
         }
-        Ok(json!({"t": "ready", "user": self.user, "name": name, "rooms": rooms}))
+        let invites = moderation::invites(chat, &self.user).await;
+        Ok(
+            json!({"t": "ready", "user": self.user, "name": name, "rooms": rooms, "invites": invites}),
+        )
     }
 
     /// The next page of the inbox; an empty page says the inbox is drained.
@@ -320,28 +313,7 @@ impl Conn {
 
     /// A room as the page shows it in its list.
     async fn describe(&self, room: &str, unread: i64, mentions: i64) -> ChatResult<Option<Json>> {
-        let chat = &self.app.chat;
-        let Some(info) = chat.info(room).await? else {
-            return Ok(None);
-        };
-        let mut dm = Json::Null;
-        if is_direct(room) {
-            let members = chat.members(room).await?;
-            if let Some(other) = members.into_iter().find(|m| *m != self.user) {
-                let name = chat.profile_name(&other).await?;
-                dm = json!({"user": other, "name": name.unwrap_or_else(|| other.clone())});
-            }
-        }
-        Ok(Some(json!({
-            "id": info.id,
-            "title": info.title,
-            "mode": info.mode,
-            "members": info.members,
-            "last_id": info.last_id,
-            "cursor": (info.last_id - unread).max(0),
-            "mentions": mentions,
-            "dm": dm,
-        })))
+        views::describe(&self.app.chat, &self.user, room, unread, mentions).await
     }
 
     async fn my_rooms(&self) -> ChatResult<HashSet<String>> {
@@ -395,32 +367,7 @@ impl Conn {
             Op::Open { room } => {
                 let cursor = self.check_member(&room).await?;
                 let mentions = self.mentions_in(&room).await?;
-                let Some(view) = self.describe(&room, unread(&cursor), mentions).await? else {
-                    return Err(ChatError::new("no such room"));
-                };
-                let messages = self.history(&room, Page::Newest, PAGE).await?;
-                let older = has_older(&messages);
-                let pins = chat.pins(&room).await?;
-                let online = chat.presence(&room).await?;
-                let (mut reads, mut names) = (Json::Null, serde_json::Map::new());
-                if view["members"].as_i64().unwrap_or(0) <= RECEIPTS_MAX_MEMBERS {
-                    let cursors = chat.read_cursors(&room).await?;
-                    for user in cursors.keys() {
-                        if let Some(name) = chat.profile_name(user).await? {
-                            names.insert(user.clone(), json!(name));
-                        }
-                    }
-                    reads = json!(cursors);
-                }
-                Ok(json!({
-                    "room": view,
-                    "messages": messages,
-                    "older": older,
-                    "online": online,
-                    "reads": reads,
-                    "names": names,
-                    "pins": pins,
-                }))
+                views::open(&chat, &me, &room, unread(&cursor), mentions).await
             }
             Op::Older { room, before } => {
                 self.check_member(&room).await?;
@@ -524,23 +471,14 @@ impl Conn {
                 self.app.hubs.notify(&me, &json!({"t": "push", "doc": doc}));
                 Ok(json!({"cursor": cursor}))
             }
-            Op::Join { room, title } => {
+            Op::Join {
+                room,
+                title,
+                owner,
+                private,
+            } => {
                 let room = room.trim().to_string();
-                match chat.join(&room, &me).await {
-                    Err(e) if e.is("no such room") => {
-                        let title = title
-                            .map(|t| t.trim().to_string())
-                            .filter(|t| !t.is_empty())
-                            .unwrap_or_else(|| room.clone());
-                        match chat.create(&room, &title).await {
-                            Ok(()) => {}
-                            Err(e) if e.is("room already exists") => {}
-                            Err(e) => return Err(e),
-                        }
-                        chat.join(&room, &me).await?;
-                    }
-                    other => other?,
-                }
+                moderation::join_or_create(&chat, &me, &room, title, owner, private).await?;
                 self.app.hubs.refresh(&me).await;
                 Ok(self.describe(&room, 0, 0).await?.unwrap_or(Json::Null))
             }
@@ -632,6 +570,20 @@ impl Conn {
                 self.check_member(&room).await?;
                 Ok(json!({"docs": chat.pins(&room).await?}))
             }
+            Op::Members { ref room } => {
+                self.check_member(room).await?;
+                moderation::handle(&self.app, &me, op).await
+            }
+            // The module checks the user's role in the room.
+            op @ (Op::Role { .. }
+            | Op::Kick { .. }
+            | Op::Ban { .. }
+            | Op::Unban { .. }
+            | Op::Mute { .. }
+            | Op::Unmute { .. }
+            | Op::Slowmode { .. }
+            | Op::Invite { .. }
+            | Op::Invites) => moderation::handle(&self.app, &me, op).await,
             Op::Profiles { users } => {
                 let mut names = serde_json::Map::new();
                 for user in users.into_iter().take(100) {

@@ -1,7 +1,8 @@
 // The web chat page. Talks to the web server over one WebSocket; see
-// src/socket.rs for the frames, render.js for the drawing, and talk.js for
-// threads, reactions, mentions, pins and gaps. Every piece of user text
-// reaches the page through textContent, never as HTML.
+// src/socket.rs for the frames, render.js for the drawing, talk.js for
+// threads, reactions, mentions, pins and gaps, moderation.js for roles,
+// invitations and moderation, and account.js for signing in and out. Every
+// piece of user text reaches the page through textContent, never as HTML.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -31,6 +32,7 @@ const S = {
   sending: new Map(),     // nonce -> {nonce, room, text, failed}
   editing: null,          // {room, id, draft}
   thread: null,           // the open thread: {room, root, docs, ...} (talk.js)
+  invites: new Map(),     // room id -> {room, title, by, at}: pending invitations (moderation.js)
   armed: null,            // {room, id, until}: a delete waiting for its second click
   lastTyping: new Map(),  // room id -> when this page last said typing
   renderQueued: false,
@@ -170,6 +172,7 @@ function newRoom(v) {
     reads: null, online: new Set(), typing: new Map(), divider: null, dividerCount: 0,
     holes: new Set(),       // ids after which the history keeps nothing more
     ...talkState(),
+    ...modState(),
   };
 }
 
@@ -181,6 +184,7 @@ function updateRoom(r, v) {
   r.lastId = Math.max(r.lastId, v.last_id);
   r.cursor = Math.max(r.cursor, v.cursor);
   setMentionCount(r, v);
+  modRoom(r, v);
   if (v.dm) S.names.set(v.dm.user, v.dm.name);
 }
 
@@ -189,6 +193,7 @@ function addRoom(v) {
   if (r) updateRoom(r, v); else {
     r = newRoom(v);
     setMentionCount(r, v);
+    modRoom(r, v);
     S.rooms.set(v.id, r);
     if (v.dm) {
       S.names.set(v.dm.user, v.dm.name);
@@ -210,6 +215,7 @@ function onReady(f) {
   const listed = new Set();
   for (const v of f.rooms) { listed.add(v.id); addRoom(v); }
   for (const id of [...S.rooms.keys()]) if (!listed.has(id)) S.rooms.delete(id);
+  setInvites(f.invites);
   $('me-name').textContent = f.name;
   setConnected(true);
   showApp();
@@ -313,6 +319,7 @@ function onDoc(d) {
   switch (d.type) {
     case 'message': ingest(d); return;
     case 'dropped': if (r) removeRoom(d.room, 'The room was removed.'); return;
+    case 'invite': onInvite(d); return;
     default: break;
   }
   if (!r) return;
@@ -334,8 +341,9 @@ function onDoc(d) {
       break;
     case 'mode': r.mode = d.mode; break;
     default:
-      // edit, delete, reaction, pin, unpin, mention
-      if (!talkEvent(r, d)) return;
+      // edit, delete, reaction, pin, unpin, mention; role, kick, ban,
+      // unban, mute, unmute, slowmode
+      if (!talkEvent(r, d) && !modEvent(r, d)) return;
   }
   queueRender();
 }
@@ -392,6 +400,7 @@ async function openRoom(id, showConversation) {
     for (const [u, n] of Object.entries(data.names || {})) S.names.set(u, n);
     r.reads = data.reads || null;
     r.pins = data.pins || [];
+    if (data.roles !== undefined) r.roles = data.roles;
     r.online = new Set(data.online || []);
     for (const d of data.messages) ingest(d);
     if (!r.loaded) r.older = data.older;
@@ -468,8 +477,7 @@ function trySend(p) {
     queueRender();
   }).catch((e) => {
     if (e.offline) return; // sent again, with the same nonce, once back
-    p.failed = e.message;
-    toast('Not sent: ' + e.message);
+    p.failed = sendRefused(p, e);
     queueRender();
   });
   queueRender();
@@ -499,111 +507,19 @@ function autosize() {
   box.style.height = Math.min(box.scrollHeight, 140) + 'px';
 }
 
-// ---------- screens ----------
-
-let authMode = 'signin';
-function setAuthMode(mode) {
-  authMode = mode;
-  $('mode-signin').classList.toggle('active', mode === 'signin');
-  $('mode-signup').classList.toggle('active', mode === 'signup');
-  $('f-name-label').hidden = mode !== 'signup';
-  $('f-submit').textContent = mode === 'signup' ? 'Create account' : 'Sign in';
-  $('f-password').autocomplete = mode === 'signup' ? 'new-password' : 'current-password';
-  $('f-error').textContent = '';
-}
-
-function showSignIn(message) {
-  $('app').hidden = true;
-  $('signin').hidden = false;
-  $('f-error').textContent = message ? capitalize(message) : '';
-  $('f-user').focus();
-}
-
-function showApp() {
-  $('signin').hidden = true;
-  $('app').hidden = false;
-}
-
-async function submitAuth(ev) {
-  ev.preventDefault();
-  const user = $('f-user').value.trim();
-  const password = $('f-password').value;
-  const body = { user, password };
-  if (authMode === 'signup') body.name = $('f-name').value.trim() || user;
-  $('f-submit').disabled = true;
-  $('f-error').textContent = '';
-  try {
-    const res = await fetch('/api/' + authMode, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    const data = await res.json().catch(() => ({}));
-    if (!res.ok) {
-      $('f-error').textContent = capitalize(data.error || `the server answered ${res.status}`);
-      return;
-    }
-    S.token = data.token;
-    sessionStorage.setItem('webchat.token', data.token);
-    $('f-password').value = '';
-    connect();
-  } catch {
-    $('f-error').textContent = 'The web server cannot be reached.';
-  } finally {
-    $('f-submit').disabled = false;
-  }
-}
-
-function resetState() {
-  S.closing = true;
-  if (S.ws) S.ws.close();
-  S.ws = null;
-  S.token = null;
-  S.user = null;
-  S.connected = false;
-  S.everReady = false;
-  S.rooms.clear();
-  S.current = null;
-  S.sending.clear();
-  S.unknownRooms.clear();
-  S.editing = null;
-  S.thread = null;
-  $('notice').hidden = true;
-  togglePasswd(false);
-  document.title = 'redis-chat';
-  sessionStorage.removeItem('webchat.token');
-  delete document.body.dataset.synced;
-  $('app').classList.remove('in-room');
-}
-
-function signedOut(message) {
-  resetState();
-  showSignIn(message);
-}
-
-async function signOut() {
-  const token = S.token;
-  resetState();
-  showSignIn('');
-  try {
-    await fetch('/api/signout', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token }),
-    });
-  } catch { /* the session ends with the server anyway */ }
-}
-
 async function joinRoom(ev) {
   ev.preventDefault();
   const input = $('join-room');
   const room = input.value.trim();
   if (!room) return;
+  // A room that does not exist yet is made: open to all, with the user as
+  // its owner, or private (joined by invitation only).
+  const kind = $('join-kind').value;
   try {
-    const v = await request('join', { room });
+    const v = await request('join', { room, owner: kind !== 'open', private: kind === 'private' });
     input.value = '';
     if (v) { addRoom(v); openRoom(v.id, true); }
-  } catch (e) { toast(e.message); }
+  } catch (e) { refused(e); }
 }
 
 async function startDm(ev) {
@@ -615,22 +531,6 @@ async function startDm(ev) {
     const v = await request('dm', { user });
     input.value = '';
     if (v) { addRoom(v); openRoom(v.id, true); pollPresence(); }
-  } catch (e) { toast(e.message); }
-}
-
-function togglePasswd(show) {
-  $('passwd-form').hidden = !show;
-  $('passwd-old').value = '';
-  $('passwd-new').value = '';
-  if (show) $('passwd-old').focus();
-}
-
-async function changePassword(ev) {
-  ev.preventDefault();
-  try {
-    await request('passwd', { old: $('passwd-old').value, new: $('passwd-new').value });
-    togglePasswd(false);
-    toast('Password changed');
   } catch (e) { toast(e.message); }
 }
 
@@ -662,6 +562,7 @@ function start() {
   $('leave').addEventListener('click', leaveRoom);
   $('back').addEventListener('click', () => $('app').classList.remove('in-room'));
   $('older').addEventListener('click', loadOlder);
+  startModeration();
   $('messages').addEventListener('scroll', () => {
     const r = S.rooms.get(S.current);
     if (r && r.older && $('messages').scrollTop < 40) loadOlder();

@@ -41,6 +41,7 @@ function renderRooms() {
       b.append(el('span', 'hash', '#'));
     }
     b.append(el('span', 'name', roomTitle(r)));
+    if (r.private) b.append(el('span', 'private-tag', 'private'));
     const at = mentionsOf(r);
     if (at > 0 && r.id !== S.current) {
       const badge = el('span', 'mention-badge', '@' + (at > 99 ? '99+' : at));
@@ -57,6 +58,7 @@ function renderRooms() {
     (r.dm ? dms : rooms).append(li);
   }
   if (!rooms.children.length) rooms.append(el('li', 'hint', 'No rooms yet'));
+  renderInvites();
   let total = 0;
   for (const r of S.rooms.values()) total += unreadOf(r);
   document.title = total > 0 ? `(${total}) redis-chat` : 'redis-chat';
@@ -64,10 +66,14 @@ function renderRooms() {
 
 function renderConversation() {
   const r = S.rooms.get(S.current);
-  const composerOn = !!r;
+  // A muted member's composer says why it is off.
+  const blocked = composerBlock(r);
+  const composerOn = !!r && !blocked;
   $('text').disabled = !composerOn;
   $('send').disabled = !composerOn;
+  $('text').placeholder = blocked || 'Write a message';
   $('leave').hidden = !r || !!r.dm;
+  renderModeration(r);
   if (!r) {
     $('room-title').textContent = 'Pick a room';
     $('room-people').replaceChildren();
@@ -99,6 +105,8 @@ function renderPeople(r) {
       const on = u === S.user ? S.connected : r.online.has(u);
       if (on) dot.classList.add('online');
       p.append(dot, el('span', null, u === S.user ? displayName(u) + ' (you)' : displayName(u)));
+      const role = roleOf(r, u);
+      if (role !== 'member') p.append(el('span', 'role ' + role, role));
       p.dataset.user = u;
       p.title = on ? 'online' : 'offline';
       box.append(p);
@@ -267,14 +275,14 @@ function messageElement(r, m, inThread) {
         S.editing = null;
         queueRender();
         if (text.trim() && text !== m.text) {
-          request('edit', { room: r.id, id: m.id, text }).catch((e) => toast(e.message));
+          request('edit', { room: r.id, id: m.id, text }).catch(refused);
         }
       }
     });
     div.append(input);
     return div;
   }
-  div.append(m.deleted ? el('div', 'text', 'Message deleted') : textElement(m));
+  div.append(m.deleted ? el('div', 'text', deletedText(m)) : textElement(m));
   div.append(...talkRows(r, m, inThread));
   if (m.deleted) return div;
 
@@ -288,6 +296,10 @@ function messageElement(r, m, inThread) {
       S.editing = { room: r.id, id: m.id, draft: m.text };
       queueRender();
     });
+    actions.append(edit);
+  }
+  // Owners and admins of a room with an owner delete anyone's message.
+  if ((mine || canModerate(r)) && !inThread) {
     // Deleting takes a second click within 4 seconds (no dialog).
     const armed = S.armed && S.armed.room === r.id && S.armed.id === m.id && S.armed.until > Date.now();
     const del = el('button', null, armed ? 'Delete for everyone?' : 'Delete');
@@ -300,9 +312,10 @@ function messageElement(r, m, inThread) {
         return;
       }
       S.armed = null;
-      request('delete', { room: r.id, id: m.id }).catch((e) => toast(e.message));
+      request('delete', { room: r.id, id: m.id }).catch(refused);
     });
-    actions.append(edit, del);
+    del.classList.add('delete');
+    actions.append(del);
   }
   return div;
 }

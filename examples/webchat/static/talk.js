@@ -142,6 +142,7 @@ function talkEvent(r, d) {
       // mentions and reactions.
       for (const m of copiesOf(r, d.id)) {
         m.deleted = true;
+        if (typeof d.by === 'string') m.deleted_by = d.by;
         for (const k of ['text', 'mentions', 'reactions']) delete m[k];
       }
       if (isPinned(r, d.id)) refreshPins(r);
@@ -247,7 +248,7 @@ function talkActions(r, m, inThread) {
   const out = [];
   if (!inThread) out.push(button('reply', 'Reply', () => openThread(r, m.reply_to || m.id)));
   const pinned = isPinned(r, m.id);
-  out.push(button('pin', pinned ? 'Unpin' : 'Pin', () => setPinned(r, m.id, !pinned)));
+  if (mayPin(r)) out.push(button('pin', pinned ? 'Unpin' : 'Pin', () => setPinned(r, m.id, !pinned)));
   for (const x of REACTIONS) {
     const b = button('react', x, () => toggleReaction(r, m.id, x));
     b.dataset.reaction = x;
@@ -324,8 +325,9 @@ function renderThread() {
   // The module takes no reply to a deleted message, nor to one it no
   // longer keeps.
   const closed = !!t.gap || !!(root && root.deleted);
-  $('thread-text').disabled = closed;
-  $('thread-text').placeholder = closed ? 'This thread takes no more replies' : 'Reply in the thread';
+  const blocked = composerBlock(r);
+  $('thread-text').disabled = closed || !!blocked;
+  $('thread-text').placeholder = blocked || (closed ? 'This thread takes no more replies' : 'Reply in the thread');
   const replies = [...t.docs.values()].filter((m) => m.id !== t.root).sort((a, b) => a.id - b.id);
   const n = Math.max(replies.length, root ? replyCount(r, root) : 0);
   list.append(el('div', 'thread-count', t.loaded || n ? `${n} repl${n === 1 ? 'y' : 'ies'}` : 'Loading…'));
