@@ -1,5 +1,6 @@
 //! CHAT.ROLE, CHAT.INVITE, CHAT.INVITES, CHAT.KICK, CHAT.BAN, CHAT.UNBAN,
-//! CHAT.MUTE, CHAT.UNMUTE and CHAT.SLOWMODE: who may do what in a room.
+//! CHAT.MUTE, CHAT.UNMUTE, CHAT.SLOWMODE and CHAT.MODERATION: who may do
+//! what in a room.
 //!
 //! The rules live in the room's value (`chat_core::data::rules`), so each
 //! command opens the room's key, and the affected user's key only when it
@@ -13,7 +14,7 @@
 use chat_core::data::rules::FOREVER;
 use chat_core::data::{Room, User};
 use chat_core::event::{Event, RoomMode};
-use chat_core::request::{parse_user, Moderate, SetRole, SlowMode};
+use chat_core::request::{parse_room, parse_user, Moderate, SetRole, SlowMode};
 use chat_core::ChatError;
 
 use super::rooms::leave;
@@ -23,7 +24,7 @@ use crate::cluster::{self, shares_slot};
 use crate::config::limits;
 use crate::context;
 use crate::publish::publish_event;
-use crate::reply::Reply;
+use crate::reply::{field, Reply};
 use crate::stats;
 use crate::store::{Access, Ctx, Opened};
 
@@ -203,6 +204,63 @@ pub fn slowmode(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     };
     tell_room(ctx, room_id, key.value()?, Some(actor), &event);
     Ok(Reply::Ok)
+}
+
+/// CHAT.MODERATION <room>: what a moderator's view shows: privacy, slow
+/// mode, the roles above member, the invitations waiting, and the bans and
+/// mutes in force with their ends (nil: until lifted).
+pub fn moderation(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
+    parse_room("chat.moderation", args)?;
+    let key = existing_room(ctx, args, 0, Access::Read)?;
+    let room = key.value()?;
+    let now = context::now();
+    let rules = room.rules();
+    let ends = |entries: Vec<(&str, i64)>| {
+        Reply::Map(
+            entries
+                .into_iter()
+                .filter(|&(_, until)| until > now)
+                .map(|(user, until)| {
+                    let end = if until == FOREVER {
+                        Reply::Nil
+                    } else {
+                        Reply::Int(until)
+                    };
+                    (user.as_bytes().to_vec(), end)
+                })
+                .collect(),
+        )
+    };
+    let roles = rules.into_iter().flat_map(|r| r.roles());
+    let invites = rules.into_iter().flat_map(|r| r.invites());
+    Ok(Reply::Map(vec![
+        field("private", Reply::Int(i64::from(room.is_private()))),
+        field("slowmode", Reply::Int(i64::from(room.slowmode()))),
+        field(
+            "roles",
+            Reply::Map(
+                roles
+                    .map(|(u, r)| (u.as_bytes().to_vec(), Reply::Bulk(r.name().into())))
+                    .collect(),
+            ),
+        ),
+        field(
+            "invites",
+            Reply::Map(
+                invites
+                    .map(|(u, at)| (u.as_bytes().to_vec(), Reply::Int(at)))
+                    .collect(),
+            ),
+        ),
+        field(
+            "bans",
+            ends(rules.into_iter().flat_map(|r| r.bans()).collect()),
+        ),
+        field(
+            "mutes",
+            ends(rules.into_iter().flat_map(|r| r.mutes()).collect()),
+        ),
+    ]))
 }
 
 /// Opens the room (argument 1) for writing; the actor (argument 2) must

@@ -50,6 +50,14 @@ pub static COMMANDS: &[Command] = &[
         complexity: "O(I) where I is the number of the user's invitations",
         args: &[USER],
     }),
+    command!("chat.moderation", commands::moderation::moderation, Who::Member(1), Propagate::Verbatim, {
+        flags: "readonly",
+        arity: 2,
+        keys: &[(1, Access::Read)],
+        summary: "Returns a room's moderation: private, slowmode, the roles above member, the invitations waiting (user -> unix ms), and the bans and mutes in force (user -> end in unix ms, or nil until lifted).",
+        complexity: "O(R + I + B) where R, I and B are the numbers of roles, invitations, and bans and mutes",
+        args: &[ROOM],
+    }),
     command!("chat.kick", commands::moderation::kick, Who::User(2), Propagate::AtNow, {
         flags: "write fast",
         arity: 4,

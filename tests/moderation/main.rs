@@ -23,6 +23,7 @@ mod events;
 mod messages;
 mod roles;
 mod silence;
+mod view;
 
 use std::path::Path;
 use std::time::Duration;
