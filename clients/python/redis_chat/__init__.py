@@ -15,8 +15,32 @@ The same code runs against a ``redis.cluster.RedisCluster``; see ``Chat``.
 """
 
 from .chat import Chat
-from .errors import ChatError, NotReplicated, SendFailed
+from .errors import (
+    Banned,
+    ChatError,
+    Muted,
+    NoInvite,
+    NoPermission,
+    NotReplicated,
+    RateLimited,
+    Refused,
+    SendFailed,
+    SlowMode,
+)
 from .listen import Listener
 
-__all__ = ["Chat", "ChatError", "Listener", "NotReplicated", "SendFailed"]
+__all__ = [
+    "Banned",
+    "Chat",
+    "ChatError",
+    "Listener",
+    "Muted",
+    "NoInvite",
+    "NoPermission",
+    "NotReplicated",
+    "RateLimited",
+    "Refused",
+    "SendFailed",
+    "SlowMode",
+]
 __version__ = "0.1.0"

@@ -19,15 +19,16 @@ cluster client finds them with ``COMMAND``). What does differ:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import redis
 from redis.client import PubSub
 from redis.cluster import RedisCluster
 from redis.connection import ConnectionPool
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
-from . import _raw
+from . import _raw, errors
 from ._topology import Topology
 
 
@@ -41,12 +42,16 @@ class Backend:
         self._listen_pool: ConnectionPool | None = None
 
     def call(self, *args: Any) -> Any:
-        """Runs one command on the node that owns its declared key."""
-        return self.client.execute_command(*args)
+        """Runs one command on the node that owns its declared key.
+
+        A refusal by a room's rules is raised as its ``errors.Refused``
+        subclass (``Muted``, ``SlowMode``, ...), any other error as it came.
+        """
+        return _typed_errors(self.client.execute_command, *args)
 
     def call_anywhere(self, *args: Any) -> Any:
         """Runs a command that declares no key (any primary can answer it)."""
-        return self.client.execute_command(*args)
+        return _typed_errors(self.client.execute_command, *args)
 
     def pipeline(self) -> Any:
         """A non-transactional pipeline: one round trip per node, replies in order.
@@ -115,7 +120,7 @@ class ClusterBackend(Backend):
         self.topology = Topology(client)
 
     def call_anywhere(self, *args: Any) -> Any:
-        return self.client.execute_command(*args, target_nodes=RedisCluster.RANDOM)
+        return _typed_errors(self.client.execute_command, *args, target_nodes=RedisCluster.RANDOM)
 
     def close(self) -> None:
         self.topology.close()
@@ -154,6 +159,18 @@ class ClusterBackend(Backend):
         # node dropped and rebuild only from facts it saw (a disconnect, a
         # server-side SUNSUBSCRIBE).
         return PubSub(self.topology.pool((host, int(port)), listening=True))
+
+
+def _typed_errors(run: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``run(*args, **kwargs)``, with a refusal's error raised as its class
+    in ``errors`` (the same text, still a ``ResponseError``)."""
+    try:
+        return run(*args, **kwargs)
+    except ResponseError as error:
+        refined = errors.typed(error)
+        if refined is error:
+            raise
+        raise refined from None
 
 
 def backend_for(client: Any) -> Backend:

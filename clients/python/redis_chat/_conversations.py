@@ -81,7 +81,9 @@ class Conversations:
     # -- pins -------------------------------------------------------------
 
     def pin(self, room: str, user: str, id: int) -> None:
-        """Pins message ``id`` (``CHAT.PIN``; any member may, 50 per room)."""
+        """Pins message ``id`` (``CHAT.PIN``; 50 per room). Any member may,
+        except in a room with an owner: there owners and admins only
+        (``NoPermission`` otherwise), for ``unpin`` too."""
         self._call("CHAT.PIN", room, user, id)
 
     def unpin(self, room: str, user: str, id: int) -> None:

@@ -47,6 +47,14 @@ def transient_reply(error: BaseException) -> bool:
     return str(error).split(" ", 1)[0].upper() in _TRANSIENT_CODES
 
 
+def retriable(error: BaseException) -> bool:
+    """An error after which an idempotent step is worth running again: a
+    lost reply, an unreachable node, or a transient error reply."""
+    if isinstance(error, LOST + (RedisClusterException,)):
+        return True
+    return isinstance(error, ResponseError) and transient_reply(error)
+
+
 class Retry:
     """Attempts, and the pause between them (exponential, with jitter so that
     clients retrying after the same failover spread out)."""

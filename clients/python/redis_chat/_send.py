@@ -45,7 +45,7 @@ from redis.exceptions import AskError, MovedError, ResponseError
 from . import _raw, _replies
 from ._backend import Backend
 from ._retry import LOST, Retry, transient_reply
-from .errors import NotReplicated, SendFailed
+from .errors import NotReplicated, SendFailed, typed
 
 
 @dataclass
@@ -109,7 +109,8 @@ class Sender:
         ``MENTION <user>`` ...): a retry is the same command, word for word.
 
         Raises the module's own error replies (``no such room``, ``not a
-        member``, ...) at once, ``NotReplicated`` when the message is stored
+        member``, ...) at once (a room's rules as their ``errors.Refused``
+        subclass: ``Muted``, ``SlowMode``, ``RateLimited``, ...), ``NotReplicated`` when the message is stored
         but too few replicas confirmed it, and ``SendFailed`` when no attempt
         got an answer.
         """
@@ -206,13 +207,13 @@ class Sender:
             # and the sender's key is on the other node for the moment.
             self.backend.refresh()
         else:
-            raise reply
+            raise typed(reply)
 
     def _confirmed(self, conn: Connection, wait_reply: Any, replicas: int, uncertain: bool) -> int:
         """How many replicas have the message, by WAIT and, after an attempt
         that was cut off, by the replication offsets (see module doc)."""
         if isinstance(wait_reply, ResponseError):
-            raise wait_reply
+            raise typed(wait_reply)
         acked = _replies.integer(wait_reply)
         if uncertain and acked >= replicas:
             acked = self._replicas_at_offset(conn, replicas)
@@ -230,7 +231,7 @@ class Sender:
         while True:
             role = _raw.exchange(conn, [("ROLE",)])[0]
             if isinstance(role, ResponseError):
-                raise role
+                raise typed(role)
             if _replies.text(role[0]) != "master":
                 return 0
             if target is None:

@@ -33,8 +33,10 @@ from redis.exceptions import ResponseError
 from . import _replies
 from ._backend import backend_for
 from ._conversations import Conversations
+from ._moderation import Moderation
 from ._retry import Retry
 from ._send import Sender
+from .errors import Banned, NoInvite, typed
 
 if TYPE_CHECKING:
     from .listen import Listener
@@ -43,11 +45,13 @@ if TYPE_CHECKING:
 PAGE = 1000
 
 
-class Chat(Conversations):
+class Chat(Conversations, Moderation):
     """The chat operations of the redis-chat module.
 
     Threads, reactions, pins, mentions and the inbox are in
-    ``redis_chat._conversations.Conversations``, which this class includes.
+    ``redis_chat._conversations.Conversations``; roles, invitations, kicks,
+    bans, mutes and slow mode in ``redis_chat._moderation.Moderation``.
+    This class includes both.
 
     ``client`` is a ``redis.Redis`` or a ``redis.cluster.RedisCluster``, with
     or without ``decode_responses``; replies come back as ``str``/``int``
@@ -110,7 +114,7 @@ class Chat(Conversations):
                 pipe.execute_command(*command)
             return pipe.execute(raise_on_error=False)
 
-        return self._retry.run(run)
+        return [typed(r) if isinstance(r, Exception) else r for r in self._retry.run(run)]
 
     # -- users and rooms --------------------------------------------------
 
@@ -126,10 +130,39 @@ class Chat(Conversations):
             args += ["PASSWORD", password]
         self._backend.call(*args)
 
-    def create(self, room: str, title: str) -> None:
+    def create(
+        self, room: str, title: str, owner: str | None = None, private: bool = False
+    ) -> None:
         """Creates a room (``CHAT.CREATE``); raises if the id is taken (not retried,
-        as ``register``)."""
-        self._backend.call("CHAT.CREATE", room, title)
+        as ``register``).
+
+        ``owner``: a registered user who becomes the room's first member, with
+        the role owner (``OWNER``): the room then has moderators (see
+        ``role``, ``kick``, ``ban`` ...). ``private``: joined by invitation
+        only (``PRIVATE``; needs an owner, who invites with ``invite``).
+
+        In a cluster, where the owner's key may be in another slot than the
+        room's, the room is listed for the owner first, as ``join`` does
+        (and again after); when the module refuses the room, that listing
+        goes again unless the owner is a member of a room of that id
+        already.
+        """
+        args: list[Any] = ["CHAT.CREATE", room, title]
+        if owner is not None:
+            args += ["OWNER", owner]
+        if private:
+            args.append("PRIVATE")
+        if owner is None or not self.cluster:
+            self._backend.call(*args)
+            return
+        self._call("CHAT.LIST-ROOM", owner, room)
+        try:
+            self._backend.call(*args)
+        except ResponseError:
+            if not self._is_member(room, owner):
+                self._unlist(owner, room)
+            raise
+        self._call("CHAT.LIST-ROOM", owner, room)
 
     def unregister(self, user: str) -> bool:
         """Removes a user and their memberships; False if there was no such user.
@@ -211,6 +244,10 @@ class Chat(Conversations):
         The first listing makes sure no member is ever unlisted; the second
         restores a listing that a concurrent ``reconcile`` removed between
         the two (it saw a listing without a membership yet).
+
+        A private room refuses a user without an invitation (``NoInvite``)
+        and takes one up (``invite``); a banned user is refused
+        (``Banned``). Either refusal takes the first listing back.
         """
         if not self.cluster:
             self._call("CHAT.SUBSCRIBE", room, user)
@@ -219,9 +256,9 @@ class Chat(Conversations):
         try:
             self._call("CHAT.SUBSCRIBE", room, user)
         except ResponseError as error:
-            if _replies.is_no_such_room(error):
-                # Nothing to be a member of: take back the listing at once
-                # rather than leave it to reconcile.
+            if _replies.is_no_such_room(error) or isinstance(error, (NoInvite, Banned)):
+                # Nothing to be a member of (or not for this user): take
+                # back the listing at once rather than leave it to reconcile.
                 self._unlist(user, room)
             raise
         self._call("CHAT.LIST-ROOM", user, room)
@@ -241,6 +278,15 @@ class Chat(Conversations):
         if self.cluster or not was_member:
             self._unlist(user, room, time.monotonic() - began)
         return was_member
+
+    def _is_member(self, room: str, user: str) -> bool:
+        """Whether ``user`` is a member of ``room`` (``CHAT.CURSOR`` answers);
+        True when that cannot be told, so that no listing goes on a guess."""
+        try:
+            self._call("CHAT.CURSOR", room, user)
+        except ResponseError as error:
+            return not _replies.is_not_member(error)
+        return True
 
     def _unlist(self, user: str, room: str, older_than: float | None = None) -> bool:
         """Removes a listing (only one at least ``older_than`` seconds old,

@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 _CONFIRM_TIMEOUT = 5.0
 # The longest single wait on the sockets, so that close() is noticed soon.
 _TICK = 0.25
+# Events about one member that a broadcast room publishes on its channel and
+# also on that member's own channel (see ``_deliver``).
+_ABOUT_A_MEMBER = frozenset({"role", "kick", "ban", "unban", "mute", "unmute"})
 
 
 class Listener(Iterator[dict[str, Any]]):
@@ -59,10 +62,15 @@ class Listener(Iterator[dict[str, Any]]):
     skipped and none twice, starting after the user's read cursor (or after
     ``start[room]``). Events (``read``, ``typing``, ``edit``, ``delete``,
     ``dropped``, ``mode``, ``reaction``, ``pin``, ``unpin``, ``mention``,
-    and any type the module adds later) are passed on as they arrive, at
-    most once. A ``mention`` event (a broadcast room's message that
-    mentions the user) comes on the user's own channel; in a fan-out room
-    the message itself comes, with its ``mentions``.
+    the moderation events ``role``, ``kick``, ``ban``, ``unban``, ``mute``,
+    ``unmute``, ``slowmode`` and ``invite``, and any type the module adds
+    later) are passed on as they arrive, at most once. A ``mention`` event
+    (a broadcast room's message that mentions the user) comes on the
+    user's own channel; in a fan-out room the message itself comes, with
+    its ``mentions``. An ``invite`` comes on the user's own channel (in a
+    cluster, only from a room in the user's slot). After a ``kick`` or
+    ``ban`` of the user, the listener reads its channels and rooms again,
+    so the room's messages stop.
 
     When retention removed messages the listener had not handed out yet
     (it was away longer than ``chat.history-max`` messages, or
@@ -119,6 +127,9 @@ class Listener(Iterator[dict[str, Any]]):
         self._channels: dict[str, str] = {}  # channel -> endpoint
         self._unsubscribing: set[str] = set()
         self._out: deque[dict[str, Any]] = deque()
+        # Events about this user handed out from a room's channel, whose copy
+        # on the user's own channel is still to come (see _deliver).
+        self._echoes: deque[dict[str, Any]] = deque(maxlen=64)
         self._backlog: deque[dict[str, Any]] = deque()
         self._resync: str | None = "full"  # None, "light" or "full"
         self._reconnected = False
@@ -268,7 +279,8 @@ class Listener(Iterator[dict[str, Any]]):
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind in ("message", "smessage"):
-            self._deliver(_replies.document(message["data"]))
+            channel = _replies.text(message["channel"])
+            self._deliver(_replies.document(message["data"]), channel)
         elif kind in ("unsubscribe", "sunsubscribe"):
             channel = _replies.text(message["channel"])
             if channel in self._unsubscribing:
@@ -279,10 +291,16 @@ class Listener(Iterator[dict[str, Any]]):
 
     # -- handing out documents ---------------------------------------------
 
-    def _deliver(self, doc: dict[str, Any]) -> None:
+    def _deliver(self, doc: dict[str, Any], channel: str | None = None) -> None:
         kind = doc.get("type")
         room = doc.get("room")
         if kind != "message" or not isinstance(room, str):
+            if kind in _ABOUT_A_MEMBER and doc.get("user") == self.user and channel:
+                if self._echo(doc, channel):
+                    return
+                if kind in ("kick", "ban"):
+                    # Not a member any more: stop listening to the room.
+                    self._want("light", "removed")
             if kind == "mode":
                 self._want("light", "mode")
             elif kind == "dropped" and isinstance(room, str):
@@ -306,6 +324,26 @@ class Listener(Iterator[dict[str, Any]]):
             # is all there is.
             self._last[room] = msg_id
             self._emit(doc)
+
+    def _echo(self, doc: dict[str, Any], channel: str) -> bool:
+        """Whether ``doc``, an event about this user, was handed out already.
+
+        A broadcast room publishes such an event on its own channel, and
+        again on the user's channel (the module cannot tell whether the user
+        listens to the room's). Both come on one connection, the room's copy
+        first: one from a room's channel is remembered, and its copy on the
+        user's channel dropped. Without the room's copy (a fan-out room, or
+        a room this listener no longer listens to), the user's copy is the
+        one handed out.
+        """
+        if channel.startswith("chat:room:"):
+            self._echoes.append(doc)
+            return False
+        try:
+            self._echoes.remove(doc)
+        except ValueError:
+            return False
+        return True
 
     def _start_of(self, room: str, msg_id: int) -> int:
         """Where a room first seen live starts: the given start, else the
@@ -455,6 +493,7 @@ class Listener(Iterator[dict[str, Any]]):
         self._channels.clear()
         self._unsubscribing.clear()
         self._backlog.clear()
+        self._echoes.clear()
 
     def _teardown(self) -> None:
         self._teardown_pubsubs()

@@ -57,6 +57,17 @@ pub struct Cursor {
     pub mentions: u64,
 }
 
+/// How to create a room: [`Chat::create_with`]. `CreateOptions::default()`
+/// is a room without an owner, as [`Chat::create`] makes.
+#[derive(Clone, Debug, Default)]
+pub struct CreateOptions {
+    /// A registered user who becomes the room's first member, with the
+    /// role owner (`OWNER`): the room then has moderators.
+    pub owner: Option<String>,
+    /// Joined by invitation only (`PRIVATE`); needs an owner.
+    pub private: bool,
+}
+
 /// The chat operations of the redis-chat module, on one server or a
 /// cluster. Cheap to clone: clones share the connections.
 #[derive(Clone)]
@@ -125,9 +136,44 @@ impl Chat {
 
     /// Creates a room (`CHAT.CREATE`); not retried, as `register`.
     pub async fn create(&self, room: &str, title: &str) -> Result<()> {
-        self.query_once(redis::cmd("CHAT.CREATE").arg(room).arg(title))
+        self.create_with(room, title, &CreateOptions::default())
             .await
-            .map(drop)
+    }
+
+    /// Creates a room with an owner (`CHAT.CREATE room title OWNER user`),
+    /// private (`PRIVATE`, which needs an owner) or not; not retried.
+    ///
+    /// In a cluster, steps as for [`join`](Self::join): `CHAT.LIST-ROOM
+    /// owner room` (the owner's key may be in another slot, and a member is
+    /// never unlisted), `CHAT.CREATE`, `CHAT.LIST-ROOM owner room` again.
+    /// When the module refuses the room (the id is taken, ...), the listing
+    /// goes again unless the owner is a member of a room of that id.
+    pub async fn create_with(
+        &self,
+        room: &str,
+        title: &str,
+        options: &CreateOptions,
+    ) -> Result<()> {
+        let mut c = redis::cmd("CHAT.CREATE");
+        c.arg(room).arg(title);
+        if let Some(owner) = &options.owner {
+            c.arg("OWNER").arg(owner);
+        }
+        if options.private {
+            c.arg("PRIVATE");
+        }
+        let owner = match &options.owner {
+            Some(owner) if self.is_cluster() => owner,
+            _ => return self.query_once(&c).await.map(drop),
+        };
+        self.list(owner, room).await?;
+        if let Err(e) = self.query_once(&c).await {
+            if e.is_refused() && matches!(self.cursor(room, owner).await, Ok(None)) {
+                let _ = self.unlist(owner, room, None).await;
+            }
+            return Err(e);
+        }
+        self.list(owner, room).await
     }
 
     /// Makes `user` a member of `room`; joining again changes nothing.
@@ -136,8 +182,10 @@ impl Chat {
     /// a member unlisted), `CHAT.SUBSCRIBE room user`, `CHAT.LIST-ROOM user
     /// room` again (a concurrent repair may have removed the first listing
     /// while the membership was not there yet). When the module refuses
-    /// the subscription (`no such room`, a full room, ...), the listing the
-    /// first step made goes again, and the refusal is returned.
+    /// the subscription (`no such room`, a full room, `NOINVITE` from a
+    /// private room without an invitation, `BANNED`, ...), the listing the
+    /// first step made goes again, and the refusal is returned. A private
+    /// room's invitation ([`invite`](Self::invite)) is taken up here.
     pub async fn join(&self, room: &str, user: &str) -> Result<()> {
         self.list(user, room).await?;
         let subscribed = self
@@ -480,7 +528,12 @@ impl Chat {
     /// when there was none, or the module kept it (younger than asked, or
     /// the user is a member of a room of their slot: a join won the race,
     /// as it should), or the user is gone.
-    async fn unlist(&self, user: &str, room: &str, age: Option<Duration>) -> Result<bool> {
+    pub(crate) async fn unlist(
+        &self,
+        user: &str,
+        room: &str,
+        age: Option<Duration>,
+    ) -> Result<bool> {
         let ms = age.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         self.unlist_with(user, room, ms.map(|ms| ("IF-OLDER-THAN-MS", ms)))
             .await

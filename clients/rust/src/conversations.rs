@@ -93,7 +93,10 @@ impl Chat {
 
     // -- pins ----------------------------------------------------------------
 
-    /// Pins message `id` (`CHAT.PIN`; any member may, 50 pins per room).
+    /// Pins message `id` (`CHAT.PIN`; 50 pins per room). Any member may,
+    /// except in a room with an owner: there owners and admins only
+    /// (`NOPERM`, [`Refusal::NoPermission`](crate::Refusal::NoPermission)
+    /// otherwise), for [`unpin`](Self::unpin) too.
     pub async fn pin(&self, room: &str, user: &str, id: u64) -> Result<()> {
         self.query(redis::cmd("CHAT.PIN").arg(room).arg(user).arg(id))
             .await

@@ -6,8 +6,15 @@
 //! is not the module's answer (a connection that broke, a cluster that kept
 //! redirecting after every retry) is [`Error::Redis`]. A send has two more
 //! outcomes of its own, [`Error::NotReplicated`] and [`Error::SendFailed`].
+//!
+//! A room's rules refuse with codes of their own (`NOPERM`, `NOINVITE`,
+//! `BANNED`, `MUTED`, `SLOWMODE`, `RATELIMIT`): still [`Error::Refused`],
+//! so a match on the code and message keeps working, and
+//! [`Error::refusal`] tells them apart as a [`Refusal`], with what their
+//! words say (until when, in how many milliseconds).
 
 use std::fmt;
+use std::time::Duration;
 
 use redis::{ErrorKind, RedisError, RetryMethod, ServerErrorKind};
 
@@ -43,6 +50,91 @@ pub enum Error {
     },
 }
 
+/// A refusal by a room's rules (or the send rate limit), from
+/// [`Error::refusal`]: one variant per error code, with what the module's
+/// words say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// `NOPERM`: the actor's role does not allow the action (only owners
+    /// and admins moderate, nobody acts on an equal or higher role), or,
+    /// with ACL identities, the connection's user may not act as the user
+    /// named.
+    NoPermission,
+    /// `NOINVITE`: the room is private and the user has no invitation
+    /// ([`Chat::invite`](crate::Chat::invite)).
+    NoInvite,
+    /// `BANNED`: the user is banned from the room (joining and invitations
+    /// are refused) until `until` (unix ms), or until unbanned (None).
+    Banned { until: Option<u64> },
+    /// `MUTED`: the member is muted in the room (sends, reactions and edits
+    /// are refused) until `until` (unix ms), or until unmuted (None).
+    Muted { until: Option<u64> },
+    /// `SLOWMODE`: the room lets a member send one message every so many
+    /// seconds; the member may send again in `retry_after_ms`.
+    SlowMode { retry_after_ms: u64 },
+    /// `RATELIMIT`: the sender went over the server's `chat.send-rate`
+    /// (messages per second, every room); retry in `retry_after_ms`.
+    RateLimited { retry_after_ms: u64 },
+}
+
+impl Refusal {
+    /// The refusal an error reply's code and message say; None for other
+    /// codes (`ERR`, ...).
+    pub fn parse(code: &str, message: &str) -> Option<Refusal> {
+        Some(match code {
+            "NOPERM" => Refusal::NoPermission,
+            "NOINVITE" => Refusal::NoInvite,
+            "BANNED" => Refusal::Banned {
+                until: number_after(message, " until "),
+            },
+            "MUTED" => Refusal::Muted {
+                until: number_after(message, " until "),
+            },
+            "SLOWMODE" => Refusal::SlowMode {
+                retry_after_ms: number_after(message, "may send again in ").unwrap_or(0),
+            },
+            "RATELIMIT" => Refusal::RateLimited {
+                retry_after_ms: number_after(message, "retry in ").unwrap_or(0),
+            },
+            _ => return None,
+        })
+    }
+
+    /// The error code: `NOPERM`, `NOINVITE`, `BANNED`, `MUTED`, `SLOWMODE`
+    /// or `RATELIMIT`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::NoPermission => "NOPERM",
+            Refusal::NoInvite => "NOINVITE",
+            Refusal::Banned { .. } => "BANNED",
+            Refusal::Muted { .. } => "MUTED",
+            Refusal::SlowMode { .. } => "SLOWMODE",
+            Refusal::RateLimited { .. } => "RATELIMIT",
+        }
+    }
+
+    /// How long to wait before sending again, for a refusal that ends by
+    /// itself soon (`SLOWMODE`, `RATELIMIT`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Refusal::SlowMode { retry_after_ms } | Refusal::RateLimited { retry_after_ms } => {
+                Some(Duration::from_millis(*retry_after_ms))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The number right after the first `marker` in `text` ("until 1764583200000
+/// (...)" -> 1764583200000; "until CHAT.UNBAN" -> None).
+fn number_after(text: &str, marker: &str) -> Option<u64> {
+    let rest = &text[text.find(marker)? + marker.len()..];
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..digits].parse().ok()
+}
+
 /// The result of a chat operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -76,6 +168,26 @@ impl Error {
     /// a broken connection or a cluster that did not settle.
     pub fn is_refused(&self) -> bool {
         matches!(self, Error::Refused { .. })
+    }
+
+    /// The refusal by a room's rules (or the send rate limit) this is, if
+    /// it is one: `NOPERM`, `NOINVITE`, `BANNED`, `MUTED`, `SLOWMODE` or
+    /// `RATELIMIT`.
+    ///
+    /// ```
+    /// # use redis_chat_client::{Error, Refusal};
+    /// let e = Error::Refused {
+    ///     code: "SLOWMODE".into(),
+    ///     message: "room r allows a member one message every 10 seconds; \
+    ///               bob may send again in 9986 ms".into(),
+    /// };
+    /// assert_eq!(e.refusal(), Some(Refusal::SlowMode { retry_after_ms: 9986 }));
+    /// ```
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            Error::Refused { code, message } => Refusal::parse(code, message),
+            _ => None,
+        }
     }
 
     pub(crate) fn reply(what: &str, got: &redis::Value) -> Error {
@@ -168,4 +280,84 @@ pub(crate) fn is_transient(e: &RedisError) -> bool {
 /// broken or timed-out connection. A send retried after this is uncertain.
 pub(crate) fn is_lost(e: &RedisError) -> bool {
     e.is_io_error() || e.is_timeout() || e.is_connection_dropped()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(code: &str, message: &str) -> Error {
+        Error::Refused {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn refusals_by_code_with_their_numbers() {
+        let cases = [
+            (
+                "MUTED",
+                "bob is muted in room r until 1764583200000 (30 seconds from now)",
+                Refusal::Muted {
+                    until: Some(1764583200000),
+                },
+            ),
+            (
+                "MUTED",
+                "bob is muted in room r until CHAT.UNMUTE",
+                Refusal::Muted { until: None },
+            ),
+            (
+                "BANNED",
+                "bob is banned from room r until 31500 (31 seconds from now)",
+                Refusal::Banned { until: Some(31500) },
+            ),
+            (
+                "BANNED",
+                "bob is banned from room r until CHAT.UNBAN",
+                Refusal::Banned { until: None },
+            ),
+            (
+                "NOINVITE",
+                "room r is private: bob needs an invitation from an owner or admin (CHAT.INVITE)",
+                Refusal::NoInvite,
+            ),
+            (
+                "NOPERM",
+                "only the room's owners and admins may kick; bob is a member",
+                Refusal::NoPermission,
+            ),
+            (
+                "SLOWMODE",
+                "room r allows a member one message every 10 seconds; bob may send again in 9986 ms",
+                Refusal::SlowMode {
+                    retry_after_ms: 9986,
+                },
+            ),
+            (
+                "RATELIMIT",
+                "bob may send 1 messages per second (burst 1, chat.send-rate); retry in 981 ms",
+                Refusal::RateLimited {
+                    retry_after_ms: 981,
+                },
+            ),
+        ];
+        for (code, message, want) in cases {
+            let e = refused(code, message);
+            assert_eq!(e.refusal(), Some(want), "{e}");
+            assert_eq!(want.code(), code);
+            assert!(e.has_code(code) && e.is_refused());
+            assert_eq!(e.to_string(), format!("{code} {message}"));
+        }
+        assert_eq!(
+            refused("RATELIMIT", "retry in 981 ms")
+                .refusal()
+                .and_then(|r| r.retry_after()),
+            Some(Duration::from_millis(981))
+        );
+        assert_eq!(Refusal::NoInvite.retry_after(), None);
+        assert_eq!(refused("ERR", "no such room").refusal(), None);
+        assert_eq!(Error::Usage("x".into()).refusal(), None);
+    }
 }

@@ -45,20 +45,29 @@
 //! [`Chat::reactions`], [`Chat::pin`], [`Chat::pins`] and
 //! [`Chat::mentions`] read and change them; [`Chat::fetch`] and
 //! [`Chat::ack`] read the inbox.
+//!
+//! Moderation: [`Chat::create_with`] makes a room with an owner, private
+//! or not ([`CreateOptions`]); [`Chat::role`], [`Chat::members_with_roles`],
+//! [`Chat::invite`], [`Chat::invites`], [`Chat::kick`], [`Chat::ban`],
+//! [`Chat::unban`], [`Chat::mute`], [`Chat::unmute`] and
+//! [`Chat::slowmode`] moderate it; [`Error::refusal`] tells a room's
+//! refusals apart ([`Refusal`]: `NOPERM`, `NOINVITE`, `BANNED`, `MUTED`,
+//! `SLOWMODE`, `RATELIMIT`).
 
 mod backend;
 mod chat;
 mod conversations;
 mod error;
 mod listen;
+mod moderation;
 mod reply;
 mod send;
 mod settings;
 mod slot;
 mod subscriptions;
 
-pub use chat::{Chat, Cursor, Target};
-pub use error::{Error, Result};
+pub use chat::{Chat, CreateOptions, Cursor, Target};
+pub use error::{Error, Refusal, Result};
 pub use listen::{ListenOptions, ListenStats, Listener, ListenerHandle};
 pub use send::SendOptions;
 pub use settings::Settings;

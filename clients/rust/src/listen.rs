@@ -24,7 +24,7 @@
 //! the user online (`CHAT.ONLINE ... TTL`), so that fan-out rooms publish
 //! to it instead of filling the inbox.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -40,6 +40,13 @@ use crate::chat::Chat;
 use crate::error::{Error, Result};
 use crate::reply;
 use crate::subscriptions::{Push, Subscriptions};
+
+/// Events about one member that a broadcast room publishes on its channel
+/// and also on that member's own channel (see `State::echo`).
+const ABOUT_A_MEMBER: [&str; 6] = ["role", "kick", "ban", "unban", "mute", "unmute"];
+
+/// How many of those a listener remembers, waiting for their second copy.
+const ECHOES: usize = 64;
 
 /// How a listener behaves; `ListenOptions::default()` is what most apps
 /// want.
@@ -100,11 +107,15 @@ pub struct ListenStats {
 ///
 /// Messages (`"type": "message"`) come in ascending id order within each
 /// room, none skipped and none twice; events (`read`, `typing`, `edit`,
-/// `delete`, `dropped`, `mode`, `reaction`, `pin`, `unpin`, `mention`, and
-/// any type the module adds later) are passed on as they arrive. A
-/// `mention` (a broadcast room's message that mentions the user) comes on
-/// the user's own channel; in a fan-out room the message itself comes,
-/// with its `mentions`.
+/// `delete`, `dropped`, `mode`, `reaction`, `pin`, `unpin`, `mention`, the
+/// moderation events `role`, `kick`, `ban`, `unban`, `mute`, `unmute`,
+/// `slowmode` and `invite`, and any type the module adds later) are passed
+/// on as they arrive, once each. A `mention` (a broadcast room's message
+/// that mentions the user) comes on the user's own channel; in a fan-out
+/// room the message itself comes, with its `mentions`. An `invite` comes
+/// on the user's own channel (in a cluster, only from a room in the user's
+/// slot). After a `kick` or `ban` of the user, the listener reads its
+/// channels and rooms again, so the room's messages stop.
 ///
 /// Where retention removed messages the listener had not handed out yet
 /// (it was away for more than `chat.history-max` messages, or longer than
@@ -166,6 +177,7 @@ impl Listener {
             last: BTreeMap::new(),
             started: false,
             subs: Subscriptions::new(),
+            echoes: VecDeque::new(),
             stats: stats.clone(),
             want: None,
             retry_at: None,
@@ -241,6 +253,9 @@ struct State {
     /// Whether the first sync is done.
     started: bool,
     subs: Subscriptions,
+    /// Events about this user handed out from a room's channel, whose copy
+    /// on the user's own channel is still to come.
+    echoes: VecDeque<Json>,
     stats: Arc<Mutex<ListenStats>>,
     /// The sync wanted before reading on; a full one wins over a light one.
     want: Option<Sync>,
@@ -372,6 +387,7 @@ impl State {
         });
         if full {
             self.subs = Subscriptions::new();
+            self.echoes.clear();
             self.chat.backend.slots_changed();
         }
         let reply = self
@@ -446,8 +462,8 @@ impl State {
 
     async fn on_push(&mut self, push: redis::PushInfo) -> Result<()> {
         match self.subs.classify(push) {
-            Push::Payload(bytes) => match reply::document(&bytes) {
-                Ok(doc) => self.deliver(doc).await,
+            Push::Payload { channel, payload } => match reply::document(&payload) {
+                Ok(doc) => self.deliver(doc, &channel).await,
                 // Not from the module: nothing to hand out.
                 Err(_) => Ok(()),
             },
@@ -459,11 +475,21 @@ impl State {
         }
     }
 
-    async fn deliver(&mut self, doc: Json) -> Result<()> {
+    async fn deliver(&mut self, doc: Json, channel: &[u8]) -> Result<()> {
         let kind = doc.get("type").and_then(Json::as_str).unwrap_or_default();
         let room = doc.get("room").and_then(Json::as_str).map(str::to_string);
         let (Some(room), Some(id), "message") = (room.clone(), reply::message_id(&doc), kind)
         else {
+            let about_me = doc.get("user").and_then(Json::as_str) == Some(self.user.as_str());
+            if about_me && ABOUT_A_MEMBER.contains(&kind) {
+                if self.echo(&doc, channel) {
+                    return Ok(());
+                }
+                if kind == "kick" || kind == "ban" {
+                    // Not a member any more: stop listening to the room.
+                    self.wish(Sync::Light);
+                }
+            }
             match (kind, room) {
                 // The room's channel changed: listen where CHAT.CHANNELS
                 // says now, and catch up.
@@ -495,6 +521,32 @@ impl State {
             self.count(|_| {});
         }
         Ok(())
+    }
+
+    /// Whether `doc`, an event about this user, was handed out already.
+    ///
+    /// A broadcast room publishes such an event on its own channel, and
+    /// again on the user's channel (the module cannot tell whether the user
+    /// listens to the room's). Both come on one connection, the room's copy
+    /// first: one from a room's channel is remembered, and its copy on the
+    /// user's channel dropped. Without the room's copy (a fan-out room, or
+    /// a room this listener no longer listens to), the user's copy is the
+    /// one handed out.
+    fn echo(&mut self, doc: &Json, channel: &[u8]) -> bool {
+        if channel.starts_with(b"chat:room:") {
+            if self.echoes.len() == ECHOES {
+                self.echoes.pop_front();
+            }
+            self.echoes.push_back(doc.clone());
+            return false;
+        }
+        match self.echoes.iter().position(|seen| seen == doc) {
+            Some(i) => {
+                self.echoes.remove(i);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Where a room first seen live starts: the given start, else (with

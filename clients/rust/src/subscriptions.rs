@@ -29,8 +29,9 @@ fn undo(verb: &str) -> &'static str {
 
 /// What a push from a subscription means to the listener.
 pub(crate) enum Push {
-    /// A published document (the payload, not yet decoded).
-    Payload(Vec<u8>),
+    /// A published document (the payload, not yet decoded), and the
+    /// channel it came on.
+    Payload { channel: Vec<u8>, payload: Vec<u8> },
     /// The server ended a subscription the listener did not end: its slot
     /// moved to another node.
     Dropped,
@@ -120,10 +121,15 @@ impl Subscriptions {
     /// What a push means.
     pub fn classify(&mut self, push: PushInfo) -> Push {
         match push.kind {
-            PushKind::Message | PushKind::SMessage => match push.data.into_iter().nth(1) {
-                Some(Value::BulkString(payload)) => Push::Payload(payload),
-                _ => Push::Nothing,
-            },
+            PushKind::Message | PushKind::SMessage => {
+                let mut data = push.data.into_iter();
+                match (data.next(), data.next()) {
+                    (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) => {
+                        Push::Payload { channel, payload }
+                    }
+                    _ => Push::Nothing,
+                }
+            }
             PushKind::Unsubscribe | PushKind::SUnsubscribe => {
                 let channel = push.data.into_iter().next().map(reply::string);
                 match channel {

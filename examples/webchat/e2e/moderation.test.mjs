@@ -1,6 +1,7 @@
 // The browser test of moderation: a private room and its owner, an
 // invitation seen live, roles, a mute, slow mode, a send rate, a
-// moderator's delete, a kick and a ban, between Oscar (the owner), Penny
+// moderator's delete, a kick and a ban, and the panel's lists of bans,
+// mutes and invitations from CHAT.MODERATION after a reload, between Oscar (the owner), Penny
 // (made an admin) and Quinn (a member), each in a browser context of their
 // own. webchat.test.mjs imports this file, so scripts/test runs it on one
 // server and on a cluster with the others; alone:
@@ -28,6 +29,30 @@ async function membersPanel(page) {
   if (await page.isVisible('#members')) await page.click('#members-open');
   await page.click('#members-open');
   await page.waitForSelector('#members:not([hidden])');
+}
+
+// Reloads a page, which reopens the room it had open.
+async function reload(page, room) {
+  await page.reload();
+  await page.waitForSelector('body[data-synced="true"]');
+  await page.waitForSelector(`#rooms button.active[data-room="${room}"]`);
+}
+
+// CHAT.MODERATION's lists, user -> value, from redis-cli --raw's lines
+// (a nil, until lifted, prints no line: such an entry is not told apart).
+function moderationOf(room) {
+  const lines = cliLines('CHAT.MODERATION', room);
+  const at = (name) => lines.indexOf(name);
+  const list = (name, next) => {
+    const items = lines.slice(at(name) + 1, next ? at(next) : lines.length);
+    return Object.fromEntries(items.flatMap((x, i) => (i % 2 ? [] : [[x, items[i + 1]]])));
+  };
+  return { invites: list('invites', 'bans'), mutes: list('mutes'), bansLines: lines.slice(at('bans') + 1, at('mutes')) };
+}
+
+// The end a tag of the members panel shows, in its data-until ('' until lifted).
+function endOf(page, selector) {
+  return page.$eval(selector, (e) => e.dataset.until).catch(() => null);
 }
 
 // Clicks a kick or ban button twice: the second click confirms.
@@ -164,6 +189,19 @@ test('moderation: a private room, an invitation, roles, a mute, slow mode, a kic
   assert.match(await q.getAttribute('#text', 'placeholder'), /^You are muted in this room until /);
   await until('oscar\'s page to offer Unmute', () => o.$(`${row('quinn')} button.unmute`));
   await shot(q, '22-muted');
+  // Reloaded, Oscar's page has seen no mute happen: the panel lists it
+  // from CHAT.MODERATION, with the module's end, and offers Unmute.
+  const { mutes } = moderationOf('den');
+  assert.deepEqual(Object.keys(mutes), ['quinn']);
+  const muteEnd = Number(mutes.quinn);
+  assert.ok(Math.abs(muteEnd - (Date.now() + 600_000)) < 60_000, `a mute of 10 minutes ends at ${muteEnd}`);
+  await reload(o, 'den');
+  await membersPanel(o);
+  await until('the mute\'s end in oscar\'s reloaded panel', async () => (await endOf(o, `${row('quinn')} .tag`)) === String(muteEnd));
+  assert.equal(await textOf(o, `${row('quinn')} .tag`), await o.evaluate((t) => `muted until ${formatTime(t)}`, muteEnd));
+  assert.ok(await o.$(`${row('quinn')} button.unmute`), 'Unmute offered after the reload');
+  assert.ok(!(await o.isVisible('#muted-box')), 'a muted member shows in the member list only');
+  await shot(o, '22b-mute-after-reload');
   // A page that does not know of the mute (reloaded) sends: the module
   // refuses, and the page says so in words and turns the composer off.
   await q.reload();
@@ -239,8 +277,17 @@ test('moderation: a private room, an invitation, roles, a mute, slow mode, a kic
   // Oscar's Unban lifts it.
   await p.fill('#invite-user', 'quinn');
   await p.press('#invite-user', 'Enter');
-  await acceptInvitation(q, 'den');
+  // Oscar's panel lists Penny's invitation, which only the module told.
+  await until('the invitation in CHAT.MODERATION', () => moderationOf('den').invites.quinn);
   await membersPanel(o);
+  await until('the invitation in oscar\'s panel', async () =>
+    /^invited /.test(await textOf(o, '#invited-list li[data-user="quinn"] .tag')));
+  await shot(o, '26a-invited');
+  await acceptInvitation(q, 'den');
+  assert.deepEqual(moderationOf('den').invites, {}, 'the join took the invitation');
+  await membersPanel(o);
+  await until('quinn in oscar\'s member list', () => o.$(row('quinn')));
+  assert.ok(!(await o.isVisible('#invited-box')), 'no invitation waits');
   await o.selectOption('#mod-duration', '');
   await twice(o, `${row('quinn')} button.ban`);
   await until('the room to leave quinn\'s page again', async () => (await q.$('#rooms button[data-room="den"]')) === null);
@@ -251,8 +298,19 @@ test('moderation: a private room, an invitation, roles, a mute, slow mode, a kic
   await o.press('#invite-user', 'Enter');
   await notice(o, 'Quinn is banned from this room until an owner or admin lifts it.', 'the BANNED notice');
   await shot(o, '26-banned');
+  // Reloaded, Oscar's page still lists the ban (CHAT.MODERATION), until
+  // lifted, and lifts it from there.
+  assert.deepEqual(moderationOf('den').bansLines, ['quinn'], 'a ban until lifted has a nil end');
+  await reload(o, 'den');
+  await membersPanel(o);
+  await until('the ban in oscar\'s reloaded panel', async () =>
+    (await textOf(o, '#bans-list li[data-user="quinn"] .tag')) === 'banned until lifted');
+  assert.equal(await endOf(o, '#bans-list li[data-user="quinn"] .tag'), '');
+  assert.equal(await o.$(row('quinn')), null, 'a banned user is no member');
+  await shot(o, '27-ban-after-reload');
   await o.click('#bans-list li[data-user="quinn"] button.unban');
   await until('the ban to go from the panel', async () => !(await o.isVisible('#bans-box')));
+  assert.deepEqual(moderationOf('den').bansLines, [], 'the ban lifted');
   await o.fill('#invite-user', 'quinn');
   await o.press('#invite-user', 'Enter');
   await until('quinn\'s invitation', () => q.$('#invites li[data-room="den"]'));

@@ -3,7 +3,8 @@
 //! what (an owner or admin above the member's role) and refuses the rest
 //! with `NOPERM`; a refused send or join comes back with the module's code
 //! (`MUTED`, `SLOWMODE`, `RATELIMIT`, `NOINVITE`, `BANNED`), which the page
-//! turns into words.
+//! turns into words. An owner or admin who opens the members panel gets
+//! the bans, mutes and invitations in force from CHAT.MODERATION.
 //!
 //! The module tells a change to the room's members other than the one who
 //! made it; the user's own tabs hear of it from here, and so does the user
@@ -25,6 +26,9 @@ use crate::App;
 
 /// Invitations listed at sign-in, at most.
 const INVITES_MAX: usize = 100;
+/// Bans, mutes and waiting invitations sent to a moderator's page, at
+/// most of each; the page says how many more there are.
+const LISTED_MAX: usize = 200;
 
 impl Chat {
     /// Member -> role (`owner`, `admin` or `member`).
@@ -144,6 +148,61 @@ impl Chat {
             .map(|(room, at)| Ok((room, int(at)?)))
             .collect()
     }
+
+    /// CHAT.MODERATION: the room's privacy and slow mode, the invitations
+    /// waiting and the bans and mutes in force, as the page takes them.
+    pub async fn moderation(&self, room: &str) -> ChatResult<Json> {
+        let mut c = redis::cmd("CHAT.MODERATION");
+        c.arg(room);
+        moderation_view(self.run(&c).await?)
+    }
+}
+
+/// CHAT.MODERATION's map as JSON: `private` (bool), `slowmode` (seconds),
+/// `invites` (user -> unix ms), `bans` and `mutes` (user -> end in unix
+/// ms, or null until lifted), each of those three at most LISTED_MAX
+/// users (ascending), and `more`: how many each left out. The roles are
+/// not in it: CHAT.MEMBERS WITHROLES has them, with the members.
+fn moderation_view(reply: Value) -> ChatResult<Json> {
+    let mut fields = pairs(reply)?;
+    let mut take = |name: &str| fields.remove(name).unwrap_or(Value::Nil);
+    let flag = |v: Value| match v {
+        Value::Nil => Ok(0),
+        Value::Boolean(b) => Ok(i64::from(b)),
+        v => int(v),
+    };
+    let private = flag(take("private"))? == 1;
+    let slowmode = flag(take("slowmode"))?;
+    let mut more = serde_json::Map::new();
+    let mut list = |name: &str, v: Value| -> ChatResult<Json> {
+        let all = pairs(v)?;
+        more.insert(name.into(), json!(all.len().saturating_sub(LISTED_MAX)));
+        let mut out = serde_json::Map::new();
+        for (user, when) in all.into_iter().take(LISTED_MAX) {
+            let when = match when {
+                Value::Nil => Json::Null,
+                v => json!(int(v)?),
+            };
+            out.insert(user, when);
+        }
+        Ok(Json::Object(out))
+    };
+    let invites = list("invites", take("invites"))?;
+    let bans = list("bans", take("bans"))?;
+    let mutes = list("mutes", take("mutes"))?;
+    Ok(json!({
+        "private": private,
+        "slowmode": slowmode,
+        "invites": invites,
+        "bans": bans,
+        "mutes": mutes,
+        "more": more,
+    }))
+}
+
+/// Whether `user` is an owner or admin in a map of roles.
+fn moderates(roles: &Json, user: &str) -> bool {
+    matches!(roles[user].as_str(), Some("owner" | "admin"))
 }
 
 /// Joins `room`, making it first if there is none: with the user as its
@@ -241,7 +300,20 @@ pub async fn invites(chat: &Chat, me: &str) -> Json {
 pub async fn handle(app: &App, me: &str, op: Op) -> ChatResult<Json> {
     let chat = &app.chat;
     match op {
-        Op::Members { room } => Ok(json!({"roles": views::roles(chat, &room).await})),
+        Op::Members { room } => {
+            let roles = views::roles(chat, &room).await;
+            // Bans, mutes and invitations are for owners and admins only
+            // (the module, in trust mode, answers anyone).
+            let moderation = if moderates(&roles, me) {
+                chat.moderation(&room).await.unwrap_or_else(|e| {
+                    eprintln!("webchat: CHAT.MODERATION {room}: {e}");
+                    Json::Null
+                })
+            } else {
+                Json::Null
+            };
+            Ok(json!({"roles": roles, "moderation": moderation}))
+        }
         Op::Role { room, user, role } => {
             let role = role.to_ascii_lowercase();
             let changed = chat.set_role(&room, me, &user, &role).await?;
@@ -339,5 +411,82 @@ mod tests {
         assert!(soon >= now + 599_000 && soon <= now + 601_000);
         // A duration too long for the clock does not overflow.
         assert!(until(Some(u64::MAX)).is_u64());
+    }
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn a_moderators_view() {
+        // RESP2: a flat array of fields, the maps in it flat too.
+        let reply = Value::Array(vec![
+            bulk("private"),
+            Value::Int(1),
+            bulk("slowmode"),
+            Value::Int(30),
+            bulk("roles"),
+            Value::Array(vec![bulk("alice"), bulk("owner")]),
+            bulk("invites"),
+            Value::Array(vec![bulk("dan"), Value::Int(1_700_000_000_000)]),
+            bulk("bans"),
+            Value::Array(vec![
+                bulk("carol"),
+                Value::Nil,
+                bulk("eve"),
+                Value::Int(1_800_000_000_000),
+            ]),
+            bulk("mutes"),
+            Value::Array(vec![]),
+        ]);
+        let view = moderation_view(reply).unwrap();
+        assert_eq!(
+            view,
+            json!({
+                "private": true,
+                "slowmode": 30,
+                "invites": {"dan": 1_700_000_000_000_i64},
+                "bans": {"carol": null, "eve": 1_800_000_000_000_i64},
+                "mutes": {},
+                "more": {"invites": 0, "bans": 0, "mutes": 0},
+            })
+        );
+        // RESP3: maps; a room nobody moderates.
+        let reply = Value::Map(vec![
+            (bulk("private"), Value::Int(0)),
+            (bulk("slowmode"), Value::Int(0)),
+            (bulk("roles"), Value::Map(vec![])),
+            (bulk("invites"), Value::Map(vec![])),
+            (bulk("bans"), Value::Map(vec![])),
+            (
+                bulk("mutes"),
+                Value::Map(vec![(bulk("bob"), Value::Int(5))]),
+            ),
+        ]);
+        let view = moderation_view(reply).unwrap();
+        assert_eq!(view["private"], json!(false));
+        assert_eq!(view["mutes"], json!({"bob": 5}));
+        assert!(moderation_view(Value::Int(3)).is_err());
+    }
+
+    #[test]
+    fn long_lists_are_cut() {
+        let bans: Vec<Value> = (0..LISTED_MAX + 5)
+            .flat_map(|i| [bulk(&format!("u{i:04}")), Value::Nil])
+            .collect();
+        let view = moderation_view(Value::Array(vec![bulk("bans"), Value::Array(bans)])).unwrap();
+        assert_eq!(view["bans"].as_object().unwrap().len(), LISTED_MAX);
+        assert_eq!(view["more"]["bans"], json!(5));
+        assert_eq!(view["more"]["mutes"], json!(0));
+    }
+
+    #[test]
+    fn who_sees_the_lists() {
+        let roles = json!({"oscar": "owner", "penny": "admin", "quinn": "member"});
+        assert!(moderates(&roles, "oscar"));
+        assert!(moderates(&roles, "penny"));
+        assert!(!moderates(&roles, "quinn"));
+        assert!(!moderates(&roles, "nobody"));
+        assert!(!moderates(&Json::Null, "oscar"));
     }
 }

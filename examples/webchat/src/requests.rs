@@ -115,7 +115,8 @@ pub enum Op {
         room: String,
     },
     // Moderation (moderation.rs): the module decides who may.
-    /// The members of a room with their roles.
+    /// The members of a room with their roles; for its owners and admins
+    /// also the bans, mutes and invitations in force (CHAT.MODERATION).
     Members {
         room: String,
     },

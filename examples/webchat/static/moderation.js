@@ -1,8 +1,9 @@
 // Moderation on the page: rooms with an owner, each member's role, and
 // what owners and admins do to members (make admin or member, mute, kick,
-// ban, slow mode, invitations); the user's pending invitations; and the
-// module's refusals (MUTED, SLOWMODE, RATELIMIT, NOINVITE, BANNED,
-// NOPERM) in words. Loaded before app.js, whose state (S) and helpers
+// ban, slow mode, invitations), with the bans, mutes and invitations in
+// force (CHAT.MODERATION, for owners and admins); the user's pending
+// invitations; and the module's refusals (MUTED, SLOWMODE, RATELIMIT,
+// NOINVITE, BANNED, NOPERM) in words. Loaded before app.js, whose state (S) and helpers
 // these functions use when called. The module decides who may do what;
 // the page only offers what it would allow.
 'use strict';
@@ -11,6 +12,7 @@ const RANK = { member: 1, admin: 2, owner: 3 };
 const ROLE_NAMES = { member: 'a member', admin: 'an admin', owner: 'an owner' };
 // The codes of the module's refusals that the page says in its own words.
 const REFUSALS = ['MUTED', 'SLOWMODE', 'RATELIMIT', 'NOINVITE', 'BANNED', 'NOPERM'];
+const MOD_EVENTS = ['role', 'kick', 'ban', 'unban', 'mute', 'unmute', 'slowmode'];
 
 // What a room needs for moderation, added to the room's state.
 function modState() {
@@ -20,8 +22,13 @@ function modState() {
     owners: [],           // from CHAT.INFO: a room with none has no moderation
     roles: null,          // member -> role, read when the room is opened; null: not known
     muted: null,          // {until}: the user is muted here (until: unix ms, or null until lifted)
-    mutes: new Map(),     // member -> until: mutes the page saw happen
-    bans: new Map(),      // user -> until: bans the page saw happen
+    // The room's moderation in force, for its owners and admins: read when
+    // the members panel opens or refreshes, and changed by the events since.
+    mutes: new Map(),     // user -> until (unix ms, or null until lifted)
+    bans: new Map(),      // user -> until
+    invited: new Map(),   // user -> when invited (unix ms), not joined yet
+    modMore: null,        // {bans, mutes, invites}: how many the server left out
+    modSeq: 0,            // moderation changes seen: a list read before one is stale
     membersOpen: false,   // the members panel is shown
     armedMod: null,       // {user, what, until}: a kick or ban waiting for its second click
   };
@@ -173,6 +180,8 @@ function setMuted(r, muted) {
 // module or (the user's own actions, and the user they concern) from the
 // web server: each may come twice, and changes the page once.
 function modEvent(r, d) {
+  if (!MOD_EVENTS.includes(d.type)) return false;
+  r.modSeq += 1;
   if (typeof d.user === 'string' && !S.names.has(d.user)) askName(d.user);
   const by = d.by === S.user ? 'You' : displayName(d.by);
   switch (d.type) {
@@ -187,6 +196,7 @@ function modEvent(r, d) {
     case 'kick':
     case 'ban':
       if (d.type === 'ban') r.bans.set(d.user, d.until ?? null);
+      r.invited.delete(d.user);
       if (d.user === S.user) {
         removeRoom(r.id);
         showNotice(d.type === 'kick'
@@ -278,16 +288,43 @@ function renderInvites() {
 
 // ---------- the members panel ----------
 
+// The members with their roles and, for an owner or admin, the bans,
+// mutes and invitations in force.
 async function refreshMembers(r) {
+  const seq = r.modSeq;
   try {
     const data = await request('members', { room: r.id });
     if (data.roles) {
       r.roles = data.roles;
       for (const u of Object.keys(r.roles)) if (!S.names.has(u)) askName(u);
-      queueRender();
     }
+    // A list read before a change the page has seen since would undo it:
+    // the next refresh brings the change too.
+    if (data.moderation && r.modSeq === seq) setModeration(r, data.moderation);
+    queueRender();
   } catch (e) {
     if (!e.offline) toast(e.message);
+  }
+}
+
+// CHAT.MODERATION as the server sends it: what the module has in force
+// replaces what the page knew.
+function setModeration(r, m) {
+  const entries = (o) => Object.entries(o && typeof o === 'object' ? o : {});
+  const end = (v) => (typeof v === 'number' ? v : null);
+  if (typeof m.private === 'boolean') r.private = m.private;
+  if (typeof m.slowmode === 'number') r.slowmode = m.slowmode;
+  r.bans = new Map(entries(m.bans).map(([u, v]) => [u, end(v)]));
+  const mutes = entries(m.mutes).map(([u, v]) => [u, end(v)]);
+  r.mutes = new Map(mutes.filter(([u]) => u !== S.user));
+  // An admin muted by an owner: their own composer says so.
+  const mine = mutes.find(([u]) => u === S.user);
+  if (!mine) r.muted = null;
+  else if (!r.muted || r.muted.until !== mine[1]) setMuted(r, { until: mine[1] });
+  r.invited = new Map(entries(m.invites).filter(([, at]) => typeof at === 'number'));
+  r.modMore = m.more && typeof m.more === 'object' ? m.more : null;
+  for (const u of [...r.bans.keys(), ...r.mutes.keys(), ...r.invited.keys()]) {
+    if (!S.names.has(u)) askName(u);
   }
 }
 
@@ -336,20 +373,39 @@ function armedButton(r, user, what, label) {
   });
 }
 
+// A ban's or mute's end as a tag ("banned until 14:05"), with the end in
+// data-until (empty: until lifted).
+function endTag(what, until) {
+  const tag = el('span', 'tag', `${what} ${untilShort(until)}`);
+  tag.dataset.until = until == null ? '' : String(until);
+  return tag;
+}
+
+// The bans or mutes of a map still in force, by user.
+function inForce(map) {
+  const now = Date.now();
+  return [...map].filter(([, until]) => until == null || until > now)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function isMuted(r, user) {
+  return r.mutes.has(user) && inForce([[user, r.mutes.get(user)]]).length > 0;
+}
+
 function memberRow(r, user) {
   const role = roleOf(r, user);
   const li = el('li', 'member');
   li.dataset.user = user;
   li.append(el('span', 'name', user === S.user ? displayName(user) + ' (you)' : displayName(user)),
     el('span', 'role ' + role, role));
-  if (r.mutes.has(user)) li.append(el('span', 'tag', 'muted ' + untilShort(r.mutes.get(user))));
+  if (isMuted(r, user)) li.append(endTag('muted', r.mutes.get(user)));
   const actions = el('span', 'member-actions');
   if (mayChangeRole(r, user)) {
     if (role !== 'admin') actions.append(button('make-admin', 'Make admin', () => moderate(r, 'role', { user, role: 'admin' })));
     if (role !== 'member') actions.append(button('make-member', 'Make member', () => moderate(r, 'role', { user, role: 'member' })));
   }
   if (outranks(r, user)) {
-    actions.append(r.mutes.has(user)
+    actions.append(isMuted(r, user)
       ? button('unmute', 'Unmute', () => moderate(r, 'unmute', { user }))
       : button('mute', 'Mute', () => moderate(r, 'mute', { user, ...chosenDuration() })));
     actions.append(armedButton(r, user, 'kick', 'Kick'), armedButton(r, user, 'ban', 'Ban'));
@@ -362,27 +418,47 @@ function memberRow(r, user) {
 // not replaced under the pointer by every message that arrives.
 let membersDrawn = '';
 
+// One of the lists under the moderation tools (banned, muted, invited):
+// hidden when empty; "and 5 more" where the server left some out.
+function renderModList(id, rows, more) {
+  const list = $(id + '-list');
+  list.replaceChildren(...rows);
+  if (more > 0) list.append(el('li', 'hint', `and ${more} more`));
+  $(id + '-box').hidden = !list.children.length;
+}
+
+function userRow(user, ...parts) {
+  const li = el('li', 'member');
+  li.dataset.user = user;
+  li.append(el('span', 'name', displayName(user)), ...parts);
+  return li;
+}
+
 function renderMembers(r) {
   const members = Object.keys(r.roles || r.reads || {}).sort();
+  const listed = new Set(members);
   const mod = canModerate(r);
   const a = r.armedMod && r.armedMod.until > Date.now() ? r.armedMod : null;
+  const bans = inForce(r.bans);
+  const mutes = inForce(r.mutes);
+  // Those the member list does not show: left, or in a room too big to list.
+  const mutedOthers = mutes.filter(([u]) => !listed.has(u));
+  const invited = [...r.invited].filter(([u]) => !listed.has(u)).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+  const names = (list) => list.map(([u, v]) => [u, v, displayName(u)]);
   const key = JSON.stringify([r.id, S.user, mod, members.map((u) => [u, roleOf(r, u), displayName(u)]),
-    [...r.mutes], [...r.bans], a && [a.user, a.what]]);
+    mutes, names(bans), names(mutedOthers), names(invited), r.modMore, a && [a.user, a.what]]);
   if (key === membersDrawn) return;
   membersDrawn = key;
   const list = $('members-list');
   list.replaceChildren(...members.map((u) => memberRow(r, u)));
   if (!members.length) list.append(el('li', 'hint', `${r.members} members`));
-  const bans = $('bans-list');
-  bans.replaceChildren();
-  for (const [user, until] of [...r.bans].sort()) {
-    const li = el('li', 'member');
-    li.dataset.user = user;
-    li.append(el('span', 'name', displayName(user)), el('span', 'tag', 'banned ' + untilShort(until)),
-      button('unban', 'Unban', () => moderate(r, 'unban', { user })));
-    bans.append(li);
-  }
-  $('bans-box').hidden = !mod || !r.bans.size;
+  const more = r.modMore || {};
+  renderModList('bans', bans.map(([user, until]) => userRow(user, endTag('banned', until),
+    button('unban', 'Unban', () => moderate(r, 'unban', { user })))), more.bans);
+  renderModList('muted', mutedOthers.map(([user, until]) => userRow(user, endTag('muted', until),
+    button('unmute', 'Unmute', () => moderate(r, 'unmute', { user })))), more.mutes);
+  renderModList('invited', invited.map(([user, at]) => userRow(user, el('span', 'tag', 'invited ' + formatTime(at)))),
+    more.invites);
 }
 
 // The members button and panel, and the line above the composer that says
@@ -429,6 +505,9 @@ async function inviteUser(ev) {
   try {
     const res = await request('invite', { room: r.id, user });
     input.value = '';
+    r.modSeq += 1;
+    if (!r.invited.has(user)) r.invited.set(user, Date.now());
+    queueRender();
     toast(res.invited ? `Invited ${user}` : `${user} was invited already`);
   } catch (e) {
     refused(e);
