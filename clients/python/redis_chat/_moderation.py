@@ -173,3 +173,28 @@ class Moderation:
         admins, who are exempt). A send too soon raises ``SlowMode``, whose
         ``retry_after_ms`` says when the member may send again."""
         self._call("CHAT.SLOWMODE", room, actor, seconds)
+
+    def moderation(self, room: str) -> dict[str, Any]:
+        """A moderator's view of ``room`` (``CHAT.MODERATION``): ``private``
+        (bool), ``slowmode`` (seconds, 0 when off), ``roles`` (each member
+        above member with their role), ``invites`` (user -> unix ms), and
+        ``bans`` and ``mutes`` in force (user -> end in unix ms, or None
+        until lifted)."""
+        fields = _replies.mapping(self._call("CHAT.MODERATION", room))
+
+        def ends(value: Any) -> dict[str, int | None]:
+            return {
+                user: None if end is None else _replies.integer(end)
+                for user, end in _replies.mapping(value).items()
+            }
+
+        return {
+            "private": _replies.integer(fields.get("private", 0)) == 1,
+            "slowmode": _replies.integer(fields.get("slowmode", 0)),
+            "roles": {u: _replies.text(r) for u, r in _replies.mapping(fields.get("roles")).items()},
+            "invites": {
+                u: _replies.integer(at) for u, at in _replies.mapping(fields.get("invites")).items()
+            },
+            "bans": ends(fields.get("bans")),
+            "mutes": ends(fields.get("mutes")),
+        }

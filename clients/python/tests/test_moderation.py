@@ -276,6 +276,9 @@ def test_mute_and_slow_mode(chat: Chat, ids) -> None:
     with pytest.raises(Muted) as caught:
         chat.send(room, bob, "still?")
     assert caught.value.until is None and "until CHAT.UNMUTE" in str(caught.value)
+    view = chat.moderation(room)
+    assert view["mutes"] == {bob: None} and view["bans"] == {}
+    assert view["roles"] == {alice: "owner"} and view["private"] is False
     chat.leave(room, bob)
     chat.join(room, bob)
     with pytest.raises(Muted):  # a mute outlasts leaving
@@ -284,6 +287,7 @@ def test_mute_and_slow_mode(chat: Chat, ids) -> None:
 
     chat.slowmode(room, alice, 10)
     assert int(info(chat, room)["slowmode"]) == 10
+    assert chat.moderation(room)["slowmode"] == 10
     chat.send(room, carol, "one")
     with pytest.raises(SlowMode, match="one message every 10 seconds") as slowed:
         chat.send(room, carol, "two")

@@ -69,6 +69,7 @@ mod subscriptions;
 pub use chat::{Chat, CreateOptions, Cursor, Target};
 pub use error::{Error, Refusal, Result};
 pub use listen::{ListenOptions, ListenStats, Listener, ListenerHandle};
+pub use moderation::RoomModeration;
 pub use send::SendOptions;
 pub use settings::Settings;
 pub use slot::slot;

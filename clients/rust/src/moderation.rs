@@ -199,6 +199,58 @@ impl Chat {
         .await
         .map(drop)
     }
+
+    /// A moderator's view of `room` (`CHAT.MODERATION`): privacy, slow
+    /// mode, the roles above member, the invitations waiting, and the bans
+    /// and mutes in force with their ends.
+    pub async fn moderation(&self, room: &str) -> Result<RoomModeration> {
+        let v = self.query(redis::cmd("CHAT.MODERATION").arg(room)).await?;
+        let mut fields = reply::map(v)?;
+        let mut take = |name: &str| fields.remove(name).map_or(Ok(BTreeMap::new()), reply::map);
+        let ends = |entries: BTreeMap<String, redis::Value>| -> Result<_> {
+            entries
+                .into_iter()
+                .map(|(user, end)| match end {
+                    redis::Value::Nil => Ok((user, None)),
+                    end => Ok((user, Some(reply::count(end)?))),
+                })
+                .collect()
+        };
+        let roles = take("roles")?
+            .into_iter()
+            .map(|(u, r)| Ok((u, reply::string(r)?)))
+            .collect::<Result<_>>()?;
+        let invites = take("invites")?
+            .into_iter()
+            .map(|(u, at)| Ok((u, reply::count(at)?)))
+            .collect::<Result<_>>()?;
+        let (bans, mutes) = (ends(take("bans")?)?, ends(take("mutes")?)?);
+        Ok(RoomModeration {
+            private: reply::count_field_or_zero(&mut fields, "private")? == 1,
+            slowmode: reply::count_field_or_zero(&mut fields, "slowmode")?,
+            roles,
+            invites,
+            bans,
+            mutes,
+        })
+    }
+}
+
+/// What [`Chat::moderation`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomModeration {
+    /// Joined by invitation only.
+    pub private: bool,
+    /// Seconds between two messages of a member; 0 when off.
+    pub slowmode: u64,
+    /// Each member above `member` with their role.
+    pub roles: BTreeMap<String, String>,
+    /// Each invited user with when (unix ms).
+    pub invites: BTreeMap<String, u64>,
+    /// Each banned user with the end (unix ms), `None` until lifted.
+    pub bans: BTreeMap<String, Option<u64>>,
+    /// Each muted member with the end (unix ms), `None` until lifted.
+    pub mutes: BTreeMap<String, Option<u64>>,
 }
 
 /// `<command> <room> <actor> <user>`.

@@ -242,6 +242,13 @@ async fn moderation(setup: &Setup) {
     assert!(!chat.unban(room, alice, carol).await.unwrap());
     chat.join(room, carol).await.unwrap();
     chat.ban(room, alice, dave, None).await.unwrap(); // not a member
+    let view = chat.moderation(room).await.unwrap();
+    assert_eq!(view.bans, [(dave.to_string(), None)].into_iter().collect());
+    assert_eq!(
+        view.roles.get(alice.as_str()).map(String::as_str),
+        Some("owner")
+    );
+    assert!(view.mutes.is_empty() && !view.private);
     let e = chat.join(room, dave).await.unwrap_err();
     assert_eq!(e.refusal(), Some(Refusal::Banned { until: None }), "{e}");
     let e = chat.unban(room, carol, dave).await.unwrap_err();
@@ -251,6 +258,9 @@ async fn moderation(setup: &Setup) {
     // -- mutes and slow mode ---------------------------------------------------
     let msg = chat.send(room, alice, "hello", 0).await.unwrap();
     chat.mute(room, alice, carol, Some(30)).await.unwrap();
+    let view = chat.moderation(room).await.unwrap();
+    let end = view.mutes.get(carol.as_str()).copied().flatten();
+    assert!(end.is_some_and(|t| t > 1_700_000_000_000), "{view:?}");
     let e = chat.send(room, carol, "let me speak", 0).await.unwrap_err();
     assert!(
         matches!(e.refusal(), Some(Refusal::Muted { until: Some(_) })),
