@@ -528,6 +528,7 @@ def report(results, sizes, broadcast_sizes, rounds, out_dir, quick):
     sections ran) to out_dir, with a section for each section that ran."""
     import bench_capacity
     import bench_cluster
+    import bench_moderation
     import bench_talk
 
     lines = [
@@ -554,6 +555,7 @@ def report(results, sizes, broadcast_sizes, rounds, out_dir, quick):
         "rdb": lambda data: bench_capacity.rdb_lines(data, quick),
         "cluster": bench_cluster.cluster_lines,
         "conversation": bench_talk.conversation_lines,
+        "moderation": bench_moderation.moderation_lines,
     }
     for name, make in sections.items():
         if name in results:
@@ -618,7 +620,7 @@ def drain(port, channels):
 
 
 SECTIONS = ("send", "reads", "broadcast", "memory", "replication", "capacity", "things", "rdb", "cluster",
-            "conversation")
+            "conversation", "moderation")
 
 
 def main():
@@ -641,7 +643,9 @@ def main():
                              "per user, room, message and inbox copy against their targets; rdb: SAVE and "
                              "load of 1M messages against plain streams (the slowest); cluster: a send whose "
                              "room's members live on three nodes (callgrind) and sends/s per primary; "
-                             "conversation: a send with REPLY and three MENTIONs against a plain one. A "
+                             "conversation: a send with REPLY and three MENTIONs against a plain one; "
+                             "moderation: a send in a room with an owner, with slow mode on, with the rate "
+                             "limit on, and one refused by a mute, against a plain one. A "
                              "partial run writes "
                              "to target/bench unless --out says otherwise.")
     args = parser.parse_args()
@@ -660,6 +664,7 @@ def main():
     sys.modules.setdefault("bench", sys.modules[__name__])
     import bench_capacity
     import bench_cluster
+    import bench_moderation
     import bench_talk
 
     timings = []
@@ -691,6 +696,7 @@ def main():
         "rdb": lambda: bench_capacity.rdb(scale),
         "cluster": lambda: bench_cluster.cluster(scale, args.quick),
         "conversation": lambda: bench_talk.conversation(1 if args.quick else max(rounds, 5), scale, args.quick),
+        "moderation": lambda: bench_moderation.moderation(1 if args.quick else max(rounds, 5), scale, args.quick),
     }
     for name, run in runs.items():
         if name in args.only:

@@ -147,6 +147,15 @@ def send_load(port, room, sender, n):
                     "CHAT.SEND", room, sender, bench.TEXT], capture_output=True, check=True)
 
 
+def info_mode(info):
+    """The `mode` field of a CHAT.INFO reply: a flat list of names and
+    values (other fields follow it), or a map."""
+    if isinstance(info, list):
+        info = dict(zip(*[iter(info)] * 2))
+    mode = info.get(b"mode", info.get("mode"))
+    return mode.decode() if isinstance(mode, bytes) else mode
+
+
 def instructions_per_send(n):
     """Callgrind's count per CHAT.SEND: a room of MEMBERS on one server, and
     the same room in a 3-node cluster with its members on all three."""
@@ -159,7 +168,7 @@ def instructions_per_send(n):
             room, sender = local_room(one.r, "solo")
             send_load(one.port, room, sender, 200)  # warm-up, not counted
             result[name] = one.instructions(lambda: send_load(one.port, room, sender, n)) / n
-            result[name + "_mode"] = one.r.execute_command("CHAT.INFO", room)[-1].decode()
+            result[name + "_mode"] = info_mode(one.r.execute_command("CHAT.INFO", room))
         finally:
             one.stop()
     base = free_ports(3)
@@ -170,8 +179,7 @@ def instructions_per_send(n):
         room, sender = spread_room(rc, lambda k: owner(rc, k), ports[0], ports, "spread")
         send_load(ports[0], room, sender, 200)
         result["cluster"] = nodes[0].instructions(lambda: send_load(ports[0], room, sender, n)) / n
-        info = rc.execute_command("CHAT.INFO", room)
-        result["cluster_mode"] = info[-1].decode() if isinstance(info, list) else info["mode"]
+        result["cluster_mode"] = info_mode(rc.execute_command("CHAT.INFO", room))
         rc.close()
     finally:
         for node in nodes:

@@ -68,6 +68,48 @@ expect "OK" CHAT.UNREGISTER bob
 expect "OK" CHAT.DROP general
 expect "1" CHAT.UNLIST-ROOM alice general
 
+section "cluster: moderation across slots"
+# The owner and the member live in other slots than the room: the room
+# keeps the roles, invitation, mute and ban; the users' keys are not
+# opened, and CHAT.LIST-ROOM and CHAT.UNLIST-ROOM list the room for them.
+# Users of the room's slot get their invitations listed.
+expect "OK" CHAT.REGISTER ann "Ann"
+expect "OK" CHAT.REGISTER ben "Ben"
+expect "OK" CHAT.CREATE mod "Moderated" OWNER ann PRIVATE
+expect "1" CHAT.LIST-ROOM ann mod
+expect "NOINVITE room mod is private*" CHAT.SUBSCRIBE mod ben
+expect "1" CHAT.INVITE mod ann ben
+expect "" CHAT.INVITES ben # another slot's room
+expect_has "SSUBSCRIBE" CHAT.SUBSCRIBE mod ben
+expect "1" CHAT.LIST-ROOM ben mod
+expect $'ann\nowner\nben\nmember' CHAT.MEMBERS mod WITHROLES
+expect "1" CHAT.ROLE mod ann ben admin
+expect "OK" CHAT.MUTE mod ann ben SECONDS 60
+expect "MUTED ben is muted in room mod*" CHAT.SEND mod ben "Hi"
+expect "1" CHAT.UNMUTE mod ann ben
+expect "OK" CHAT.SLOWMODE mod ann 10
+expect "1" CHAT.SEND mod ben "Hi" # an admin: no slow mode
+expect "OK" CHAT.DELETE mod ann 1
+expect "OK" CHAT.KICK mod ann ben
+expect "OK" CHAT.BAN mod ann ben SECONDS 60
+expect "BANNED ben is banned from room mod*" CHAT.SUBSCRIBE mod ben
+expect "1" CHAT.UNBAN mod ann ben
+expect "1" CHAT.UNLIST-ROOM ben mod
+expect_has '"deleted_by":{"1":"ann"}' CHAT.DUMP mod
+expect $'private\n1\nslowmode\n10\nroles\nann\nowner\ninvites\n\nbans\n\nmutes' CHAT.MODERATION mod
+expect "OK" CHAT.REGISTER "{m}ann" "Ann"
+expect "OK" CHAT.REGISTER "{m}ben" "Ben"
+expect "OK" CHAT.CREATE "{m}room" "Room" OWNER "{m}ann"
+expect "1" CHAT.INVITE "{m}room" "{m}ann" "{m}ben"
+expect $'{m}room\n[0-9]*' CHAT.INVITES "{m}ben"
+expect_has "SSUBSCRIBE" CHAT.SUBSCRIBE "{m}room" "{m}ben"
+expect "" CHAT.INVITES "{m}ben"
+expect "OK" CHAT.BAN "{m}room" "{m}ann" "{m}ben"
+expect "{m}room" CHAT.ROOMS "{m}ann"
+expect "" CHAT.ROOMS "{m}ben"
+expect "OK" CHAT.DROP mod
+expect "1" CHAT.UNLIST-ROOM ann mod
+
 section "cluster: a slot on the move"
 expect "OK" CHAT.REGISTER "{t}alice" "Alice"
 expect "OK" CHAT.CREATE "{t}room" "Room"

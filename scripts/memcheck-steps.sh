@@ -294,6 +294,183 @@ key_gone() { [ "$(r EXISTS "$1")" = 0 ]; }
 wait_for "the key ephemeral to expire" key_gone ephemeral
 
 # ---------------------------------------------------------------------------
+# Moderation: a private room with an owner and an admin, invitations,
+# roles, mutes, slow mode, the send rate limit, kicks and bans, each with
+# its refusals; the events a member's app gets; and the data-type callbacks
+# of a room with rules and a user with invitations (DUMP and RESTORE,
+# COPY, RENAME, DEBUG RELOAD; the AOF rewrites below write them as
+# CHAT.RESTORE-VALUE). After the rewrites, moderation commands reach the
+# AOF as CHAT.AT, which DEBUG LOADAOF replays.
+
+section "moderation"
+batch <<'EOF'
+CHAT.REGISTER ann "Ann"
+CHAT.REGISTER ben "Ben"
+CHAT.REGISTER wal "Walter"
+CHAT.REGISTER yan "Yan"
+EOF
+expect "OK" CHAT.CREATE staff "Staff room" OWNER ann PRIVATE
+expect "OK" CHAT.CREATE club "Club" private owner ann # any order and case
+expect "ERR PRIVATE needs OWNER*" CHAT.CREATE lobby "Lobby" PRIVATE
+expect "ERR no such user" CHAT.CREATE lobby "Lobby" OWNER nobody
+expect "ERR syntax error*" CHAT.CREATE lobby "Lobby" OWNER
+expect "0" EXISTS lobby
+expect $'club\nstaff' CHAT.ROOMS ann
+run CHAT.INFO staff
+[[ $(field private) == 1 && $(field slowmode) == 0 && $(field owners) == ann ]] ||
+    fail "CHAT.INFO staff: $reply"
+expect "NOINVITE room staff is private: ben needs an invitation*" CHAT.SUBSCRIBE staff ben
+expect "1" CHAT.INVITE staff ann ben
+expect "0" CHAT.INVITE staff ann ben
+expect $'staff\n[0-9]*' CHAT.INVITES ben
+expect "ERR no such user" CHAT.INVITES nobody
+expect "ERR no such user" CHAT.INVITE staff ann nobody
+expect "chat:user:{ben}:push" CHAT.SUBSCRIBE staff ben
+expect "" CHAT.INVITES ben
+expect "ERR ben is already a member of the room" CHAT.INVITE staff ann ben
+expect "1" CHAT.ROLE staff ann ben admin
+expect "0" CHAT.ROLE staff ann ben ADMIN
+expect "NOPERM ben is an admin and may not change an owner's role*" CHAT.ROLE staff ben ann member
+expect "ERR ann is the room's last owner*" CHAT.ROLE staff ann ann member
+expect "ERR role must be owner, admin or member" CHAT.ROLE staff ann ben chief
+expect "ERR user is not a member of the room" CHAT.ROLE staff ann yan admin
+expect "ERR wrong number of arguments*" CHAT.ROLE staff ann ben
+
+# Walter's app listens on his push channel while he is online: his
+# invitation, then what happens to him, reaches it.
+in_background "$tmp/wal-push.out" SUBSCRIBE "chat:user:{wal}:push"
+wal_listener=$last_pid
+wal_listening() { [ "$(r PUBSUB NUMSUB "chat:user:{wal}:push" | tail -1)" = 1 ]; }
+wait_for "Walter's listener" wal_listening
+expect "OK" CHAT.ONLINE wal TTL 120
+expect "1" CHAT.INVITE staff ben wal
+expect "chat:user:{wal}:push" CHAT.SUBSCRIBE staff wal
+expect "NOPERM only the room's owners and admins may invite; wal is a member" CHAT.INVITE staff wal yan
+expect "ERR user is not a member of the room" CHAT.INVITE club ben yan
+expect $'ann\nowner\nben\nadmin\nwal\nmember' CHAT.MEMBERS staff WITHROLES
+expect "ERR syntax error*" CHAT.MEMBERS staff WITHROLES WITHREAD
+expect "1" CHAT.SEND staff wal "Who broke the build?"
+expect "OK" CHAT.MUTE staff ben wal SECONDS 600
+expect "MUTED wal is muted in room staff until * (600 seconds from now)" CHAT.SEND staff wal "Not me!"
+expect "MUTED wal is muted in room staff*" CHAT.REACT staff wal 1 "+1"
+expect "MUTED wal is muted in room staff*" CHAT.EDIT staff wal 1 "Who did?"
+expect "NOPERM only the room's owners and admins may mute; wal is a member" CHAT.MUTE staff wal ben
+expect "NOPERM ben may not mute ann, who is an owner*" CHAT.MUTE staff ben ann
+expect "ERR SECONDS must be an integer from 1 to 315360000, got '0'" CHAT.MUTE staff ben wal SECONDS 0
+expect "ERR user is not a member of the room" CHAT.MUTE staff ben yan
+expect "1" CHAT.UNMUTE staff ben wal
+expect "0" CHAT.UNMUTE staff ben wal
+expect "OK" CHAT.MUTE staff ann wal
+expect "MUTED wal is muted in room staff until CHAT.UNMUTE" CHAT.SEND staff wal "Still me"
+expect "1" CHAT.UNMUTE staff ann wal
+expect "ERR seconds must be an integer from 0 to 3600, got '5000'" CHAT.SLOWMODE staff ann 5000
+expect "NOPERM only the room's owners and admins may set slow mode; wal is a member" CHAT.SLOWMODE staff wal 5
+expect "OK" CHAT.SLOWMODE staff ann 30
+run CHAT.INFO staff
+[ "$(field slowmode)" = 30 ] || fail "CHAT.INFO staff after CHAT.SLOWMODE: $reply"
+expect "2" CHAT.SEND staff wal "Sorry, my bad"
+expect "SLOWMODE room staff allows a member one message every 30 seconds; wal may send again in * ms" \
+    CHAT.SEND staff wal "Fixing it now"
+expect "3" CHAT.SEND staff ben "Keep it civil" # owners and admins are exempt
+expect "4" CHAT.SEND staff ben "Run the tests before you push"
+expect "OK" CHAT.DELETE staff ben 1 # an admin deletes a member's message
+expect_has '"deleted_by":"ben"' CHAT.HISTORY staff
+expect "ERR only the author of a message may change it" CHAT.DELETE staff wal 3
+expect "NOPERM only the room's owners and admins may pin*" CHAT.PIN staff wal 2
+expect "OK" CHAT.PIN staff ben 2
+expect "OK" CHAT.SLOWMODE staff ann 0
+
+# The send rate limit: one message a second, a burst of one.
+# The two sends go on one connection, well within the second.
+expect "OK" CONFIG SET chat.send-rate 1
+batch --errors-ok <<'EOF'
+CHAT.SEND staff wal "One"
+CHAT.SEND staff wal "Two"
+EOF
+[[ $reply == $'5\nRATELIMIT wal may send 1 messages per second (burst 1, chat.send-rate); retry in '*' ms' ]] ||
+    fail "the second send within a second of CHAT.SEND's rate limit: $reply"
+expect "OK" CONFIG SET chat.send-rate 0
+expect "6" CHAT.SEND staff wal "Two"
+
+expect "NOPERM ben may not kick ann, who is an owner*" CHAT.KICK staff ben ann
+expect "NOPERM ben may not kick ben, who is an admin*" CHAT.KICK staff ben ben
+expect "OK" CHAT.KICK staff ben wal
+expect "ERR user is not a member of the room" CHAT.KICK staff ben wal
+expect "ERR wrong number of arguments*" CHAT.KICK staff ben
+expect "1" CHAT.INVITE staff ann wal
+expect "chat:user:{wal}:push" CHAT.SUBSCRIBE staff wal
+expect "OK" CHAT.BAN staff ann wal SECONDS 600
+expect "BANNED wal is banned from room staff until * (600 seconds from now)" CHAT.SUBSCRIBE staff wal
+expect "BANNED wal is banned from room staff*" CHAT.INVITE staff ann wal
+expect "1" CHAT.UNBAN staff ann wal
+expect "0" CHAT.UNBAN staff ann wal
+expect "1" CHAT.INVITE staff ann yan
+expect $'staff\n[0-9]*' CHAT.INVITES yan
+expect "OK" CHAT.BAN staff ben yan # not a member: the invitation goes
+expect "" CHAT.INVITES yan
+expect "BANNED yan is banned from room staff until CHAT.UNBAN" CHAT.SUBSCRIBE staff yan
+expect "ERR SECONDS must be an integer from 1 to 315360000, got '315360001'" \
+    CHAT.BAN staff ann yan SECONDS 315360001
+expect "OK" CHAT.BAN staff ann yan SECONDS 315360000
+expect "ERR no such user" CHAT.BAN staff ann nobody
+expect "ERR ann is the room's last owner*" CHAT.UNSUBSCRIBE staff ann
+expect "1" CHAT.INVITE staff ann wal # waits in the room and in Walter's key
+
+got_moderation_events() {
+    local kind
+    for kind in invite mute unmute slowmode kick ban unban delete; do
+        grep -q "\"type\":\"$kind\"" "$tmp/wal-push.out" || return 1
+    done
+}
+wait_for "Walter's moderation events" got_moderation_events
+grep -q '"type":"delete","room":"staff","id":1,"sender":"wal","by":"ben"' "$tmp/wal-push.out" ||
+    fail "the delete event does not say who deleted: $(cat "$tmp/wal-push.out")"
+kill "$wal_listener"
+wait "$wal_listener" 2>/dev/null || true
+expect "OK" CHAT.OFFLINE wal
+for counter in moderation_actions refused_role refused_private refused_banned \
+    refused_muted refused_slowmode refused_ratelimit refused_other; do
+    commands=$((commands + 1))
+    [[ $(info chat "chat_$counter") -gt 0 ]] || fail "INFO chat: chat_$counter did not count"
+done
+
+expect_has '"roles":{"ann":"owner","ben":"admin"}' CHAT.DUMP staff
+expect_has '"bans":{"yan":' CHAT.DUMP staff
+expect_has '"deleted_by":{"1":"ben"}' CHAT.DUMP staff
+expect_has '"invites":{"wal":' CHAT.DUMP staff
+expect_has '"invites":{"staff":' CHAT.DUMP wal
+run CHAT.MODERATION staff
+[[ $(field private) == 1 && $reply == *$'roles\nann\nowner\nben\nadmin\ninvites\nwal\n'[0-9]*$'\nbans\nyan\n'[0-9]*$'\nmutes' ]] ||
+    fail "CHAT.MODERATION staff: $reply"
+expect "ERR no such room" CHAT.MODERATION nowhere
+
+# The callbacks of a room with rules and of a user with invitations.
+for key in staff wal; do
+    run DEBUG DIGEST-VALUE "$key"
+    digest="$reply"
+    commands=$((commands + 1))
+    r --raw DUMP "$key" >"$tmp/payload"
+    truncate -s -1 "$tmp/payload" # redis-cli's newline
+    expect "1" DEL "$key"
+    commands=$((commands + 1))
+    restored="$(r -x RESTORE "$key" 0 <"$tmp/payload" 2>&1)"
+    [ "$restored" = OK ] || fail "RESTORE $key: $restored"
+    expect "$digest" DEBUG DIGEST-VALUE "$key"
+done
+expect "1" COPY staff staff-copy
+run DEBUG DIGEST-VALUE staff staff-copy
+[ "$(sed -n 1p <<<"$reply")" = "$(sed -n 2p <<<"$reply")" ] || fail "COPY changed a moderated room: $reply"
+expect "1" DEL staff-copy
+expect "OK" RENAME staff staff-renamed
+expect "ERR key 'staff-renamed' holds a chat room made under another key name*" CHAT.ROLE staff-renamed ann ben member
+expect "OK" RENAME staff-renamed staff
+run DEBUG DIGEST
+digest="$reply"
+expect "OK" DEBUG RELOAD
+expect "$digest" DEBUG DIGEST
+expect $'ann\nowner\nben\nadmin' CHAT.MEMBERS staff WITHROLES
+
+# ---------------------------------------------------------------------------
 # The AOF without an RDB preamble: the rewrite (in a forked child) writes
 # each chat key as CHAT.RESTORE-VALUE; the commands from here on append
 # CHAT.AT, CHAT.SEND-RESOLVED, CHAT.SET-PASSWORD and CHAT.TRIM-RESOLVED,
@@ -508,6 +685,26 @@ expect "1" DEL u3 # a member's key deleted by hand: a send finds it missing
 expect "4" CHAT.SEND five u1 "Where is u3?"
 [ "$(info chat chat_missing_recipients)" -gt "$missing_before" ] || fail "a send did not count u3 missing"
 expect "1" UNLINK plain
+
+# ---------------------------------------------------------------------------
+# Moderation after the AOF rewrites, which wrote the moderated room and the
+# invited user as CHAT.RESTORE-VALUE: the commands since reach the AOF as
+# CHAT.AT, with the primary's time, which DEBUG LOADAOF replays below.
+
+section "moderation in the AOF"
+grep -q "staff" "$tmp"/appendonlydir/*.base.aof || fail "the rewritten AOF has no room staff"
+expect "1" CHAT.UNBAN staff ann yan
+expect "1" CHAT.INVITE staff ben yan
+expect "chat:user:{yan}:push" CHAT.SUBSCRIBE staff yan
+expect "1" CHAT.ROLE staff ann yan admin
+expect "OK" CHAT.SLOWMODE staff ben 10
+expect "OK" CHAT.MUTE staff ann ben SECONDS 60
+expect "1" CHAT.UNMUTE staff ann ben
+expect "OK" CHAT.KICK staff ann yan
+expect "OK" CHAT.BAN staff ann yan SECONDS 30
+expect "7" CHAT.SEND staff ann "After the rewrite"
+grep -q "CHAT.ROLE" "$tmp"/appendonlydir/*.incr.aof || fail "the AOF has no CHAT.ROLE"
+grep -q "CHAT.AT" "$tmp"/appendonlydir/*.incr.aof || fail "the AOF has no CHAT.AT"
 
 # ---------------------------------------------------------------------------
 # DEBUG RELOAD saves an RDB and loads it back (rdb_save and rdb_load of

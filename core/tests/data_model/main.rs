@@ -20,6 +20,10 @@
 //!
 //! * `conversation`: threads, mentions, reactions and pins through random
 //!   steps, on a primary and a replica that must agree byte for byte;
+//! * `moderation`: roles, private rooms, invitations, bans, mutes and slow
+//!   mode through random steps, on a primary that checks the clock and a
+//!   replica that does not, which must agree byte for byte, next to a
+//!   model of what each join and send may do;
 //! * `room_model`: the reference model of a room, the steps a room goes
 //!   through and their generators;
 //! * `room`: applying a step to a room and to its model and comparing them,
@@ -32,16 +36,21 @@
 //!   disagree;
 //! * `memory`: the memory a room or a user reports;
 //! * `version1`: a room and a user as encoding version 1 wrote them, which
-//!   must read back as they were.
+//!   must read back as they were;
+//! * `version2`: rooms and users as encoding version 2 wrote them (a
+//!   conversation, an inbox that dropped copies), which must read back as
+//!   they were, without rules or invitations.
 
 mod conversation;
 mod encoding;
 mod inbox;
 mod inbox_model;
 mod memory;
+mod moderation;
 mod room;
 mod room_model;
 mod version1;
+mod version2;
 
 use proptest::prelude::*;
 

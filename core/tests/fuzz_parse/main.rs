@@ -37,6 +37,11 @@
 //! * `conversations`: the well-formed vectors of CHAT.SEND with its options,
 //!   of CHAT.SEND-RESOLVED, and of threads, reactions, pins and mentions;
 //!   and the cases at the edges of their limits;
+//! * `moderation`: the grammars of CHAT.CREATE's OWNER and PRIVATE,
+//!   CHAT.MEMBERS's WITHROLES, CHAT.ROLE, CHAT.INVITE, CHAT.INVITES,
+//!   CHAT.KICK, CHAT.BAN, CHAT.UNBAN, CHAT.MUTE, CHAT.UNMUTE and
+//!   CHAT.SLOWMODE, written again, with their own generators and
+//!   properties;
 //! * `parsers`: the properties of every command's parser and of the
 //!   argument helpers;
 //! * `values`: direct room ids, what CHAT.SEND propagates, and message
@@ -50,6 +55,7 @@ mod commands;
 mod conversations;
 mod examples;
 mod generators;
+mod moderation;
 mod module_args;
 mod parsers;
 mod rules;
