@@ -155,15 +155,16 @@ pub enum ChatError {
     /// CHAT.ROLE with a role that is not owner, admin or member.
     BadRole,
     /// A room's rules refused it: roles, privacy, bans, mutes, slow mode
-    /// and rate limits (`crate::refusal`).
-    Refused(crate::refusal::Refusal),
+    /// and rate limits (`crate::refusal`). Boxed: sends return this error
+    /// type, and its size is copied on every call.
+    Refused(Box<crate::refusal::Refusal>),
     /// Something that should not happen; the reply says so instead of crashing.
     Internal(String),
 }
 
 impl From<crate::refusal::Refusal> for ChatError {
     fn from(refusal: crate::refusal::Refusal) -> ChatError {
-        ChatError::Refused(refusal)
+        ChatError::Refused(Box::new(refusal))
     }
 }
 
