@@ -24,6 +24,7 @@ mod commands;
 mod config;
 mod context;
 mod identity;
+mod presence;
 mod publish;
 mod ratelimit;
 mod registry;
@@ -191,6 +192,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         return Status::Err;
     }
     retention::start(ctx.get_raw());
+    presence::start(ctx.get_raw());
     Status::Ok
 }
 

@@ -7,6 +7,7 @@
 //! |------------------------|-----------------------------------------------|
 //! | `chat:user:{U}:push`   | the user's live messages and events           |
 //! | `chat:room:{R}:push`   | the live messages and events of a broadcast room |
+//! | `chat:user:{U}:presence` | the user going online and offline, for whoever shows them |
 //!
 //! `{U}` is the id in braces, or, for an id that starts with its own tag,
 //! that tag followed by the rest of the id in braces
@@ -26,6 +27,14 @@ pub fn user_channel(user: &str) -> Vec<u8> {
 /// loop can reuse one buffer.
 pub fn write_user_channel(user: &str, buf: &mut Vec<u8>) {
     write_name(b"chat:user:", user, b":push", buf);
+}
+
+/// The presence channel of user `user`: whoever shows the user listens
+/// there, so a user in many rooms costs nothing extra per room.
+pub fn presence_channel(user: &str) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(20 + user.len());
+    write_name(b"chat:user:", user, b":presence", &mut buf);
+    buf
 }
 
 /// The channel of broadcast room `room`.

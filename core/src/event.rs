@@ -20,6 +20,8 @@
 //! {"type":"unmute","room":"general","user":"bob","by":"alice"}
 //! {"type":"slowmode","room":"general","seconds":10,"by":"alice"}
 //! {"type":"invite","room":"general","user":"bob","by":"alice","title":"General"}
+//! {"type":"member","room":"general","user":"bob","change":"join"}
+//! {"type":"presence","user":"bob","online":true,"until":1764201660000}
 //! ```
 //!
 //! The same shape says what a reply cannot bring back: a page of history
@@ -174,6 +176,20 @@ pub enum Event<'a> {
         user: &'a str,
         by: &'a str,
         title: &'a str,
+    },
+    /// Someone joined, left, was invited to, kicked from or banned from the
+    /// room (`change`: join, leave, invite, kick, ban).
+    Member {
+        room: &'a str,
+        user: &'a str,
+        change: &'a str,
+    },
+    /// On the user's presence channel: they came online (until `until`,
+    /// unix ms) or went offline (`until` null), once per change.
+    Presence {
+        user: &'a str,
+        online: bool,
+        until: Option<i64>,
     },
     /// Messages after `after` and before `before` were removed by retention.
     #[serde(rename = "gap")]

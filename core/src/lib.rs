@@ -16,6 +16,7 @@ pub mod ids;
 pub mod message;
 pub mod parse;
 pub mod password;
+pub mod presence;
 pub mod refusal;
 pub mod replay;
 pub mod request;

@@ -186,6 +186,21 @@ fn tell_room(ctx: Ctx, room_id: &str, room: &Room, actor: Option<&str>, event: &
     );
 }
 
+/// Publishes `event` on `user`'s own channel if they are online (and, in
+/// Redis Cluster, in the room's slot: another slot's channel is another
+/// node's).
+fn tell_user(ctx: Ctx, room_id: &str, user: &str, event: &Event) {
+    crate::publish::publish_event(
+        ctx,
+        cluster::enabled(ctx),
+        room_id,
+        RoomMode::Fanout,
+        std::iter::once(user),
+        None,
+        &event.to_json(),
+    );
+}
+
 /// Whether `user` is a member of room `room` (false for an unknown room;
 /// `TRYAGAIN` while the room's slot moves and the room is not here).
 pub(crate) fn is_member(ctx: Ctx, room: &str, user: &str) -> Result<bool, ChatError> {

@@ -19,11 +19,12 @@ use chat_core::ChatError;
 
 use super::rooms::leave;
 use super::Args;
-use super::{existing_in_slot, existing_room, existing_user, mode_of, require_member, tell_room};
-use crate::cluster::{self, shares_slot};
+use super::{
+    existing_in_slot, existing_room, existing_user, mode_of, require_member, tell_room, tell_user,
+};
+use crate::cluster::shares_slot;
 use crate::config::limits;
 use crate::context;
-use crate::publish::publish_event;
 use crate::reply::{field, Reply};
 use crate::stats;
 use crate::store::{Access, Ctx, Opened};
@@ -74,6 +75,12 @@ pub fn invite(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         title: key.value()?.title(),
     };
     tell_user(ctx, room_id, user, &event);
+    let event = Event::Member {
+        room: room_id,
+        user,
+        change: "invite",
+    };
+    tell_room(ctx, room_id, key.value()?, Some(actor), &event);
     Ok(Reply::Int(1))
 }
 
@@ -96,7 +103,7 @@ pub fn kick(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let mut key = acting_in(ctx, args)?;
     let mut user_key = user_in_slot(ctx, args, room_id, user)?;
     key.value()?.check_kick(actor, user)?;
-    leave(ctx, &mut key, user, user_key.as_mut());
+    leave(ctx, &mut key, user, user_key.as_mut(), "kick");
     stats::add(&stats::MODERATION_ACTIONS, 1);
     let event = Event::Kick {
         room: room_id,
@@ -117,7 +124,7 @@ pub fn ban(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let until = req.until(now);
     key.value_mut()?.ban(actor, user, until, now)?;
     done(&mut key, c"chat.ban");
-    leave(ctx, &mut key, user, user_key.as_mut());
+    leave(ctx, &mut key, user, user_key.as_mut(), "ban");
     if let Some(u) = &mut user_key {
         if u.value_mut()?.remove_invite(room_id) {
             u.changed(c"chat.ban");
@@ -301,19 +308,4 @@ fn announce(ctx: Ctx, room_id: &str, room: &Room, actor: &str, user: &str, event
     if !reached && user != actor {
         tell_user(ctx, room_id, user, event);
     }
-}
-
-/// Publishes `event` on `user`'s own channel if they are online (and, in
-/// Redis Cluster, in the room's slot: another slot's channel is another
-/// node's).
-fn tell_user(ctx: Ctx, room_id: &str, user: &str, event: &Event) {
-    publish_event(
-        ctx,
-        cluster::enabled(ctx),
-        room_id,
-        RoomMode::Fanout,
-        std::iter::once(user),
-        None,
-        &event.to_json(),
-    );
 }

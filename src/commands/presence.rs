@@ -3,7 +3,9 @@
 //! A user is online until the time their value keeps: ONLINE sets it (the
 //! app calls it as a heartbeat), OFFLINE clears it. A replica or the AOF
 //! gets the ONLINE with its TTL spelled out, at the primary's time
-//! (`CHAT.AT`), so they keep the very same time.
+//! (`CHAT.AT`), so they keep the very same time. A change of presence is
+//! published on the user's presence channel (`crate::presence`, which also
+//! announces a TTL running out).
 
 use chat_core::data::User;
 use chat_core::request::{parse_room, parse_user, Online};
@@ -13,6 +15,7 @@ use super::{existing_room, existing_user, Args};
 use crate::cluster::require_same_slot;
 use crate::config::limits;
 use crate::context;
+use crate::presence;
 use crate::replication;
 use crate::reply::Reply;
 use crate::store::{self, Access, Ctx};
@@ -21,9 +24,17 @@ use crate::store::{self, Access, Ctx};
 pub fn online(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Online::parse(args, &limits())?;
     let mut key = existing_user(ctx, args, 0, Access::Write)?;
-    let until = context::now().saturating_add((req.ttl_secs * 1000) as i64);
-    key.value_mut()?.set_online_until(until);
+    let now = context::now();
+    let until = now.saturating_add((req.ttl_secs * 1000) as i64);
+    let user = key.value_mut()?;
+    let was_online = user.online(now);
+    user.set_online_until(until);
     key.changed(c"chat.online");
+    let user_id = req.user.as_str();
+    presence::note(user_id, until);
+    if !was_online {
+        presence::announce(ctx, user_id, Some(until));
+    }
     let ttl = req.ttl_secs.to_string();
     replication::at_now(
         ctx,
@@ -39,12 +50,17 @@ pub fn online(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 
 /// CHAT.OFFLINE <user>
 pub fn offline(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
-    parse_user("chat.offline", args)?;
+    let user_id = parse_user("chat.offline", args)?;
     let mut key = existing_user(ctx, args, 0, Access::Write)?;
     let user = key.value_mut()?;
+    let was_online = user.online(context::now());
     if user.online_until() != 0 {
         user.set_online_until(0);
         key.changed(c"chat.offline");
+    }
+    presence::note(user_id.as_str(), 0);
+    if was_online {
+        presence::announce(ctx, user_id.as_str(), None);
     }
     Ok(Reply::Ok)
 }

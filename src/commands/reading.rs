@@ -11,7 +11,7 @@ use chat_core::request::{parse_user, Membership, Read as ReadRequest};
 use chat_core::ChatError;
 
 use super::rooms::listen_reply;
-use super::{existing_room, existing_user, mode_of, require_member, tell_room, Args};
+use super::{existing_room, existing_user, mode_of, require_member, tell_room, tell_user, Args};
 use crate::cluster::{self, require_same_slot, shares_slot};
 use crate::reply::{field, Reply};
 use crate::store::{Access, Ctx};
@@ -34,6 +34,8 @@ pub fn read(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         id: moved,
     };
     tell_room(ctx, room_id, key.value()?, Some(user), &event);
+    // The user's other devices: their unread count changed too.
+    tell_user(ctx, room_id, user, &event);
     Ok(Reply::Int(moved as i64))
 }
 

@@ -168,7 +168,7 @@ pub fn unsubscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     if let Some(r) = room.get() {
         r.check_leave(user_id)?;
     }
-    let was_member = leave(ctx, &mut room, user_id, user.as_mut());
+    let was_member = leave(ctx, &mut room, user_id, user.as_mut(), "leave");
     Ok(Reply::Int(i64::from(was_member)))
 }
 
@@ -300,11 +300,20 @@ pub(super) fn join(
 ) -> Result<RoomMode, ChatError> {
     let room_id = room.id().to_owned();
     let before = mode_of(ctx, &room_id, room.value()?);
-    if room.value_mut()?.join(user_id, 0) {
+    let joined = room.value_mut()?.join(user_id, 0);
+    if joined {
         room.changed(c"chat.join");
     }
     let after = mode_of(ctx, &room_id, room.value()?);
     announce_mode_change(ctx, &room_id, room.value()?, before, after);
+    if joined {
+        let event = Event::Member {
+            room: &room_id,
+            user: user_id,
+            change: "join",
+        };
+        super::tell_room(ctx, &room_id, room.value()?, Some(user_id), &event);
+    }
     if let Some(user) = user {
         let u = user.value_mut()?;
         // An invitation is used by joining.
@@ -316,13 +325,15 @@ pub(super) fn join(
 }
 
 /// Ends `user_id`'s membership of `room`, and takes the room off `user`'s
-/// list when given (either key may be gone). Returns whether the user was
-/// a member of the room.
+/// list when given (either key may be gone). The other members hear a
+/// `member` event with `change` (leave, kick, ban). Returns whether the
+/// user was a member of the room.
 pub(super) fn leave(
     ctx: Ctx,
     room: &mut Opened<Room>,
     user_id: &str,
     user: Option<&mut Opened<User>>,
+    change: &str,
 ) -> bool {
     let room_id = room.id().to_owned();
     let mut was_member = false;
@@ -334,6 +345,12 @@ pub(super) fn leave(
             if let Some(r) = room.get() {
                 let after = mode_of(ctx, &room_id, r);
                 announce_mode_change(ctx, &room_id, r, before, after);
+                let event = Event::Member {
+                    room: &room_id,
+                    user: user_id,
+                    change,
+                };
+                super::tell_room(ctx, &room_id, r, Some(user_id), &event);
             }
         }
     }

@@ -9,6 +9,7 @@
 //! the registration as `CHAT.AT <time> CHAT.REGISTER <user> <name>`, the
 //! hash as `CHAT.SET-PASSWORD <user> <hash>`.
 
+use chat_core::channels::presence_channel;
 use chat_core::data::wire::name_hash;
 use chat_core::data::User;
 use chat_core::password::{self, SALT_BYTES};
@@ -187,6 +188,10 @@ pub fn profile(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         field("name", Reply::Bulk(user.name().as_bytes().to_vec())),
         field("created", Reply::Int(user.created())),
         field("online", Reply::Int(i64::from(user.online(context::now())))),
+        field(
+            "presence_channel",
+            Reply::Bulk(presence_channel(id.as_str())),
+        ),
     ]))
 }
 
