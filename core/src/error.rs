@@ -154,6 +154,8 @@ pub enum ChatError {
     TooManyRooms(u64),
     /// CHAT.ROLE with a role that is not owner, admin or member.
     BadRole,
+    /// A DEVICE id outside the id characters or lengths.
+    BadDevice,
     /// A room's rules refused it: roles, privacy, bans, mutes, slow mode
     /// and rate limits (`crate::refusal`). Boxed: sends return this error
     /// type, and its size is copied on every call.
@@ -337,6 +339,11 @@ impl fmt::Display for ChatError {
                 "ERR user is in too many rooms: chat.max-rooms-per-user is {max}"
             ),
             ChatError::BadRole => f.write_str("ERR role must be owner, admin or member"),
+            ChatError::BadDevice => write!(
+                f,
+                "ERR invalid device id: use 1 to {} bytes of A-Z a-z 0-9 _ . : @ -",
+                crate::request::DEVICE_MAX_BYTES
+            ),
             ChatError::Refused(refusal) => refusal.fmt(f),
             ChatError::Internal(what) => write!(f, "ERR internal error: {what}"),
         }

@@ -8,7 +8,7 @@
 //! announces a TTL running out).
 
 use chat_core::data::User;
-use chat_core::request::{parse_room, parse_user, Online};
+use chat_core::request::{parse_room, Offline, Online};
 use chat_core::ChatError;
 
 use super::{existing_room, existing_user, Args};
@@ -28,7 +28,8 @@ pub fn online(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let until = now.saturating_add((req.ttl_secs * 1000) as i64);
     let user = key.value_mut()?;
     let was_online = user.online(now);
-    user.set_online_until(until);
+    user.heartbeat(req.device, until, now);
+    let until = user.online_until();
     key.changed(c"chat.online");
     let user_id = req.user.as_str();
     presence::note(user_id, until);
@@ -36,31 +37,37 @@ pub fn online(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         presence::announce(ctx, user_id, Some(until));
     }
     let ttl = req.ttl_secs.to_string();
-    replication::at_now(
-        ctx,
-        &[
-            b"CHAT.ONLINE",
-            req.user.as_str().as_bytes(),
-            b"TTL",
-            ttl.as_bytes(),
-        ],
-    );
+    let mut replayed: Vec<&[u8]> = vec![
+        b"CHAT.ONLINE",
+        req.user.as_str().as_bytes(),
+        b"TTL",
+        ttl.as_bytes(),
+    ];
+    if let Some(device) = req.device {
+        replayed.extend([&b"DEVICE"[..], device.as_bytes()]);
+    }
+    replication::at_now(ctx, &replayed);
     Ok(Reply::Ok)
 }
 
-/// CHAT.OFFLINE <user>
+/// CHAT.OFFLINE <user> [DEVICE <id>]: the user, or one device, goes
+/// offline; with devices, the user stays online while another is.
 pub fn offline(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
-    let user_id = parse_user("chat.offline", args)?;
+    let req = Offline::parse(args)?;
+    let user_id = req.user.as_str();
     let mut key = existing_user(ctx, args, 0, Access::Write)?;
+    let now = context::now();
     let user = key.value_mut()?;
-    let was_online = user.online(context::now());
-    if user.online_until() != 0 {
-        user.set_online_until(0);
+    let was_online = user.online(now);
+    let before = (user.online_until(), user.device_ends().count());
+    user.go_offline(req.device, now);
+    let until = user.online_until();
+    if (until, user.device_ends().count()) != before {
         key.changed(c"chat.offline");
     }
-    presence::note(user_id.as_str(), 0);
-    if was_online {
-        presence::announce(ctx, user_id.as_str(), None);
+    presence::note(user_id, until);
+    if was_online && until <= now {
+        presence::announce(ctx, user_id, None);
     }
     Ok(Reply::Ok)
 }

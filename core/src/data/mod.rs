@@ -177,6 +177,9 @@ struct DumpedUser<'a> {
     rooms: BTreeMap<&'a str, i64>,
     /// Room -> when it invited them.
     invites: BTreeMap<&'a str, i64>,
+    /// Device -> when it stops being online (CHAT.ONLINE ... DEVICE).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    devices: BTreeMap<&'a str, i64>,
     /// Copies the inbox dropped unread past `chat.inbox-max`, as CHAT.FETCH
     /// shows them, until acknowledged.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -289,6 +292,7 @@ pub fn user_json(id: &str, user: &User) -> String {
         password: user.password().is_some(),
         rooms: user.rooms().collect(),
         invites: user.invites().collect(),
+        devices: user.device_ends().collect(),
         dropped: user.inbox().and_then(|i| i.dropped()).map(|d| DumpedDrop {
             count: d.count,
             delivery: d.upto.to_string(),

@@ -38,6 +38,20 @@ struct Aside {
     password: Option<Box<str>>,
     /// The rooms that invited them and when, in order of id.
     invites: Vec<Joined>,
+    /// Devices online each on their own (CHAT.ONLINE ... DEVICE), each
+    /// with when it stops being online; the user is online while any is.
+    devices: Vec<Device>,
+}
+
+/// The most devices a user keeps online at once; one more pushes out the
+/// one whose presence ends first.
+pub const DEVICES_MAX: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Device {
+    #[serde(with = "super::wire::text")]
+    id: Box<str>,
+    until: i64,
 }
 
 impl More {
@@ -52,6 +66,18 @@ impl More {
     fn password(&self) -> Option<&str> {
         self.aside.as_deref().and_then(|a| a.password.as_deref())
     }
+
+    fn drop_empty_aside(&mut self) {
+        if self.aside.as_deref().is_some_and(Aside::is_empty) {
+            self.aside = None;
+        }
+    }
+}
+
+impl Aside {
+    fn is_empty(&self) -> bool {
+        self.password.is_none() && self.invites.is_empty() && self.devices.is_empty()
+    }
 }
 
 /// The aside of a user read from an encoding that kept the password in
@@ -61,6 +87,7 @@ fn aside_with(password: Option<Box<str>>) -> Option<Box<Aside>> {
         Box::new(Aside {
             password: Some(p),
             invites: Vec::new(),
+            devices: Vec::new(),
         })
     })
 }
@@ -196,6 +223,77 @@ impl User {
         }
     }
 
+    /// CHAT.ONLINE at `now`: the user, or one of their devices (`device`),
+    /// is online until `until`. Without devices, the user's time is the
+    /// last heartbeat's; once a device is named, each device has its own
+    /// (a heartbeat without a device is the device ""), devices whose time
+    /// ended are forgotten, and the user is online until the latest.
+    pub fn heartbeat(&mut self, device: Option<&str>, until: i64, now: i64) {
+        let has_devices = !self.devices().is_empty();
+        let Some(device) = device.or(has_devices.then_some("")) else {
+            self.set_online_until(until);
+            return;
+        };
+        let was_until = self.online_until();
+        let more = self.more();
+        let devices = &mut more.aside().devices;
+        if !has_devices && was_until > now {
+            // Online already without a device: that presence is device "".
+            devices.push(Device {
+                id: "".into(),
+                until: was_until,
+            });
+        }
+        devices.retain(|d| d.until > now && *d.id != *device);
+        devices.push(Device {
+            id: device.into(),
+            until,
+        });
+        if devices.len() > DEVICES_MAX {
+            if let Some(i) = (0..devices.len()).min_by_key(|&i| devices[i].until) {
+                devices.remove(i);
+            }
+        }
+        devices.sort_by(|a, b| a.id.cmp(&b.id));
+        more.online_until = devices.iter().map(|d| d.until).max().unwrap_or(0);
+    }
+
+    /// CHAT.OFFLINE at `now`: one device goes offline (the user stays
+    /// online while another is), or, without `device`, every device.
+    pub fn go_offline(&mut self, device: Option<&str>, now: i64) {
+        let Some(more) = self.more.as_mut() else {
+            return;
+        };
+        let until = match (device, more.aside.as_mut()) {
+            (Some(device), Some(aside)) if !aside.devices.is_empty() => {
+                aside.devices.retain(|d| d.until > now && *d.id != *device);
+                aside.devices.iter().map(|d| d.until).max().unwrap_or(0)
+            }
+            // A device of a user who named none: the only presence there is.
+            _ => 0,
+        };
+        if let Some(aside) = more.aside.as_mut() {
+            if until == 0 {
+                aside.devices.clear();
+            }
+        }
+        more.online_until = until;
+        more.drop_empty_aside();
+    }
+
+    /// The devices online each on their own, with when each stops.
+    fn devices(&self) -> &[Device] {
+        self.more
+            .as_ref()
+            .and_then(|m| m.aside.as_deref())
+            .map_or(&[], |a| &a.devices)
+    }
+
+    /// Device ids with their ends, in order of id.
+    pub fn device_ends(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.devices().iter().map(|d| (&*d.id, d.until))
+    }
+
     /// The rooms the user is in, in order of id, with when they joined.
     pub fn rooms(&self) -> impl Iterator<Item = (&str, i64)> {
         self.more
@@ -320,6 +418,11 @@ impl User {
                                 .iter()
                                 .map(|j| alloc_size(j.room.len()))
                                 .sum::<usize>()
+                            + alloc_size(a.devices.capacity() * std::mem::size_of::<Device>())
+                            + a.devices
+                                .iter()
+                                .map(|d| alloc_size(d.id.len()))
+                                .sum::<usize>()
                     })
                     + alloc_size(m.rooms.capacity() * std::mem::size_of::<Joined>())
                     + m.rooms
@@ -374,9 +477,7 @@ impl User {
             return false;
         };
         aside.invites.remove(i);
-        if aside.invites.is_empty() && aside.password.is_none() {
-            more.aside = None;
-        }
+        more.drop_empty_aside();
         true
     }
 
@@ -387,11 +488,16 @@ impl User {
                 return Err("the user's rooms are out of order".into());
             }
             if let Some(aside) = &more.aside {
-                if aside.password.is_none() && aside.invites.is_empty() {
+                if aside.is_empty() {
                     return Err("an empty part of a user is kept".into());
                 }
                 if aside.invites.windows(2).any(|w| w[0].room >= w[1].room) {
                     return Err("the user's invitations are out of order".into());
+                }
+                if aside.devices.windows(2).any(|w| w[0].id >= w[1].id)
+                    || aside.devices.len() > DEVICES_MAX
+                {
+                    return Err("the user's devices are out of order or too many".into());
                 }
             }
             more.inbox.check()?;
@@ -469,5 +575,52 @@ mod tests {
         assert_eq!(back, u);
         assert_eq!(back.password(), Some("$argon2id$v=19$..."));
         assert_eq!(back.inbox().unwrap().iter().next(), Some(c));
+    }
+}
+
+#[cfg(test)]
+mod device_tests {
+    use super::*;
+    use crate::data::wire;
+
+    #[test]
+    fn a_user_with_devices_is_online_while_any_is() {
+        let mut u = User::new(1, "A", 0);
+        u.heartbeat(None, 100, 0);
+        assert_eq!((u.online_until(), u.device_ends().count()), (100, 0));
+        // Naming a device keeps the presence there was as device "".
+        u.heartbeat(Some("phone"), 50, 10);
+        assert_eq!(
+            u.device_ends().collect::<Vec<_>>(),
+            [("", 100), ("phone", 50)]
+        );
+        assert_eq!(u.online_until(), 100);
+        u.go_offline(Some(""), 20);
+        assert_eq!(u.online_until(), 50);
+        // A device whose time ended is forgotten at the next change.
+        u.heartbeat(Some("tab"), 90, 60);
+        assert_eq!(u.device_ends().collect::<Vec<_>>(), [("tab", 90)]);
+        u.go_offline(Some("tab"), 61);
+        assert_eq!(u.online_until(), 0);
+        assert!(u.more.as_ref().unwrap().aside.is_none());
+        // Without a device, OFFLINE ends every device.
+        u.heartbeat(Some("a"), 100, 0);
+        u.heartbeat(Some("b"), 100, 0);
+        u.go_offline(None, 1);
+        assert_eq!((u.online_until(), u.device_ends().count()), (0, 0));
+    }
+
+    #[test]
+    fn devices_are_bounded_and_survive_the_encoding() {
+        let mut u = User::new(1, "A", 0);
+        for i in 0..(DEVICES_MAX as i64 + 3) {
+            u.heartbeat(Some(&format!("d{i:02}")), 1000 + i, 0);
+        }
+        assert_eq!(u.device_ends().count(), DEVICES_MAX);
+        // The ones ending first went.
+        assert!(u.device_ends().all(|(_, until)| until >= 1003));
+        let mut back: User = wire::decode_all(&wire::encode(&u)).unwrap();
+        back.check().unwrap();
+        assert_eq!(back, u);
     }
 }

@@ -493,6 +493,8 @@ impl<'a> Ack<'a> {
 pub struct Online<'a> {
     pub user: UserId<'a>,
     pub ttl_secs: u64,
+    /// `DEVICE <id>`: this device's presence, one of several.
+    pub device: Option<&'a str>,
 }
 
 impl<'a> Online<'a> {
@@ -500,13 +502,54 @@ impl<'a> Online<'a> {
         let mut a = Args::new("chat.online", args);
         let user = a.next_user()?;
         let mut ttl_secs = limits.presence_ttl_secs;
+        let mut device = None;
         while let Some(option) = a.next_option() {
             match option.as_str() {
                 "TTL" => ttl_secs = a.option_int("TTL", 1, TTL_MAX_SECS)? as u64,
+                "DEVICE" => device = Some(parse_device(a.option_value()?)?),
                 _ => return Err(ChatError::Syntax),
             }
         }
-        Ok(Online { user, ttl_secs })
+        Ok(Online {
+            user,
+            ttl_secs,
+            device,
+        })
+    }
+}
+
+/// The longest device id.
+pub const DEVICE_MAX_BYTES: usize = 64;
+
+/// A device id: 1 to 64 bytes of the characters of ids.
+fn parse_device(bytes: &[u8]) -> Result<&str, ChatError> {
+    let valid = (1..=DEVICE_MAX_BYTES).contains(&bytes.len())
+        && bytes.iter().all(|&b| crate::ids::is_id_byte(b));
+    match std::str::from_utf8(bytes) {
+        Ok(device) if valid => Ok(device),
+        _ => Err(ChatError::BadDevice),
+    }
+}
+
+/// `CHAT.OFFLINE <user> [DEVICE <id>]`
+#[derive(Debug, PartialEq, Eq)]
+pub struct Offline<'a> {
+    pub user: UserId<'a>,
+    pub device: Option<&'a str>,
+}
+
+impl<'a> Offline<'a> {
+    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.offline", args);
+        let user = a.next_user()?;
+        let mut device = None;
+        while let Some(option) = a.next_option() {
+            match option.as_str() {
+                "DEVICE" => device = Some(parse_device(a.option_value()?)?),
+                _ => return Err(ChatError::Syntax),
+            }
+        }
+        Ok(Offline { user, device })
     }
 }
 
