@@ -23,9 +23,10 @@ static MAX_ROOMS_PER_USER: AtomicI64 = AtomicI64::new(config::MAX_ROOMS_PER_USER
 static PASSWORD_THREADS: AtomicI64 = AtomicI64::new(config::PASSWORD_THREADS.default);
 static SEND_RATE: AtomicI64 = AtomicI64::new(config::SEND_RATE.default);
 static SEND_BURST: AtomicI64 = AtomicI64::new(config::SEND_BURST.default);
+static NOTIFY_MAX: AtomicI64 = AtomicI64::new(config::NOTIFY_MAX.default);
 
 /// Each parameter with the cell that holds its current value.
-static INTS: [(&Param, &AtomicI64); 12] = [
+static INTS: [(&Param, &AtomicI64); 13] = [
     (&config::MAX_TEXT_BYTES, &MAX_TEXT_BYTES),
     (&config::HISTORY_MAX, &HISTORY_MAX),
     (&config::INBOX_MAX, &INBOX_MAX),
@@ -38,6 +39,7 @@ static INTS: [(&Param, &AtomicI64); 12] = [
     (&config::PASSWORD_THREADS, &PASSWORD_THREADS),
     (&config::SEND_RATE, &SEND_RATE),
     (&config::SEND_BURST, &SEND_BURST),
+    (&config::NOTIFY_MAX, &NOTIFY_MAX),
 ];
 
 /// Parameters Redis refuses to change with CONFIG SET: the worker threads
@@ -101,6 +103,11 @@ pub fn send_limit() -> Option<(u64, u64)> {
     let rate = SEND_RATE.load(Ordering::Relaxed).max(0) as u64;
     let burst = SEND_BURST.load(Ordering::Relaxed).max(0) as u64;
     (rate > 0).then_some((rate, if burst == 0 { rate } else { burst }))
+}
+
+/// `chat.notify-max`: how many notifications a stream keeps (0: none).
+pub fn notify_max() -> u64 {
+    NOTIFY_MAX.load(Ordering::Relaxed).max(0) as u64
 }
 
 /// The limits in force now. A command replayed from the primary or the

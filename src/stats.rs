@@ -24,6 +24,10 @@ pub static MISSING_RECIPIENTS: AtomicU64 = AtomicU64::new(0);
 /// Changes made by CHAT.ROLE, INVITE, KICK, BAN, UNBAN, MUTE, UNMUTE and
 /// SLOWMODE.
 pub static MODERATION_ACTIONS: AtomicU64 = AtomicU64::new(0);
+/// Notifications recorded for members who were away, and those Redis
+/// refused to record (see `commands::notify`).
+pub static NOTIFICATIONS: AtomicU64 = AtomicU64::new(0);
+pub static NOTIFICATION_FAILURES: AtomicU64 = AtomicU64::new(0);
 
 /// Commands a room's rules refused, by kind (`chat_core::refusal`).
 static REFUSED: [(&str, AtomicU64); 7] = [
@@ -74,6 +78,8 @@ fn chat_info(ctx: &InfoContext, _for_crash_report: bool) -> RedisResult<()> {
         .field("identity_refusals", get(&IDENTITY_REFUSALS))?
         .field("missing_recipients", get(&MISSING_RECIPIENTS))?
         .field("moderation_actions", get(&MODERATION_ACTIONS))?
+        .field("notifications", get(&NOTIFICATIONS))?
+        .field("notification_failures", get(&NOTIFICATION_FAILURES))?
         .field("refused_role", get(&REFUSED[0].1))?
         .field("refused_private", get(&REFUSED[1].1))?
         .field("refused_banned", get(&REFUSED[2].1))?

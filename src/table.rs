@@ -296,6 +296,14 @@ pub static COMMANDS: &[Command] = &[
         complexity: "O(D) where D is the number of the user's devices (at most 16)",
         args: &[USER, option("DEVICE", "device", ArgKind::Text)],
     }),
+    command!("chat.notify", commands::notify::notify, Who::User(1), Propagate::Verbatim, {
+        flags: "write fast",
+        arity: 3,
+        keys: &[(1, Access::Write)],
+        summary: "Sets what a user is notified of while away: all (every message), mentions (mentions and direct rooms, the default) or none.",
+        complexity: "O(1)",
+        args: &[USER, arg("setting", ArgKind::Text)],
+    }),
     command!("chat.presence", commands::presence::presence, Who::Member(1), Propagate::Verbatim, {
         flags: "readonly",
         arity: 2,
@@ -370,11 +378,11 @@ pub static COMMANDS: &[Command] = &[
     }),
     command!("chat.channels", commands::reading::channels, Who::User(1), Propagate::Verbatim, {
         flags: "readonly",
-        arity: 2,
+        arity: -2,
         keys: &[(1, Access::Read)],
-        summary: "Returns the command to listen with (SUBSCRIBE or SSUBSCRIBE) and every channel the user's app should listen on now.",
-        complexity: "O(R) where R is the number of rooms of the user",
-        args: &[USER],
+        summary: "Returns the command to listen with (SUBSCRIBE or SSUBSCRIBE) and every channel the user's app should listen on now; with PRESENCE, also the presence channels of the other members of the user's fan-out rooms.",
+        complexity: "O(R) where R is the number of rooms of the user; O(R + M log M) with PRESENCE, M the members of those rooms",
+        args: &[USER, flag("PRESENCE")],
     }),
     command!("chat.edit", commands::changes::edit, Who::User(2), Propagate::AtNow, {
         flags: "write deny-oom",

@@ -100,6 +100,16 @@ pub const SEND_BURST: Param = Param {
     max: 1_000_000,
 };
 
+/// The most notifications a stream keeps for the notification worker
+/// (`chat:notify`, one per slot in Redis Cluster); the oldest go first. 0
+/// records none.
+pub const NOTIFY_MAX: Param = Param {
+    name: "notify-max",
+    default: 100_000,
+    min: 0,
+    max: 1_000_000_000,
+};
+
 /// A module parameter whose value is a word: one of `choices`, or any text
 /// when `choices` is empty.
 #[derive(Debug, PartialEq, Eq)]
@@ -139,7 +149,7 @@ pub fn is_admin(admins: &str, acl_user: &str) -> bool {
         .any(|name| !name.is_empty() && name == acl_user)
 }
 
-pub const PARAMS: [&Param; 12] = [
+pub const PARAMS: [&Param; 13] = [
     &MAX_TEXT_BYTES,
     &HISTORY_MAX,
     &INBOX_MAX,
@@ -152,6 +162,7 @@ pub const PARAMS: [&Param; 12] = [
     &PASSWORD_THREADS,
     &SEND_RATE,
     &SEND_BURST,
+    &NOTIFY_MAX,
 ];
 pub const WORDS: [&Word; 2] = [&IDENTITY, &ADMINS];
 

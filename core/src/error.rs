@@ -156,6 +156,8 @@ pub enum ChatError {
     BadRole,
     /// A DEVICE id outside the id characters or lengths.
     BadDevice,
+    /// CHAT.NOTIFY with a setting that is not all, mentions or none.
+    BadNotify,
     /// A room's rules refused it: roles, privacy, bans, mutes, slow mode
     /// and rate limits (`crate::refusal`). Boxed: sends return this error
     /// type, and its size is copied on every call.
@@ -339,6 +341,7 @@ impl fmt::Display for ChatError {
                 "ERR user is in too many rooms: chat.max-rooms-per-user is {max}"
             ),
             ChatError::BadRole => f.write_str("ERR role must be owner, admin or member"),
+            ChatError::BadNotify => f.write_str("ERR notify must be all, mentions or none"),
             ChatError::BadDevice => write!(
                 f,
                 "ERR invalid device id: use 1 to {} bytes of A-Z a-z 0-9 _ . : @ -",

@@ -14,6 +14,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod message;
+pub mod notify;
 pub mod parse;
 pub mod password;
 pub mod presence;

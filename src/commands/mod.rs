@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod internal;
 pub mod lifecycle;
 pub mod moderation;
+pub mod notify;
 pub mod presence;
 pub mod reading;
 pub mod rooms;

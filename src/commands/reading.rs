@@ -5,9 +5,10 @@
 //! they have read. Unread counts are the room's last id minus the cursor,
 //! so they cost one lookup per room however many messages there are.
 
+use chat_core::channels::presence_channel;
 use chat_core::data::{Read, Room};
 use chat_core::event::{Event, RoomMode};
-use chat_core::request::{parse_user, Membership, Read as ReadRequest};
+use chat_core::request::{parse_user, Channels, Membership, Read as ReadRequest};
 use chat_core::ChatError;
 
 use super::rooms::listen_reply;
@@ -122,13 +123,18 @@ pub fn typing(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     Ok(Reply::Ok)
 }
 
-/// CHAT.CHANNELS <user>: everything the user's app should listen to now.
-/// A room in another Redis Cluster slot than the user's has a member
-/// outside its slot, so it broadcasts: its channel is listed unopened.
+/// CHAT.CHANNELS <user> [PRESENCE]: everything the user's app should
+/// listen to now. A room in another Redis Cluster slot than the user's has
+/// a member outside its slot, so it broadcasts: its channel is listed
+/// unopened. With PRESENCE, also the presence channels of the other
+/// members of the user's fan-out rooms (a broadcast room's members are
+/// too many to follow, and another slot's rooms cannot be read here).
 pub fn channels(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
-    let user = parse_user("chat.channels", args)?;
+    let req = Channels::parse(args)?;
+    let user = req.user;
     let key = existing_user(ctx, args, 0, Access::Read)?;
     let mut modes = Vec::new();
+    let mut people = std::collections::BTreeSet::new();
     for (room_id, _) in key.value()?.rooms() {
         if !shares_slot(ctx, user.as_str(), room_id) {
             modes.push((room_id, RoomMode::Broadcast));
@@ -138,8 +144,18 @@ pub fn channels(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         // short, in a cluster) has nothing to listen to.
         let room = cluster::open_id_here::<Room>(ctx, room_id, Access::Read)?;
         if let Some(r) = room.get().filter(|r| r.is_member(user.as_str())) {
-            modes.push((room_id, mode_of(ctx, room_id, r)));
+            let mode = mode_of(ctx, room_id, r);
+            modes.push((room_id, mode));
+            if req.presence && mode == RoomMode::Fanout {
+                people.extend(r.members().map(|(m, _)| m.to_owned()));
+            }
         }
     }
-    Ok(listen_reply(ctx, user.as_str(), &modes, false))
+    people.remove(user.as_str());
+    let reply = listen_reply(ctx, user.as_str(), &modes, false);
+    let Reply::Array(mut channels) = reply else {
+        return Ok(reply);
+    };
+    channels.extend(people.iter().map(|p| Reply::Bulk(presence_channel(p))));
+    Ok(Reply::Array(channels))
 }

@@ -20,6 +20,7 @@ use chat_core::replay::ResolvedSend;
 use chat_core::request::Send;
 use chat_core::ChatError;
 
+use super::notify::{Notifications, Sent};
 use super::{existing_in_slot, existing_room, mode_of, open_other_members, Args};
 use crate::cluster::{self, shares_slot};
 use crate::config::limits;
@@ -29,6 +30,7 @@ use crate::replication::{self, Copies};
 use crate::reply::Reply;
 use crate::stats;
 use crate::store::{self, Access, Ctx, RStr};
+use chat_core::ids::is_direct_room;
 
 /// In one atomic step: check everything, assign the room's next id, store
 /// the message, count it for the sender, then deliver it to every other
@@ -100,6 +102,8 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let mut copies = Copies::with_capacity(recipients.len());
     let (mut live, mut queued, mut dropped) = (0, 0, 0);
     let mut channel = Vec::new();
+    let mut notifications = Notifications::default();
+    let direct = is_direct_room(room_id);
     for recipient in &mut recipients {
         let (member, value) = recipient.id_and_value();
         let Some(user) = value else {
@@ -107,6 +111,8 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
             continue;
         };
         let online = user.online(now);
+        let mentioned = req.extra.mentions.contains(&member);
+        notifications.consider(member, user, online, mentioned, direct);
         let listeners = if online {
             let document =
                 document.get_or_insert_with(|| RStr::new(ctx, &copy.message().to_json()));
@@ -133,8 +139,19 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         let channel = RStr::new(ctx, &room_channel(room_id));
         live += publish(ctx, cluster, &channel, document).max(0) as u64;
         // A member of a big room may not listen to it: a mention reaches
-        // them on their own channel too.
+        // them on their own channel too, or a notification when away.
         if !req.extra.mentions.is_empty() {
+            for &member in &req.extra.mentions {
+                if member == sender || !shares_slot(ctx, room_id, member) {
+                    continue;
+                }
+                let Ok(key) = store::open_id::<User>(ctx, member, Access::Read) else {
+                    continue;
+                };
+                if let Some(user) = key.get() {
+                    notifications.consider(member, user, user.online(now), true, direct);
+                }
+            }
             let event = Event::Mention {
                 room: room_id,
                 id,
@@ -173,6 +190,14 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
             extra: &req.extra,
         },
     );
+    let sent = Sent {
+        room: room_id,
+        id,
+        sender,
+        ts: now,
+        text: req.text,
+    };
+    notifications.write(ctx, cluster, &sent);
     stats::add(&stats::MESSAGES_SENT, 1);
     stats::add(
         &stats::REPLIES_SENT,

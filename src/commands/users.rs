@@ -192,6 +192,7 @@ pub fn profile(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
             "presence_channel",
             Reply::Bulk(presence_channel(id.as_str())),
         ),
+        field("notify", Reply::Bulk(user.notify().name().into())),
     ]))
 }
 

@@ -180,6 +180,8 @@ struct DumpedUser<'a> {
     /// Device -> when it stops being online (CHAT.ONLINE ... DEVICE).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     devices: BTreeMap<&'a str, i64>,
+    /// What they are notified of while away.
+    notify: &'static str,
     /// Copies the inbox dropped unread past `chat.inbox-max`, as CHAT.FETCH
     /// shows them, until acknowledged.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -293,6 +295,7 @@ pub fn user_json(id: &str, user: &User) -> String {
         rooms: user.rooms().collect(),
         invites: user.invites().collect(),
         devices: user.device_ends().collect(),
+        notify: user.notify().name(),
         dropped: user.inbox().and_then(|i| i.dropped()).map(|d| DumpedDrop {
             count: d.count,
             delivery: d.upto.to_string(),

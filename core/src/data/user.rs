@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::inbox::{Change, Copy, Inbox, InboxV1};
 use super::label::Label;
 use crate::delivery::DeliveryId;
+use crate::notify::Notify;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
@@ -29,6 +30,8 @@ struct More {
     /// What fewer users have, in its own allocation so that `More` stays
     /// in its allocator size class.
     aside: Option<Box<Aside>>,
+    /// What they are notified of while away (`CHAT.NOTIFY`).
+    notify: Notify,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -127,6 +130,7 @@ impl From<UserV1> for User {
                     rooms: m.rooms,
                     inbox: m.inbox.into(),
                     aside: aside_with(m.password),
+                    notify: Notify::default(),
                 })
             }),
         }
@@ -161,6 +165,7 @@ impl From<UserV2> for User {
                     rooms: m.rooms,
                     inbox: m.inbox,
                     aside: aside_with(m.password),
+                    notify: Notify::default(),
                 })
             }),
         }
@@ -292,6 +297,17 @@ impl User {
     /// Device ids with their ends, in order of id.
     pub fn device_ends(&self) -> impl Iterator<Item = (&str, i64)> {
         self.devices().iter().map(|d| (&*d.id, d.until))
+    }
+
+    /// What the user is notified of while away.
+    pub fn notify(&self) -> Notify {
+        self.more.as_ref().map_or(Notify::default(), |m| m.notify)
+    }
+
+    pub fn set_notify(&mut self, notify: Notify) {
+        if notify != Notify::default() || self.more.is_some() {
+            self.more().notify = notify;
+        }
     }
 
     /// The rooms the user is in, in order of id, with when they joined.

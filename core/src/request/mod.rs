@@ -518,6 +518,28 @@ impl<'a> Online<'a> {
     }
 }
 
+/// `CHAT.CHANNELS <user> [PRESENCE]`
+#[derive(Debug, PartialEq, Eq)]
+pub struct Channels<'a> {
+    pub user: UserId<'a>,
+    pub presence: bool,
+}
+
+impl<'a> Channels<'a> {
+    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.channels", args);
+        let user = a.next_user()?;
+        let mut presence = false;
+        while let Some(option) = a.next_option() {
+            match option.as_str() {
+                "PRESENCE" => presence = true,
+                _ => return Err(ChatError::Syntax),
+            }
+        }
+        Ok(Channels { user, presence })
+    }
+}
+
 /// The longest device id.
 pub const DEVICE_MAX_BYTES: usize = 64;
 
