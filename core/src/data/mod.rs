@@ -10,6 +10,7 @@
 
 pub mod chunks;
 pub mod dedup;
+pub mod devices;
 pub mod extra;
 pub mod inbox;
 pub mod label;

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::devices::Devices;
 use super::inbox::{Change, Copy, Inbox, InboxV1};
 use super::label::Label;
 use crate::delivery::DeliveryId;
@@ -43,18 +44,7 @@ struct Aside {
     invites: Vec<Joined>,
     /// Devices online each on their own (CHAT.ONLINE ... DEVICE), each
     /// with when it stops being online; the user is online while any is.
-    devices: Vec<Device>,
-}
-
-/// The most devices a user keeps online at once; one more pushes out the
-/// one whose presence ends first.
-pub const DEVICES_MAX: usize = 16;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Device {
-    #[serde(with = "super::wire::text")]
-    id: Box<str>,
-    until: i64,
+    devices: Devices,
 }
 
 impl More {
@@ -90,7 +80,7 @@ fn aside_with(password: Option<Box<str>>) -> Option<Box<Aside>> {
         Box::new(Aside {
             password: Some(p),
             invites: Vec::new(),
-            devices: Vec::new(),
+            devices: Devices::default(),
         })
     })
 }
@@ -234,7 +224,7 @@ impl User {
     /// (a heartbeat without a device is the device ""), devices whose time
     /// ended are forgotten, and the user is online until the latest.
     pub fn heartbeat(&mut self, device: Option<&str>, until: i64, now: i64) {
-        let has_devices = !self.devices().is_empty();
+        let has_devices = self.devices().is_some_and(|d| !d.is_empty());
         let Some(device) = device.or(has_devices.then_some("")) else {
             self.set_online_until(until);
             return;
@@ -244,23 +234,10 @@ impl User {
         let devices = &mut more.aside().devices;
         if !has_devices && was_until > now {
             // Online already without a device: that presence is device "".
-            devices.push(Device {
-                id: "".into(),
-                until: was_until,
-            });
+            devices.beat("", was_until, now);
         }
-        devices.retain(|d| d.until > now && *d.id != *device);
-        devices.push(Device {
-            id: device.into(),
-            until,
-        });
-        if devices.len() > DEVICES_MAX {
-            if let Some(i) = (0..devices.len()).min_by_key(|&i| devices[i].until) {
-                devices.remove(i);
-            }
-        }
-        devices.sort_by(|a, b| a.id.cmp(&b.id));
-        more.online_until = devices.iter().map(|d| d.until).max().unwrap_or(0);
+        devices.beat(device, until, now);
+        more.online_until = devices.latest();
     }
 
     /// CHAT.OFFLINE at `now`: one device goes offline (the user stays
@@ -271,8 +248,8 @@ impl User {
         };
         let until = match (device, more.aside.as_mut()) {
             (Some(device), Some(aside)) if !aside.devices.is_empty() => {
-                aside.devices.retain(|d| d.until > now && *d.id != *device);
-                aside.devices.iter().map(|d| d.until).max().unwrap_or(0)
+                aside.devices.end(device, now);
+                aside.devices.latest()
             }
             // A device of a user who named none: the only presence there is.
             _ => 0,
@@ -287,16 +264,16 @@ impl User {
     }
 
     /// The devices online each on their own, with when each stops.
-    fn devices(&self) -> &[Device] {
+    fn devices(&self) -> Option<&Devices> {
         self.more
             .as_ref()
             .and_then(|m| m.aside.as_deref())
-            .map_or(&[], |a| &a.devices)
+            .map(|a| &a.devices)
     }
 
     /// Device ids with their ends, in order of id.
     pub fn device_ends(&self) -> impl Iterator<Item = (&str, i64)> {
-        self.devices().iter().map(|d| (&*d.id, d.until))
+        self.devices().into_iter().flat_map(Devices::iter)
     }
 
     /// What the user is notified of while away.
@@ -434,11 +411,7 @@ impl User {
                                 .iter()
                                 .map(|j| alloc_size(j.room.len()))
                                 .sum::<usize>()
-                            + alloc_size(a.devices.capacity() * std::mem::size_of::<Device>())
-                            + a.devices
-                                .iter()
-                                .map(|d| alloc_size(d.id.len()))
-                                .sum::<usize>()
+                            + a.devices.heap_bytes()
                     })
                     + alloc_size(m.rooms.capacity() * std::mem::size_of::<Joined>())
                     + m.rooms
@@ -510,11 +483,7 @@ impl User {
                 if aside.invites.windows(2).any(|w| w[0].room >= w[1].room) {
                     return Err("the user's invitations are out of order".into());
                 }
-                if aside.devices.windows(2).any(|w| w[0].id >= w[1].id)
-                    || aside.devices.len() > DEVICES_MAX
-                {
-                    return Err("the user's devices are out of order or too many".into());
-                }
+                aside.devices.check()?;
             }
             more.inbox.check()?;
         }
@@ -597,7 +566,6 @@ mod tests {
 #[cfg(test)]
 mod device_tests {
     use super::*;
-    use crate::data::wire;
 
     #[test]
     fn a_user_with_devices_is_online_while_any_is() {
@@ -624,19 +592,5 @@ mod device_tests {
         u.heartbeat(Some("b"), 100, 0);
         u.go_offline(None, 1);
         assert_eq!((u.online_until(), u.device_ends().count()), (0, 0));
-    }
-
-    #[test]
-    fn devices_are_bounded_and_survive_the_encoding() {
-        let mut u = User::new(1, "A", 0);
-        for i in 0..(DEVICES_MAX as i64 + 3) {
-            u.heartbeat(Some(&format!("d{i:02}")), 1000 + i, 0);
-        }
-        assert_eq!(u.device_ends().count(), DEVICES_MAX);
-        // The ones ending first went.
-        assert!(u.device_ends().all(|(_, until)| until >= 1003));
-        let mut back: User = wire::decode_all(&wire::encode(&u)).unwrap();
-        back.check().unwrap();
-        assert_eq!(back, u);
     }
 }
