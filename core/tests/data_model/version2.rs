@@ -421,6 +421,7 @@ fn a_version_2_user_dumps_without_invitations() {
             "password": true,
             "rooms": {"general": T + 10, "{t}dm": T + 20},
             "invites": {},
+            "notify": "mentions",
             "dropped": {"count": 8, "delivery": format!("{}-18446744073709551615", T + 7_999)},
             "inbox": [
                 copy("general", 9, LONG, 8),
@@ -449,14 +450,17 @@ fn idle_and_present_version_2_users_read_back() {
     assert_eq!(
         parsed(user_json("zed", &idle)),
         json!({"type": "chat-user", "id": "zed", "name": "Zed", "created": T + 5,
-               "online_until": 0, "password": false, "rooms": {}, "invites": {}, "inbox": []})
+               "online_until": 0, "password": false, "rooms": {}, "invites": {},
+               "notify": "mentions", "inbox": []})
     );
 
     let stored = bytes(PRESENT_V2);
     let present = decode_user(2, &stored).unwrap();
     assert_eq!(present, present_user());
     let again = encode_user(&present);
-    assert_eq!(again.len(), stored.len());
+    // Version 3 moved the password (a `None` byte either way) and added the
+    // notify setting (one byte).
+    assert_eq!(again.len(), stored.len() + 1);
     assert_eq!(decode_user(ENCODING_VERSION, &again), Ok(present.clone()));
     assert_eq!(present.password(), None);
     assert_eq!(present.online_until(), T + 90_000);
