@@ -89,6 +89,11 @@ fn a_room_switches_to_broadcast_and_back() {
         strings(&q(&mut con, &["CHAT.CHANNELS", "bob"])),
         ["SUBSCRIBE", "chat:user:{bob}:push"]
     );
+    // Bob, online, hears the leave on his own channel now.
+    assert_eq!(
+        bob.next(WAIT).unwrap(),
+        json!({"type": "member", "room": "r", "user": "dave", "change": "leave"})
+    );
     q(&mut con, &["CHAT.SEND", "r", "alice", "just us"]);
     assert_eq!(bob.next(WAIT).unwrap()["text"], json!("just us"));
     assert_eq!(docs(&q(&mut con, &["CHAT.FETCH", "carol"])).len(), 1);

@@ -38,8 +38,16 @@ fn register_and_profile() {
     );
     let profile = q(&mut con, &["CHAT.PROFILE", "alice"]);
     let fields: Vec<String> = pairs(&profile).into_iter().map(|(k, _)| k).collect();
-    assert_eq!(fields, ["id", "name", "created", "online"]);
+    assert_eq!(
+        fields,
+        ["id", "name", "created", "online", "presence_channel", "notify"]
+    );
     assert_eq!(int(&field(&profile, "online")), 0);
+    assert_eq!(
+        text(&field(&profile, "presence_channel")),
+        "chat:user:{alice}:presence"
+    );
+    assert_eq!(text(&field(&profile, "notify")), "mentions");
     assert_eq!(text(&field(&profile, "id")), "alice");
     assert_eq!(text(&field(&profile, "name")), "Alice Liddell");
     let created = int(&field(&profile, "created"));

@@ -323,7 +323,9 @@ fn conversation(con: &mut Connection) {
 /// CHAT.DUMP, and the replies of the reads that show what DUMP does not
 /// (the inbox gap) or computes (mention counts, threads, gaps).
 fn snapshot(con: &mut Connection) -> Vec<String> {
+    // The chat values; the notification stream is a plain Redis stream.
     let mut keys = strings(&q(con, &["KEYS", "*"]));
+    keys.retain(|k| !k.starts_with("chat:notify"));
     keys.sort();
     let mut seen: Vec<String> = keys
         .iter()
