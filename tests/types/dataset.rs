@@ -32,6 +32,9 @@ impl Dataset {
 /// copies (some acknowledged), read cursors, presence, and a user in no
 /// room at all.
 pub(crate) fn dataset(con: &mut Connection) -> Dataset {
+    // Chat keys only: no notification stream (a plain Redis stream, whose
+    // own durability tests/events tries).
+    q(con, &["CONFIG", "SET", "chat.notify-max", "0"]);
     q(
         con,
         &[
