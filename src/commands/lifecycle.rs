@@ -167,7 +167,7 @@ pub fn unregister(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         rooms.push(room);
     }
     for room in &mut rooms {
-        leave(ctx, room, user_id, Some(&mut user), "leave");
+        leave(ctx, room, user_id, Some(&mut user), "leave", None);
     }
     user.delete();
     user.changed(c"chat.unregister");

@@ -103,7 +103,7 @@ pub fn kick(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let mut key = acting_in(ctx, args)?;
     let mut user_key = user_in_slot(ctx, args, room_id, user)?;
     key.value()?.check_kick(actor, user)?;
-    leave(ctx, &mut key, user, user_key.as_mut(), "kick");
+    leave(ctx, &mut key, user, user_key.as_mut(), "kick", Some(actor));
     stats::add(&stats::MODERATION_ACTIONS, 1);
     let event = Event::Kick {
         room: room_id,
@@ -124,7 +124,7 @@ pub fn ban(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let until = req.until(now);
     key.value_mut()?.ban(actor, user, until, now)?;
     done(&mut key, c"chat.ban");
-    leave(ctx, &mut key, user, user_key.as_mut(), "ban");
+    leave(ctx, &mut key, user, user_key.as_mut(), "ban", Some(actor));
     if let Some(u) = &mut user_key {
         if u.value_mut()?.remove_invite(room_id) {
             u.changed(c"chat.ban");

@@ -168,7 +168,7 @@ pub fn unsubscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     if let Some(r) = room.get() {
         r.check_leave(user_id)?;
     }
-    let was_member = leave(ctx, &mut room, user_id, user.as_mut(), "leave");
+    let was_member = leave(ctx, &mut room, user_id, user.as_mut(), "leave", None);
     Ok(Reply::Int(i64::from(was_member)))
 }
 
@@ -326,14 +326,16 @@ pub(super) fn join(
 
 /// Ends `user_id`'s membership of `room`, and takes the room off `user`'s
 /// list when given (either key may be gone). The other members hear a
-/// `member` event with `change` (leave, kick, ban). Returns whether the
-/// user was a member of the room.
+/// `member` event with `change` (leave, or kick and ban, made `by` an
+/// owner or admin, who does not hear it). Returns whether the user was a
+/// member of the room.
 pub(super) fn leave(
     ctx: Ctx,
     room: &mut Opened<Room>,
     user_id: &str,
     user: Option<&mut Opened<User>>,
     change: &str,
+    by: Option<&str>,
 ) -> bool {
     let room_id = room.id().to_owned();
     let mut was_member = false;
@@ -350,7 +352,8 @@ pub(super) fn leave(
                     user: user_id,
                     change,
                 };
-                super::tell_room(ctx, &room_id, r, Some(user_id), &event);
+                let except = by.unwrap_or(user_id);
+                super::tell_room(ctx, &room_id, r, Some(except), &event);
             }
         }
     }

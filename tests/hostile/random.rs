@@ -131,9 +131,9 @@ fn random_vectors_to_every_command() {
     // room for DM-ROOM, an existing message and a reaction without spaces
     // for REACT, PIN and THREAD, a room made with an OWNER acting as its
     // owner for the moderation commands, one of three words for NOTIFY),
-    // and how many get it depends on
-    // the seed. This only guards against a run that exercises little: at
-    // least half of the public commands succeed.
+    // and how many get it depends on the seed. This only guards against a
+    // run that exercises little: at least half of the public commands
+    // succeed.
     assert!(
         succeeded * 2 >= public.len(),
         "too few commands ever succeeded: {outcomes:?}"
