@@ -268,7 +268,7 @@ fn each_rooms_notifications_are_in_a_stream_of_its_slot() {
     );
     send(&mut con, &big, &alice, "you two", &[&bob, other]);
     let (port, key) = &streams[0];
-    assert_eq!(cluster.streams_on(*port), [key.clone()]);
+    assert_eq!(cluster.streams_on(*port), std::slice::from_ref(key));
     let got = entries(&mut cluster.node(*port), key);
     assert_eq!(got.len(), 2);
     assert_eq!(who_why(&got[1..]), pairs_of(&[(bob.as_str(), "mention")]));
@@ -277,6 +277,6 @@ fn each_rooms_notifications_are_in_a_stream_of_its_slot() {
     // only, unchanged.
     let (far_port, far_key) = &streams[1];
     assert_eq!(cluster.owner(other), *far_port);
-    assert_eq!(cluster.streams_on(*far_port), [far_key.clone()]);
+    assert_eq!(cluster.streams_on(*far_port), std::slice::from_ref(far_key));
     assert_eq!(entries(&mut cluster.node(*far_port), far_key).len(), 1);
 }

@@ -81,7 +81,7 @@ fn a_fanout_room_tells_joins_leaves_and_invitations() {
     let join = member("r", "dave", "join");
     room.step(
         &["CHAT.SUBSCRIBE", "r", "dave"],
-        &to_members(&[join.clone()]),
+        &to_members(std::slice::from_ref(&join)),
     );
     // Joining again changes nothing, and tells nobody.
     room.step(&["CHAT.SUBSCRIBE", "r", "dave"], &[]);
