@@ -93,6 +93,11 @@ export function cliAll(...args) {
   for (const port of cluster ? clusterPorts : [redisPort]) linesOn(port, ...args);
 }
 
+// The lines each server answers (INFO), one array per server.
+export function cliEach(...args) {
+  return (cluster ? clusterPorts : [redisPort]).map((port) => linesOn(port, ...args));
+}
+
 // Makes `user` a member of `room`: CHAT.SUBSCRIBE on one server; in a
 // cluster the steps of docs/deployment.md, the user's list on the user's
 // slot around the room's side.

@@ -12,7 +12,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use futures_util::future::join_all;
 use redis_chat_client::redis::{self, Cmd, Value};
 use redis_chat_client::{Cursor, ListenOptions, Listener, Settings, Target};
 use serde_json::Value as Json;
@@ -93,11 +92,6 @@ pub struct RoomInfo {
 pub struct Chat {
     inner: redis_chat_client::Chat,
 }
-
-/// Presence lasts this long without a heartbeat: a server that dies leaves
-/// its users online for at most this time. The listener renews it every
-/// third of it.
-pub const PRESENCE_TTL: u64 = 30;
 
 impl Chat {
     pub async fn connect(target: &Target) -> ChatResult<Chat> {
@@ -182,7 +176,7 @@ impl Chat {
         })
     }
 
-    async fn profile(&self, user: &str) -> ChatResult<Option<BTreeMap<String, Value>>> {
+    pub(crate) async fn profile(&self, user: &str) -> ChatResult<Option<BTreeMap<String, Value>>> {
         let mut c = redis::cmd("CHAT.PROFILE");
         c.arg(user);
         match self.run(&c).await? {
@@ -243,31 +237,6 @@ impl Chat {
             .into_iter()
             .map(|(user, n)| Ok((user, int(n)?)))
             .collect()
-    }
-
-    /// The members online. In a cluster, a room with members in other
-    /// slots gets CROSSSLOT from CHAT.PRESENCE: then each member's
-    /// CHAT.PROFILE says whether they are online.
-    pub async fn presence(&self, room: &str) -> ChatResult<Vec<String>> {
-        let mut c = redis::cmd("CHAT.PRESENCE");
-        c.arg(room);
-        match self.run(&c).await {
-            Err(e) if e.message.starts_with("CROSSSLOT") => {}
-            other => return strings(other?),
-        }
-        let members = self.members(room).await?;
-        let profiles = join_all(members.iter().map(|m| self.profile(m))).await;
-        let mut online = Vec::new();
-        for (member, profile) in members.into_iter().zip(profiles) {
-            let is_online = match profile?.and_then(|mut f| f.remove("online")) {
-                Some(v) => int(v)? == 1,
-                None => false,
-            };
-            if is_online {
-                online.push(member);
-            }
-        }
-        Ok(online)
     }
 
     pub async fn history(&self, room: &str, page: Page, count: u32) -> ChatResult<Vec<Json>> {
@@ -416,12 +385,6 @@ impl Chat {
         self.int(&c).await
     }
 
-    pub async fn offline(&self, user: &str) -> ChatResult<()> {
-        let mut c = redis::cmd("CHAT.OFFLINE");
-        c.arg(user);
-        self.ok(&c).await
-    }
-
     pub async fn read(&self, room: &str, user: &str, id: i64) -> ChatResult<i64> {
         let mut c = redis::cmd("CHAT.READ");
         c.arg(room).arg(user).arg(id);
@@ -435,14 +398,14 @@ impl Chat {
     }
 
     /// Live messages and events for the user's tabs: subscribed before it
-    /// returns, the user marked online while it runs. Each room starts
+    /// returns. It marks no one online: each tab is a device of the user,
+    /// which the hub marks online itself (hub.rs). Each room starts
     /// after its last message: what the user missed comes to the page
     /// from the history and the inbox.
     pub async fn listen(&self, user: &str) -> ChatResult<Listener> {
         let options = ListenOptions {
             from_latest: true,
-            presence: true,
-            presence_ttl: PRESENCE_TTL,
+            presence: false,
             ..ListenOptions::default()
         };
         Ok(self.inner.listen_with(user, options).await?)

@@ -3,7 +3,8 @@
 //! Serves one page (HTML, CSS and JavaScript built into the binary) and a
 //! WebSocket, and talks to Redis only through the module's CHAT.* commands
 //! (by way of the redis-chat client library), plus SUBSCRIBE or SSUBSCRIBE
-//! on the channels the module names. It runs on one Redis server or on a
+//! on the channels the module names, the presence channels of the people
+//! its users see among them. It runs on one Redis server or on a
 //! Redis Cluster.
 //!
 //! ```text
@@ -14,6 +15,8 @@
 mod chat;
 mod hub;
 mod moderation;
+mod presence;
+mod pubsub;
 mod requests;
 mod sessions;
 mod socket;
@@ -35,6 +38,7 @@ use serde_json::json;
 
 use chat::Chat;
 use hub::Hubs;
+use presence::Presence;
 use redis_chat_client::Target;
 use sessions::Sessions;
 
@@ -43,6 +47,7 @@ const APP_JS: &str = include_str!("../static/app.js");
 const TALK_JS: &str = include_str!("../static/talk.js");
 const MODERATION_JS: &str = include_str!("../static/moderation.js");
 const ACCOUNT_JS: &str = include_str!("../static/account.js");
+const PEOPLE_JS: &str = include_str!("../static/people.js");
 const RENDER_JS: &str = include_str!("../static/render.js");
 const STYLE_CSS: &str = include_str!("../static/style.css");
 
@@ -82,8 +87,9 @@ async fn run() -> Result<(), String> {
         format!("{place} does not answer CHAT.* commands ({e}); load the redis-chat module")
     })?;
 
+    let presence = Presence::start(chat.clone(), &target)?;
     let app = Arc::new(App {
-        hubs: Hubs::new(chat.clone()),
+        hubs: Hubs::new(chat.clone(), presence),
         chat,
         sessions: Sessions::default(),
     });
@@ -100,6 +106,10 @@ async fn run() -> Result<(), String> {
         .route(
             "/moderation.js",
             get(|| asset("text/javascript; charset=utf-8", MODERATION_JS)),
+        )
+        .route(
+            "/people.js",
+            get(|| asset("text/javascript; charset=utf-8", PEOPLE_JS)),
         )
         .route(
             "/account.js",

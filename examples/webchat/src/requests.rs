@@ -70,9 +70,6 @@ pub enum Op {
     Dm {
         user: String,
     },
-    Presence {
-        rooms: Vec<String>,
-    },
     Ack {
         delivery: String,
     },
@@ -274,6 +271,8 @@ mod tests {
         // No operation drops rooms, unregisters users or acts for someone else.
         assert!(parse(r#"{"op":"drop","room":"general"}"#).is_none());
         assert!(parse(r#"{"op":"unregister","user":"bob"}"#).is_none());
+        // Presence comes from the module's events; the page asks none.
+        assert!(parse(r#"{"op":"presence","rooms":["general"]}"#).is_none());
         assert!(parse(r#"{"op":"send","room":"general"}"#).is_none());
         assert!(parse(r#"{"op":"read","room":"general","id":"x"}"#).is_none());
         // A user named in a request is ignored: it acts as the socket's user.

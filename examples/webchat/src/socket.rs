@@ -12,6 +12,8 @@
 //!   dropped copies past its limit); the tab answers `ack` once it has
 //!   shown it, and the server sends the next page (an empty one at the end);
 //! * `push`: a message or an event, live from the user's channels;
+//! * `presence`: `{"online": {"bob": true}}`, who of the people the user
+//!   sees came online or went offline (ready has them all as they are);
 //! * `resync`: a room changed mode, catch up on it; `reconnect`: listening
 //!   for the user stopped for good (the listener retries a broken link to
 //!   Redis by itself), connect again.
@@ -273,9 +275,11 @@ impl Conn {
             }
         }
         let invites = moderation::invites(chat, &self.user).await;
-        Ok(
-            json!({"t": "ready", "user": self.user, "name": name, "rooms": rooms, "invites": invites}),
-        )
+        let online = self.app.hubs.online_seen_by(&self.user);
+        Ok(json!({
+            "t": "ready", "user": self.user, "name": name, "rooms": rooms, "invites": invites,
+            "online": online,
+        }))
     }
 
     /// The next page of the inbox; an empty page says the inbox is drained.
@@ -410,11 +414,11 @@ impl Conn {
                     Err(e) if e.refused => return Ok(Json::Null),
                     Err(e) => return Err(e),
                 };
+                // A room new to the page (made elsewhere): new people too.
+                self.app.hubs.rewatch(&me);
                 let mentions = self.mentions_in(&room).await?;
-                Ok(self
-                    .describe(&room, unread(&cursor), mentions)
-                    .await?
-                    .unwrap_or(Json::Null))
+                let view = self.describe(&room, unread(&cursor), mentions).await?;
+                Ok(view.unwrap_or(Json::Null))
             }
             Op::Send {
                 room,
@@ -466,9 +470,9 @@ impl Conn {
                 Ok(json!({}))
             }
             Op::Read { room, id } => {
+                // The module tells the user's other tabs (a `read` event on
+                // their own channel, or the room's).
                 let cursor = chat.read(&room, &me, id).await?;
-                let doc = json!({"type": "read", "room": room, "user": me, "id": cursor});
-                self.app.hubs.notify(&me, &json!({"t": "push", "doc": doc}));
                 Ok(json!({"cursor": cursor}))
             }
             Op::Join {
@@ -500,17 +504,6 @@ impl Conn {
                     .describe(&room, unread, mentions)
                     .await?
                     .unwrap_or(Json::Null))
-            }
-            Op::Presence { rooms } => {
-                let mine = self.my_rooms().await?;
-                let mut online = serde_json::Map::new();
-                for room in rooms.into_iter().take(100) {
-                    if mine.contains(&room) {
-                        let users = chat.presence(&room).await?;
-                        online.insert(room, json!(users));
-                    }
-                }
-                Ok(Json::Object(online))
             }
             Op::Ack { delivery } => {
                 let removed = chat.ack(&me, &delivery).await?;

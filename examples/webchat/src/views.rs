@@ -56,9 +56,10 @@ pub async fn describe(
 }
 
 /// What the page needs to show a room it opens: its entry, the newest page
-/// of messages (each with the user's own reactions), pins, who is online,
-/// read receipts and names (in rooms of at most RECEIPTS_MAX_MEMBERS), and
-/// each member's role.
+/// of messages (each with the user's own reactions), pins, the members
+/// with their read receipts and names (in rooms of at most
+/// RECEIPTS_MAX_MEMBERS), and each member's role. Who is online comes in
+/// `presence` frames (presence.rs).
 pub async fn open(
     chat: &Chat,
     me: &str,
@@ -73,7 +74,6 @@ pub async fn open(
     talk::mark_mine(chat, me, room, &mut messages).await;
     let older = has_older(&messages);
     let pins = chat.pins(room).await?;
-    let online = chat.presence(room).await?;
     let members = view["members"].as_i64().unwrap_or(0);
     let (mut reads, mut names) = (Json::Null, serde_json::Map::new());
     if members <= RECEIPTS_MAX_MEMBERS {
@@ -94,7 +94,6 @@ pub async fn open(
         "room": view,
         "messages": messages,
         "older": older,
-        "online": online,
         "reads": reads,
         "names": names,
         "pins": pins,

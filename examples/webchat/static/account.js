@@ -66,6 +66,7 @@ function resetState() {
   S.connected = false;
   S.everReady = false;
   S.rooms.clear();
+  S.online.clear();
   S.current = null;
   S.sending.clear();
   S.unknownRooms.clear();

@@ -1,8 +1,9 @@
 // The web chat page. Talks to the web server over one WebSocket; see
 // src/socket.rs for the frames, render.js for the drawing, talk.js for
 // threads, reactions, mentions, pins and gaps, moderation.js for roles,
-// invitations and moderation, and account.js for signing in and out. Every
-// piece of user text reaches the page through textContent, never as HTML.
+// invitations and moderation, people.js for members and who is online,
+// and account.js for signing in and out. Every piece of user text reaches
+// the page through textContent, never as HTML.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -27,6 +28,7 @@ const S = {
   rooms: new Map(),       // room id -> room state
   current: null,          // open room id
   names: new Map(),       // user id -> display name
+  online: new Map(),      // user id -> online, for the people the user sees (people.js)
   askNames: new Set(),
   unknownRooms: new Map(),// room id -> {docs, lookup}: messages that arrived before its info
   sending: new Map(),     // nonce -> {nonce, room, text, failed}
@@ -146,6 +148,7 @@ function onFrame(f) {
     case 'missed': for (const d of f.messages || []) ingest(d); break;
     case 'inbox': onInbox(f); break;
     case 'push': onDoc(f.doc); break;
+    case 'presence': setPresence(f.online); break;
     case 'resync': catchUp([f.room]); break;
     case 'reply': {
       const p = S.pending.get(f.req);
@@ -169,7 +172,7 @@ function newRoom(v) {
     msgs: new Map(), loaded: false, older: false, loadingOlder: false,
     stickToBottom: false,   // the next drawing scrolls to the newest message
     keepOffset: false,      // the next drawing keeps the view where it was (older ones added above)
-    reads: null, online: new Set(), typing: new Map(), divider: null, dividerCount: 0,
+    reads: null, typing: new Map(), divider: null, dividerCount: 0,
     holes: new Set(),       // ids after which the history keeps nothing more
     ...talkState(),
     ...modState(),
@@ -195,10 +198,7 @@ function addRoom(v) {
     setMentionCount(r, v);
     modRoom(r, v);
     S.rooms.set(v.id, r);
-    if (v.dm) {
-      S.names.set(v.dm.user, v.dm.name);
-      if (S.everReady) setTimeout(pollPresence, 0);
-    }
+    if (v.dm) S.names.set(v.dm.user, v.dm.name);
   }
   const early = S.unknownRooms.get(v.id);
   S.unknownRooms.delete(v.id);
@@ -212,6 +212,8 @@ function onReady(f) {
   S.retry = 0;
   S.user = f.user;
   S.names.set(f.user, f.name);
+  S.online.clear();
+  setPresence(f.online);
   const listed = new Set();
   for (const v of f.rooms) { listed.add(v.id); addRoom(v); }
   for (const id of [...S.rooms.keys()]) if (!listed.has(id)) S.rooms.delete(id);
@@ -233,7 +235,6 @@ function onReady(f) {
   }
   renderAll();
   if (target) openRoom(target, false);
-  pollPresence();
 }
 
 // A page of the inbox is acknowledged (and the server drops it from the
@@ -328,22 +329,20 @@ function onDoc(d) {
       if (d.user === S.user) r.cursor = Math.max(r.cursor, d.id);
       else {
         if (r.reads) r.reads[d.user] = Math.max(r.reads[d.user] || 0, d.id);
-        r.online.add(d.user);
         if (!S.names.has(d.user)) askName(d.user);
       }
       break;
     case 'typing':
       if (d.user === S.user) return;
       r.typing.set(d.user, Date.now() + 4000);
-      r.online.add(d.user);
       if (!S.names.has(d.user)) askName(d.user);
       setTimeout(renderTyping, 4100);
       break;
     case 'mode': r.mode = d.mode; break;
     default:
       // edit, delete, reaction, pin, unpin, mention; role, kick, ban,
-      // unban, mute, unmute, slowmode
-      if (!talkEvent(r, d) && !modEvent(r, d)) return;
+      // unban, mute, unmute, slowmode; member
+      if (!talkEvent(r, d) && !modEvent(r, d) && !memberEvent(r, d)) return;
   }
   queueRender();
 }
@@ -401,7 +400,6 @@ async function openRoom(id, showConversation) {
     r.reads = data.reads || null;
     r.pins = data.pins || [];
     if (data.roles !== undefined) r.roles = data.roles;
-    r.online = new Set(data.online || []);
     for (const d of data.messages) ingest(d);
     if (!r.loaded) r.older = data.older;
     r.loaded = true;
@@ -449,20 +447,6 @@ function markRead() {
   tell('read', { room: r.id, id: max });
   renderRooms();
 }
-
-async function pollPresence() {
-  const rooms = [...S.rooms.values()].filter((r) => r.dm || r.id === S.current).map((r) => r.id);
-  if (!rooms.length) return;
-  try {
-    const online = await request('presence', { rooms });
-    for (const [id, users] of Object.entries(online)) {
-      const r = S.rooms.get(id);
-      if (r) r.online = new Set(users);
-    }
-    queueRender();
-  } catch { /* next time */ }
-}
-setInterval(() => { if (S.connected) pollPresence(); }, 5000);
 
 // ---------- sending ----------
 
@@ -530,7 +514,7 @@ async function startDm(ev) {
   try {
     const v = await request('dm', { user });
     input.value = '';
-    if (v) { addRoom(v); openRoom(v.id, true); pollPresence(); }
+    if (v) { addRoom(v); openRoom(v.id, true); }
   } catch (e) { toast(e.message); }
 }
 

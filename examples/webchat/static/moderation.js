@@ -1,7 +1,8 @@
 // Moderation on the page: rooms with an owner, each member's role, and
 // what owners and admins do to members (make admin or member, mute, kick,
 // ban, slow mode, invitations), with the bans, mutes and invitations in
-// force (CHAT.MODERATION, for owners and admins); the user's pending
+// force (CHAT.MODERATION, for owners and admins, read when the members
+// panel opens, then changed by the events); the user's pending
 // invitations; and the module's refusals (MUTED, SLOWMODE, RATELIMIT,
 // NOINVITE, BANNED, NOPERM) in words. Loaded before app.js, whose state (S) and helpers
 // these functions use when called. The module decides who may do what;
@@ -23,7 +24,7 @@ function modState() {
     roles: null,          // member -> role, read when the room is opened; null: not known
     muted: null,          // {until}: the user is muted here (until: unix ms, or null until lifted)
     // The room's moderation in force, for its owners and admins: read when
-    // the members panel opens or refreshes, and changed by the events since.
+    // the members panel opens, and changed by the events since.
     mutes: new Map(),     // user -> until (unix ms, or null until lifted)
     bans: new Map(),      // user -> until
     invited: new Map(),   // user -> when invited (unix ms), not joined yet
@@ -204,12 +205,7 @@ function modEvent(r, d) {
           : `${by} banned you from ${roomLabel(r)} ${untilText(d.until ?? null)}.`);
         return true;
       }
-      if (r.roles && r.roles[d.user]) {
-        delete r.roles[d.user];
-        r.members = Math.max(0, r.members - 1);
-      }
-      if (r.reads) delete r.reads[d.user];
-      r.owners = r.owners.filter((u) => u !== d.user);
+      memberGone(r, d.user);
       return true;
     case 'unban': r.bans.delete(d.user); return true;
     case 'mute':
@@ -290,7 +286,7 @@ function renderInvites() {
 
 // The members with their roles and, for an owner or admin, the bans,
 // mutes and invitations in force.
-async function refreshMembers(r) {
+async function refreshMembers(r, tries = 3) {
   const seq = r.modSeq;
   try {
     const data = await request('members', { room: r.id });
@@ -299,7 +295,8 @@ async function refreshMembers(r) {
       for (const u of Object.keys(r.roles)) if (!S.names.has(u)) askName(u);
     }
     // A list read before a change the page has seen since would undo it:
-    // the next refresh brings the change too.
+    // it is read again.
+    if (data.moderation && r.modSeq !== seq && tries > 1) return refreshMembers(r, tries - 1);
     if (data.moderation && r.modSeq === seq) setModeration(r, data.moderation);
     queueRender();
   } catch (e) {
@@ -335,12 +332,6 @@ function toggleMembers() {
   if (r.membersOpen) refreshMembers(r);
   queueRender();
 }
-
-// Who joined or left meanwhile, while the panel is open.
-setInterval(() => {
-  const r = S.rooms.get(S.current);
-  if (S.connected && r && r.membersOpen) refreshMembers(r);
-}, 5000);
 
 async function moderate(r, op, args) {
   try {

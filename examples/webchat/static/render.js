@@ -34,8 +34,8 @@ function renderRooms() {
     if (r.id === S.current) b.classList.add('active');
     if (r.dm) {
       const dot = el('span', 'dot');
-      if (r.online.has(r.dm.user)) dot.classList.add('online');
-      dot.title = r.online.has(r.dm.user) ? 'online' : 'offline';
+      if (isOnline(r.dm.user)) dot.classList.add('online');
+      dot.title = isOnline(r.dm.user) ? 'online' : 'offline';
       b.append(dot);
     } else {
       b.append(el('span', 'hash', '#'));
@@ -92,28 +92,6 @@ function renderConversation() {
   renderMessages(r);
   renderTyping();
   renderThread();
-}
-
-function renderPeople(r) {
-  const box = $('room-people');
-  box.replaceChildren();
-  const members = r.reads ? Object.keys(r.reads) : null;
-  if (members && members.length <= 20) {
-    for (const u of members.sort()) {
-      const p = el('span', 'person');
-      const dot = el('span', 'dot');
-      const on = u === S.user ? S.connected : r.online.has(u);
-      if (on) dot.classList.add('online');
-      p.append(dot, el('span', null, u === S.user ? displayName(u) + ' (you)' : displayName(u)));
-      const role = roleOf(r, u);
-      if (role !== 'member') p.append(el('span', 'role ' + role, role));
-      p.dataset.user = u;
-      p.title = on ? 'online' : 'offline';
-      box.append(p);
-    }
-  } else {
-    box.append(el('span', null, `${r.members} members · ${r.online.size} online`));
-  }
 }
 
 function renderMessages(r) {
