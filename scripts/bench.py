@@ -528,6 +528,7 @@ def report(results, sizes, broadcast_sizes, rounds, out_dir, quick):
     sections ran) to out_dir, with a section for each section that ran."""
     import bench_capacity
     import bench_cluster
+    import bench_events
     import bench_moderation
     import bench_talk
 
@@ -556,6 +557,7 @@ def report(results, sizes, broadcast_sizes, rounds, out_dir, quick):
         "cluster": bench_cluster.cluster_lines,
         "conversation": bench_talk.conversation_lines,
         "moderation": bench_moderation.moderation_lines,
+        "events": bench_events.events_lines,
     }
     for name, make in sections.items():
         if name in results:
@@ -620,7 +622,7 @@ def drain(port, channels):
 
 
 SECTIONS = ("send", "reads", "broadcast", "memory", "replication", "capacity", "things", "rdb", "cluster",
-            "conversation", "moderation")
+            "conversation", "moderation", "events")
 
 
 def main():
@@ -645,7 +647,9 @@ def main():
                              "room's members live on three nodes (callgrind) and sends/s per primary; "
                              "conversation: a send with REPLY and three MENTIONs against a plain one; "
                              "moderation: a send in a room with an owner, with slow mode on, with the rate "
-                             "limit on, and one refused by a mute, against a plain one. A "
+                             "limit on, and one refused by a mute, against a plain one; events: a send that "
+                             "records four notifications against one with notifications off, and presence "
+                             "events per second while 10,000 users go online and offline. A "
                              "partial run writes "
                              "to target/bench unless --out says otherwise.")
     args = parser.parse_args()
@@ -664,6 +668,7 @@ def main():
     sys.modules.setdefault("bench", sys.modules[__name__])
     import bench_capacity
     import bench_cluster
+    import bench_events
     import bench_moderation
     import bench_talk
 
@@ -697,6 +702,7 @@ def main():
         "cluster": lambda: bench_cluster.cluster(scale, args.quick),
         "conversation": lambda: bench_talk.conversation(1 if args.quick else max(rounds, 5), scale, args.quick),
         "moderation": lambda: bench_moderation.moderation(1 if args.quick else max(rounds, 5), scale, args.quick),
+        "events": lambda: bench_events.events(1 if args.quick else max(rounds, 5), scale, args.quick),
     }
     for name, run in runs.items():
         if name in args.only:

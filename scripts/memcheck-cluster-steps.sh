@@ -110,6 +110,48 @@ expect "" CHAT.ROOMS "{m}ben"
 expect "OK" CHAT.DROP mod
 expect "1" CHAT.UNLIST-ROOM ann mod
 
+section "cluster: presence and notifications"
+# Users of one hash tag share the room's slot: the send sees who is away
+# and records a notification in that slot's stream, chat:notify:{<n>}.
+# Presence events are published on the shard channel of the user's slot.
+batch <<'EOF'
+CHAT.REGISTER {n}ann "Ann"
+CHAT.REGISTER {n}ben "Ben"
+CHAT.REGISTER {n}cy "Cy"
+CHAT.CREATE {n}room "Room"
+CHAT.SUBSCRIBE {n}room {n}ann
+CHAT.SUBSCRIBE {n}room {n}ben
+CHAT.SUBSCRIBE {n}room {n}cy
+EOF
+in_background "$tmp/cy-presence.out" SSUBSCRIBE "chat:user:{n}{cy}:presence"
+cy_presence=$last_pid
+cy_listening() { [ "$(r PUBSUB SHARDNUMSUB "chat:user:{n}{cy}:presence" | tail -1)" = 1 ]; }
+wait_for "Cy's presence listener" cy_listening
+expect "OK" CHAT.NOTIFY "{n}ben" all
+expect "OK" CHAT.ONLINE "{n}cy" TTL 60 DEVICE phone
+expect "OK" CHAT.ONLINE "{n}cy" TTL 60 DEVICE desk
+run CHAT.CHANNELS "{n}ann" PRESENCE
+[[ $reply == $'SSUBSCRIBE\nchat:user:{n}{ann}:push\nchat:user:{n}{ben}:presence\nchat:user:{n}{cy}:presence' ]] ||
+    fail "CHAT.CHANNELS {n}ann PRESENCE: $reply"
+# Ben is away with notify all, Cy online: one notification.
+expect "1" CHAT.SEND "{n}room" "{n}ann" "Hi both" MENTION "{n}cy"
+run SCAN 0 MATCH "chat:notify*" TYPE stream COUNT 1000
+stream="$(grep '^chat:notify:{' <<<"$reply" | head -1)"
+[ -n "$stream" ] || fail "no chat:notify:{...} stream in: $reply"
+[ "$(r CLUSTER KEYSLOT "$stream")" = "$(r CLUSTER KEYSLOT "{n}room")" ] || fail "$stream is not in the room's slot"
+expect_has $'user\n{n}ben\nreason\nmessage\nroom\n{n}room' XRANGE "$stream" - +
+expect "1" XLEN "$stream"
+expect "OK" CHAT.OFFLINE "{n}cy" DEVICE phone # desk stays: no event
+expect "OK" CHAT.ONLINE "{n}cy" TTL 1 DEVICE desk
+sleep 2 # the TTL runs out: the timer announces it on the shard channel
+cy_went_offline() { grep -q '"online":false' "$tmp/cy-presence.out"; }
+wait_for "Cy's offline event" cy_went_offline
+[ "$(grep -c '"type":"presence"' "$tmp/cy-presence.out")" = 2 ] || fail "Cy's presence events: $(cat "$tmp/cy-presence.out")"
+kill "$cy_presence"
+wait "$cy_presence" 2>/dev/null || true
+expect "2" CHAT.SEND "{n}room" "{n}ann" "Cy?" MENTION "{n}cy" # Cy is away now
+expect "3" XLEN "$stream"
+
 section "cluster: a slot on the move"
 expect "OK" CHAT.REGISTER "{t}alice" "Alice"
 expect "OK" CHAT.CREATE "{t}room" "Room"

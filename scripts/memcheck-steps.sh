@@ -572,6 +572,128 @@ wait "$listener_pid" 2>/dev/null || true
 expect "OK" CHAT.OFFLINE bob
 
 # ---------------------------------------------------------------------------
+# Presence, devices and notifications: presence events on a user's presence
+# channel (CHAT.ONLINE and CHAT.OFFLINE, with and without DEVICE, and a TTL
+# that runs out, which the presence timer announces); CHAT.NOTIFY's
+# settings; sends that record notifications for members who are away (one
+# with notify all, a mention, a direct room, a mention in a broadcast room)
+# in the stream chat:notify, read with XRANGE and a consumer group; a
+# stream that cannot be written (a key of another type); chat.notify-max 0.
+# The AOF is on: the XADDs reach it, and DEBUG LOADAOF replays them below.
+
+section "presence, devices and notifications"
+in_background "$tmp/fred-presence.out" SUBSCRIBE "chat:user:{fred}:presence"
+presence_pid=$last_pid
+presence_listening() { [ "$(r PUBSUB NUMSUB "chat:user:{fred}:presence" | tail -1)" = 1 ]; }
+wait_for "Fred's presence listener" presence_listening
+run CHAT.PROFILE fred
+[[ $(field presence_channel) == "chat:user:{fred}:presence" && $(field notify) == mentions ]] ||
+    fail "CHAT.PROFILE fred: $reply"
+expect "OK" CHAT.ONLINE fred TTL 60 DEVICE phone # online: an event
+expect "OK" CHAT.ONLINE fred TTL 60 DEVICE laptop
+expect "OK" CHAT.ONLINE fred TTL 60 # the device ""
+expect_has '"devices":{"":' CHAT.DUMP fred
+expect "ERR invalid device id*" CHAT.ONLINE fred DEVICE "bad device"
+expect "ERR invalid device id*" CHAT.OFFLINE fred DEVICE ""
+expect "ERR invalid device id*" CHAT.ONLINE fred DEVICE "$(head -c 65 /dev/zero | tr '\0' d)"
+expect "ERR syntax error*" CHAT.OFFLINE fred SOON
+expect "ERR syntax error*" CHAT.ONLINE fred DEVICE
+expect "ERR no such user" CHAT.ONLINE nobody DEVICE phone
+expect "OK" CHAT.OFFLINE fred DEVICE phone
+expect "OK" CHAT.OFFLINE fred DEVICE laptop
+expect "OK" CHAT.OFFLINE fred DEVICE tablet # not online: nothing changes
+run CHAT.PROFILE fred
+[ "$(field online)" = 1 ] || fail "fred went offline with the device \"\" still online: $reply"
+expect "OK" CHAT.OFFLINE fred # every device: an event
+run CHAT.PROFILE fred
+[ "$(field online)" = 0 ] || fail "fred is still online after CHAT.OFFLINE: $reply"
+# A TTL that runs out: the presence timer (every 250 ms) announces it.
+expect "OK" CHAT.ONLINE fred TTL 1 DEVICE tab
+sleep 2
+got_presence_events() { [ "$(grep -c '"type":"presence"' "$tmp/fred-presence.out")" -ge 4 ]; }
+wait_for "Fred's presence events" got_presence_events
+[ "$(grep -c '"online":true' "$tmp/fred-presence.out")" = 2 ] &&
+    [ "$(grep -c '"online":false,"until":null' "$tmp/fred-presence.out")" = 2 ] ||
+    fail "Fred's presence events: $(cat "$tmp/fred-presence.out")"
+kill "$presence_pid"
+wait "$presence_pid" 2>/dev/null || true
+# More devices than a user keeps: the ones ending first go. Yan stays
+# online with devices through the reloads below.
+batch < <(for ((n = 1; n <= 18; n++)); do echo "CHAT.ONLINE yan TTL $((3000 + n)) DEVICE d$n"; done)
+run CHAT.DUMP yan
+[[ $reply == *'"d18":'* && $reply != *'"d1":'* && $reply != *'"d2":'* ]] || fail "yan's devices: $reply"
+for key in yan; do
+    run DEBUG DIGEST-VALUE "$key"
+    digest="$reply"
+    commands=$((commands + 1))
+    r --raw DUMP "$key" >"$tmp/payload"
+    truncate -s -1 "$tmp/payload" # redis-cli's newline
+    expect "1" DEL "$key"
+    commands=$((commands + 1))
+    restored="$(r -x RESTORE "$key" 0 <"$tmp/payload" 2>&1)"
+    [ "$restored" = OK ] || fail "RESTORE $key: $restored"
+    expect "$digest" DEBUG DIGEST-VALUE "$key"
+done
+
+expect "OK" CHAT.NOTIFY erin all
+expect "OK" CHAT.NOTIFY bob MENTIONS
+expect "OK" CHAT.NOTIFY fred none
+expect "ERR notify must be all, mentions or none" CHAT.NOTIFY erin some
+expect "ERR no such user" CHAT.NOTIFY nobody all
+expect "ERR wrong number of arguments*" CHAT.NOTIFY erin
+run CHAT.PROFILE erin
+[ "$(field notify)" = all ] || fail "CHAT.PROFILE erin after CHAT.NOTIFY: $reply"
+expect_has '"notify":"none"' CHAT.DUMP fred
+batch <<'EOF'
+CHAT.SUBSCRIBE talk erin
+CHAT.SUBSCRIBE talk fred
+EOF
+expect_has "chat:user:{erin}:presence" CHAT.CHANNELS bob PRESENCE
+[[ $reply == $'SUBSCRIBE\nchat:user:{bob}:push\nchat:user:{alice}:presence\n'* && $reply != *"{bob}:presence"* ]] ||
+    fail "CHAT.CHANNELS bob PRESENCE: $reply"
+expect "ERR syntax error*" CHAT.CHANNELS bob PRESENCE AGAIN
+# A key of another type where the stream should be: the send goes on, the
+# notification is counted as a failure.
+failures_before="$(info chat chat_notification_failures)"
+expect "OK" SET chat:notify "not a stream"
+expect "5" CHAT.SEND talk alice "Nobody is notified"
+[ "$(info chat chat_notification_failures)" -gt "$failures_before" ] || fail "chat_notification_failures did not count"
+expect "1" DEL chat:notify
+# Away: bob (mentions: the mention), erin (all: the message), fred (none).
+notifications_before="$(info chat chat_notifications)"
+expect "6" CHAT.SEND talk alice "Lunch, everyone?" MENTION bob
+expect "2" CHAT.SEND dm:5:alice:bob alice "Are you coming?" # direct: bob
+expect "OK" CONFIG SET chat.notify-max 0
+expect "7" CHAT.SEND talk alice "Not recorded"
+expect "OK" CONFIG SET chat.notify-max 100000
+# A broadcast room: only the members mentioned, if away.
+expect "OK" CHAT.CREATE hall "Hall"
+batch <<'EOF'
+CHAT.SUBSCRIBE hall alice
+CHAT.SUBSCRIBE hall bob
+CHAT.SUBSCRIBE hall erin
+CONFIG SET chat.fanout-max-members 2
+EOF
+expect "1" CHAT.SEND hall alice "Erin, a word?" MENTION erin
+expect "2" CHAT.SEND hall alice "To the hall" # erin has all, but a broadcast room
+expect "OK" CONFIG SET chat.fanout-max-members 500
+[ "$(info chat chat_notifications)" = $((notifications_before + 4)) ] ||
+    fail "chat_notifications: $(info chat chat_notifications), wanted $((notifications_before + 4))"
+expect "4" XLEN chat:notify
+run XRANGE chat:notify - +
+[[ $reply == *$'user\nbob\nreason\nmention\nroom\ntalk\nid\n6\nsender\nalice\nts\n'[0-9]*$'\ntext\nLunch, everyone?'* &&
+    $reply == *$'user\nerin\nreason\nmessage\nroom\ntalk\nid\n6'* &&
+    $reply == *$'user\nbob\nreason\ndirect\nroom\ndm:5:alice:bob\nid\n2'* &&
+    $reply == *$'user\nerin\nreason\nmention\nroom\nhall\nid\n1'* &&
+    $reply != *$'user\nfred'* ]] || fail "XRANGE chat:notify: $reply"
+# A worker's consumer group: read, acknowledge.
+expect "OK" XGROUP CREATE chat:notify workers 0
+expect_has "Lunch, everyone?" XREADGROUP GROUP workers w1 COUNT 10 STREAMS chat:notify ">"
+mapfile -t entry_ids < <(r XRANGE chat:notify - + | grep -E '^[0-9]+-[0-9]+$')
+expect "4" XACK chat:notify workers "${entry_ids[@]}"
+expect "OK" CHAT.NOTIFY erin mentions
+
+# ---------------------------------------------------------------------------
 # Fan-out and broadcast rooms: with chat.fanout-max-members 3, the fourth
 # member makes a room of five a broadcast room; two leaving make it fan
 # out again.

@@ -27,6 +27,7 @@ from .errors import (
     SendFailed,
     SlowMode,
 )
+from ._presence import presence_channel
 from .listen import Listener
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "NoInvite",
     "NoPermission",
     "NotReplicated",
+    "presence_channel",
     "RateLimited",
     "Refused",
     "SendFailed",

@@ -34,6 +34,7 @@ from . import _replies
 from ._backend import backend_for
 from ._conversations import Conversations
 from ._moderation import Moderation
+from ._presence import Presence
 from ._retry import Retry
 from ._send import Sender
 from .errors import Banned, NoInvite, typed
@@ -45,13 +46,14 @@ if TYPE_CHECKING:
 PAGE = 1000
 
 
-class Chat(Conversations, Moderation):
+class Chat(Conversations, Moderation, Presence):
     """The chat operations of the redis-chat module.
 
     Threads, reactions, pins, mentions and the inbox are in
     ``redis_chat._conversations.Conversations``; roles, invitations, kicks,
-    bans, mutes and slow mode in ``redis_chat._moderation.Moderation``.
-    This class includes both.
+    bans, mutes and slow mode in ``redis_chat._moderation.Moderation``;
+    presence, devices, notification settings and profiles in
+    ``redis_chat._presence.Presence``. This class includes all three.
 
     ``client`` is a ``redis.Redis`` or a ``redis.cluster.RedisCluster``, with
     or without ``decode_responses``; replies come back as ``str``/``int``

@@ -23,8 +23,17 @@ It subscribes before it reads the history, and waits for the server to
 confirm the subscription first: a message sent after the history was read is
 then published to a connection already listening.
 
-While listening it marks the user online (``CHAT.ONLINE ... TTL``), so that
-fan-out rooms publish to it instead of filling the inbox.
+While listening it marks the user online (``CHAT.ONLINE ... TTL``, with
+``DEVICE`` when given one), so that fan-out rooms publish to it instead of
+filling the inbox.
+
+It can also follow other users' presence: their presence channels
+(``chat:user:{<id>}:presence``; in Redis Cluster shard channels of each
+user's slot, subscribed on the node that serves it) are subscribed with
+the rest, and the ``presence`` events on them are handed out with the
+user's messages. Pub/sub may lose an event while a connection is down, so
+after a break the listener reads each followed user's presence again
+(``CHAT.PROFILE``) and hands out an event for each that changed meanwhile.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from redis.client import PubSub
 from redis.exceptions import RedisClusterException, ResponseError
 
 from . import _replies
+from ._presence import presence_channel, user_of_presence_channel
 from ._retry import LOST, transient_reply
 
 if TYPE_CHECKING:
@@ -50,8 +60,20 @@ _CONFIRM_TIMEOUT = 5.0
 # The longest single wait on the sockets, so that close() is noticed soon.
 _TICK = 0.25
 # Events about one member that a broadcast room publishes on its channel and
-# also on that member's own channel (see ``_deliver``).
-_ABOUT_A_MEMBER = frozenset({"role", "kick", "ban", "unban", "mute", "unmute"})
+# also on that member's own channel (see ``_deliver``): a ``read`` goes to
+# the reader's own channel too, for their other devices.
+_ABOUT_A_MEMBER = frozenset({"role", "kick", "ban", "unban", "mute", "unmute", "read"})
+# How long follow_presence waits for the thread in ``get`` to apply it.
+_FOLLOW_TIMEOUT = 10.0
+
+
+class _FollowRequest:
+    """A change to the followed users, applied by the thread that reads."""
+
+    def __init__(self, users: list[str], follow: bool) -> None:
+        self.users = users
+        self.follow = follow
+        self.done = threading.Event()
 
 
 class Listener(Iterator[dict[str, Any]]):
@@ -63,8 +85,11 @@ class Listener(Iterator[dict[str, Any]]):
     ``start[room]``). Events (``read``, ``typing``, ``edit``, ``delete``,
     ``dropped``, ``mode``, ``reaction``, ``pin``, ``unpin``, ``mention``,
     the moderation events ``role``, ``kick``, ``ban``, ``unban``, ``mute``,
-    ``unmute``, ``slowmode`` and ``invite``, and any type the module adds
-    later) are passed on as they arrive, at most once. A ``mention`` event
+    ``unmute``, ``slowmode`` and ``invite``, ``member`` (a join, leave,
+    invitation, kick or ban in one of the user's rooms), ``presence`` of the
+    users it follows, and any type the module adds later) are passed on as
+    they arrive, at most once. A ``read`` of the user's own comes too: their
+    other devices' reading, on the user's own channel. A ``mention`` event
     (a broadcast room's message that mentions the user) comes on the
     user's own channel; in a fan-out room the message itself comes, with
     its ``mentions``. An ``invite`` comes on the user's own channel (in a
@@ -84,10 +109,21 @@ class Listener(Iterator[dict[str, Any]]):
     - ``refresh``: seconds between re-reads of the user's channels and rooms
       (``None``: only after a reconnect or a ``mode`` event);
     - ``presence``: send ``CHAT.ONLINE`` while listening (default True),
-      every third of ``presence_ttl`` seconds. ``close()`` does not send
-      ``CHAT.OFFLINE``, which would also silence the user's other devices:
-      the TTL runs out, and until then the module finds nobody subscribed
-      to the user's channel and keeps the messages in the inbox;
+      every third of ``presence_ttl`` seconds. Without ``device``,
+      ``close()`` does not send ``CHAT.OFFLINE``, which would also silence
+      the user's other devices: the TTL runs out, and until then the module
+      finds nobody subscribed to the user's channel and keeps the messages
+      in the inbox;
+    - ``device``: a device id (1 to 64 bytes of ``A-Z a-z 0-9 _ . : @ -``):
+      the heartbeats keep this device online (``CHAT.ONLINE ... DEVICE``),
+      and ``close()`` ends its presence (``CHAT.OFFLINE ... DEVICE``): the
+      user goes offline at once when it was their last device online;
+    - ``follow``: users whose presence to follow from the start (see
+      ``follow_presence``);
+    - ``follow_members``: also follow the other members of the user's
+      fan-out rooms (``CHAT.CHANNELS ... PRESENCE``; a broadcast room's
+      members are too many), read again at every refresh and after a
+      ``member`` event;
     - ``own``: also hand out the user's own messages (default False). A
       fan-out room does not echo a message to its sender, so without this
       they would come only when a later message reveals them;
@@ -99,6 +135,15 @@ class Listener(Iterator[dict[str, Any]]):
     The listener is subscribed when the constructor returns. ``get(timeout)``
     returns the next document or ``None``; iteration stops after ``close()``
     (callable from any thread) or ``idle_timeout``.
+
+    Presence events, of the users followed:
+    ``{"type": "presence", "user": "bob", "online": True, "until": <unix ms>}``
+    when one comes online, ``{..., "online": False, "until": None}`` when
+    one goes offline (by command, or when their presence runs out). The
+    listener keeps each followed user's state (``presence_state``) and hands out
+    only changes of it. After a break (a reconnect, a failover) it reads
+    the states again and hands out an event for each that changed
+    meanwhile, with ``until`` None (the profile does not say it).
     """
 
     def __init__(
@@ -112,6 +157,9 @@ class Listener(Iterator[dict[str, Any]]):
         own: bool = False,
         start: dict[str, int] | None = None,
         idle_timeout: float | None = None,
+        device: str | None = None,
+        follow: list[str] | tuple[str, ...] = (),
+        follow_members: bool = False,
     ) -> None:
         self.chat = chat
         self.user = user
@@ -120,6 +168,16 @@ class Listener(Iterator[dict[str, Any]]):
         self.presence_ttl = max(3, int(presence_ttl))
         self.own = own
         self.idle_timeout = idle_timeout
+        self.device = device
+        self.follow_members = follow_members
+        # Users followed by name, and the channels CHAT.CHANNELS named last.
+        self._following: set[str] = set([follow] if isinstance(follow, str) else follow)
+        self._verb = "SUBSCRIBE"
+        self._base: list[str] = []
+        # Each followed user's presence as last known (read or told).
+        self._known: dict[str, bool] = {}
+        self._requests: deque[_FollowRequest] = deque()
+        self._offline_sent = False
         self._start = dict(start or {})
         self._backend = chat._backend
         self._last: dict[str, int] = {}
@@ -174,6 +232,51 @@ class Listener(Iterator[dict[str, Any]]):
         return self._resync is None and not self._reconnected
 
     @property
+    def presence_state(self) -> dict[str, bool]:
+        """Each followed user's presence (True: online) as last known: read
+        when first followed, then changed by their ``presence`` events."""
+        return dict(self._known)
+
+    @property
+    def followed(self) -> list[str]:
+        """The users whose presence this listener follows, by name and (with
+        ``follow_members``) as members of the user's fan-out rooms."""
+        return sorted(self._followed())
+
+    def follow_presence(self, users: str | list[str] | tuple[str, ...]) -> dict[str, bool]:
+        """Follows ``users``' presence: subscribes to their presence channels
+        (each on the node of its slot in a cluster) and returns, once
+        subscribed, each one's presence (True: online; an unknown user is
+        offline). Their ``presence`` events come from then on.
+
+        Callable from any thread: while another thread waits in ``get``,
+        that thread applies the change within a quarter of a second.
+        """
+        users = [users] if isinstance(users, str) else list(users)
+        self._request(_FollowRequest(users, True))
+        return {u: self._known.get(u, False) for u in users}
+
+    def unfollow_presence(self, users: str | list[str] | tuple[str, ...]) -> None:
+        """Stops following ``users``' presence (those followed as room members
+        with ``follow_members`` stay followed)."""
+        users = [users] if isinstance(users, str) else list(users)
+        self._request(_FollowRequest(users, False))
+
+    def _request(self, request: _FollowRequest) -> None:
+        """Applies ``request`` here when no other thread reads, else lets the
+        thread in ``get`` apply it (within a tick), whichever comes first."""
+        self._requests.append(request)
+        deadline = time.monotonic() + _FOLLOW_TIMEOUT
+        while not request.done.is_set():
+            if self._busy.acquire(timeout=_TICK):
+                try:
+                    self._apply_requests()
+                finally:
+                    self._busy.release()
+            elif time.monotonic() > deadline:
+                raise TimeoutError("the listener did not apply the change of followed users")
+
+    @property
     def last_ids(self) -> dict[str, int]:
         """The largest message id handed out (or skipped as own) per room."""
         return dict(self._last)
@@ -207,6 +310,7 @@ class Listener(Iterator[dict[str, Any]]):
 
     def _step(self, wait: float) -> None:
         try:
+            self._apply_requests()
             now = time.monotonic()
             if self._reconnected and self._resync != "full":
                 self._want("full", "reconnect")
@@ -236,8 +340,81 @@ class Listener(Iterator[dict[str, Any]]):
         time.sleep(min(2.0, 0.05 * 2 ** min(self._failures, 6)))
 
     def _online(self) -> None:
-        self.chat._call("CHAT.ONLINE", self.user, "TTL", self.presence_ttl)
+        args: list[Any] = ["CHAT.ONLINE", self.user, "TTL", self.presence_ttl]
+        if self.device is not None:
+            args += ["DEVICE", self.device]
+        self.chat._call(*args)
         self._next_online = time.monotonic() + self.presence_ttl / 3
+
+    # -- following presence -------------------------------------------------
+
+    def _followed(self) -> set[str]:
+        members = (user_of_presence_channel(ch) for ch in self._base)
+        return self._following | {u for u in members if u is not None}
+
+    def _wanted_channels(self) -> list[str]:
+        wanted = dict.fromkeys(self._base)
+        wanted.update(dict.fromkeys(presence_channel(u) for u in sorted(self._following)))
+        return list(wanted)
+
+    def _apply_requests(self) -> None:
+        """Applies the follow and unfollow requests waiting, if any."""
+        if not self._requests:
+            return
+        requests = []
+        while self._requests:
+            request = self._requests.popleft()
+            requests.append(request)
+            if request.follow:
+                self._following.update(request.users)
+            else:
+                self._following.difference_update(request.users)
+        try:
+            if self._closed.is_set():
+                return
+            if self._reconnected and self._resync != "full":
+                self._want("full", "reconnect")
+            if self._resync is not None:
+                # A sync was due anyway: it subscribes and reads them too.
+                self._sync(full=self._resync == "full")
+            else:
+                self._subscribe(self._verb, self._wanted_channels())
+                self._read_presence(full=False)
+        except LOST + (RedisClusterException,) as error:
+            self._after_failure(error)
+        except ResponseError as error:
+            if not transient_reply(error):
+                raise
+            self._after_failure(error)
+        finally:
+            for request in requests:
+                request.done.set()
+
+    def _read_presence(self, full: bool) -> None:
+        """Reads the presence of the followed users not known yet (all of
+        them after a break, handing out an event for each that changed)."""
+        followed = self._followed()
+        for user in list(self._known):
+            if user not in followed:
+                del self._known[user]
+        ask = sorted(followed if full else followed - self._known.keys())
+        for user, online in self.chat.is_online(ask).items():
+            before = self._known.get(user)
+            self._known[user] = online
+            if before is not None and before != online:
+                self._out.append({"type": "presence", "user": user, "online": online, "until": None})
+
+    def _presence_event(self, doc: dict[str, Any]) -> bool:
+        """Whether a presence event is to be handed out: one of a followed
+        user that changes what is known of them."""
+        user = doc.get("user")
+        if not isinstance(user, str) or user not in self._followed():
+            return False
+        online = bool(doc.get("online"))
+        if self._known.get(user) == online:
+            return False
+        self._known[user] = online
+        return True
 
     # -- reading pub/sub --------------------------------------------------
 
@@ -301,8 +478,14 @@ class Listener(Iterator[dict[str, Any]]):
                 if kind in ("kick", "ban"):
                     # Not a member any more: stop listening to the room.
                     self._want("light", "removed")
+            if kind == "presence" and not self._presence_event(doc):
+                return
             if kind == "mode":
                 self._want("light", "mode")
+            elif kind == "member" and self.follow_members:
+                # Someone joined or left one of the rooms: follow the members
+                # there are now.
+                self._want("light", "member")
             elif kind == "dropped" and isinstance(room, str):
                 self._last.pop(room, None)
             self._out.append(doc)
@@ -403,10 +586,14 @@ class Listener(Iterator[dict[str, Any]]):
         if full:
             self._teardown_pubsubs()
             self._backend.refresh()
-        reply = _replies.strings(self.chat._call("CHAT.CHANNELS", self.user))
-        self._subscribe(reply[0].upper(), reply[1:])
+        verb, self._base = self.chat.channels(self.user, presence=self.follow_members)
+        self._verb = verb
+        self._subscribe(verb, self._wanted_channels())
         if self.presence:
             self._online()
+        self._offline_sent = False
+        if self._followed() or self._known:
+            self._read_presence(full=full)
         cursors = self.chat.cursors(self.user)
         for room in list(self._last):
             if room not in cursors:
@@ -498,6 +685,14 @@ class Listener(Iterator[dict[str, Any]]):
     def _teardown(self) -> None:
         self._teardown_pubsubs()
         self._resync = "full"
+        if self._closed.is_set() and self.presence and self.device is not None and not self._offline_sent:
+            # This device's presence ends with the listener: the user goes
+            # offline now if it was their last device online.
+            self._offline_sent = True
+            try:
+                self.chat._call("CHAT.OFFLINE", self.user, "DEVICE", self.device)
+            except Exception:
+                pass  # the TTL ends it anyway
 
     def _want(self, kind: str, cause: str) -> None:
         """Asks for a sync before the next read; a full one wins over a light one."""

@@ -53,6 +53,14 @@
 //! [`Chat::slowmode`] moderate it; [`Error::refusal`] tells a room's
 //! refusals apart ([`Refusal`]: `NOPERM`, `NOINVITE`, `BANNED`, `MUTED`,
 //! `SLOWMODE`, `RATELIMIT`).
+//!
+//! Presence: [`Chat::online`] and [`Chat::offline`] (with a device or
+//! not), [`Chat::profile`] (with the user's presence channel and
+//! notification setting), [`Chat::is_online`], [`Chat::notify`]
+//! ([`Notify`]) and [`Chat::channels`]; a listener follows other users'
+//! presence ([`ListenerHandle::follow_presence`],
+//! [`ListenOptions::follow`], [`ListenOptions::follow_members`]) and hands
+//! out their `presence` events.
 
 mod backend;
 mod chat;
@@ -60,6 +68,7 @@ mod conversations;
 mod error;
 mod listen;
 mod moderation;
+mod presence;
 mod reply;
 mod send;
 mod settings;
@@ -70,6 +79,7 @@ pub use chat::{Chat, CreateOptions, Cursor, Target};
 pub use error::{Error, Refusal, Result};
 pub use listen::{ListenOptions, ListenStats, Listener, ListenerHandle};
 pub use moderation::RoomModeration;
+pub use presence::{presence_channel, Notify, Profile};
 pub use send::SendOptions;
 pub use settings::Settings;
 pub use slot::slot;

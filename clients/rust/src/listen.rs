@@ -21,29 +21,39 @@
 //! It subscribes before it reads the history, and waits for the server to
 //! confirm each subscription: a message sent after the history was read is
 //! published to a connection already listening. While listening it marks
-//! the user online (`CHAT.ONLINE ... TTL`), so that fan-out rooms publish
-//! to it instead of filling the inbox.
+//! the user online (`CHAT.ONLINE ... TTL`, with `DEVICE` when given one),
+//! so that fan-out rooms publish to it instead of filling the inbox.
+//!
+//! It can also follow other users' presence: their presence channels
+//! (`chat:user:{<id>}:presence`; in Redis Cluster shard channels of each
+//! user's slot, subscribed on the node that serves it) are subscribed with
+//! the rest, and the `presence` events on them are handed out with the
+//! user's messages. Pub/sub may lose an event while a connection is down,
+//! so after a break the listener reads each followed user's presence again
+//! (`CHAT.PROFILE`) and hands out an event for each that changed meanwhile.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::Stream;
-use serde_json::Value as Json;
+use serde_json::{json, Value as Json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
 
 use crate::chat::Chat;
 use crate::error::{Error, Result};
+use crate::presence::{presence_channel, user_of_presence_channel};
 use crate::reply;
 use crate::subscriptions::{Push, Subscriptions};
 
 /// Events about one member that a broadcast room publishes on its channel
-/// and also on that member's own channel (see `State::echo`).
-const ABOUT_A_MEMBER: [&str; 6] = ["role", "kick", "ban", "unban", "mute", "unmute"];
+/// and also on that member's own channel (see `State::echo`): a `read` goes
+/// to the reader's own channel too, for their other devices.
+const ABOUT_A_MEMBER: [&str; 7] = ["role", "kick", "ban", "unban", "mute", "unmute", "read"];
 
 /// How many of those a listener remembers, waiting for their second copy.
 const ECHOES: usize = 64;
@@ -71,6 +81,20 @@ pub struct ListenOptions {
     pub from_latest: bool,
     /// Rooms to start after the id given, whatever the two above say.
     pub start: BTreeMap<String, u64>,
+    /// A device id (1 to 64 bytes of `A-Z a-z 0-9 _ . : @ -`): the
+    /// heartbeats keep this device online (`CHAT.ONLINE ... DEVICE`), and
+    /// [`Listener::close`] ends its presence (`CHAT.OFFLINE ... DEVICE`),
+    /// so the user goes offline at once when it was their last device.
+    /// Without one, closing sends nothing (the TTL runs out): an OFFLINE
+    /// would end the user's other devices too.
+    pub device: Option<String>,
+    /// Users whose presence to follow from the start (see
+    /// [`ListenerHandle::follow_presence`]).
+    pub follow: Vec<String>,
+    /// Also follow the other members of the user's fan-out rooms
+    /// (`CHAT.CHANNELS ... PRESENCE`; a broadcast room's members are too
+    /// many), read again at every sync and after a `member` event.
+    pub follow_members: bool,
 }
 
 impl Default for ListenOptions {
@@ -82,6 +106,9 @@ impl Default for ListenOptions {
             own: false,
             from_latest: false,
             start: BTreeMap::new(),
+            device: None,
+            follow: Vec::new(),
+            follow_members: false,
         }
     }
 }
@@ -101,6 +128,9 @@ pub struct ListenStats {
     pub gaps: u64,
     /// The largest message id handed out (or skipped as own) per room.
     pub last_ids: BTreeMap<String, u64>,
+    /// Each followed user's presence (true: online) as last known: read
+    /// when first followed, then changed by their `presence` events.
+    pub presence: BTreeMap<String, bool>,
 }
 
 /// A stream of `user`'s messages and events, as JSON documents.
@@ -109,8 +139,11 @@ pub struct ListenStats {
 /// room, none skipped and none twice; events (`read`, `typing`, `edit`,
 /// `delete`, `dropped`, `mode`, `reaction`, `pin`, `unpin`, `mention`, the
 /// moderation events `role`, `kick`, `ban`, `unban`, `mute`, `unmute`,
-/// `slowmode` and `invite`, and any type the module adds later) are passed
-/// on as they arrive, once each. A `mention` (a broadcast room's message
+/// `slowmode` and `invite`, `member` (a join, leave, invitation, kick or
+/// ban in one of the user's rooms), `presence` of the users it follows,
+/// and any type the module adds later) are passed on as they arrive, once
+/// each. A `read` of the user's own comes too: their other devices'
+/// reading, on the user's own channel. A `mention` (a broadcast room's message
 /// that mentions the user) comes on the user's own channel; in a fan-out
 /// room the message itself comes, with its `mentions`. An `invite` comes
 /// on the user's own channel (in a cluster, only from a room in the user's
@@ -122,20 +155,45 @@ pub struct ListenStats {
 /// `chat.history-max-age`), a gap document comes in their place, before
 /// the messages kept: `{"type": "gap", "room", "after", "before"}`, the
 /// ids between `after` and `before` being lost; the room goes on from
-/// `before`. An `Err`
-/// item means the listener stopped for good (the user is gone, for
+/// `before`.
+///
+/// Presence events, of the users followed: `{"type": "presence", "user":
+/// "bob", "online": true, "until": <unix ms>}` when one comes online,
+/// `{..., "online": false, "until": null}` when one goes offline (by
+/// command, or when their presence runs out). The listener keeps each
+/// followed user's state ([`ListenerHandle::presence_state`]) and hands out
+/// only changes of it. After a break (a reconnect, a failover) it reads the
+/// states again and hands out an event for each that changed meanwhile,
+/// with `until` null (the profile does not say it).
+///
+/// An `Err` item means the listener stopped for good (the user is gone, for
 /// example); transient failures are retried without end, and show only as
 /// a pause. Dropping the listener ends its subscriptions.
 pub struct Listener {
     events: mpsc::UnboundedReceiver<Result<Json>>,
     handle: ListenerHandle,
     task: JoinHandle<()>,
+    /// What `close` ends: the listener's device, of its user.
+    device: Option<(Chat, String, String)>,
+}
+
+/// What a [`ListenerHandle`] asks of the listener's task.
+enum Control {
+    /// Sync now; the answer says whether it did.
+    Refresh(oneshot::Sender<bool>),
+    /// Follow (or stop following) users' presence; answered once
+    /// subscribed.
+    Follow {
+        users: Vec<String>,
+        follow: bool,
+        ack: oneshot::Sender<bool>,
+    },
 }
 
 /// Controls a running [`Listener`] from anywhere; cheap to clone.
 #[derive(Clone)]
 pub struct ListenerHandle {
-    control: mpsc::UnboundedSender<oneshot::Sender<bool>>,
+    control: mpsc::UnboundedSender<Control>,
     stats: Arc<Mutex<ListenStats>>,
 }
 
@@ -145,7 +203,9 @@ impl ListenerHandle {
     pub async fn refresh(&self) -> Result<()> {
         let (ack, done) = oneshot::channel();
         let stopped = || Error::Usage("the listener stopped".into());
-        self.control.send(ack).map_err(|_| stopped())?;
+        self.control
+            .send(Control::Refresh(ack))
+            .map_err(|_| stopped())?;
         match done.await {
             Ok(true) => Ok(()),
             Ok(false) => Err(Error::Usage(
@@ -159,6 +219,52 @@ impl ListenerHandle {
     pub fn stats(&self) -> ListenStats {
         self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+
+    /// Follows `users`' presence: subscribes to their presence channels
+    /// (each on the node of its slot in a cluster) and returns, once
+    /// subscribed, each one's presence (true: online; an unknown user is
+    /// offline). Their `presence` events come from then on.
+    pub async fn follow_presence<S: AsRef<str>>(
+        &self,
+        users: &[S],
+    ) -> Result<BTreeMap<String, bool>> {
+        let users: Vec<String> = users.iter().map(|u| u.as_ref().to_string()).collect();
+        self.change_follows(users.clone(), true).await?;
+        let known = self.presence_state();
+        Ok(users
+            .into_iter()
+            .map(|u| {
+                let online = known.get(&u).copied().unwrap_or(false);
+                (u, online)
+            })
+            .collect())
+    }
+
+    /// Stops following `users`' presence (those followed as room members
+    /// with [`ListenOptions::follow_members`] stay followed).
+    pub async fn unfollow_presence<S: AsRef<str>>(&self, users: &[S]) -> Result<()> {
+        let users = users.iter().map(|u| u.as_ref().to_string()).collect();
+        self.change_follows(users, false).await
+    }
+
+    async fn change_follows(&self, users: Vec<String>, follow: bool) -> Result<()> {
+        let (ack, done) = oneshot::channel();
+        let stopped = || Error::Usage("the listener stopped".into());
+        let request = Control::Follow { users, follow, ack };
+        self.control.send(request).map_err(|_| stopped())?;
+        match done.await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::Usage(
+                "the listener could not subscribe now; it keeps trying".into(),
+            )),
+            Err(_) => Err(stopped()),
+        }
+    }
+
+    /// Each followed user's presence (true: online) as last known.
+    pub fn presence_state(&self) -> BTreeMap<String, bool> {
+        self.stats().presence
+    }
 }
 
 impl Listener {
@@ -169,10 +275,20 @@ impl Listener {
         let (out, events) = mpsc::unbounded_channel();
         let (control, requests) = mpsc::unbounded_channel();
         let stats = Arc::new(Mutex::new(ListenStats::default()));
+        let device = options
+            .device
+            .clone()
+            .filter(|_| options.presence)
+            .map(|d| (chat.clone(), user.to_string(), d));
+        let following = options.follow.iter().cloned().collect();
         let mut state = State {
             chat,
             user: user.to_string(),
             options,
+            following,
+            base: Vec::new(),
+            verb: "SUBSCRIBE".into(),
+            known: BTreeMap::new(),
             out,
             last: BTreeMap::new(),
             started: false,
@@ -200,6 +316,7 @@ impl Listener {
                 events,
                 handle: ListenerHandle { control, stats },
                 task,
+                device,
             }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(Error::Usage("the listener stopped".into())),
@@ -213,11 +330,17 @@ impl Listener {
 
     /// Stops listening, and returns once the listener has stopped: it sends
     /// nothing more (no `CHAT.ONLINE` either), and its connections are
-    /// dropped, which ends their subscriptions. Dropping a listener does the
-    /// same without waiting.
+    /// dropped, which ends their subscriptions. With a
+    /// [`device`](ListenOptions::device), it then ends that device's
+    /// presence (`CHAT.OFFLINE user DEVICE d`; errors are ignored: the TTL
+    /// ends it anyway). Dropping a listener does the same without waiting,
+    /// and without the `CHAT.OFFLINE`.
     pub async fn close(mut self) {
         self.task.abort();
         let _ = (&mut self.task).await;
+        if let Some((chat, user, device)) = self.device.take() {
+            let _ = chat.offline(&user, Some(&device)).await;
+        }
     }
 }
 
@@ -247,6 +370,13 @@ struct State {
     chat: Chat,
     user: String,
     options: ListenOptions,
+    /// Users followed by name.
+    following: BTreeSet<String>,
+    /// The channels CHAT.CHANNELS named last, and the verb to use.
+    base: Vec<String>,
+    verb: String,
+    /// Each followed user's presence as last known (read or told).
+    known: BTreeMap<String, bool>,
     out: mpsc::UnboundedSender<Result<Json>>,
     /// Room -> the largest id handed out.
     last: BTreeMap<String, u64>,
@@ -269,7 +399,7 @@ struct State {
 }
 
 impl State {
-    async fn run(&mut self, mut requests: mpsc::UnboundedReceiver<oneshot::Sender<bool>>) {
+    async fn run(&mut self, mut requests: mpsc::UnboundedReceiver<Control>) {
         loop {
             let now = Instant::now();
             if let Some(kind) = self.want {
@@ -285,9 +415,28 @@ impl State {
             tokio::select! {
                 _ = self.out.closed() => return,
                 request = requests.recv() => match request {
-                    Some(ack) => {
+                    Some(Control::Refresh(ack)) => {
                         self.waiters.push(ack);
                         self.wish(Sync::Light);
+                    }
+                    Some(Control::Follow { users, follow, ack }) => {
+                        if follow {
+                            self.following.extend(users);
+                        } else {
+                            for user in &users {
+                                self.following.remove(user);
+                            }
+                        }
+                        if self.want.is_some() {
+                            // A sync is due anyway: it subscribes and reads.
+                            self.waiters.push(ack);
+                        } else {
+                            let result = self.apply_follows().await;
+                            let _ = ack.send(result.is_ok());
+                            if !self.settle(result) {
+                                return;
+                            }
+                        }
                     }
                     None => return,
                 },
@@ -364,16 +513,81 @@ impl State {
 
     async fn online(&mut self) -> Result<()> {
         let ttl = self.options.presence_ttl.max(3);
-        self.chat
-            .query(
-                redis::cmd("CHAT.ONLINE")
-                    .arg(&self.user)
-                    .arg("TTL")
-                    .arg(ttl),
-            )
-            .await?;
+        let device = self.options.device.as_deref();
+        self.chat.online(&self.user, Some(ttl), device).await?;
         self.next_online = Instant::now() + Duration::from_secs(ttl) / 3;
         Ok(())
+    }
+
+    // -- following presence --------------------------------------------------
+
+    /// The users followed: by name, and as members of the user's rooms.
+    fn followed(&self) -> BTreeSet<String> {
+        let members = self.base.iter().filter_map(|c| user_of_presence_channel(c));
+        self.following.iter().cloned().chain(members).collect()
+    }
+
+    /// The channels to listen on: CHAT.CHANNELS's, and the presence
+    /// channels of the users followed by name.
+    fn wanted(&self) -> Vec<String> {
+        let mut wanted = self.base.clone();
+        for user in &self.following {
+            let channel = presence_channel(user);
+            if !wanted.contains(&channel) {
+                wanted.push(channel);
+            }
+        }
+        wanted
+    }
+
+    /// Subscribes to the channels of the users followed now, and reads the
+    /// presence of those not known yet.
+    async fn apply_follows(&mut self) -> Result<()> {
+        let wanted = self.wanted();
+        self.subs
+            .set(&self.chat.backend, &self.verb.clone(), &wanted)
+            .await?;
+        self.read_presence(false).await?;
+        self.count(|_| {});
+        Ok(())
+    }
+
+    /// Reads the presence of the followed users not known yet (all of them
+    /// after a break, handing out an event for each that changed).
+    async fn read_presence(&mut self, full: bool) -> Result<()> {
+        let followed = self.followed();
+        self.known.retain(|user, _| followed.contains(user));
+        let ask: Vec<&String> = followed
+            .iter()
+            .filter(|u| full || !self.known.contains_key(*u))
+            .collect();
+        for (user, online) in self.chat.is_online(&ask).await? {
+            let before = self.known.insert(user.clone(), online);
+            if before.is_some_and(|b| b != online) {
+                let event =
+                    json!({"type": "presence", "user": user, "online": online, "until": null});
+                let _ = self.out.send(Ok(event));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a presence event is to be handed out: one of a followed
+    /// user that changes what is known of them.
+    fn presence_event(&mut self, doc: &Json) -> bool {
+        let Some(user) = doc.get("user").and_then(Json::as_str) else {
+            return false;
+        };
+        if !self.followed().contains(user) {
+            return false;
+        }
+        let online = doc.get("online").and_then(Json::as_bool).unwrap_or(false);
+        if self.known.get(user) == Some(&online) {
+            return false;
+        }
+        self.known.insert(user.to_string(), online);
+        self.count(|_| {});
+        true
     }
 
     // -- syncing -------------------------------------------------------------
@@ -390,18 +604,21 @@ impl State {
             self.echoes.clear();
             self.chat.backend.slots_changed();
         }
-        let reply = self
+        let (verb, channels) = self
             .chat
-            .query(redis::cmd("CHAT.CHANNELS").arg(&self.user))
+            .channels(&self.user, self.options.follow_members)
             .await?;
-        let mut channels = reply::strings(reply)?;
-        if channels.is_empty() {
-            return Err(Error::Reply("CHAT.CHANNELS replied nothing".into()));
-        }
-        let verb = channels.remove(0).to_ascii_uppercase();
-        self.subs.set(&self.chat.backend, &verb, &channels).await?;
+        self.base = channels;
+        self.verb = verb;
+        let wanted = self.wanted();
+        self.subs
+            .set(&self.chat.backend, &self.verb.clone(), &wanted)
+            .await?;
         if self.options.presence {
             self.online().await?;
+        }
+        if !self.known.is_empty() || !self.followed().is_empty() {
+            self.read_presence(full).await?;
         }
         let cursors = self.chat.cursors(&self.user).await?;
         self.last.retain(|room, _| cursors.contains_key(room));
@@ -490,10 +707,16 @@ impl State {
                     self.wish(Sync::Light);
                 }
             }
+            if kind == "presence" && !self.presence_event(&doc) {
+                return Ok(());
+            }
             match (kind, room) {
                 // The room's channel changed: listen where CHAT.CHANNELS
                 // says now, and catch up.
                 ("mode", _) => self.wish(Sync::Light),
+                // Someone joined or left one of the rooms: follow the
+                // members there are now.
+                ("member", _) if self.options.follow_members => self.wish(Sync::Light),
                 ("dropped", Some(room)) => {
                     self.last.remove(&room);
                 }
@@ -577,5 +800,6 @@ impl State {
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         change(&mut stats);
         stats.last_ids.clone_from(&self.last);
+        stats.presence.clone_from(&self.known);
     }
 }

@@ -42,6 +42,9 @@
 //!   CHAT.KICK, CHAT.BAN, CHAT.UNBAN, CHAT.MUTE, CHAT.UNMUTE and
 //!   CHAT.SLOWMODE, written again, with their own generators and
 //!   properties;
+//! * `presence`: the grammars of CHAT.ONLINE's `TTL` and `DEVICE`,
+//!   CHAT.OFFLINE's `DEVICE`, CHAT.CHANNELS's `PRESENCE` and CHAT.NOTIFY,
+//!   written again, with their own generators and properties;
 //! * `parsers`: the properties of every command's parser and of the
 //!   argument helpers;
 //! * `values`: direct room ids, what CHAT.SEND propagates, and message
@@ -58,6 +61,7 @@ mod generators;
 mod moderation;
 mod module_args;
 mod parsers;
+mod presence;
 mod rules;
 mod values;
 
