@@ -40,7 +40,14 @@ fn register_and_profile() {
     let fields: Vec<String> = pairs(&profile).into_iter().map(|(k, _)| k).collect();
     assert_eq!(
         fields,
-        ["id", "name", "created", "online", "presence_channel", "notify"]
+        [
+            "id",
+            "name",
+            "created",
+            "online",
+            "presence_channel",
+            "notify"
+        ]
     );
     assert_eq!(int(&field(&profile, "online")), 0);
     assert_eq!(
