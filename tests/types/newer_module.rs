@@ -19,9 +19,9 @@ use crate::persistence::AOF;
 // 5. Values from a newer module
 
 /// The encoding version the module writes, and the next one.
-const WRITTEN: u64 = 3;
-const NEWER: u64 = 4;
-const NEWER_REFUSED: &str = "encoding version 4 is newer than this module reads (up to 3)";
+const WRITTEN: u64 = 4;
+const NEWER: u64 = 5;
+const NEWER_REFUSED: &str = "encoding version 5 is newer than this module reads (up to 4)";
 
 const MODULE_ID_CHARSET: &[u8] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

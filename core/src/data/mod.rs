@@ -52,8 +52,9 @@ pub fn alloc_size(n: usize) -> usize {
 /// it dropped; records may carry a reply and mentions (read from version 1
 /// records too, whose flags byte never says so). Version 3: a room keeps
 /// its rules (roles, privacy, invitations, bans, mutes, slow mode), a user
-/// the rooms that invited them.
-pub const ENCODING_VERSION: i32 = 3;
+/// the rooms that invited them. Version 4: a user keeps their notify
+/// setting and devices.
+pub const ENCODING_VERSION: i32 = 4;
 
 /// Why a value could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +80,7 @@ impl std::fmt::Display for DecodeError {
 
 fn check_version(version: i32) -> Result<(), DecodeError> {
     match version {
-        1..=3 => Ok(()),
+        1..=4 => Ok(()),
         v if v > ENCODING_VERSION => Err(DecodeError::Newer {
             found: v,
             known: ENCODING_VERSION,
@@ -115,6 +116,7 @@ pub fn decode_user(version: i32, bytes: &[u8]) -> Result<User, DecodeError> {
     let mut user: User = match version {
         1 => wire::decode_all::<user::UserV1>(bytes).map(User::from),
         2 => wire::decode_all::<user::UserV2>(bytes).map(User::from),
+        3 => wire::decode_all::<user::UserV3>(bytes).map(User::from),
         _ => wire::decode_all(bytes),
     }
     .map_err(DecodeError::Damaged)?;
@@ -327,11 +329,11 @@ mod tests {
         let room = Room::new(1, "t", 2);
         let bytes = encode_room(&room);
         assert_eq!(decode_room(2, &bytes), Ok(room));
-        let err = decode_room(4, &bytes).unwrap_err();
-        assert_eq!(err, DecodeError::Newer { found: 4, known: 3 });
+        let err = decode_room(5, &bytes).unwrap_err();
+        assert_eq!(err, DecodeError::Newer { found: 5, known: 4 });
         assert!(err
             .to_string()
-            .contains("version 4 is newer than this module reads (up to 3)"));
+            .contains("version 5 is newer than this module reads (up to 4)"));
         assert!(matches!(
             decode_room(0, &bytes),
             Err(DecodeError::Damaged(_))

@@ -162,6 +162,54 @@ impl From<UserV2> for User {
     }
 }
 
+/// A user as encoding version 3 wrote it: without a notify setting or
+/// devices.
+#[derive(Deserialize)]
+pub(super) struct UserV3 {
+    name: Label,
+    created: i64,
+    more: Option<Box<MoreV3>>,
+}
+
+#[derive(Deserialize)]
+struct MoreV3 {
+    online_until: i64,
+    rooms: Vec<Joined>,
+    inbox: Inbox,
+    aside: Option<Box<AsideV3>>,
+}
+
+#[derive(Deserialize)]
+struct AsideV3 {
+    #[serde(with = "super::wire::optional_text")]
+    password: Option<Box<str>>,
+    invites: Vec<Joined>,
+}
+
+impl From<UserV3> for User {
+    fn from(v3: UserV3) -> User {
+        User {
+            name: v3.name,
+            created: v3.created,
+            more: v3.more.map(|m| {
+                Box::new(More {
+                    online_until: m.online_until,
+                    rooms: m.rooms,
+                    inbox: m.inbox,
+                    aside: m.aside.map(|a| {
+                        Box::new(Aside {
+                            password: a.password,
+                            invites: a.invites,
+                            devices: Devices::default(),
+                        })
+                    }),
+                    notify: Notify::default(),
+                })
+            }),
+        }
+    }
+}
+
 /// A room the user is in, and when they joined it (unix ms).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Joined {

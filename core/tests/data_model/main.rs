@@ -39,7 +39,10 @@
 //!   must read back as they were;
 //! * `version2`: rooms and users as encoding version 2 wrote them (a
 //!   conversation, an inbox that dropped copies), which must read back as
-//!   they were, without rules or invitations.
+//!   they were, without rules or invitations;
+//! * `version3`: users as encoding version 3 wrote them (a password and
+//!   invitations aside), which must read back without devices and with
+//!   the default notify setting.
 
 mod conversation;
 mod encoding;
@@ -51,6 +54,7 @@ mod room;
 mod room_model;
 mod version1;
 mod version2;
+mod version3;
 
 use proptest::prelude::*;
 

@@ -458,8 +458,8 @@ fn idle_and_present_version_2_users_read_back() {
     let present = decode_user(2, &stored).unwrap();
     assert_eq!(present, present_user());
     let again = encode_user(&present);
-    // Version 3 moved the password (a `None` byte either way) and added the
-    // notify setting (one byte).
+    // Version 3 moved the password (a `None` byte either way); version 4
+    // added the notify setting (one byte).
     assert_eq!(again.len(), stored.len() + 1);
     assert_eq!(decode_user(ENCODING_VERSION, &again), Ok(present.clone()));
     assert_eq!(present.password(), None);
