@@ -660,7 +660,11 @@ expect "5" CHAT.SEND talk alice "Nobody is notified"
 [ "$(info chat chat_notification_failures)" -gt "$failures_before" ] || fail "chat_notification_failures did not count"
 expect "1" DEL chat:notify
 # Away: bob (mentions: the mention), erin (all: the message), fred (none).
+# One entry per message, naming each member notified. One node per entry,
+# so that the trim below drops whole nodes.
 notifications_before="$(info chat chat_notifications)"
+entries_before="$(info chat chat_notification_entries)"
+expect "OK" CONFIG SET stream-node-max-entries 1
 expect "6" CHAT.SEND talk alice "Lunch, everyone?" MENTION bob
 expect "2" CHAT.SEND dm:5:alice:bob alice "Are you coming?" # direct: bob
 expect "OK" CONFIG SET chat.notify-max 0
@@ -679,18 +683,26 @@ expect "2" CHAT.SEND hall alice "To the hall" # erin has all, but a broadcast ro
 expect "OK" CONFIG SET chat.fanout-max-members 500
 [ "$(info chat chat_notifications)" = $((notifications_before + 4)) ] ||
     fail "chat_notifications: $(info chat chat_notifications), wanted $((notifications_before + 4))"
-expect "4" XLEN chat:notify
+[ "$(info chat chat_notification_entries)" = $((entries_before + 3)) ] ||
+    fail "chat_notification_entries: $(info chat chat_notification_entries), wanted $((entries_before + 3))"
+expect "3" XLEN chat:notify
 run XRANGE chat:notify - +
-[[ $reply == *$'user\nbob\nreason\nmention\nroom\ntalk\nid\n6\nsender\nalice\nts\n'[0-9]*$'\ntext\nLunch, everyone?'* &&
-    $reply == *$'user\nerin\nreason\nmessage\nroom\ntalk\nid\n6'* &&
-    $reply == *$'user\nbob\nreason\ndirect\nroom\ndm:5:alice:bob\nid\n2'* &&
-    $reply == *$'user\nerin\nreason\nmention\nroom\nhall\nid\n1'* &&
-    $reply != *$'user\nfred'* ]] || fail "XRANGE chat:notify: $reply"
+[[ $reply == *$'room\ntalk\nid\n6\nsender\nalice\nts\n'[0-9]*$'\ntext\nLunch, everyone?\nto\n{"bob":"mention","erin":"message"}'* &&
+    $reply == *$'room\ndm:5:alice:bob\nid\n2\n'*$'\nto\n{"bob":"direct"}'* &&
+    $reply == *$'room\nhall\nid\n1\n'*$'\nto\n{"erin":"mention"}'* &&
+    $reply != *fred* ]] || fail "XRANGE chat:notify: $reply"
 # A worker's consumer group: read, acknowledge.
 expect "OK" XGROUP CREATE chat:notify workers 0
 expect_has "Lunch, everyone?" XREADGROUP GROUP workers w1 COUNT 10 STREAMS chat:notify ">"
 mapfile -t entry_ids < <(r XRANGE chat:notify - + | grep -E '^[0-9]+-[0-9]+$')
-expect "4" XACK chat:notify workers "${entry_ids[@]}"
+expect "3" XACK chat:notify workers "${entry_ids[@]}"
+# The bound: the next entry trims the stream to its newest node.
+expect "OK" CONFIG SET chat.notify-max 1
+expect "8" CHAT.SEND talk alice "Trimmed to one" MENTION bob
+expect "1" XLEN chat:notify
+expect_has "Trimmed to one" XRANGE chat:notify - +
+expect "OK" CONFIG SET chat.notify-max 100000
+expect "OK" CONFIG SET stream-node-max-entries 100
 expect "OK" CHAT.NOTIFY erin mentions
 
 # ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ use chat_core::delivery::DeliveryId;
 use chat_core::replay::push_inbox_copy;
 use redis_module::raw;
 
+use crate::commands::notify::Recorded;
 use crate::context;
 use crate::store::{self, api, Ctx, RStr};
 
@@ -122,8 +123,9 @@ impl Copies {
 }
 
 /// `CHAT.SEND-RESOLVED <room> <sender> <text> <id> <ts> <first-kept> <copies>
-/// [<dedup-key> <dedup-until>]`. Room, sender and text are the send's own
-/// argument strings, passed on without copying.
+/// [<dedup-key> <dedup-until> [<reply-to> <mentions> [<entry-id>
+/// <stream-length> <to>]]]` (`chat_core::replay`). Room, sender and text
+/// are the send's own argument strings, passed on without copying.
 pub struct ResolvedSend<'a> {
     pub room: *mut raw::RedisModuleString,
     pub sender: *mut raw::RedisModuleString,
@@ -135,6 +137,8 @@ pub struct ResolvedSend<'a> {
     pub dedup: Option<(&'a [u8], i64)>,
     /// The message it answers and the members it mentions.
     pub extra: &'a Extra<'a>,
+    /// The notification entry it recorded.
+    pub notified: Option<&'a Recorded>,
 }
 
 pub fn send_resolved(ctx: Ctx, send: ResolvedSend) {
@@ -154,6 +158,37 @@ pub fn send_resolved(ctx: Ctx, send: ResolvedSend) {
         let replicate = api!(RedisModule_Replicate);
         let command = c"CHAT.SEND-RESOLVED".as_ptr();
         let copies_ptr = copies.as_ptr().cast::<std::ffi::c_char>();
+        if let Some(notified) = send.notified {
+            // Both pairs before it, empty when unused.
+            let (key, until) = send.dedup.unwrap_or((b"", 0));
+            let reply_to = send.extra.reply_to.unwrap_or(0).min(i64::MAX as u64) as i64;
+            let mentions = send.extra.mentions.join(",");
+            let entry = format!("{}-{}", notified.entry.ms, notified.entry.seq);
+            replicate(
+                ctx,
+                command,
+                c"ssslllbbllbbls".as_ptr(),
+                send.room,
+                send.sender,
+                send.text,
+                id,
+                send.ts,
+                first,
+                copies_ptr,
+                copies.len(),
+                key.as_ptr().cast::<std::ffi::c_char>(),
+                key.len(),
+                until,
+                reply_to,
+                mentions.as_ptr().cast::<std::ffi::c_char>(),
+                mentions.len(),
+                entry.as_ptr().cast::<std::ffi::c_char>(),
+                entry.len(),
+                notified.length,
+                notified.to.ptr(),
+            );
+            return;
+        }
         if !send.extra.is_empty() {
             // The DEDUP pair is always there before them (empty key: none).
             let (key, until) = send.dedup.unwrap_or((b"", 0));

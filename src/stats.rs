@@ -24,9 +24,11 @@ pub static MISSING_RECIPIENTS: AtomicU64 = AtomicU64::new(0);
 /// Changes made by CHAT.ROLE, INVITE, KICK, BAN, UNBAN, MUTE, UNMUTE and
 /// SLOWMODE.
 pub static MODERATION_ACTIONS: AtomicU64 = AtomicU64::new(0);
-/// Notifications recorded for members who were away, and those Redis
-/// refused to record (see `commands::notify`).
+/// Notifications recorded for members who were away (one per member), the
+/// stream entries that hold them (one per send), and those not recorded
+/// because the stream's key holds another type (see `commands::notify`).
 pub static NOTIFICATIONS: AtomicU64 = AtomicU64::new(0);
+pub static NOTIFICATION_ENTRIES: AtomicU64 = AtomicU64::new(0);
 pub static NOTIFICATION_FAILURES: AtomicU64 = AtomicU64::new(0);
 
 /// Commands a room's rules refused, by kind (`chat_core::refusal`).
@@ -79,6 +81,7 @@ fn chat_info(ctx: &InfoContext, _for_crash_report: bool) -> RedisResult<()> {
         .field("missing_recipients", get(&MISSING_RECIPIENTS))?
         .field("moderation_actions", get(&MODERATION_ACTIONS))?
         .field("notifications", get(&NOTIFICATIONS))?
+        .field("notification_entries", get(&NOTIFICATION_ENTRIES))?
         .field("notification_failures", get(&NOTIFICATION_FAILURES))?
         .field("refused_role", get(&REFUSED[0].1))?
         .field("refused_private", get(&REFUSED[1].1))?

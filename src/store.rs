@@ -1,4 +1,5 @@
-//! The only file that opens Redis keys.
+//! The only file that opens Redis keys (chat values, and the streams of
+//! notifications).
 //!
 //! A room is the value of the key named by the room id (type `chat-room`),
 //! a user the value of the key named by the user id (`chat-user`). `open`
@@ -18,6 +19,7 @@ use std::marker::PhantomData;
 use std::ptr;
 
 use chat_core::data::wire::name_hash;
+use chat_core::delivery::DeliveryId;
 use chat_core::ChatError;
 use redis_module::raw;
 
@@ -64,6 +66,15 @@ impl RStr {
 
     pub fn ptr(&self) -> *mut raw::RedisModuleString {
         self.0
+    }
+
+    /// A string made outside any command (a null context) and never freed:
+    /// for names used on every call.
+    pub fn kept(bytes: &[u8]) -> *mut raw::RedisModuleString {
+        let s = RStr::new(ptr::null_mut(), bytes);
+        let p = s.0;
+        std::mem::forget(s);
+        p
     }
 }
 
@@ -338,6 +349,98 @@ impl<T: ChatValue> Opened<T> {
         // SAFETY: live context and key name.
         unsafe { api!(RedisModule_SignalKeyAsReady)(self.ctx, self.name.ptr()) };
     }
+}
+
+/// An entry a command appended to a Redis stream.
+pub struct Appended {
+    /// The entry's id, `<ms>-<seq>`.
+    pub id: DeliveryId,
+    /// The stream's length once trimmed.
+    pub length: i64,
+}
+
+/// Where an entry goes in a stream, and how the stream is trimmed after it.
+#[derive(Clone, Copy)]
+pub enum Placement {
+    /// An id Redis chooses; then about `max` entries are kept, trimming
+    /// whole nodes only, as `XADD ... MAXLEN ~` does.
+    New { max: i64 },
+    /// The id and the length a primary chose, replayed: the trim keeps
+    /// exactly `length` entries, which drops the same whole nodes.
+    Replayed { id: DeliveryId, length: i64 },
+}
+
+/// Appends an entry of `fields` (name, value, name, value...) to the
+/// stream `name`, made if missing, then trims it. The keyspace events are
+/// XADD's (`xadd`, and `xtrim` when it trimmed); propagating the entry is
+/// the caller's. `None` if the key holds another type, or a replayed id is
+/// not after the stream's last.
+pub fn append_to_stream(
+    ctx: Ctx,
+    name: *mut raw::RedisModuleString,
+    fields: &[*mut raw::RedisModuleString],
+    placement: Placement,
+) -> Option<Appended> {
+    let mode = raw::REDISMODULE_READ | raw::REDISMODULE_WRITE;
+    // SAFETY: live context and key name; the key is closed below.
+    let key = unsafe { api!(RedisModule_OpenKey)(ctx, name, mode as c_int) };
+    if key.is_null() {
+        return None;
+    }
+    let (mut id, flags, trim, keep) = match placement {
+        Placement::New { max } => (
+            raw::RedisModuleStreamID { ms: 0, seq: 0 },
+            raw::REDISMODULE_STREAM_ADD_AUTOID,
+            raw::REDISMODULE_STREAM_TRIM_APPROX,
+            max,
+        ),
+        Placement::Replayed { id, length } => (
+            raw::RedisModuleStreamID {
+                ms: id.ms,
+                seq: id.seq,
+            },
+            0,
+            0,
+            length,
+        ),
+    };
+    // SAFETY: an open key handle, closed once at the end of this block;
+    // `fields` holds live strings, two per field.
+    let appended = unsafe {
+        let key_type = api!(RedisModule_KeyType)(key) as isize;
+        let added = (key_type == raw::REDISMODULE_KEYTYPE_EMPTY
+            || key_type == raw::REDISMODULE_KEYTYPE_STREAM)
+            && api!(RedisModule_StreamAdd)(
+                key,
+                flags as c_int,
+                &mut id,
+                fields.as_ptr().cast_mut(),
+                (fields.len() / 2) as i64,
+            ) == raw::REDISMODULE_OK as c_int;
+        let appended = added.then(|| {
+            let trimmed = api!(RedisModule_StreamTrimByLength)(key, trim as c_int, keep);
+            let appended = Appended {
+                id: DeliveryId {
+                    ms: id.ms,
+                    seq: id.seq,
+                },
+                length: api!(RedisModule_ValueLength)(key) as i64,
+            };
+            (appended, trimmed > 0)
+        });
+        api!(RedisModule_CloseKey)(key);
+        appended
+    };
+    let (appended, trimmed) = appended?;
+    let stream = raw::REDISMODULE_NOTIFY_STREAM;
+    // SAFETY: live context, static event names, live key name.
+    unsafe {
+        api!(RedisModule_NotifyKeyspaceEvent)(ctx, stream, c"xadd".as_ptr(), name);
+        if trimmed {
+            api!(RedisModule_NotifyKeyspaceEvent)(ctx, stream, c"xtrim".as_ptr(), name);
+        }
+    }
+    Some(appended)
 }
 
 /// Propagates `command args...` to replicas and the AOF.

@@ -1,7 +1,8 @@
 //! Notifications for members who are away: who gets one for a message, and
 //! the stream a notification worker reads them from.
 //!
-//! A notification is a Redis stream entry, so a worker reads with consumer
+//! A send that notifies anyone records one Redis stream entry naming the
+//! message and every member away it concerns. Being a stream entry, a worker reads it with consumer
 //! groups (XREADGROUP, XACK, XAUTOCLAIM), and the entries are as durable
 //! and replicated as any stream. A send writes only its room's slot, so in
 //! Redis Cluster each slot has its own stream, named with a hash tag that
@@ -13,6 +14,7 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 
 use crate::channels::slot;
+use crate::ids::is_id_byte;
 
 /// What a user is notified of while away (`CHAT.NOTIFY`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +54,70 @@ impl Notify {
             Notify::All => Some("message"),
             Notify::Mentions => None,
         }
+    }
+}
+
+/// The members away whom one message notifies, each with why, in the
+/// order they were considered, written as they come into the entry's `to`
+/// field: a JSON object of user id to reason,
+/// `{"bob":"mention","carol":"direct"}` (a send makes no string per member).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recipients {
+    json: Vec<u8>,
+    count: usize,
+}
+
+impl Recipients {
+    /// Notes `member` if they are away and their setting asks for it.
+    pub fn consider(
+        &mut self,
+        member: &str,
+        setting: Notify,
+        online: bool,
+        mentioned: bool,
+        direct: bool,
+    ) {
+        if online {
+            return;
+        }
+        let Some(reason) = setting.reason(mentioned, direct) else {
+            return;
+        };
+        if self.count == 0 {
+            // Room for a few members without growing again.
+            self.json.reserve(160);
+        }
+        self.json.push(if self.count == 0 { b'{' } else { b',' });
+        if member.bytes().all(is_id_byte) {
+            // An id needs no escaping.
+            self.json.push(b'"');
+            self.json.extend_from_slice(member.as_bytes());
+            self.json.push(b'"');
+        } else {
+            // Writing to a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut self.json, member);
+        }
+        self.json.extend_from_slice(b":\"");
+        self.json.extend_from_slice(reason.as_bytes());
+        self.json.push(b'"');
+        self.count += 1;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// The `to` field.
+    pub fn into_json(mut self) -> Vec<u8> {
+        if self.count == 0 {
+            return b"{}".to_vec();
+        }
+        self.json.push(b'}');
+        self.json
     }
 }
 
@@ -103,6 +169,26 @@ mod tests {
         assert_eq!(Notify::None.reason(true, true), None);
         assert_eq!(Notify::parse(b"ALL"), Some(Notify::All));
         assert_eq!(Notify::parse(b"some"), None);
+    }
+
+    #[test]
+    fn a_send_names_each_member_away_once_with_why() {
+        let mut to = Recipients::default();
+        to.consider("ann", Notify::All, true, true, false);
+        to.consider("bob", Notify::Mentions, false, true, false);
+        to.consider("cy", Notify::Mentions, false, false, false);
+        to.consider("dee", Notify::All, false, false, false);
+        to.consider("e\"f", Notify::Mentions, false, false, true);
+        assert_eq!(to.len(), 3);
+        let json = to.into_json();
+        assert_eq!(
+            std::str::from_utf8(&json).unwrap(),
+            r#"{"bob":"mention","dee":"message","e\"f":"direct"}"#
+        );
+        let parsed: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&json).unwrap();
+        assert_eq!(parsed.len(), 3);
+        assert_eq!(&*Recipients::default().into_json(), b"{}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! every choice the primary made already made: no client may send them.
 //!
 //! ```text
-//! CHAT.SEND-RESOLVED <room> <sender> <text> <id> <ts> <first-kept> <copies> [<dedup-key> <dedup-until> [<reply-to> <mentions>]]
+//! CHAT.SEND-RESOLVED <room> <sender> <text> <id> <ts> <first-kept> <copies> [<dedup-key> <dedup-until> [<reply-to> <mentions> [<entry-id> <stream-length> <to>]]]
 //! CHAT.AT <unix-ms> <command> <argument>...
 //! CHAT.SET-PASSWORD <user> <hash>
 //! CHAT.TRIM-RESOLVED <room> <first-kept>
@@ -31,7 +31,10 @@ use crate::parse::{parse_int_in, Args};
 /// short command. A send with DEDUP ends with the key and the unix ms from
 /// which it is forgotten. A reply or a send with mentions adds the id it
 /// answers (0: none) and the members it mentions, joined by `,`, after the
-/// DEDUP pair (an empty key and 0 when there was no DEDUP).
+/// DEDUP pair (an empty key and 0 when there was no DEDUP). A send that
+/// recorded a notification ends with its stream entry (after both pairs,
+/// empty when unused): the entry's id, the stream's length after the
+/// primary trimmed it, and the entry's `to` field.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ResolvedSend<'a> {
     pub room: RoomId<'a>,
@@ -43,6 +46,19 @@ pub struct ResolvedSend<'a> {
     pub inbox_copies: Vec<InboxCopy<'a>>,
     pub dedup: Option<(&'a [u8], i64)>,
     pub extra: Extra<'a>,
+    pub notified: Option<Notified<'a>>,
+}
+
+/// The notification entry a send recorded (`chat_core::notify`), for a
+/// replay to add the same one.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Notified<'a> {
+    /// The stream entry's id, `<ms>-<seq>` like a delivery handle.
+    pub entry: DeliveryId,
+    /// The stream's length once the primary trimmed it.
+    pub length: u64,
+    /// Each member notified and why, as JSON.
+    pub to: &'a str,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -83,6 +99,7 @@ impl<'a> ResolvedSend<'a> {
         let copies = a.positional()?;
         let mut dedup = None;
         let mut extra = Extra::default();
+        let mut notified = None;
         if let Ok(key) = a.positional() {
             let until = parse_int_in("dedup-until", a.positional()?, 0, i64::MAX)?;
             dedup = (!key.is_empty()).then_some((key, until));
@@ -95,6 +112,13 @@ impl<'a> ResolvedSend<'a> {
                     .filter(|m| !m.is_empty())
                     .map(|m| UserId::parse(m).map(|u| u.as_str()))
                     .collect::<Result<_, _>>()?;
+                if let Ok(entry) = a.positional() {
+                    notified = Some(Notified {
+                        entry: DeliveryId::parse(entry).ok_or(ChatError::Syntax)?,
+                        length: parse_int_in("stream-length", a.positional()?, 0, i64::MAX)? as u64,
+                        to: a.next_utf8("notified members", usize::MAX)?,
+                    });
+                }
             }
         }
         a.finish()?;
@@ -113,6 +137,7 @@ impl<'a> ResolvedSend<'a> {
             inbox_copies,
             dedup,
             extra,
+            notified,
         })
     }
 }

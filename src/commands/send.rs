@@ -102,7 +102,7 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let mut copies = Copies::with_capacity(recipients.len());
     let (mut live, mut queued, mut dropped) = (0, 0, 0);
     let mut channel = Vec::new();
-    let mut notifications = Notifications::default();
+    let mut notifications = Notifications::new();
     let direct = is_direct_room(room_id);
     for recipient in &mut recipients {
         let (member, value) = recipient.id_and_value();
@@ -176,6 +176,15 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
             "a send without room, sender and text".into(),
         ));
     };
+    let sent = Sent {
+        room_id,
+        room: room_arg,
+        sender: sender_arg,
+        text: text_arg,
+        id,
+        ts: now,
+    };
+    let notified = notifications.record(ctx, cluster, &sent);
     replication::send_resolved(
         ctx,
         replication::ResolvedSend {
@@ -188,16 +197,9 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
             copies,
             dedup,
             extra: &req.extra,
+            notified: notified.as_ref(),
         },
     );
-    let sent = Sent {
-        room: room_id,
-        id,
-        sender,
-        ts: now,
-        text: req.text,
-    };
-    notifications.write(ctx, cluster, &sent);
     stats::add(&stats::MESSAGES_SENT, 1);
     stats::add(
         &stats::REPLIES_SENT,
@@ -274,6 +276,17 @@ pub fn send_resolved(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         user.trim_inbox_keeping(resolved.inbox_length);
         inbox.changed(c"chat.deliver");
         inbox.signal_ready();
+    }
+    if let (Some(notified), &[room, sender, text, ..]) = (&r.notified, args.strings) {
+        let sent = Sent {
+            room_id: &room_id,
+            room,
+            sender,
+            text,
+            id,
+            ts: r.ts,
+        };
+        super::notify::replay(ctx, cluster::enabled(ctx), &sent, notified);
     }
     Ok(Reply::Ok)
 }

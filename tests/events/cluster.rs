@@ -12,7 +12,9 @@ use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::Value;
 
 use crate::common::*;
-use crate::{entries, offline, offline_within, online, pairs_of, presence_of, send, who_why, Ear};
+use crate::{
+    counted, notices, offline, offline_within, online, pairs_of, presence_of, send, Counted, Ear,
+};
 
 /// Three primaries on consecutive ports, stopped when dropped.
 struct Cluster {
@@ -234,31 +236,29 @@ fn each_rooms_notifications_are_in_a_stream_of_its_slot() {
         let key_slot = int(&q(&mut node, &["CLUSTER", "KEYSLOT", &key]));
         let room_slot = int(&q(&mut node, &["CLUSTER", "KEYSLOT", &room]));
         assert_eq!(key_slot, room_slot, "{key} for {room}");
-        let got = entries(&mut node, &key);
-        assert_eq!(who_why(&got), pairs_of(&[(bob.as_str(), "mention")]));
-        let fields: Vec<&str> = got[0].1.iter().map(|(k, _)| k.as_str()).collect();
+        let got = notices(&mut node, &key);
+        assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!(
-            fields,
-            ["user", "reason", "room", "id", "sender", "ts", "text"]
+            (got[0].room.as_str(), got[0].id, got[0].sender.as_str()),
+            (room.as_str(), id, alice.as_str())
         );
-        assert_eq!(got[0].1[2].1, room);
-        assert_eq!(got[0].1[3].1, id.to_string());
+        assert_eq!(got[0].to, pairs_of(&[(bob.as_str(), "mention")]));
         streams.push((port, key));
     }
     assert_eq!(cluster.streams_on(cluster.ports[2]), Vec::<String>::new());
 
     // A broadcast room of the first tenant's slot with a member of another
-    // slot: mentions of members of its slot only, in the same stream.
+    // slot: one entry, in the same stream, naming the members of its slot
+    // it mentions, in the order of the mentions.
     let tag = &tags[0];
-    let (big, alice, bob) = (
-        format!("{{{tag}}}big"),
-        format!("{{{tag}}}alice"),
-        format!("{{{tag}}}bob"),
-    );
+    let [big, alice, bob, carol] =
+        ["big", "alice", "bob", "carol"].map(|name| format!("{{{tag}}}{name}"));
     let other = &cluster.ids_on("far", &cluster.ports[1..2])[0];
-    q(&mut con, &["CHAT.REGISTER", other, "U"]);
+    for u in [&carol, other] {
+        q(&mut con, &["CHAT.REGISTER", u, "U"]);
+    }
     q(&mut con, &["CHAT.CREATE", &big, "Big"]);
-    for u in [&alice, &bob, other] {
+    for u in [&alice, &bob, &carol, other] {
         q(&mut con, &["CHAT.LIST-ROOM", u, &big]);
         q(&mut con, &["CHAT.SUBSCRIBE", &big, u]);
     }
@@ -266,17 +266,35 @@ fn each_rooms_notifications_are_in_a_stream_of_its_slot() {
         text(&field(&q(&mut con, &["CHAT.INFO", &big]), "mode")),
         "broadcast"
     );
-    send(&mut con, &big, &alice, "you two", &[&bob, other]);
+    let id = send(&mut con, &big, &alice, "you three", &[&carol, other, &bob]);
     let (port, key) = &streams[0];
     assert_eq!(cluster.streams_on(*port), std::slice::from_ref(key));
-    let got = entries(&mut cluster.node(*port), key);
+    let mut node = cluster.node(*port);
+    let got = notices(&mut node, key);
     assert_eq!(got.len(), 2);
-    assert_eq!(who_why(&got[1..]), pairs_of(&[(bob.as_str(), "mention")]));
-    assert_eq!(got[1].1[2].1, big);
+    assert_eq!((got[1].room.as_str(), got[1].id), (big.as_str(), id));
+    assert_eq!(
+        got[1].to,
+        pairs_of(&[(carol.as_str(), "mention"), (bob.as_str(), "mention")])
+    );
+    // Each node counts what it recorded: this one two entries, three
+    // members notified.
+    assert_eq!(
+        counted(&mut node),
+        Counted {
+            notifications: 3,
+            entries: 2,
+            failures: 0
+        }
+    );
     // Nothing anywhere else: the far member's node has its tenant's stream
     // only, unchanged.
     let (far_port, far_key) = &streams[1];
     assert_eq!(cluster.owner(other), *far_port);
     assert_eq!(cluster.streams_on(*far_port), std::slice::from_ref(far_key));
-    assert_eq!(entries(&mut cluster.node(*far_port), far_key).len(), 1);
+    let mut far = cluster.node(*far_port);
+    assert_eq!(notices(&mut far, far_key).len(), 1);
+    assert_eq!(counted(&mut far).entries, 1);
+    let mut third = cluster.node(cluster.ports[2]);
+    assert_eq!(counted(&mut third).entries, 0);
 }

@@ -302,28 +302,128 @@ fn read_group(reply: &Value) -> Vec<Entry> {
     }
 }
 
-/// (user, reason) of each entry.
-fn who_why(entries: &[Entry]) -> Vec<(String, String)> {
-    entries
-        .iter()
-        .map(|(_, f)| (value_of(f, "user"), value_of(f, "reason")))
-        .collect()
+/// The fields of a notification entry, in order.
+const NOTICE_FIELDS: [&str; 6] = ["room", "id", "sender", "ts", "text", "to"];
+
+/// A notification entry: the message a send recorded it for, and every
+/// member away it notifies, each with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Notice {
+    /// The stream entry's id.
+    entry: String,
+    room: String,
+    id: i64,
+    sender: String,
+    ts: i64,
+    text: String,
+    /// (user, reason) in the order of the entry's `to` object.
+    to: Vec<(String, String)>,
 }
 
-fn value_of(fields: &[(String, String)], name: &str) -> String {
-    fields
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| panic!("no {name} in {fields:?}"))
+impl Notice {
+    /// Reads a notification entry, asserting its fields (names and order)
+    /// and that it notifies somebody.
+    fn of((entry, fields): &Entry) -> Notice {
+        let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, NOTICE_FIELDS, "the fields of entry {entry}");
+        let value = |i: usize| fields[i].1.clone();
+        let number = |i: usize| {
+            value(i)
+                .parse()
+                .unwrap_or_else(|e| panic!("{} of entry {entry}: {e}", NOTICE_FIELDS[i]))
+        };
+        let to = recipients_of(&value(5));
+        assert!(!to.is_empty(), "entry {entry} notifies nobody");
+        Notice {
+            entry: entry.clone(),
+            room: value(0),
+            id: number(1),
+            sender: value(2),
+            ts: number(3),
+            text: value(4),
+            to,
+        }
+    }
 }
 
-/// Pairs of (user, reason), for comparing.
+/// The notification entries of stream `key`, oldest first.
+fn notices<C: redis::ConnectionLike>(con: &mut C, key: &str) -> Vec<Notice> {
+    entries(con, key).iter().map(Notice::of).collect()
+}
+
+/// The (user, reason) pairs of a `to` field, a JSON object of user id to
+/// reason, in its order; asserts that every reason is one of the three,
+/// no user is named twice, and the object is written as `to_field` writes
+/// it (compact JSON).
+fn recipients_of(to: &str) -> Vec<(String, String)> {
+    let object: serde_json::Map<String, Json> =
+        serde_json::from_str(to).unwrap_or_else(|e| panic!("to is not a JSON object ({e}): {to}"));
+    // Map may not keep the order: read the strings one by one.
+    let mut rest = &to[1..to.len() - 1];
+    let string = |rest: &mut &str| -> String {
+        let mut tokens = serde_json::Deserializer::from_str(rest).into_iter::<String>();
+        let token = tokens
+            .next()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| panic!("expected a string at {rest:?} in {to}"));
+        *rest = &rest[tokens.byte_offset()..];
+        token
+    };
+    let mut pairs = Vec::new();
+    while !rest.is_empty() {
+        let user = string(&mut rest);
+        rest = rest.strip_prefix(':').unwrap_or(rest);
+        let reason = string(&mut rest);
+        rest = rest.strip_prefix(',').unwrap_or(rest);
+        assert!(
+            ["mention", "direct", "message"].contains(&reason.as_str()),
+            "reason {reason:?} in {to}"
+        );
+        pairs.push((user, reason));
+    }
+    assert_eq!(object.len(), pairs.len(), "a user named twice in {to}");
+    let expected: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(u, r)| (u.as_str(), r.as_str()))
+        .collect();
+    assert_eq!(to, to_field(&expected), "how to is written");
+    pairs
+}
+
+/// The `to` field naming `recipients` (user, reason) in this order:
+/// `{"bob":"mention","carol":"direct"}`.
+fn to_field(recipients: &[(&str, &str)]) -> String {
+    let items: Vec<String> = recipients
+        .iter()
+        .map(|(user, reason)| format!("{}:{}", Json::from(*user), Json::from(*reason)))
+        .collect();
+    format!("{{{}}}", items.join(","))
+}
+
+/// Pairs of (user, reason), for comparing with `Notice::to`.
 fn pairs_of(expected: &[(&str, &str)]) -> Vec<(String, String)> {
     expected
         .iter()
         .map(|(u, r)| (u.to_string(), r.to_string()))
         .collect()
+}
+
+/// The notification counters of INFO chat: members notified (one per
+/// recipient), stream entries (one per send that notified anyone), and
+/// recipients not recorded (the stream's key holds another type).
+#[derive(Debug, PartialEq, Eq)]
+struct Counted {
+    notifications: i64,
+    entries: i64,
+    failures: i64,
+}
+
+fn counted(con: &mut Connection) -> Counted {
+    Counted {
+        notifications: stat(con, "notifications"),
+        entries: stat(con, "notification_entries"),
+        failures: stat(con, "notification_failures"),
+    }
 }
 
 /// A counter of INFO chat, by its name without the module's prefix.

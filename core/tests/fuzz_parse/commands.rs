@@ -234,6 +234,12 @@ pub(crate) fn run(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Result<Parsed, Chat
                 out.push(("dedup-until", Int(until as u64)));
             }
             out.extend(extra(&r.extra));
+            if let Some(n) = r.notified {
+                out.push(("entry-ms", Int(n.entry.ms)));
+                out.push(("entry-seq", Int(n.entry.seq)));
+                out.push(("stream-length", Int(n.length)));
+                out.push(("notified", Text(n.to.to_string())));
+            }
             out
         }
         Cmd::History => {

@@ -104,7 +104,8 @@ pub(crate) fn send() -> impl Strategy<Value = Example> {
 
 /// CHAT.SEND-RESOLVED as a primary sends it: with or without a DEDUP pair
 /// (an empty key for none), with or without the reply and mentions after it
-/// (0 and an empty list for none).
+/// (0 and an empty list for none), with or without a notification's entry
+/// after both.
 pub(crate) fn send_resolved() -> impl Strategy<Value = Example> {
     (
         (valid_room(), valid_id(), any::<String>()),
@@ -121,8 +122,9 @@ pub(crate) fn send_resolved() -> impl Strategy<Value = Example> {
             prop_oneof![Just(0u64), message_id()],
             prop::collection::vec(valid_id(), 0..4),
         )),
+        prop::option::of((any::<u64>(), 0u64..3, 0..=i64::MAX as u64, any::<String>())),
     )
-        .prop_map(|((r, u, t), n, copies, dedup, extra)| {
+        .prop_map(|((r, u, t), n, copies, dedup, extra, notified)| {
             let mut packed = Vec::new();
             for (member, ms, seq, length) in &copies {
                 push_inbox_copy(
@@ -157,16 +159,27 @@ pub(crate) fn send_resolved() -> impl Strategy<Value = Example> {
                         parsed.push(("dedup-until", V::Int(*until)));
                     }
                 }
-                None if extra.is_some() => args.extend([Vec::new(), b"0".to_vec()]),
+                None if extra.is_some() || notified.is_some() => {
+                    args.extend([Vec::new(), b"0".to_vec()])
+                }
                 None => {}
             }
             let (reply, mentions) = extra.clone().unwrap_or_default();
-            if extra.is_some() {
+            if extra.is_some() || notified.is_some() {
                 args.push(reply.to_string().into_bytes());
                 args.push(mentions.join(",").into_bytes());
             }
             parsed.push(("reply-to", V::OptInt(Some(reply).filter(|&id| id > 0))));
             parsed.push(("mentions", V::Ids(mentions)));
+            if let Some((ms, seq, length, to)) = notified {
+                args.push(format!("{ms}-{seq}").into_bytes());
+                args.push(length.to_string().into_bytes());
+                args.push(to.clone().into_bytes());
+                parsed.push(("entry-ms", V::Int(ms)));
+                parsed.push(("entry-seq", V::Int(seq)));
+                parsed.push(("stream-length", V::Int(length)));
+                parsed.push(("notified", V::Text(to)));
+            }
             (Cmd::SendResolved, args, parsed)
         })
 }
@@ -308,18 +321,25 @@ proptest! {
         check_parse(cmd, &args, &limits)?;
     }
 
-    /// CHAT.SEND-RESOLVED with a hostile tail: DEDUP pairs, replies and
-    /// mention lists of every kind, whole or cut short.
+    /// CHAT.SEND-RESOLVED with a hostile tail: DEDUP pairs, replies,
+    /// mention lists and notification entries of every kind, whole or cut
+    /// short.
     #[test]
     fn hostile_resolved_tails_get_the_documented_answer(
         (_, head, _) in send_resolved(),
         key in prop_oneof![Just(Vec::new()), prop::collection::vec(any::<u8>(), 0..8), id()],
-        numbers in (number(), number()),
+        numbers in (number(), number(), number()),
         mentions in prop_oneof![mention_list(), id()],
-        take in 0usize..=4,
+        entry in prop_oneof![
+            (number(), number()).prop_map(|(ms, seq)| [ms, b"-".to_vec(), seq].concat()),
+            number(),
+        ],
+        to in prop::collection::vec(any::<u8>(), 0..12),
+        take in 0usize..=7,
     ) {
         let mut args: Vec<Vec<u8>> = head[..7].to_vec();
-        args.extend([key, numbers.0, numbers.1, mentions].into_iter().take(take));
+        let tail = [key, numbers.0, numbers.1, mentions, entry, numbers.2, to];
+        args.extend(tail.into_iter().take(take));
         check_parse(Cmd::SendResolved, &args, &Limits::default())?;
     }
 }

@@ -294,10 +294,11 @@ pub(crate) fn spec(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Option<Parsed> {
             // Seven arguments; nine with a DEDUP key (any bytes: the primary
             // checked it; empty for none) and the time it is forgotten from;
             // eleven with also the id replied to (0 for none) and the users
-            // mentioned, joined by `,` (empty for none).
+            // mentioned, joined by `,` (empty for none); fourteen with also
+            // a notification's entry id, the stream's length and its `to`.
             let (tail, a) = match a.len() {
                 7 => (&[][..], a),
-                9 | 11 => (&a[7..], &a[..7]),
+                9 | 11 | 14 => (&a[7..], &a[..7]),
                 _ => return None,
             };
             let [r, u, t, id, ts, first, copies] = exactly(a)?;
@@ -327,7 +328,7 @@ pub(crate) fn spec(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Option<Parsed> {
                     out.push(("dedup-key", Bytes(Some(key.to_vec()))));
                     out.push(("dedup-until", until));
                 }
-                if let [reply_to, list] = more {
+                if let [reply_to, list, ..] = more {
                     reply = Some(spec_int(reply_to, 0, i64::MAX)? as u64).filter(|&id| id > 0);
                     // As in `copies`, empty items between separators are
                     // skipped; the primary has folded duplicates already.
@@ -338,6 +339,13 @@ pub(crate) fn spec(cmd: Cmd, a: &[&[u8]], limits: &Limits) -> Option<Parsed> {
             }
             out.push(("reply-to", OptInt(reply)));
             out.push(("mentions", ids(mentions)));
+            if let [_, _, _, _, entry, length, to] = tail {
+                let (ms, seq) = spec_delivery(entry)?;
+                out.push(("entry-ms", Int(ms)));
+                out.push(("entry-seq", Int(seq)));
+                out.push(("stream-length", int(length)?));
+                out.push(("notified", Text(spec_text(to, usize::MAX, false)?)));
+            }
             Some(out)
         }
         Cmd::History => {
