@@ -2,37 +2,44 @@
 """A notification worker for redis-chat: reads the notification streams with
 a consumer group and POSTs each notification to a webhook as JSON.
 
-CHAT.SEND records a stream entry for every member it concerns who is away
-(CHAT.NOTIFY decides which: mentions, direct rooms, or every message), in
-``chat:notify`` on one server and in ``chat:notify:{<n>}`` (one stream per
-slot) in Redis Cluster. This worker delivers them at least once:
+CHAT.SEND records one stream entry per send that concerns a member who is
+away (CHAT.NOTIFY decides which: mentions, direct rooms, or every message),
+in ``chat:notify`` on one server and in ``chat:notify:{<n>}`` (one stream
+per slot) in Redis Cluster. The entry has the message's fields (``room``,
+``id``, ``sender``, ``ts``, ``text``) and ``to``, a JSON object naming each
+member to notify and why: ``{"bob":"mention","carol":"direct"}``. The
+worker POSTs one notification per member in ``to``, and delivers them at
+least once:
 
-- it acknowledges (XACK) an entry only after the webhook answered 2xx, so an
-  entry is never lost: a worker killed at any point leaves it pending in the
-  group, and the next run delivers it;
+- it acknowledges (XACK) an entry only once every member it names is done
+  with (the webhook answered 2xx, or the member was skipped), so a
+  notification is never lost: a worker killed at any point leaves the entry
+  pending in the group, and the next run delivers it;
 - on start, and every ``--retry-pending-s`` seconds, it first goes through
   its own pending entries (XREADGROUP from id 0), then takes over entries
   other consumers left pending for longer than ``--claim-idle-ms``
   (XAUTOCLAIM), and only then reads new ones (XREADGROUP >);
-- a user who is online by the time the worker gets to the entry
-  (CHAT.PROFILE says ``online`` 1) is not notified: the entry is
-  acknowledged without a POST, and logged;
+- a member who is online by the time the worker gets to them (CHAT.PROFILE
+  says ``online`` 1) is not notified: they count as done, without a POST,
+  and it is logged;
 - a POST that fails (no connection, a timeout, 5xx, 408, 429) is retried
   with exponential backoff, ``--attempts`` times at most. When they run out
   the webhook is taken to be down: that entry and the rest of its batch stay
   pending and the worker reads nothing new until the next pass over its
   pending entries, ``--retry-pending-s`` later. A webhook that refuses a
-  notification (another 4xx) is not asked again in the same pass: the entry
-  stays pending, the worker goes on with the next ones, and the next pass
-  asks again. No entry is ever dropped by the worker: what stays pending is
-  listed by ``XPENDING <stream> <group>``, and goes only when the webhook
-  takes it, when an operator acknowledges it, or when ``chat.notify-max``
-  trims it from the stream (then the worker acknowledges it, with nothing to
-  send).
+  notification (another 4xx) is not asked again in the same pass: the
+  worker goes on with the entry's other members and the next entries, the
+  entry stays pending, and the next pass asks again for that member only
+  (the worker remembers whom it has done with of each entry it holds). No
+  entry is ever dropped by the worker: what stays pending is listed by
+  ``XPENDING <stream> <group>``, and goes only when the webhook takes it,
+  when an operator acknowledges it, or when ``chat.notify-max`` trims it
+  from the stream (then the worker acknowledges it, with nothing to send).
 
-Each POST carries an ``Idempotency-Key`` header, ``<stream>/<entry id>``: a
-worker killed after the webhook answered but before its XACK posts that
-entry again on its next run, and the receiver can tell.
+Each POST carries an ``Idempotency-Key`` header, ``<stream>/<entry id>:<user>``,
+one per notification: a worker killed in the middle of an entry, or after
+the webhook answered but before its XACK, posts that entry's notifications
+again on its next run, and the receiver can tell.
 
     pip install -r examples/notify/requirements.txt
     python3 examples/notify/worker.py --webhook http://127.0.0.1:8000/notify
@@ -68,11 +75,12 @@ PATTERN = "chat:notify*"
 
 log = logging.getLogger("notify")
 
-# What became of one entry.
-ACKED = "acked"  # posted (2xx) or skipped, and acknowledged
-LEFT = "left"  # refused by the webhook: stays pending, retried in a later pass
+# What became of one notification (one member of an entry), or of one entry.
+DONE = "done"  # a notification posted (2xx) or skipped
+ACKED = "acked"  # an entry whose every notification is done, acknowledged
+LEFT = "left"  # refused by the webhook: the entry stays pending, retried in a later pass
 DOWN = "down"  # the webhook failed every attempt: stop, retry in a later pass
-STOPPED = "stopped"  # the worker is stopping: stays pending
+STOPPED = "stopped"  # the worker is stopping: the entry stays pending
 
 
 # -- the webhook ------------------------------------------------------------
@@ -156,6 +164,22 @@ def _entries(reply: Any) -> list[tuple[str, dict[str, Any]]]:
     return [(_text(i), f or {}) for entries in lists for i, f in (entries or []) if i is not None]
 
 
+def _recipients(value: str | None) -> dict[str, str] | None:
+    """The ``to`` field, user -> reason in the module's order; None when
+    missing or unreadable."""
+    try:
+        to = json.loads(value) if value is not None else None
+    except ValueError:
+        return None
+    if not isinstance(to, dict):
+        return None
+    return {str(user): str(reason) for user, reason in to.items()}
+
+
+def _number(value: str | None) -> int | str | None:
+    return int(value) if value is not None and value.isdigit() else value
+
+
 def _is(error: BaseException, code: str) -> bool:
     return isinstance(error, redis.ResponseError) and str(error).upper().startswith(code)
 
@@ -176,6 +200,13 @@ class Worker:
         self.rescan_s = rescan_s
         self.stop = stop
         self.streams: list[str] = []  # those whose group exists
+        # (stream, entry id) -> the members done with, of each entry this
+        # worker holds pending because another member's notification was
+        # refused or could not be posted: the next pass posts only the
+        # rest. Forgotten once the entry is acknowledged, or no longer ours;
+        # a restarted worker starts without it and posts the entry's
+        # notifications again, under the same idempotency keys.
+        self.done: dict[tuple[str, str], set[str]] = {}
 
     # -- streams and the group ------------------------------------------------
 
@@ -242,6 +273,8 @@ class Worker:
         return int(profile.get("online", 0)) == 1
 
     def handle(self, stream: str, entry: str, fields: dict[str, Any]) -> str:
+        """Delivers the notifications of one entry, one per member in ``to``,
+        and acknowledges the entry once each of them is done."""
         where = f"{stream}/{entry}"
         if not fields:
             # A pending entry chat.notify-max trimmed away: nothing left to send.
@@ -249,40 +282,58 @@ class Worker:
             self._ack(stream, entry)
             return ACKED
         f = {_text(k): _text(v) for k, v in fields.items()}
-        payload: dict[str, Any] = {
-            "user": f.get("user"),
-            "reason": f.get("reason"),
-            "room": f.get("room"),
-            "id": int(f["id"]) if f.get("id", "").isdigit() else f.get("id"),
-            "sender": f.get("sender"),
-            "ts": int(f["ts"]) if f.get("ts", "").isdigit() else f.get("ts"),
-            "text": f.get("text"),
-            "stream": stream,
-            "entry": entry,
-        }
-        user = payload["user"]
-        about = f"{user} {payload['reason']} {payload['room']}#{payload['id']}"
-        online = self._online(user) if user else None
-        if online is None:
-            log.info("skipped %s (%s): %s", where, about,
-                     "no such user any more" if user else "no user field")
+        to = _recipients(f.get("to"))
+        if not to:
+            # Not an entry of the module's (nobody to notify): holding it
+            # pending would only have it read again at every pass.
+            log.warning("skipped %s: no readable 'to' field (%r)", where, f.get("to"))
             self._ack(stream, entry)
             return ACKED
+        message = {"room": f.get("room"), "id": _number(f.get("id")), "sender": f.get("sender"),
+                   "ts": _number(f.get("ts")), "text": f.get("text")}
+        done = self.done.setdefault((stream, entry), set())
+        outcome = ACKED
+        for user, reason in to.items():
+            if user in done:
+                continue  # posted or skipped in an earlier pass
+            if self.stop.is_set():
+                return STOPPED
+            result = self._notify(stream, entry, user, reason, message)
+            if result == DONE:
+                done.add(user)
+            elif result == LEFT:
+                outcome = LEFT  # the entry stays pending; its other members go on
+            else:
+                return result  # DOWN or STOPPED: the rest of the entry waits too
+        if outcome == ACKED:
+            self._ack(stream, entry)  # only now: every member is done with
+            del self.done[(stream, entry)]
+        return outcome
+
+    def _notify(self, stream: str, entry: str, user: str, reason: str,
+                message: dict[str, Any]) -> str:
+        """Posts one member's notification, or skips it: DONE, LEFT, DOWN or STOPPED."""
+        where = f"{stream}/{entry}"
+        about = f"{user} {reason} {message['room']}#{message['id']}"
+        online = self._online(user)
+        if online is None:
+            log.info("skipped %s (%s): no such user any more", where, about)
+            return DONE
         if online:
             log.info("skipped %s (%s): %s is online", where, about, user)
-            self._ack(stream, entry)
-            return ACKED
-        outcome, detail = self.webhook.post(payload, where)
+            return DONE
+        payload = {"user": user, "reason": reason, **message, "stream": stream, "entry": entry}
+        # One key per notification: an entry names several members.
+        outcome, detail = self.webhook.post(payload, f"{where}:{user}")
         if outcome == "ok":
-            self._ack(stream, entry)  # only now: a 2xx came back
             log.info("posted %s (%s): %s", where, about, detail)
-            return ACKED
+            return DONE
         if outcome == "refused":
-            log.warning("webhook refused %s (%s): %s; it stays pending", where, about, detail)
+            log.warning("webhook refused %s (%s): %s; the entry stays pending", where, about, detail)
             return LEFT
         if outcome == "stopped":
             return STOPPED
-        log.warning("webhook down: %s (%s) failed %d times, last %s; it and the rest "
+        log.warning("webhook down: %s (%s) failed %d times, last %s; the entry and the rest "
                     "of its batch stay pending", where, about, self.webhook.attempts, detail)
         return DOWN
 
@@ -315,11 +366,18 @@ class Worker:
 
     def _own_pending(self, stream: str) -> str | None:
         after = "0"
+        held: set[tuple[str, str]] = set()
         while True:
             reply = self.client.xreadgroup(self.group, self.consumer, {stream: after}, count=self.batch)
             entries = _entries(reply)
             if not entries:
+                # Entries no longer pending to this worker (an operator
+                # acknowledged them, another worker claimed them): forget
+                # whom of them it was done with.
+                for key in [k for k in self.done if k[0] == stream and k not in held]:
+                    del self.done[key]
                 return None
+            held.update((stream, entry) for entry, _ in entries)
             log.info("re-delivering %d pending entr%s of %s", len(entries),
                      "y" if len(entries) == 1 else "ies", stream)
             ended = self._handle_all(stream, entries)
@@ -457,7 +515,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch", type=int, default=100, help="entries per read")
     p.add_argument("--block-ms", type=int, default=5000,
                    help="how long a read waits for new entries (in a cluster: the pause between polls)")
-    p.add_argument("--attempts", type=int, default=5, help="POSTs per entry and pass before giving up")
+    p.add_argument("--attempts", type=int, default=5, help="POSTs per notification and pass before giving up")
     p.add_argument("--backoff", type=float, default=0.5, help="seconds before the 2nd attempt, doubled each time")
     p.add_argument("--max-backoff", type=float, default=30.0, help="the longest pause between attempts (s)")
     p.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout per POST (s)")

@@ -287,10 +287,13 @@ async fn presence(setup: &Setup) {
     assert_eq!(event["until"], Json::Null);
 }
 
-/// The notifications in the stream of `room`'s slot: `chat:notify` on one
-/// server, in a cluster the `chat:notify:{...}` stream in the room's slot,
-/// found with SCAN on its node. Each as (user, reason, room, id).
-fn notifications(setup: &Setup, room: &str) -> Vec<(String, String, String, u64)> {
+/// The notification entries of `room` in the stream of its slot:
+/// `chat:notify` on one server, in a cluster the `chat:notify:{...}` stream
+/// in the room's slot, found with SCAN on its node. One entry per send that
+/// notified anyone, with the fields room, id, sender, ts, text and to; each
+/// as (message id, sender, `to` as written: a JSON object of user to
+/// reason).
+fn notifications(setup: &Setup, room: &str) -> Vec<(u64, String, String)> {
     let mut con = setup.node_for(room);
     let key = if setup.is_cluster() {
         let redis::Value::Array(reply) = q(
@@ -330,17 +333,26 @@ fn notifications(setup: &Setup, room: &str) -> Vec<(String, String, String, u64)
         .unwrap();
     entries
         .into_iter()
-        .map(|(_, fields)| {
+        .filter_map(|(_, fields)| {
             let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
-            assert_eq!(
-                names,
-                ["user", "reason", "room", "id", "sender", "ts", "text"]
-            );
+            assert_eq!(names, ["room", "id", "sender", "ts", "text", "to"]);
             let value = |i: usize| fields[i].1.clone();
-            (value(0), value(1), value(2), value(3).parse().unwrap())
+            let to: serde_json::Map<String, Json> = serde_json::from_str(&value(5))
+                .unwrap_or_else(|e| panic!("to is not a JSON object ({e}): {}", value(5)));
+            assert!(!to.is_empty(), "an entry that notifies nobody");
+            (value(0) == room).then(|| (value(1).parse().unwrap(), value(2), value(5)))
         })
-        .filter(|n: &(String, String, String, u64)| n.2 == room)
         .collect()
+}
+
+/// The `to` of an entry that names `recipients` (user, reason) in this
+/// order: `{"bob":"message","carol":"mention"}`.
+fn to(recipients: &[(&String, &str)]) -> String {
+    let items: Vec<String> = recipients
+        .iter()
+        .map(|(user, reason)| format!("{}:{}", Json::from(user.as_str()), Json::from(*reason)))
+        .collect();
+    format!("{{{}}}", items.join(","))
 }
 
 async fn rooms_and_notifications(setup: &Setup) {
@@ -428,22 +440,23 @@ async fn rooms_and_notifications(setup: &Setup) {
         .send_with(&room, alice, "Carol?", &mention)
         .await
         .unwrap();
-    let n =
-        |user: &String, reason: &str, id: u64| (user.clone(), reason.to_string(), room.clone(), id);
+    // One entry per send, naming every member it notifies (in the room's
+    // order of members) with why: none for carol while online, nor for
+    // dave (none).
+    let sent = |id: u64, recipients: &[(&String, &str)]| (id, alice.clone(), to(recipients));
     assert_eq!(
         notifications(setup, &room),
         [
-            n(bob, "message", first),
-            n(bob, "message", second),
-            n(bob, "message", third),
-            n(carol, "mention", third),
+            sent(first, &[(bob, "message")]),
+            sent(second, &[(bob, "message")]),
+            sent(third, &[(bob, "message"), (carol, "mention")]),
         ]
     );
     // A direct room notifies with the default setting.
     let dm = chat.dm(carol, alice).await.unwrap();
-    let sent = chat.send(&dm, alice, "Psst", 0).await.unwrap();
+    let psst = chat.send(&dm, alice, "Psst", 0).await.unwrap();
     assert_eq!(
         notifications(setup, &dm),
-        [(carol.clone(), "direct".to_string(), dm.clone(), sent)]
+        [sent(psst, &[(carol, "direct")])]
     );
 }

@@ -163,6 +163,14 @@ class Webhook:
     def texts(self, user: str | None = None) -> list[str]:
         return [p["text"] for p in self.payloads() if user is None or p["user"] == user]
 
+    def notes(self) -> list[tuple[str, str]]:
+        """(user, text) of each notification received."""
+        return [(p["user"], p["text"]) for p in self.payloads()]
+
+    def keys(self) -> list[str]:
+        with self.lock:
+            return [r["key"] for r in self.received]
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
