@@ -4,13 +4,14 @@ and how fast presence changes reach a subscriber.
 Notifications. A room of 10 members, the first of whom sends, half of the
 others online with a real subscriber on their push channel (five live
 deliveries a send) and the other four away, each with `CHAT.NOTIFY ...
-all`: every send records four notifications, four XADDs to `chat:notify`,
-against the same sends with `chat.notify-max 0`, which records none. The
-stream is filled to `chat.notify-max` (the default, 100,000) before the
-first measure, so that each XADD also trims, as on a server that has run
-for a while. Two measures, as in the `conversation` section: instructions
-per send on the server (valgrind's callgrind, exact where timings vary)
-and sends/s with redis-benchmark, medians of alternating rounds.
+all`: every send records four notifications, one entry in `chat:notify`
+naming the four, against the same sends with `chat.notify-max 0`, which
+records none. The stream is filled to `chat.notify-max` (the default,
+100,000) before the first measure, so that each entry added also trims, as
+on a server that has run for a while. Two measures, as in the
+`conversation` section: instructions per send on the server (valgrind's
+callgrind, exact where timings vary) and sends/s with redis-benchmark,
+medians of alternating rounds.
 
 Presence churn. 10,000 users go online and offline, `CHAT.ONLINE <u> TTL
 60` then `CHAT.OFFLINE <u>` for each in turn, pipelined by one client
@@ -39,7 +40,7 @@ NOTIFY_MAX = 100_000  # the module's default chat.notify-max
 CASES = ("off", "on")
 LABELS = {
     "off": "notifications off (`chat.notify-max 0`)",
-    "on": "notifications on: four members away with `all`, four XADDs a send",
+    "on": "notifications on: four members away with `all`, one entry a send naming the four",
 }
 
 
@@ -82,8 +83,8 @@ def with_notify(r, case):
 
 def fill(r, room, sender, away, batch=5_000):
     """Sends until the notification stream holds chat.notify-max entries, so
-    that every measured XADD trims too (not timed)."""
-    sends = -(-NOTIFY_MAX // len(away))
+    that every measured send's entry trims too (not timed)."""
+    sends = NOTIFY_MAX  # one entry a send
     for start in range(0, sends, batch):
         pipe = r.pipeline(transaction=False)
         for _ in range(min(batch, sends - start)):
@@ -92,8 +93,8 @@ def fill(r, room, sender, away, batch=5_000):
 
 
 def checked(r, case, n, away, run):
-    """Runs `run()` and checks the notifications it recorded: four a send
-    when on, none when off."""
+    """Runs `run()` and checks the notifications it recorded (members
+    notified, `chat_notifications`): four a send when on, none when off."""
     (notes, sent) = notifications(r)
     result = run()
     notes, sent = notifications(r)[0] - notes, notifications(r)[1] - sent
@@ -104,9 +105,12 @@ def checked(r, case, n, away, run):
 
 
 # Where a send's instructions go when it records notifications: the
-# module's recording, and within it Redis's work for the XADDs it calls.
-PARTS = (("record", "redis_chat::commands::notify::Notifications::write"),
-         ("rm_call", "RM_Call"), ("xadd", "xaddCommand"), ("append", "streamAppendItem"))
+# module's recording, within it Redis's stream append (listpacks), and the
+# send's propagation, which carries the entry (measured in both cases).
+PARTS = (("record", "redis_chat::commands::notify::Notifications::record"),
+         ("stream_add", "RM_StreamAdd"), ("append", "streamAppendItem"),
+         ("consider", "chat_core::notify::Recipients::consider"),
+         ("replicate", "RM_Replicate"))
 
 
 def counted(node, run):
@@ -167,6 +171,7 @@ def instructions(n, rounds, quick):
                 counts[case].append(total)
         result = {case: statistics.median(v) for case, v in counts.items()}
         result["parts"] = parts["on"]
+        result["parts_off"] = parts["off"]
         return result
     finally:
         if reader:
@@ -309,9 +314,10 @@ def events_lines(data):
         f"CHAT.SEND to a room of {MEMBERS} members, half of the others online and listening (five live "
         "deliveries a send), the other four away with `CHAT.NOTIFY ... all`: with notifications on "
         f"(`chat.notify-max` {NOTIFY_MAX:,}, the default; "
-        + ("the stream filled to it first, so that each XADD also trims"
+        + ("the stream filled to it first, so that each entry added also trims"
            if data.get("filled") else "the stream not filled first, in a quick run")
-        + ") every send records four, against `chat.notify-max 0`, which records none. "
+        + ") every send records four notifications, one entry naming the four, against "
+        "`chat.notify-max 0`, which records none. "
         "Instructions per send on the server (callgrind), and sends/s with redis-benchmark, "
         f"{data['n']:,} sends per round, medians of {data['rounds']} alternating rounds.",
         "",
@@ -329,10 +335,14 @@ def events_lines(data):
         lines += [
             "",
             "Where a send's notifications go (instructions per send, callgrind, inclusive): recording the "
-            f"four, {p.get('record', 0):,.0f}; of which in `RM_Call`, {p.get('rm_call', 0):,.0f}; of which "
-            f"in Redis's `XADD`, {p.get('xadd', 0):,.0f}; of which appending to the stream's listpacks, "
-            f"{p.get('append', 0):,.0f}. The rest of the recording is the module's: the argument strings "
-            "of each call.",
+            f"entry, {p.get('record', 0):,.0f}; of which in Redis's `RM_StreamAdd`, "
+            f"{p.get('stream_add', 0):,.0f}, itself mostly appending to the stream's listpacks, "
+            f"{p.get('append', 0):,.0f}; the rest of the recording opens the stream, trims it and makes "
+            "the entry's id, time and `to` strings. Noting who is away, "
+            f"{p.get('consider', 0):,.0f}. The send's propagation (`RM_Replicate`), which carries the "
+            f"entry's id, the stream's length and `to`: {p.get('replicate', 0):,.0f}"
+            + (f" (off: {i['parts_off'].get('replicate', 0):,.0f})" if i.get("parts_off") else "")
+            + ".",
         ]
     c = data["churn"]
     lines += [
