@@ -88,8 +88,11 @@ impl Recipients {
             self.json.reserve(160);
         }
         self.json.push(if self.count == 0 { b'{' } else { b',' });
-        if member.bytes().all(is_id_byte) {
-            // An id needs no escaping.
+        if member
+            .bytes()
+            .all(|b| is_id_byte(b) || b == b'{' || b == b'}')
+        {
+            // An id (with its hash tag) needs no escaping.
             self.json.push(b'"');
             self.json.extend_from_slice(member.as_bytes());
             self.json.push(b'"');
@@ -179,15 +182,16 @@ mod tests {
         to.consider("cy", Notify::Mentions, false, false, false);
         to.consider("dee", Notify::All, false, false, false);
         to.consider("e\"f", Notify::Mentions, false, false, true);
-        assert_eq!(to.len(), 3);
+        to.consider("{t}g", Notify::Mentions, false, true, false);
+        assert_eq!(to.len(), 4);
         let json = to.into_json();
         assert_eq!(
             std::str::from_utf8(&json).unwrap(),
-            r#"{"bob":"mention","dee":"message","e\"f":"direct"}"#
+            r#"{"bob":"mention","dee":"message","e\"f":"direct","{t}g":"mention"}"#
         );
         let parsed: serde_json::Map<String, serde_json::Value> =
             serde_json::from_slice(&json).unwrap();
-        assert_eq!(parsed.len(), 3);
+        assert_eq!(parsed.len(), 4);
         assert_eq!(&*Recipients::default().into_json(), b"{}");
     }
 
