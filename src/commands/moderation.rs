@@ -34,7 +34,7 @@ use crate::store::{Access, Ctx, Opened};
 pub fn role(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = SetRole::parse(args)?;
     let (room_id, actor, user) = (req.room.as_str(), req.actor.as_str(), req.user.as_str());
-    let mut key = acting_in(ctx, args)?;
+    let mut key = acting_in(ctx, args, actor)?;
     let changed = key.value_mut()?.set_role(actor, user, req.role)?;
     if changed {
         done(&mut key, c"chat.role");
@@ -54,7 +54,7 @@ pub fn role(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 pub fn invite(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Moderate::parse("chat.invite", args)?;
     let (room_id, actor, user) = (req.room.as_str(), req.actor.as_str(), req.user.as_str());
-    let mut key = acting_in(ctx, args)?;
+    let mut key = acting_in(ctx, args, actor)?;
     let mut user_key = user_in_slot(ctx, args, room_id, user)?;
     let now = context::now();
     let invited = key.value_mut()?.invite(room_id, actor, user, now)?;
@@ -100,7 +100,7 @@ pub fn invites(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 pub fn kick(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Moderate::parse("chat.kick", args)?;
     let (room_id, actor, user) = (req.room.as_str(), req.actor.as_str(), req.user.as_str());
-    let mut key = acting_in(ctx, args)?;
+    let mut key = acting_in(ctx, args, actor)?;
     let mut user_key = user_in_slot(ctx, args, room_id, user)?;
     key.value()?.check_kick(actor, user)?;
     leave(ctx, &mut key, user, user_key.as_mut(), "kick", Some(actor));
@@ -118,7 +118,7 @@ pub fn kick(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 pub fn ban(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Moderate::parse_timed("chat.ban", args)?;
     let (room_id, actor, user) = (req.room.as_str(), req.actor.as_str(), req.user.as_str());
-    let mut key = acting_in(ctx, args)?;
+    let mut key = acting_in(ctx, args, actor)?;
     let mut user_key = user_in_slot(ctx, args, room_id, user)?;
     let now = context::now();
     let until = req.until(now);
@@ -142,14 +142,14 @@ pub fn ban(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 
 /// CHAT.UNBAN <room> <actor> <user>: 1 if a ban in force was lifted.
 pub fn unban(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
-    lift(ctx, args, "chat.unban")
+    lift(ctx, args, Lift::Ban)
 }
 
 /// CHAT.MUTE <room> <actor> <user> [SECONDS <n>]
 pub fn mute(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Moderate::parse_timed("chat.mute", args)?;
     let (room_id, actor, user) = (req.room.as_str(), req.actor.as_str(), req.user.as_str());
-    let mut key = acting_in(ctx, args)?;
+    let mut key = acting_in(ctx, args, actor)?;
     let now = context::now();
     let until = req.until(now);
     key.value_mut()?.mute(actor, user, until, now)?;
@@ -166,31 +166,39 @@ pub fn mute(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
 
 /// CHAT.UNMUTE <room> <actor> <user>: 1 if a mute in force was lifted.
 pub fn unmute(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
-    lift(ctx, args, "chat.unmute")
+    lift(ctx, args, Lift::Mute)
+}
+
+/// What UNBAN and UNMUTE lift.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lift {
+    Ban,
+    Mute,
 }
 
 /// UNBAN and UNMUTE. Either also forgets the bans and mutes that ended,
 /// so the room is written (and replicated) even when nothing was lifted.
-fn lift(ctx: Ctx, args: &Args, command: &'static str) -> Result<Reply, ChatError> {
+fn lift(ctx: Ctx, args: &Args, what: Lift) -> Result<Reply, ChatError> {
+    let (command, event) = match what {
+        Lift::Ban => ("chat.unban", c"chat.unban"),
+        Lift::Mute => ("chat.unmute", c"chat.unmute"),
+    };
     let req = Moderate::parse(command, args)?;
     let (room_id, actor, user) = (req.room.as_str(), req.actor.as_str(), req.user.as_str());
-    let mut key = acting_in(ctx, args)?;
+    let mut key = acting_in(ctx, args, actor)?;
     let now = context::now();
     let room = key.value_mut()?;
-    let unban = command == "chat.unban";
-    let lifted = if unban {
-        room.unban(actor, user, now)?
-    } else {
-        room.unmute(actor, user, now)?
+    let lifted = match what {
+        Lift::Ban => room.unban(actor, user, now)?,
+        Lift::Mute => room.unmute(actor, user, now)?,
     };
-    key.changed(if unban { c"chat.unban" } else { c"chat.unmute" });
+    key.changed(event);
     if lifted {
         stats::add(&stats::MODERATION_ACTIONS, 1);
         let (room, by) = (room_id, actor);
-        let event = if unban {
-            Event::Unban { room, user, by }
-        } else {
-            Event::Unmute { room, user, by }
+        let event = match what {
+            Lift::Ban => Event::Unban { room, user, by },
+            Lift::Mute => Event::Unmute { room, user, by },
         };
         announce(ctx, room_id, key.value()?, actor, user, &event);
     }
@@ -201,7 +209,7 @@ fn lift(ctx: Ctx, args: &Args, command: &'static str) -> Result<Reply, ChatError
 pub fn slowmode(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = SlowMode::parse(args)?;
     let (room_id, actor) = (req.room.as_str(), req.actor.as_str());
-    let mut key = acting_in(ctx, args)?;
+    let mut key = acting_in(ctx, args, actor)?;
     key.value_mut()?.set_slowmode(actor, req.seconds)?;
     done(&mut key, c"chat.slowmode");
     let event = Event::SlowMode {
@@ -270,11 +278,10 @@ pub fn moderation(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     ]))
 }
 
-/// Opens the room (argument 1) for writing; the actor (argument 2) must
-/// be a registered member.
-fn acting_in(ctx: Ctx, args: &Args) -> Result<Opened<Room>, ChatError> {
+/// Opens the room (argument 1) for writing; `actor` (argument 2, parsed)
+/// must be a registered member.
+fn acting_in(ctx: Ctx, args: &Args, actor: &str) -> Result<Opened<Room>, ChatError> {
     let key = existing_room(ctx, args, 0, Access::Write)?;
-    let actor = std::str::from_utf8(args.get(1).copied().unwrap_or_default()).unwrap_or("");
     require_member(ctx, &key, actor, args, 1)?;
     Ok(key)
 }
