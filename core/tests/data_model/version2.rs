@@ -192,7 +192,8 @@ const PRESENT_V2: &[&str] = &[
     "853503000000000000",
 ];
 
-fn bytes(hex: &[&str]) -> Vec<u8> {
+/// Fixture bytes kept as lines of hex.
+pub(crate) fn bytes(hex: &[&str]) -> Vec<u8> {
     let hex = hex.concat();
     (0..hex.len())
         .step_by(2)
@@ -200,7 +201,7 @@ fn bytes(hex: &[&str]) -> Vec<u8> {
         .collect()
 }
 
-fn parsed(json: String) -> Value {
+pub(crate) fn parsed(json: String) -> Value {
     serde_json::from_str(&json).unwrap()
 }
 

@@ -11,7 +11,9 @@
 use chat_core::data::inbox::Copy;
 use chat_core::data::wire::name_hash;
 use chat_core::data::{decode_user, encode_user, user_json, User, ENCODING_VERSION};
-use serde_json::{json, Value};
+use serde_json::json;
+
+use crate::version2::{bytes, parsed};
 
 const T: i64 = 1_764_201_600_000;
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
@@ -62,18 +64,6 @@ const INVITED_V3: &[&str] = &[
     "fc9c75f0b30446696e6efd0228388535030000010000000000000100010673656372657",
     "4fd7828388535030000",
 ];
-
-fn bytes(hex: &[&str]) -> Vec<u8> {
-    let hex = hex.concat();
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-fn parsed(json: String) -> Value {
-    serde_json::from_str(&json).unwrap()
-}
 
 #[test]
 fn version_3_users_read_back_without_devices_and_with_the_default_setting() {
