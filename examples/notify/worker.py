@@ -69,6 +69,7 @@ from urllib.parse import unquote, urlparse
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisClusterException
+from redis_chat import Chat
 
 STREAM = "chat:notify"  # one server; in a cluster chat:notify:{<n>}, one per slot
 PATTERN = "chat:notify*"
@@ -143,16 +144,6 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _mapping(reply: Any) -> dict[str, Any]:
-    """A map reply (RESP3 dict or RESP2 flat list) with str keys."""
-    if reply is None:
-        return {}
-    if isinstance(reply, dict):
-        return {_text(k): v for k, v in reply.items()}
-    items = list(reply)
-    return {_text(items[i]): items[i + 1] for i in range(0, len(items) - 1, 2)}
-
-
 def _entries(reply: Any) -> list[tuple[str, dict[str, Any]]]:
     """The entries of an XREADGROUP reply for one stream, in either protocol's shape."""
     if not reply:
@@ -189,6 +180,7 @@ class Worker:
                  webhook: Webhook, batch: int, block_ms: int, claim_idle_ms: int,
                  retry_pending_s: float, rescan_s: float, stop: threading.Event) -> None:
         self.client = client
+        self.chat = Chat(client)
         self.cluster = cluster
         self.group = group
         self.consumer = consumer
@@ -265,12 +257,13 @@ class Worker:
     def _online(self, user: str) -> bool | None:
         """Whether the user is online now (None: no such user any more).
 
-        CHAT.PROFILE declares the user's key, so a cluster client sends it
-        to the node of that key, like any other keyed command."""
-        profile = _mapping(self.client.execute_command("CHAT.PROFILE", user))
-        if not profile:
+        Asked through the client library, which sends CHAT.PROFILE to the
+        node of the user's key in a cluster and retries it through a
+        failover."""
+        profile = self.chat.profile(user)
+        if profile is None:
             return None
-        return int(profile.get("online", 0)) == 1
+        return bool(profile.get("online"))
 
     def handle(self, stream: str, entry: str, fields: dict[str, Any]) -> str:
         """Delivers the notifications of one entry, one per member in ``to``,
@@ -547,6 +540,7 @@ def main(argv: list[str] | None = None) -> None:
              "cluster " + ",".join(urls) if args.cluster else urls[0], args.webhook)
     worker.run()
     log.info("stopped")
+    worker.chat.close()
     client.close()
 
 
