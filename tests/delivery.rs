@@ -80,6 +80,8 @@ fn a_pattern_subscriber_alone_does_not_make_a_member_reachable() {
     room_with(&mut con, "r", &["alice", "bob"]);
     let mut monitor = Listener::pattern(&server, "chat:*");
     q(&mut con, &["CHAT.ONLINE", "bob"]);
+    // The monitor hears bob's presence change on his presence channel.
+    assert_eq!(monitor.next(WAIT).unwrap()["type"], json!("presence"));
     q(
         &mut con,
         &["CHAT.SEND", "r", "alice", "only a monitor listens"],
