@@ -703,6 +703,10 @@ expect "1" XLEN chat:notify
 expect_has "Trimmed to one" XRANGE chat:notify - +
 expect "OK" CONFIG SET chat.notify-max 100000
 expect "OK" CONFIG SET stream-node-max-entries 100
+# An eviction policy that may evict chat keys is warned about when set.
+expect "OK" CONFIG SET maxmemory-policy allkeys-lru
+grep -q "maxmemory-policy is allkeys-lru:" "$tmp/redis.log" || fail "no warning for allkeys-lru in the log"
+expect "OK" CONFIG SET maxmemory-policy noeviction
 expect "OK" CHAT.NOTIFY erin mentions
 
 # ---------------------------------------------------------------------------

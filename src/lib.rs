@@ -23,6 +23,7 @@ mod cluster;
 mod commands;
 mod config;
 mod context;
+mod eviction;
 mod identity;
 mod presence;
 mod publish;
@@ -196,6 +197,10 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     }
     retention::start(ctx.get_raw());
     presence::start(ctx.get_raw());
+    if let Err(error) = eviction::start(ctx.get_raw()) {
+        log_warning(&error);
+        return Status::Err;
+    }
     Status::Ok
 }
 

@@ -268,9 +268,38 @@ pub fn parse_module_args(args: &[&[u8]]) -> Result<Vec<Setting>, String> {
     Ok(out)
 }
 
+/// Whether Redis's `maxmemory-policy` may evict chat keys: an `allkeys-*`
+/// policy evicts any key. `noeviction` refuses writes instead, and the
+/// `volatile-*` policies evict only keys with a TTL, which chat keys never
+/// have.
+pub fn eviction_is_unsafe(policy: &str) -> bool {
+    policy
+        .trim()
+        .get(..8)
+        .is_some_and(|head| head.eq_ignore_ascii_case("allkeys-"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_allkeys_policies_can_evict_chat_keys() {
+        for policy in ["allkeys-lru", "allkeys-lfu", "ALLKEYS-random"] {
+            assert!(eviction_is_unsafe(policy), "{policy}");
+        }
+        for policy in [
+            "noeviction",
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+            "volatile-ttl",
+            "",
+            "allkeys",
+        ] {
+            assert!(!eviction_is_unsafe(policy), "{policy}");
+        }
+    }
 
     #[test]
     fn admins_are_listed_by_exact_name() {
