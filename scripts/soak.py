@@ -94,6 +94,7 @@ class Traffic:
         self.users = [f"u{i}" for i in range(USERS)]
         self.rooms = [f"room{i}" for i in range(len(ROOM_SIZES))]
         self.members = {}
+        self.sizes = dict(zip(self.rooms, ROOM_SIZES))
         self.acked = {room: [] for room in self.rooms}  # (id, when acknowledged)
         self.send_latency = []  # (minute, seconds)
         pipe = r.pipeline(transaction=False)
@@ -134,9 +135,14 @@ class Traffic:
             self.r.execute_command("CHAT.OFFLINE", user)
 
     def membership(self, minute):
+        """A join or a leave that keeps the room near its first size: a
+        walk left free would grow (a room of two cannot shrink), and with it
+        the inboxes, and the run would measure that growth, not a steady
+        state."""
         room = self.rng.choice(self.rooms)
         members = self.members[room]
-        if len(members) > 2 and self.rng.random() < 0.5:
+        size = self.sizes[room]
+        if len(members) > size or (len(members) == size and size > 2 and self.rng.random() < 0.5):
             user = members.pop(self.rng.randrange(len(members)))
             self.r.execute_command("CHAT.UNSUBSCRIBE", room, user)
         else:
