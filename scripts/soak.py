@@ -135,10 +135,8 @@ class Traffic:
             self.r.execute_command("CHAT.OFFLINE", user)
 
     def membership(self, minute):
-        """A join or a leave that keeps the room near its first size: a
-        walk left free would grow (a room of two cannot shrink), and with it
-        the inboxes, and the run would measure that growth, not a steady
-        state."""
+        """A join or a leave that keeps the room near its first size (a walk
+        left free would grow: a room of two cannot shrink)."""
         room = self.rng.choice(self.rooms)
         members = self.members[room]
         size = self.sizes[room]
