@@ -158,7 +158,9 @@ fn spawn(
         if let Ok(Some(_)) = child.try_wait() {
             return Err(std::fs::read_to_string(&log).unwrap_or_default());
         }
-        if ping(port) {
+        // The server that answers must be this child: another test's
+        // server may have taken the port first, and then this one exits.
+        if answering_pid(port) == Some(child.id()) {
             return Ok(child);
         }
         if Instant::now() > deadline {
@@ -228,11 +230,15 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-fn ping(port: u16) -> bool {
-    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+/// The process id of the server answering on `port`, if one does.
+fn answering_pid(port: u16) -> Option<u32> {
+    let info: String = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
         .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
-        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-        .is_ok()
+        .and_then(|mut c| redis::cmd("INFO").arg("server").query(&mut c))
+        .ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .and_then(|pid| pid.trim().parse().ok())
 }
 
 /// Runs a command and returns its reply; panics on an error reply. On any
