@@ -158,9 +158,10 @@ fn spawn(
         if let Ok(Some(_)) = child.try_wait() {
             return Err(std::fs::read_to_string(&log).unwrap_or_default());
         }
-        // The server that answers must be this child: another test's
-        // server may have taken the port first, and then this one exits.
-        if answering_pid(port) == Some(child.id()) {
+        // The server that answers must be this child (another test's
+        // server may have taken the port first, and then this one exits),
+        // and done loading its data (PING answers LOADING until then).
+        if answering_pid(port) == Some(child.id()) && ping(port) {
             return Ok(child);
         }
         if Instant::now() > deadline {
@@ -228,6 +229,13 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
+}
+
+fn ping(port: u16) -> bool {
+    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+        .is_ok()
 }
 
 /// The process id of the server answering on `port`, if one does.
