@@ -158,12 +158,15 @@ pub fn send_resolved(ctx: Ctx, send: ResolvedSend) {
         let replicate = api!(RedisModule_Replicate);
         let command = c"CHAT.SEND-RESOLVED".as_ptr();
         let copies_ptr = copies.as_ptr().cast::<std::ffi::c_char>();
+        // A reply, mentions or a notification follow the DEDUP pair (an
+        // empty key and 0 when there was no DEDUP); a notification follows
+        // the reply and mentions (0 and none when there were none).
+        let (key, until) = send.dedup.unwrap_or((b"", 0));
+        let reply_to = send.extra.reply_to.unwrap_or(0).min(i64::MAX as u64) as i64;
+        // Ids never contain ','.
+        let mentions = send.extra.mentions.join(",");
         if let Some(notified) = send.notified {
-            // Both pairs before it, empty when unused.
-            let (key, until) = send.dedup.unwrap_or((b"", 0));
-            let reply_to = send.extra.reply_to.unwrap_or(0).min(i64::MAX as u64) as i64;
-            let mentions = send.extra.mentions.join(",");
-            let entry = format!("{}-{}", notified.entry.ms, notified.entry.seq);
+            let entry = notified.entry.to_string();
             replicate(
                 ctx,
                 command,
@@ -190,11 +193,6 @@ pub fn send_resolved(ctx: Ctx, send: ResolvedSend) {
             return;
         }
         if !send.extra.is_empty() {
-            // The DEDUP pair is always there before them (empty key: none).
-            let (key, until) = send.dedup.unwrap_or((b"", 0));
-            let reply_to = send.extra.reply_to.unwrap_or(0).min(i64::MAX as u64) as i64;
-            // Ids never contain ','.
-            let mentions = send.extra.mentions.join(",");
             replicate(
                 ctx,
                 command,
