@@ -161,7 +161,7 @@ fn spawn(
         // The server that answers must be this child (another test's
         // server may have taken the port first, and then this one exits),
         // and done loading its data (PING answers LOADING until then).
-        if answering_pid(port) == Some(child.id()) && ping(port) {
+        if ready(port, child.id()) {
             return Ok(child);
         }
         if Instant::now() > deadline {
@@ -231,22 +231,23 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-fn ping(port: u16) -> bool {
-    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+/// Whether the server answering on `port` is the process `pid` and has
+/// loaded its data (PING answers LOADING until then), over one connection.
+fn ready(port: u16, pid: u32) -> bool {
+    let Ok(mut con) = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
         .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
-        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-        .is_ok()
-}
-
-/// The process id of the server answering on `port`, if one does.
-fn answering_pid(port: u16) -> Option<u32> {
-    let info: String = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-        .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
-        .and_then(|mut c| redis::cmd("INFO").arg("server").query(&mut c))
-        .ok()?;
-    info.lines()
+    else {
+        return false;
+    };
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query(&mut con)
+        .unwrap_or_default();
+    let answering = info
+        .lines()
         .find_map(|l| l.strip_prefix("process_id:"))
-        .and_then(|pid| pid.trim().parse().ok())
+        .and_then(|p| p.trim().parse::<u32>().ok());
+    answering == Some(pid) && redis::cmd("PING").query::<String>(&mut con).is_ok()
 }
 
 /// Runs a command and returns its reply; panics on an error reply. On any
