@@ -26,11 +26,15 @@ fn a_room_moves_to_another_node_while_it_receives_sends() {
     // Offline members, whose keys move one by one with the room's.
     let others: Vec<String> = (0..20).map(|n| format!("{{{tag}}}bob{n}")).collect();
     for &port in &cluster.ports {
-        // bob's inbox keeps every copy, to be counted at the end.
-        q(
-            &mut cluster.node(port),
-            &["CONFIG", "SET", "chat.inbox-max", "1000000"],
-        );
+        // bob's inbox keeps every copy, and the history every message, to
+        // be counted at the end (a slow reshard sends more than the
+        // default 10,000).
+        for (config, value) in [
+            ("chat.inbox-max", "1000000"),
+            ("chat.history-max", "1000000"),
+        ] {
+            q(&mut cluster.node(port), &["CONFIG", "SET", config, value]);
+        }
     }
     let mut con = cluster.client();
     q(&mut con, &["CHAT.REGISTER", &alice, "Alice"]);
