@@ -845,6 +845,36 @@ grep -q "CHAT.ROLE" "$tmp"/appendonlydir/*.incr.aof || fail "the AOF has no CHAT
 grep -q "CHAT.AT" "$tmp"/appendonlydir/*.incr.aof || fail "the AOF has no CHAT.AT"
 
 # ---------------------------------------------------------------------------
+# Room epochs: the replies that carry one, a promotion (REPLICAOF a port
+# nobody answers, then NO ONE) that gives the next send a new epoch and a
+# reset, CHAT.EPOCH and CHAT.GENERATION in the AOF, and the generation as
+# the room type's auxiliary RDB data (saved and loaded by DEBUG RELOAD
+# below).
+
+section "epochs"
+expect "OK" CHAT.CREATE epochs "Epochs"
+expect "chat:user:{alice}:push" CHAT.SUBSCRIBE epochs alice
+expect "1" CHAT.SEND epochs alice "Before"
+run CHAT.SUBSCRIBE epochs bob WITHEPOCH
+old_epoch="$(field epoch)"
+[[ $old_epoch =~ ^[0-9a-f]{16}$ ]] || fail "CHAT.SUBSCRIBE ... WITHEPOCH: no epoch in '$reply'"
+expect_has "$old_epoch" CHAT.CHANNELS bob WITHEPOCHS PRESENCE
+expect_has '"type":"reset"' CHAT.HISTORY epochs AFTER 5 EPOCH "$old_epoch"
+expect_has '"text":"Before"' CHAT.THREAD epochs 1 AFTER 5
+expect "ERR invalid EPOCH*" CHAT.HISTORY epochs EPOCH "not-an-epoch"
+expect "ERR*" CHAT.EPOCH epochs 1 1
+expect "ERR*" CHAT.GENERATION 1
+dead_port="$(free_port)"
+expect "OK" REPLICAOF 127.0.0.1 "$dead_port"
+expect "OK" REPLICAOF NO ONE
+expect "2" CHAT.SEND epochs alice "After the promotion"
+run CHAT.INFO epochs
+[ "$(field epoch)" != "$old_epoch" ] || fail "the promotion did not change the room's epoch"
+expect_has '"last_id":2' CHAT.HISTORY epochs AFTER 1 EPOCH "$old_epoch"
+aof_has_epochs() { grep -q "CHAT.GENERATION" "$tmp"/appendonlydir/*.incr.aof && grep -q "CHAT.EPOCH" "$tmp"/appendonlydir/*.incr.aof; }
+wait_for "CHAT.GENERATION and CHAT.EPOCH in the AOF" aof_has_epochs
+
+# ---------------------------------------------------------------------------
 # DEBUG RELOAD saves an RDB and loads it back (rdb_save and rdb_load of
 # every key); DEBUG LOADAOF replays the AOF: the rewrite's
 # CHAT.RESTORE-VALUE and everything written since. Both must give back the

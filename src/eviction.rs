@@ -106,29 +106,5 @@ fn check(ctx: Ctx) {
 
 /// `CONFIG GET maxmemory-policy`'s value.
 fn policy(ctx: Ctx) -> Option<String> {
-    // SAFETY: "cc" = two C string arguments; the reply is read, copied and
-    // freed here.
-    unsafe {
-        let reply = api!(RedisModule_Call)(
-            ctx,
-            c"CONFIG".as_ptr(),
-            c"cc".as_ptr(),
-            c"GET".as_ptr(),
-            c"maxmemory-policy".as_ptr(),
-        );
-        if reply.is_null() {
-            return None;
-        }
-        let value = api!(RedisModule_CallReplyArrayElement)(reply, 1);
-        let text = (!value.is_null()).then(|| {
-            let mut len = 0;
-            let ptr = api!(RedisModule_CallReplyStringPtr)(value, &mut len);
-            (!ptr.is_null()).then(|| {
-                String::from_utf8_lossy(std::slice::from_raw_parts(ptr.cast::<u8>(), len))
-                    .into_owned()
-            })
-        });
-        api!(RedisModule_FreeCallReply)(reply);
-        text.flatten()
-    }
+    crate::server::config_get(ctx, c"maxmemory-policy")
 }

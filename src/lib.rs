@@ -24,6 +24,7 @@ mod commands;
 mod config;
 mod context;
 mod eviction;
+mod generation;
 mod identity;
 mod presence;
 mod publish;
@@ -120,6 +121,9 @@ fn missing_api() -> Option<&'static str> {
         RedisModule_DigestAddStringBuffer,
         RedisModule_DigestEndSequence,
         RedisModule_Free,
+        RedisModule_SaveUnsigned,
+        RedisModule_LoadUnsigned,
+        RedisModule_GetContextFromIO,
     );
     None
 }
@@ -130,6 +134,16 @@ static LOG_CTX: AtomicPtr<raw::RedisModuleCtx> = AtomicPtr::new(std::ptr::null_m
 
 /// Writes one line to the Redis log at `warning` level.
 pub(crate) fn log_warning(text: &str) {
+    log_at(c"warning", text);
+}
+
+/// Writes one line to the Redis log at `notice` level: what an operator
+/// may want to know happened, not a problem.
+pub(crate) fn log_notice(text: &str) {
+    log_at(c"notice", text);
+}
+
+fn log_at(level: &std::ffi::CStr, text: &str) {
     let line = CString::new(text.replace('\0', "?")).unwrap_or_default();
     // SAFETY: reading a function pointer Redis filled in at load.
     if let Some(log) = unsafe { raw::RedisModule_Log } {
@@ -138,7 +152,7 @@ pub(crate) fn log_warning(text: &str) {
         unsafe {
             log(
                 LOG_CTX.load(Ordering::Relaxed),
-                c"warning".as_ptr(),
+                level.as_ptr(),
                 c"%s".as_ptr(),
                 line.as_ptr(),
             )
@@ -198,6 +212,10 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     retention::start(ctx.get_raw());
     presence::start(ctx.get_raw());
     if let Err(error) = eviction::start(ctx.get_raw()) {
+        log_warning(&error);
+        return Status::Err;
+    }
+    if let Err(error) = generation::start(ctx.get_raw()) {
         log_warning(&error);
         return Status::Err;
     }

@@ -12,7 +12,9 @@
 //! on verbatim, to the replica's own AOF: it never decides again.
 
 use std::ffi::CStr;
+use std::sync::Mutex;
 
+use chat_core::data::epoch::Epoch;
 use chat_core::data::extra::Extra;
 use chat_core::delivery::DeliveryId;
 use chat_core::replay::push_inbox_copy;
@@ -34,9 +36,43 @@ pub enum Propagate {
     ByHandler,
 }
 
-/// Propagates the command that ran, if it wrote anything. `argv` is the
-/// whole command, name first.
+/// New epochs the running command gave rooms (`generation::vouch`), to
+/// propagate after the command itself: a room it created must exist on
+/// the replica first. Only the main thread runs commands.
+static NEW_EPOCHS: Mutex<Vec<(String, Epoch)>> = Mutex::new(Vec::new());
+
+/// Notes that the running command gave `room` a new epoch.
+pub fn epoch_changed(room: &str, epoch: Epoch) {
+    if let Ok(mut pending) = NEW_EPOCHS.lock() {
+        pending.push((room.to_owned(), epoch));
+    }
+}
+
+/// `CHAT.EPOCH <room> <epoch> <generation>` for each new epoch.
+fn propagate_new_epochs(ctx: Ctx) {
+    let pending = match NEW_EPOCHS.lock() {
+        Ok(mut pending) if !pending.is_empty() => std::mem::take(&mut *pending),
+        _ => return,
+    };
+    for (room, epoch) in pending {
+        let id = epoch.to_string();
+        let generation = format!("{:016x}", epoch.generation);
+        words(
+            ctx,
+            c"CHAT.EPOCH",
+            &[room.as_bytes(), id.as_bytes(), generation.as_bytes()],
+        );
+    }
+}
+
+/// Propagates the command that ran, if it wrote anything, then the new
+/// epochs it gave rooms. `argv` is the whole command, name first.
 pub fn after_command(ctx: Ctx, how: Propagate, argv: &[*mut raw::RedisModuleString]) {
+    propagate_command(ctx, how, argv);
+    propagate_new_epochs(ctx);
+}
+
+fn propagate_command(ctx: Ctx, how: Propagate, argv: &[*mut raw::RedisModuleString]) {
     if !context::has_written() {
         return;
     }

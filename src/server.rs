@@ -4,12 +4,12 @@
 //! newer server has more, the module uses it, and `INFO chat` says what was
 //! found.
 
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, CStr, CString};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use redis_module::raw;
 
-use crate::store::Ctx;
+use crate::store::{api, Ctx};
 
 /// Which ACL categories the chat commands are in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,5 +119,35 @@ pub fn set_categories(
         Err(format!(
             "the server refused the ACL categories {categories:?} of {name}"
         ))
+    }
+}
+
+/// `CONFIG GET <name>`'s value, or `None` if the server has no such
+/// setting.
+pub fn config_get(ctx: Ctx, name: &CStr) -> Option<String> {
+    // SAFETY: "cc" = two C string arguments; the reply is read, copied and
+    // freed here.
+    unsafe {
+        let reply = api!(RedisModule_Call)(
+            ctx,
+            c"CONFIG".as_ptr(),
+            c"cc".as_ptr(),
+            c"GET".as_ptr(),
+            name.as_ptr(),
+        );
+        if reply.is_null() {
+            return None;
+        }
+        let value = api!(RedisModule_CallReplyArrayElement)(reply, 1);
+        let text = (!value.is_null()).then(|| {
+            let mut len = 0;
+            let ptr = api!(RedisModule_CallReplyStringPtr)(value, &mut len);
+            (!ptr.is_null()).then(|| {
+                String::from_utf8_lossy(std::slice::from_raw_parts(ptr.cast::<u8>(), len))
+                    .into_owned()
+            })
+        });
+        api!(RedisModule_FreeCallReply)(reply);
+        text.flatten()
     }
 }

@@ -30,6 +30,10 @@ pub static MODERATION_ACTIONS: AtomicU64 = AtomicU64::new(0);
 pub static NOTIFICATIONS: AtomicU64 = AtomicU64::new(0);
 pub static NOTIFICATION_ENTRIES: AtomicU64 = AtomicU64::new(0);
 pub static NOTIFICATION_FAILURES: AtomicU64 = AtomicU64::new(0);
+/// Rooms given a new epoch at a send (`generation::vouch`), and
+/// generations this server started (a promotion, a start from lossy data).
+pub static EPOCH_CHANGES: AtomicU64 = AtomicU64::new(0);
+pub static GENERATIONS: AtomicU64 = AtomicU64::new(0);
 
 /// Commands a room's rules refused, by kind (`chat_core::refusal`).
 static REFUSED: [(&str, AtomicU64); 7] = [
@@ -83,6 +87,8 @@ fn chat_info(ctx: &InfoContext, _for_crash_report: bool) -> RedisResult<()> {
         .field("notifications", get(&NOTIFICATIONS))?
         .field("notification_entries", get(&NOTIFICATION_ENTRIES))?
         .field("notification_failures", get(&NOTIFICATION_FAILURES))?
+        .field("epoch_changes", get(&EPOCH_CHANGES))?
+        .field("generations_started", get(&GENERATIONS))?
         .field("refused_role", get(&REFUSED[0].1))?
         .field("refused_private", get(&REFUSED[1].1))?
         .field("refused_banned", get(&REFUSED[2].1))?
@@ -93,6 +99,7 @@ fn chat_info(ctx: &InfoContext, _for_crash_report: bool) -> RedisResult<()> {
         .build_section()?
         .add_section("server")
         .field("acl_categories", crate::server::acl_categories().name())?
+        .field("generation", crate::generation::shown())?
         .build_section()?
         .build_info()?;
     Ok(())

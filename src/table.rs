@@ -75,17 +75,17 @@ pub static COMMANDS: &[Command] = &[
         flags: "readonly fast",
         arity: -2,
         keys: &[(1, Access::Read)],
-        summary: "Returns a room's title, creation time, member count, stored message count, last message id and delivery mode (with WITHREAD also each member's read cursor), or nil.",
+        summary: "Returns a room's title, creation time, member count, stored message count, last message id, epoch and delivery mode (with WITHREAD also each member's read cursor), or nil.",
         complexity: "O(1); O(N log N) with WITHREAD, where N is the number of members",
         args: &[ROOM, flag("WITHREAD")],
     }),
     command!("chat.subscribe", commands::rooms::subscribe, Who::User(2), Propagate::AtNow, {
         flags: "write deny-oom fast",
-        arity: 3,
+        arity: -3,
         keys: &[(1, Access::Write)],
-        summary: "Makes a registered user a member of a room and returns the user's push channel.",
+        summary: "Makes a registered user a member of a room and returns where to listen; with WITHEPOCH, also the room's epoch and last id.",
         complexity: "O(1)",
-        args: &ROOM_AND_USER,
+        args: &[ROOM, USER, flag("WITHEPOCH")],
     }),
     command!("chat.unsubscribe", commands::rooms::unsubscribe, Who::User(2), Propagate::Verbatim, {
         flags: "write fast",
@@ -140,6 +140,7 @@ pub static COMMANDS: &[Command] = &[
             arg("id", ArgKind::Integer),
             option("AFTER", "id", ArgKind::Integer),
             option("COUNT", "count", ArgKind::Integer),
+            option("EPOCH", "epoch", ArgKind::Text),
         ],
     }),
     command!("chat.react", commands::talk::react, Who::User(2), Propagate::Verbatim, {
@@ -233,7 +234,7 @@ pub static COMMANDS: &[Command] = &[
         flags: "readonly",
         arity: -2,
         keys: &[(1, Access::Read)],
-        summary: "Returns a page of a room's messages as JSON documents, ascending by id.",
+        summary: "Returns a page of a room's messages as JSON documents, ascending by id; with EPOCH, starts with a reset document and the newest messages when the client's ids are not the room's.",
         complexity: "O(log N + COUNT) where N is the number of stored messages",
         args: &[
             ROOM,
@@ -246,6 +247,7 @@ pub static COMMANDS: &[Command] = &[
                 ..arg("cursor", ArgKind::OneOf)
             },
             option("COUNT", "count", ArgKind::Integer),
+            option("EPOCH", "epoch", ArgKind::Text),
         ],
     }),
     command!("chat.counts", commands::rooms::counts, Who::Member(1), Propagate::Verbatim, {
@@ -380,9 +382,9 @@ pub static COMMANDS: &[Command] = &[
         flags: "readonly",
         arity: -2,
         keys: &[(1, Access::Read)],
-        summary: "Returns the command to listen with (SUBSCRIBE or SSUBSCRIBE) and every channel the user's app should listen on now; with PRESENCE, also the presence channels of the other members of the user's fan-out rooms.",
+        summary: "Returns the command to listen with (SUBSCRIBE or SSUBSCRIBE) and every channel the user's app should listen on now; with PRESENCE, also the presence channels of the other members of the user's fan-out rooms; with WITHEPOCHS, a map of that list and of each room's epoch and last id.",
         complexity: "O(R) where R is the number of rooms of the user; O(R + M log M) with PRESENCE, M the members of those rooms",
-        args: &[USER, flag("PRESENCE")],
+        args: &[USER, flag("PRESENCE"), flag("WITHEPOCHS")],
     }),
     command!("chat.edit", commands::changes::edit, Who::User(2), Propagate::AtNow, {
         flags: "write deny-oom",
@@ -507,6 +509,22 @@ pub static COMMANDS: &[Command] = &[
         arg("encoding-version", ArgKind::Integer),
         arg("bytes", ArgKind::Text),
         ],
+    }),
+    command!("chat.epoch", commands::internal::epoch, Who::Admin, Propagate::Verbatim, {
+        flags: "write",
+        arity: 4,
+        keys: &[(1, Access::Write)],
+        summary: "Gives a room the epoch the primary drew for it. Internal: refused from clients.",
+        complexity: "O(1)",
+        args: &[ROOM, arg("epoch", ArgKind::Text), arg("generation", ArgKind::Text)],
+    }),
+    command!("chat.generation", commands::internal::generation, Who::Admin, Propagate::ByHandler, {
+        flags: "write",
+        arity: -2,
+        keys: &[],
+        summary: "Records the generation the primary started (docs/delivery.md, epochs). Internal: refused from clients.",
+        complexity: "O(1)",
+        args: &[arg("generation", ArgKind::Text), flag("REPLICA")],
     }),
     // Proves that a panic in a handler becomes an error reply and a log line
     // (tests/security.rs). Debug builds only: release builds lack it.

@@ -15,7 +15,7 @@ use redis_module::native_types::RedisType;
 use redis_module::raw;
 
 use crate::log_warning;
-use crate::store::bytes_of;
+use crate::store::{api, bytes_of};
 
 /// What the callbacks need to know of a chat value.
 pub trait ChatValue: Sized + Clone + 'static {
@@ -35,6 +35,13 @@ pub trait ChatValue: Sized + Clone + 'static {
     fn heap_bytes(&self) -> usize;
     /// About how many allocations freeing it takes.
     fn allocations(&self) -> usize;
+    /// Called on a value made from another (`RESTORE`, `MIGRATE`, `COPY`),
+    /// not loaded with the data set.
+    fn arrived_as_copy(&mut self) {}
+    /// What DEBUG DIGEST digests.
+    fn digest_bytes(&self) -> Vec<u8> {
+        self.encode()
+    }
 }
 
 impl ChatValue for Room {
@@ -62,6 +69,15 @@ impl ChatValue for Room {
     }
     fn allocations(&self) -> usize {
         self.log().chunks().chunks().count() + self.people().len() as usize + 4
+    }
+    /// A room restored from an older `DUMP` under its id may have handed
+    /// out, since, the ids after the dump's last one: it must not keep its
+    /// epoch past its next send (docs/data-model.md#epochs-and-generations).
+    fn arrived_as_copy(&mut self) {
+        self.unvouch();
+    }
+    fn digest_bytes(&self) -> Vec<u8> {
+        data::digest_room(self)
     }
 }
 
@@ -117,7 +133,17 @@ const fn methods<T: ChatValue>() -> raw::RedisModuleTypeMethods {
     }
 }
 
-pub static ROOM_TYPE: RedisType = RedisType::new("chat-room", ENCODING_VERSION, methods::<Room>());
+/// A room's callbacks, and the server's generation as the type's
+/// auxiliary data in every RDB (`generation`).
+const fn room_methods() -> raw::RedisModuleTypeMethods {
+    let mut methods = methods::<Room>();
+    methods.aux_load = Some(crate::generation::aux_load);
+    methods.aux_save = Some(crate::generation::aux_save);
+    methods.aux_save_triggers = raw::REDISMODULE_AUX_BEFORE_RDB as c_int;
+    methods
+}
+
+pub static ROOM_TYPE: RedisType = RedisType::new("chat-room", ENCODING_VERSION, room_methods());
 pub static USER_TYPE: RedisType = RedisType::new("chat-user", ENCODING_VERSION, methods::<User>());
 
 /// The type Redis registered, to compare a key's type with.
@@ -167,7 +193,13 @@ extern "C" fn rdb_load<T: ChatValue>(rdb: *mut raw::RedisModuleIO, encver: c_int
         }
         // SAFETY: Redis returns `len` readable bytes at `buffer`.
         let bytes = unsafe { std::slice::from_raw_parts(buffer.cast::<u8>(), len) };
-        let value = decode_value::<T>(key, encver, bytes);
+        let mut value = decode_value::<T>(key, encver, bytes);
+        // Outside loading, the value comes from RESTORE or MIGRATE.
+        // SAFETY: the context of the IO handle, during the call.
+        let ctx = unsafe { api!(RedisModule_GetContextFromIO)(rdb) };
+        if !crate::context::has_flags(ctx, raw::REDISMODULE_CTX_FLAGS_LOADING) {
+            value.iter_mut().for_each(T::arrived_as_copy);
+        }
         // SAFETY: the buffer came from RM_LoadStringBuffer.
         unsafe { raw::RedisModule_Free.map(|free| free(buffer.cast())) };
         value
@@ -240,14 +272,14 @@ extern "C" fn aof_rewrite<T: ChatValue>(
 }
 
 /// DEBUG DIGEST: equal values have equal encodings, so the encoding is
-/// what is digested.
+/// what is digested (of a room, without what `data::digest_room` says).
 extern "C" fn digest<T: ChatValue>(md: *mut raw::RedisModuleDigest, value: *mut c_void) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: Redis passes back a value of this type.
         let Some(value) = (unsafe { value_ref::<T>(value) }) else {
             return;
         };
-        let mut bytes = value.encode();
+        let mut bytes = value.digest_bytes();
         // SAFETY: `md` is live for the call; Redis reads the buffer.
         unsafe {
             if let (Some(add), Some(end)) = (
@@ -318,7 +350,9 @@ extern "C" fn copy<T: ChatValue>(
     catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: Redis passes back a value of this type.
         unsafe { value_ref::<T>(value.cast_mut()) }.map_or(ptr::null_mut(), |v| {
-            Box::into_raw(Box::new(v.clone())).cast()
+            let mut copied = v.clone();
+            copied.arrived_as_copy();
+            Box::into_raw(Box::new(copied)).cast()
         })
     }))
     .unwrap_or(ptr::null_mut())

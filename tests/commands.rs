@@ -82,8 +82,8 @@ fn create_and_info() {
     assert_eq!(
         fields,
         [
-            "id", "title", "created", "members", "messages", "last_id", "first_id", "pins", "mode",
-            "private", "slowmode", "owners"
+            "id", "title", "created", "members", "messages", "last_id", "first_id", "epoch",
+            "pins", "mode", "private", "slowmode", "owners"
         ]
     );
     // A room nobody moderates: public, no slow mode, no owners.

@@ -4,9 +4,10 @@
 //! A transcript is a fenced block marked `redis-cli`. Lines starting with
 //! `127.0.0.1:6379> ` are commands; the lines after one are its output as
 //! `redis-cli` prints it. Blocks of one file run in order on one fresh server.
-//! Times and delivery handles differ from run to run: numbers of 13 or more
-//! digits are compared as placeholders, and a handle shown in an output may
-//! be used by a later command, which then gets this run's real handle.
+//! Times, delivery handles and room epochs differ from run to run: numbers
+//! of 13 or more digits and words of 16 hex digits are compared as
+//! placeholders, and a handle or epoch shown in an output may be used by a
+//! later command, which then gets this run's real one.
 //!
 //! A second terminal listening on a push channel is shown as a block marked
 //! `subscriber` whose first line is `$ redis-cli SUBSCRIBE <channel>`. The
@@ -132,27 +133,56 @@ fn split(line: &str) -> Vec<String> {
     args
 }
 
-/// Runs of 13 or more digits: unix-ms times and the handles made from them.
+/// Room epochs (words of exactly 16 lowercase hex digits), then runs of 13
+/// or more digits (unix-ms times and the handles made from them), in the
+/// order they appear: what differs from run to run.
 fn volatile_numbers(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut run = String::new();
-    for c in text.chars().chain(std::iter::once(' ')) {
-        if c.is_ascii_digit() {
-            run.push(c);
-        } else {
-            if run.len() >= 13 {
-                out.push(run.clone());
+    let epochs = volatile_words(text, is_epoch);
+    let mut out = epochs.clone();
+    for word in volatile_words(text, |_| true) {
+        if epochs.contains(&word) {
+            continue;
+        }
+        let mut run = String::new();
+        for c in word.chars().chain(std::iter::once(' ')) {
+            if c.is_ascii_digit() {
+                run.push(c);
+            } else {
+                if run.len() >= 13 {
+                    out.push(run.clone());
+                }
+                run.clear();
             }
-            run.clear();
         }
     }
     out
 }
 
+/// The words of `text` (runs of letters and digits) that `keep` accepts.
+fn volatile_words(text: &str, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty() && keep(w))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The placeholder a volatile number stands as.
+fn placeholder(n: &str) -> &'static str {
+    if is_epoch(n) {
+        "<epoch>"
+    } else {
+        "<time>"
+    }
+}
+
+fn is_epoch(word: &str) -> bool {
+    word.len() == 16 && word.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 fn normalize(text: &str) -> String {
     let mut out = text.to_string();
     for n in volatile_numbers(text) {
-        out = out.replacen(&n, "<time>", 1);
+        out = out.replacen(&n, placeholder(&n), 1);
     }
     // A stream entry id's sequence number after a time: two entries added
     // in the same millisecond in one run may not be in another.

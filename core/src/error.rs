@@ -156,6 +156,8 @@ pub enum ChatError {
     BadRole,
     /// A DEVICE id outside the id characters or lengths.
     BadDevice,
+    /// EPOCH with a value that is not an epoch as the module shows them.
+    BadEpoch,
     /// CHAT.NOTIFY with a setting that is not all, mentions or none.
     BadNotify,
     /// A room's rules refused it: roles, privacy, bans, mutes, slow mode
@@ -342,6 +344,9 @@ impl fmt::Display for ChatError {
             ),
             ChatError::BadRole => f.write_str("ERR role must be owner, admin or member"),
             ChatError::BadNotify => f.write_str("ERR notify must be all, mentions or none"),
+            ChatError::BadEpoch => f.write_str(
+                "ERR invalid EPOCH: pass the room's epoch as CHAT.INFO shows it (16 lowercase hex digits)",
+            ),
             ChatError::BadDevice => write!(
                 f,
                 "ERR invalid device id: use 1 to {} bytes of A-Z a-z 0-9 _ . : @ -",

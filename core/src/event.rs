@@ -22,6 +22,7 @@
 //! {"type":"invite","room":"general","user":"bob","by":"alice","title":"General"}
 //! {"type":"member","room":"general","user":"bob","change":"join"}
 //! {"type":"presence","user":"bob","online":true,"until":1764201660000}
+//! {"type":"reset","room":"general","epoch":"9f3c0a1b22d4e5f6","last_id":120}
 //! ```
 //!
 //! The same shape says what a reply cannot bring back: a page of history
@@ -190,6 +191,15 @@ pub enum Event<'a> {
         user: &'a str,
         online: bool,
         until: Option<i64>,
+    },
+    /// The room's ids after some point may name other messages than a
+    /// client saw (`data::epoch`): it now has epoch `epoch`, and `last_id`
+    /// is its newest id. Live, once per change; and first in a page asked
+    /// for with another epoch, or after an id the room never reached.
+    Reset {
+        room: &'a str,
+        epoch: &'a str,
+        last_id: u64,
     },
     /// Messages after `after` and before `before` were removed by retention.
     #[serde(rename = "gap")]

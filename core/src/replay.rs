@@ -214,6 +214,64 @@ impl<'a> TrimResolved<'a> {
     }
 }
 
+/// `CHAT.EPOCH <room> <epoch> <generation>`: the epoch a primary gave a
+/// room (both in hex, as `Epoch` shows its id).
+#[derive(Debug, PartialEq, Eq)]
+pub struct EpochResolved<'a> {
+    pub room: RoomId<'a>,
+    pub epoch: crate::data::epoch::Epoch,
+}
+
+impl<'a> EpochResolved<'a> {
+    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.epoch", args);
+        let room = a.next_room()?;
+        let id = hex_u64("epoch", a.positional()?)?;
+        let generation = hex_u64("generation", a.positional()?)?;
+        a.finish()?;
+        Ok(EpochResolved {
+            room,
+            epoch: crate::data::epoch::Epoch { id, generation },
+        })
+    }
+}
+
+/// `CHAT.GENERATION <generation> [REPLICA]`
+#[derive(Debug, PartialEq, Eq)]
+pub struct Generation<'a> {
+    pub generation: &'a str,
+    pub by_replica: bool,
+}
+
+impl<'a> Generation<'a> {
+    pub fn parse(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
+        let mut a = Args::new("chat.generation", args);
+        let raw = a.positional()?;
+        hex_u64("generation", raw)?;
+        let generation = std::str::from_utf8(raw).map_err(|_| ChatError::Syntax)?;
+        let mut by_replica = false;
+        while let Some(option) = a.next_option() {
+            match option.as_str() {
+                "REPLICA" => by_replica = true,
+                _ => return Err(ChatError::Syntax),
+            }
+        }
+        Ok(Generation {
+            generation,
+            by_replica,
+        })
+    }
+}
+
+/// A u64 written as 1 to 16 lowercase hex digits.
+fn hex_u64(what: &str, bytes: &[u8]) -> Result<u64, ChatError> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .filter(|s| (1..=16).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        .and_then(|s| u64::from_str_radix(s, 16).ok())
+        .ok_or_else(|| ChatError::Internal(format!("{what} must be 1 to 16 hex digits")))
+}
+
 /// Which type a `CHAT.RESTORE-VALUE` restores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {

@@ -1,10 +1,12 @@
 //! The commands only replicas and the AOF receive (`chat_core::replay`):
-//! CHAT.AT, CHAT.SET-PASSWORD, CHAT.TRIM-RESOLVED and CHAT.RESTORE-VALUE
-//! (CHAT.SEND-RESOLVED is in send.rs). Each refuses a client, and each only
+//! CHAT.AT, CHAT.SET-PASSWORD, CHAT.TRIM-RESOLVED, CHAT.RESTORE-VALUE,
+//! CHAT.EPOCH and CHAT.GENERATION (CHAT.SEND-RESOLVED is in send.rs). Each refuses a client, and each only
 //! applies what the primary decided.
 
 use chat_core::data::{Room, User};
-use chat_core::replay::{At, RestoreValue, SetPassword, TrimResolved, ValueKind};
+use chat_core::replay::{
+    At, EpochResolved, Generation, RestoreValue, SetPassword, TrimResolved, ValueKind,
+};
 use chat_core::ChatError;
 
 use super::{existing_room, existing_user, Args};
@@ -64,6 +66,26 @@ pub fn trim_resolved(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         key.changed(c"chat.trim");
     }
     Ok(Reply::Int(removed as i64))
+}
+
+/// CHAT.EPOCH <room> <epoch> <generation>: the new epoch the primary gave
+/// a room at a send or when it made it.
+pub fn epoch(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
+    internal_only("CHAT.EPOCH")?;
+    let req = EpochResolved::parse(args)?;
+    let mut key = existing_room(ctx, args, 0, Access::Write)?;
+    key.value_mut()?.set_epoch(req.epoch);
+    key.changed(c"chat.epoch");
+    Ok(Reply::Ok)
+}
+
+/// CHAT.GENERATION <generation> [REPLICA]: the generation the primary
+/// drew (`generation`). Writes no key; a replica passes it on itself.
+pub fn generation(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
+    internal_only("CHAT.GENERATION")?;
+    let req = Generation::parse(args)?;
+    crate::generation::apply_logged(ctx, req.generation, req.by_replica)?;
+    Ok(Reply::Ok)
 }
 
 /// CHAT.RESTORE-VALUE <key> <room|user> <version> <bytes>: a chat key as a

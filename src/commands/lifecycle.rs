@@ -96,7 +96,7 @@ fn open_direct_room(
         } else {
             (ids[1], ids[0])
         };
-        create_room(room, &format!("{first}, {second}"))?;
+        create_room(ctx, room, &format!("{first}, {second}"))?;
     }
     for (id, user) in ids.into_iter().zip(users) {
         join(ctx, room, id, user)?;

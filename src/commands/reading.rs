@@ -123,18 +123,21 @@ pub fn typing(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     Ok(Reply::Ok)
 }
 
-/// CHAT.CHANNELS <user> [PRESENCE]: everything the user's app should
+/// CHAT.CHANNELS <user> [PRESENCE] [WITHEPOCHS]: everything the user's app should
 /// listen to now. A room in another Redis Cluster slot than the user's has
 /// a member outside its slot, so it broadcasts: its channel is listed
 /// unopened. With PRESENCE, also the presence channels of the other
 /// members of the user's fan-out rooms (a broadcast room's members are
 /// too many to follow, and another slot's rooms cannot be read here).
+/// With WITHEPOCHS, a map of that list (`listen`) and of the epoch and
+/// last id of each room read here (`rooms`).
 pub fn channels(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Channels::parse(args)?;
     let user = req.user;
     let key = existing_user(ctx, args, 0, Access::Read)?;
     let mut modes = Vec::new();
     let mut people = std::collections::BTreeSet::new();
+    let mut epochs = Vec::new();
     for (room_id, _) in key.value()?.rooms() {
         if !shares_slot(ctx, user.as_str(), room_id) {
             modes.push((room_id, RoomMode::Broadcast));
@@ -146,6 +149,10 @@ pub fn channels(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         if let Some(r) = room.get().filter(|r| r.is_member(user.as_str())) {
             let mode = mode_of(ctx, room_id, r);
             modes.push((room_id, mode));
+            if req.with_epochs {
+                let fields = super::rooms::epoch_fields(r);
+                epochs.push((room_id.as_bytes().to_vec(), Reply::Map(fields.into())));
+            }
             if req.presence && mode == RoomMode::Fanout {
                 people.extend(r.members().map(|(m, _)| m.to_owned()));
             }
@@ -157,5 +164,11 @@ pub fn channels(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         return Ok(reply);
     };
     channels.extend(people.iter().map(|p| Reply::Bulk(presence_channel(p))));
-    Ok(Reply::Array(channels))
+    if !req.with_epochs {
+        return Ok(Reply::Array(channels));
+    }
+    Ok(Reply::Map(vec![
+        field("listen", Reply::Array(channels)),
+        field("rooms", Reply::Map(epochs)),
+    ]))
 }

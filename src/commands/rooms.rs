@@ -27,6 +27,7 @@ use super::{existing_in_slot, existing_room, existing_user, mode_of, open_new, A
 use crate::cluster::{self, shares_slot};
 use crate::config::limits;
 use crate::context;
+use crate::generation;
 use crate::publish::publish_event;
 use crate::replication;
 use crate::reply::{field, Reply};
@@ -56,7 +57,7 @@ pub fn create(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         }
         _ => None,
     };
-    create_room(&mut key, req.title)?;
+    create_room(ctx, &mut key, req.title)?;
     if let Some(owner) = &req.owner {
         key.value_mut()?.found(owner.as_str(), req.private);
         key.changed(c"chat.join");
@@ -69,9 +70,15 @@ pub fn create(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     Ok(Reply::Ok)
 }
 
-pub(super) fn create_room(key: &mut Opened<Room>, title: &str) -> Result<(), ChatError> {
+/// Makes the room, with a new epoch (on the primary; a replica gets the
+/// primary's right after): a room made again under an id it had before
+/// must not look like the one before to a client.
+pub(super) fn create_room(ctx: Ctx, key: &mut Opened<Room>, title: &str) -> Result<(), ChatError> {
     let origin = name_hash(key.name().as_bytes());
     key.create(Room::new(origin, title, context::now()))?;
+    if let (room_id, Some(room)) = key.id_and_value() {
+        generation::vouch(ctx, room_id, room);
+    }
     key.changed(c"chat.create");
     Ok(())
 }
@@ -94,6 +101,7 @@ pub fn info(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
             "first_id",
             Reply::Int(room.first_id().unwrap_or(room.last_id() + 1) as i64),
         ),
+        field("epoch", Reply::Bulk(room.epoch().to_string().into_bytes())),
         field("pins", Reply::Int(room.pins().count() as i64)),
         field(
             "mode",
@@ -117,14 +125,15 @@ pub fn info(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     Ok(Reply::Map(info))
 }
 
-/// CHAT.SUBSCRIBE <room> <user>
+/// CHAT.SUBSCRIBE <room> <user> [WITHEPOCH]
 ///
 /// The member's read cursor starts at the room's last message. Subscribing
-/// again changes nothing. Replies where to listen: see `listen_reply`. A
-/// user whose key is in another cluster slot joins on the room's side
-/// only (see the module doc).
+/// again changes nothing. Replies where to listen: see `listen_reply`;
+/// with WITHEPOCH, that and the room's epoch and last id, what a client
+/// keeps to catch up later (docs/delivery.md). A user whose key is in
+/// another cluster slot joins on the room's side only (see the module doc).
 pub fn subscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
-    let req = Membership::parse("chat.subscribe", args)?;
+    let (req, with_epoch) = Membership::parse_subscribe(args)?;
     let (room_id, user_id) = (req.room.as_str(), req.user.as_str());
     let mut room = existing_room(ctx, args, 0, Access::Write)?;
     let mut user = if shares_slot(ctx, room_id, user_id) {
@@ -146,7 +155,21 @@ pub fn subscribe(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
         check_user_capacity(user, room_id)?;
     }
     let mode = join(ctx, &mut room, user_id, user.as_mut())?;
-    Ok(listen_reply(ctx, user_id, &[(room_id, mode)], true))
+    let listen = listen_reply(ctx, user_id, &[(room_id, mode)], true);
+    if !with_epoch {
+        return Ok(listen);
+    }
+    let mut reply = vec![field("listen", listen)];
+    reply.extend(epoch_fields(room.value()?));
+    Ok(Reply::Map(reply))
+}
+
+/// `epoch` and `last_id`: where a client's catching up starts from.
+pub(super) fn epoch_fields(room: &Room) -> [(Vec<u8>, Reply); 2] {
+    [
+        field("epoch", Reply::Bulk(room.epoch().to_string().into_bytes())),
+        field("last_id", Reply::Int(room.last_id() as i64)),
+    ]
 }
 
 /// CHAT.UNSUBSCRIBE <room> <user>: replies whether the user was a member.

@@ -25,6 +25,7 @@ use super::{existing_in_slot, existing_room, mode_of, open_other_members, Args};
 use crate::cluster::{self, shares_slot};
 use crate::config::limits;
 use crate::context;
+use crate::generation;
 use crate::publish::{publish, publish_event, Publisher};
 use crate::replication::{self, Copies};
 use crate::reply::Reply;
@@ -70,6 +71,17 @@ pub fn send(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     crate::ratelimit::take(sender, now)?;
 
     let room = key.value_mut()?;
+    // Ids this server hands out may follow ids a client saw from a primary
+    // that had more (a promotion, a lossy restart): a new epoch first.
+    if let Some(epoch) = generation::vouch(ctx, room_id, room) {
+        let epoch = epoch.to_string();
+        let reset = Event::Reset {
+            room: room_id,
+            epoch: &epoch,
+            last_id: room.last_id(),
+        };
+        super::tell_room(ctx, room_id, room, None, &reset);
+    }
     room.dedup_forget_expired(now);
     let extra = req.extra.encode();
     let id = room.append_message(sender, req.text, &req.extra, &extra, now)?;

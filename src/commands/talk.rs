@@ -11,22 +11,29 @@ use chat_core::event::Event;
 use chat_core::request::{parse_room, Pin, React, Reactions, Thread};
 use chat_core::ChatError;
 
-use super::history::push_gap;
+use super::history::{push_gap, push_reset};
 use super::{existing_room, require_member, tell_room, Args};
 use crate::context;
 use crate::reply::{Page, Reply};
 use crate::stats;
 use crate::store::{Access, Ctx};
 
-/// CHAT.THREAD <room> <id> [AFTER <id>] [COUNT <n>]: the root, then its
-/// replies ascending; with AFTER, the replies after that id only.
+/// CHAT.THREAD <room> <id> [AFTER <id>] [COUNT <n>] [EPOCH <epoch>]: the
+/// root, then its replies ascending; with AFTER, the replies after that id
+/// only; with another epoch than the room's, or AFTER an id the room never
+/// reached, the reset document, then the root and its first replies.
 pub fn thread(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     let req = Thread::parse(args)?;
     let key = existing_room(ctx, args, 0, Access::Read)?;
     let room = key.value()?;
     let room_id = req.room.as_str();
-    let thread = room.thread(req.root, req.after, req.count)?;
-    let mut page = Page::with_capacity(thread.replies.len() + 1);
+    let reset = room.needs_reset(req.epoch, req.after);
+    let after = if reset { None } else { req.after };
+    let thread = room.thread(req.root, after, req.count)?;
+    let mut page = Page::with_capacity(thread.replies.len() + 2);
+    if reset {
+        push_reset(&mut page, room_id, room);
+    }
     push_gap(&mut page, room_id, thread.gap);
     let ids = thread
         .root

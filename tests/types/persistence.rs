@@ -117,8 +117,8 @@ fn everything_survives_an_aof_rewrite_without_an_rdb_preamble() {
     assert_eq!(count_of(base, b"$4\r\nroom\r\n"), 5, "{name}");
     assert_eq!(count_of(base, b"$4\r\nuser\r\n"), 14, "{name}");
     assert!(contains(base, b"$8\r\nten-copy\r\n$4\r\nroom\r\n"));
-    // Encoding version 4.
-    assert!(contains(base, b"$3\r\nten\r\n$4\r\nroom\r\n$1\r\n4\r\n"));
+    // Encoding version 5.
+    assert!(contains(base, b"$3\r\nten\r\n$4\r\nroom\r\n$1\r\n5\r\n"));
 }
 
 #[test]

@@ -11,6 +11,7 @@
 pub mod chunks;
 pub mod dedup;
 pub mod devices;
+pub mod epoch;
 pub mod extra;
 pub mod inbox;
 pub mod label;
@@ -53,8 +54,8 @@ pub fn alloc_size(n: usize) -> usize {
 /// records too, whose flags byte never says so). Version 3: a room keeps
 /// its rules (roles, privacy, invitations, bans, mutes, slow mode), a user
 /// the rooms that invited them. Version 4: a user keeps their notify
-/// setting and devices.
-pub const ENCODING_VERSION: i32 = 4;
+/// setting and devices. Version 5: a room keeps its epoch.
+pub const ENCODING_VERSION: i32 = 5;
 
 /// Why a value could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +81,7 @@ impl std::fmt::Display for DecodeError {
 
 fn check_version(version: i32) -> Result<(), DecodeError> {
     match version {
-        1..=4 => Ok(()),
+        1..=5 => Ok(()),
         v if v > ENCODING_VERSION => Err(DecodeError::Newer {
             found: v,
             known: ENCODING_VERSION,
@@ -95,6 +96,25 @@ pub fn encode_room(room: &Room) -> Vec<u8> {
     wire::encode(room)
 }
 
+/// What DEBUG DIGEST digests of a room: its encoding, with the epoch's
+/// generation as none. The generation says which server generation
+/// vouched for the epoch, which only the primary that drew it acts on
+/// (`RESTORE` and `COPY` clear it, so that a copy of an older room does
+/// not keep its epoch past its next send); the epoch itself, and
+/// everything else, is digested.
+pub fn digest_room(room: &Room) -> Vec<u8> {
+    let mut bytes = encode_room(room);
+    let epoch = room.epoch();
+    // The epoch is the encoding's last field.
+    let tail = wire::encode(&epoch).len();
+    bytes.truncate(bytes.len().saturating_sub(tail));
+    bytes.extend(wire::encode(&epoch::Epoch {
+        id: epoch.id,
+        generation: 0,
+    }));
+    bytes
+}
+
 pub fn encode_user(user: &User) -> Vec<u8> {
     wire::encode(user)
 }
@@ -104,6 +124,7 @@ pub fn decode_room(version: i32, bytes: &[u8]) -> Result<Room, DecodeError> {
     let mut room: Room = match version {
         1 => wire::decode_all::<room::RoomV1>(bytes).and_then(Room::try_from),
         2 => wire::decode_all::<room::RoomV2>(bytes).map(Room::from),
+        3 | 4 => wire::decode_all::<room::RoomV4>(bytes).map(Room::from),
         _ => wire::decode_all(bytes),
     }
     .map_err(DecodeError::Damaged)?;
@@ -140,6 +161,9 @@ struct DumpedRoom<'a> {
     created: i64,
     last_id: u64,
     first_id: Option<u64>,
+    /// The room's epoch, and the generation that vouched for it, in hex.
+    epoch: String,
+    generation: String,
     /// Member -> read cursor.
     members: BTreeMap<&'a str, u64>,
     /// Sender -> messages sent.
@@ -243,6 +267,8 @@ pub fn room_json<'a>(id: &'a str, room: &'a Room) -> String {
         created: room.created(),
         last_id: room.last_id(),
         first_id: room.first_id(),
+        epoch: room.epoch().to_string(),
+        generation: format!("{:016x}", room.epoch().generation),
         members: room.members().collect(),
         counts: room.counts().collect(),
         messages,
@@ -324,16 +350,25 @@ mod tests {
         );
     }
 
+    /// A room's encoding as version 4 wrote it: without the epoch, which
+    /// is last, two zero bytes while none is drawn.
+    fn as_version_4(room: &Room) -> Vec<u8> {
+        assert_eq!(room.epoch(), epoch::Epoch::default());
+        let bytes = encode_room(room);
+        assert_eq!(bytes[bytes.len() - 2..], [0, 0]);
+        bytes[..bytes.len() - 2].to_vec()
+    }
+
     #[test]
     fn versions_newer_than_known_are_refused_with_both_numbers() {
         let room = Room::new(1, "t", 2);
         let bytes = encode_room(&room);
-        assert_eq!(decode_room(2, &bytes), Ok(room));
-        let err = decode_room(5, &bytes).unwrap_err();
-        assert_eq!(err, DecodeError::Newer { found: 5, known: 4 });
+        assert_eq!(decode_room(5, &bytes), Ok(room));
+        let err = decode_room(6, &bytes).unwrap_err();
+        assert_eq!(err, DecodeError::Newer { found: 6, known: 5 });
         assert!(err
             .to_string()
-            .contains("version 5 is newer than this module reads (up to 4)"));
+            .contains("version 6 is newer than this module reads (up to 5)"));
         assert!(matches!(
             decode_room(0, &bytes),
             Err(DecodeError::Damaged(_))
@@ -341,6 +376,48 @@ mod tests {
         // A user's bytes are not a room.
         let user = encode_user(&User::new(1, "n", 2));
         assert!(decode_room(2, &user).is_err() || decode_user(2, &bytes).is_err());
+    }
+
+    #[test]
+    fn version_4_rooms_read_with_no_epoch_yet() {
+        let mut room = Room::new(1, "General", 5);
+        room.join("alice", 0);
+        room.send("alice", "hi", 9).unwrap();
+        let v4 = as_version_4(&room);
+        assert_eq!(decode_room(4, &v4), Ok(room.clone()));
+        assert_eq!(decode_room(3, &v4), Ok(room.clone()));
+        // Version 5 bytes are not a version 4 room, nor the reverse.
+        assert!(decode_room(5, &v4).is_err());
+        let drawn = epoch::Epoch {
+            id: 0x9f3c_0a1b_22d4_e5f6,
+            generation: 3,
+        };
+        room.set_epoch(drawn);
+        let v5 = encode_room(&room);
+        assert!(decode_room(4, &v5).is_err());
+        assert_eq!(decode_room(5, &v5).map(|r| r.epoch()), Ok(drawn));
+    }
+
+    #[test]
+    fn a_room_digests_as_itself_whatever_vouched_for_its_epoch() {
+        let mut room = Room::new(1, "General", 5);
+        room.join("alice", 0);
+        room.send("alice", "hi", 9).unwrap();
+        room.set_epoch(epoch::Epoch {
+            id: u64::MAX,
+            generation: u64::MAX - 1,
+        });
+        let mut copy = room.clone();
+        copy.unvouch();
+        assert_ne!(encode_room(&copy), encode_room(&room));
+        assert_eq!(digest_room(&copy), digest_room(&room));
+        assert_eq!(digest_room(&copy), encode_room(&copy));
+        // Another epoch is another digest.
+        copy.set_epoch(epoch::Epoch {
+            id: 7,
+            generation: 0,
+        });
+        assert_ne!(digest_room(&copy), digest_room(&room));
     }
 
     #[test]
@@ -352,10 +429,10 @@ mod tests {
         let mut room = Room::new(1, "General", 5);
         room.join("alice", 0);
         room.send("alice", "hi", 9).unwrap();
-        let bytes = encode_room(&room);
+        let bytes = as_version_4(&room);
         assert_eq!(decode_room(1, &bytes), Ok(room.clone()));
         room.dedup_record(b"k", 1, 99);
-        let with_talk = encode_room(&room);
+        let with_talk = as_version_4(&room);
         // Without talk's three empty collections and the rules' `None`.
         let v1 = &with_talk[..with_talk.len() - 4];
         let back = decode_room(1, v1).unwrap();
@@ -373,11 +450,11 @@ mod tests {
         room.join("alice", 0);
         room.send("alice", "hi", 9).unwrap();
         room.dedup_record(b"k", 1, 99);
-        let bytes = encode_room(&room);
+        let bytes = as_version_4(&room);
         assert_eq!(bytes.last(), Some(&0));
         assert_eq!(decode_room(2, &bytes[..bytes.len() - 1]), Ok(room.clone()));
         room.found("alice", true);
-        assert!(decode_room(2, &encode_room(&room)).is_err());
+        assert!(decode_room(2, &as_version_4(&room)).is_err());
         // Users moved their password: core/tests/data_model/version2.rs
         // reads users version 2 wrote.
     }

@@ -182,6 +182,48 @@ impl<'a> Membership<'a> {
         a.finish()?;
         Ok(Membership { room, user })
     }
+
+    /// `CHAT.SUBSCRIBE <room> <user> [WITHEPOCH]`: the membership, and
+    /// whether the reply names the room's epoch and last id too.
+    pub fn parse_subscribe(args: &'a [&'a [u8]]) -> Result<(Self, bool), ChatError> {
+        let mut a = Args::new("chat.subscribe", args);
+        let room = a.next_room()?;
+        let user = a.next_user()?;
+        let mut with_epoch = false;
+        while let Some(option) = a.next_option() {
+            match option.as_str() {
+                "WITHEPOCH" if !with_epoch => with_epoch = true,
+                _ => return Err(ChatError::Syntax),
+            }
+        }
+        Ok((Membership { room, user }, with_epoch))
+    }
+}
+
+/// An epoch as the module shows it: a u64 in 16 hex digits.
+const EPOCH_DIGITS: usize = 16;
+
+/// An epoch a client passes back (`EPOCH <epoch>`): 16 lowercase hex
+/// digits, as the module shows them.
+fn parse_epoch(bytes: &[u8]) -> Result<&str, ChatError> {
+    let valid =
+        bytes.len() == EPOCH_DIGITS && bytes.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    match std::str::from_utf8(bytes) {
+        Ok(epoch) if valid => Ok(epoch),
+        _ => Err(ChatError::BadEpoch),
+    }
+}
+
+/// `EPOCH <epoch>`, once.
+pub(crate) fn epoch_option<'a>(
+    a: &mut Args<'a>,
+    epoch: &mut Option<&'a str>,
+) -> Result<(), ChatError> {
+    if epoch.is_some() {
+        return Err(ChatError::Syntax);
+    }
+    *epoch = Some(parse_epoch(a.option_value()?)?);
+    Ok(())
 }
 
 /// The longest DEDUP key.
@@ -403,12 +445,14 @@ impl Cursor {
     }
 }
 
-/// `CHAT.HISTORY <room> [BEFORE <id> | AFTER <id>] [COUNT <n>]`
+/// `CHAT.HISTORY <room> [BEFORE <id> | AFTER <id>] [COUNT <n>] [EPOCH <epoch>]`
 #[derive(Debug, PartialEq, Eq)]
 pub struct History<'a> {
     pub room: RoomId<'a>,
     pub cursor: Cursor,
     pub count: usize,
+    /// The epoch the client's ids belong to.
+    pub epoch: Option<&'a str>,
 }
 
 impl<'a> History<'a> {
@@ -417,8 +461,10 @@ impl<'a> History<'a> {
         let room = a.next_room()?;
         let mut cursor = Cursor::Latest;
         let mut count = HISTORY_COUNT_DEFAULT;
+        let mut epoch = None;
         while let Some(option) = a.next_option() {
             match option.as_str() {
+                "EPOCH" => epoch_option(&mut a, &mut epoch)?,
                 "BEFORE" => {
                     let id = a.option_int("BEFORE", 0, i64::MAX)? as u64;
                     cursor = cursor.then(Cursor::Before(id))?;
@@ -435,6 +481,7 @@ impl<'a> History<'a> {
             room,
             cursor,
             count: count as usize,
+            epoch,
         })
     }
 }
@@ -523,20 +570,27 @@ impl<'a> Online<'a> {
 pub struct Channels<'a> {
     pub user: UserId<'a>,
     pub presence: bool,
+    /// WITHEPOCHS: the reply names each room's epoch and last id too.
+    pub with_epochs: bool,
 }
 
 impl<'a> Channels<'a> {
     pub fn parse(args: &'a [&'a [u8]]) -> Result<Self, ChatError> {
         let mut a = Args::new("chat.channels", args);
         let user = a.next_user()?;
-        let mut presence = false;
+        let (mut presence, mut with_epochs) = (false, false);
         while let Some(option) = a.next_option() {
             match option.as_str() {
                 "PRESENCE" => presence = true,
+                "WITHEPOCHS" => with_epochs = true,
                 _ => return Err(ChatError::Syntax),
             }
         }
-        Ok(Channels { user, presence })
+        Ok(Channels {
+            user,
+            presence,
+            with_epochs,
+        })
     }
 }
 
@@ -576,252 +630,4 @@ impl<'a> Offline<'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::error::IdKind;
-
-    fn args(s: &[&'static str]) -> Vec<&'static [u8]> {
-        s.iter().map(|a| a.as_bytes()).collect()
-    }
-
-    #[test]
-    fn send_validates_everything_before_any_write() {
-        let limits = Limits {
-            max_text_bytes: 5,
-            ..Limits::default()
-        };
-        let ok = args(&["r", "alice", "hello"]);
-        let send = Send::parse(&ok, &limits).unwrap();
-        assert_eq!(
-            (send.room.as_str(), send.sender.as_str(), send.text),
-            ("r", "alice", "hello")
-        );
-
-        let cases: Vec<(Vec<&[u8]>, ChatError)> = vec![
-            (args(&["r", "alice", ""]), ChatError::EmptyText),
-            (
-                args(&["r", "alice", "toolong"]),
-                ChatError::TextTooLong {
-                    what: "message text",
-                    len: 7,
-                    max: 5,
-                },
-            ),
-            (
-                vec![b"r", b"alice", b"\xc3("],
-                ChatError::NotUtf8("message text"),
-            ),
-            (
-                args(&["bad room", "alice", "hi"]),
-                ChatError::InvalidId(IdKind::Room),
-            ),
-            (
-                args(&["r", "bad user", "hi"]),
-                ChatError::InvalidId(IdKind::User),
-            ),
-            (args(&["r", "alice"]), ChatError::WrongArity("chat.send")),
-            (args(&["r", "alice", "hi", "extra"]), ChatError::Syntax),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(Send::parse(&input, &limits), Err(expected));
-        }
-    }
-
-    #[test]
-    fn send_takes_an_optional_dedup_key() {
-        let limits = Limits::default();
-        let plain = args(&["r", "a", "hi"]);
-        assert_eq!(Send::parse(&plain, &limits).unwrap().dedup, None);
-        let with = args(&["r", "a", "hi", "dedup", "k-1"]);
-        assert_eq!(
-            Send::parse(&with, &limits).unwrap().dedup,
-            Some(&b"k-1"[..])
-        );
-        let long = "k".repeat(DEDUP_KEY_MAX_BYTES + 1);
-        let cases: Vec<(Vec<&[u8]>, ChatError)> = vec![
-            (args(&["r", "a", "hi", "DEDUP"]), ChatError::Syntax),
-            (args(&["r", "a", "hi", "DEDUP", ""]), ChatError::BadDedupKey),
-            (
-                vec![b"r", b"a", b"hi", b"DEDUP", long.as_bytes()],
-                ChatError::BadDedupKey,
-            ),
-            (args(&["r", "a", "hi", "AGAIN", "x"]), ChatError::Syntax),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(Send::parse(&input, &limits), Err(expected));
-        }
-    }
-
-    #[test]
-    fn read_state_and_changes_parse() {
-        let raw = args(&["r", "u", "7"]);
-        let r = Read::parse(&raw).unwrap();
-        assert_eq!((r.room.as_str(), r.user.as_str(), r.id), ("r", "u", 7));
-        assert!(Read::parse(&args(&["r", "u", "-1"])).is_err());
-        assert!(Read::parse(&args(&["r", "u"])).is_err());
-        assert!(Members::parse(&args(&["r", "withread"])).unwrap().with_read);
-        assert!(!Members::parse(&args(&["r"])).unwrap().with_read);
-        assert_eq!(
-            Members::parse(&args(&["r", "WITH"])),
-            Err(ChatError::Syntax)
-        );
-        let limits = Limits::default();
-        let raw = args(&["r", "u", "3", "new"]);
-        let e = Change::parse_edit(&raw, &limits).unwrap();
-        assert_eq!((e.id, e.text), (3, Some("new")));
-        assert_eq!(
-            Change::parse_edit(&args(&["r", "u", "3", ""]), &limits),
-            Err(ChatError::EmptyText)
-        );
-        assert!(Change::parse_edit(&args(&["r", "u", "0", "x"]), &limits).is_err());
-        assert_eq!(
-            Change::parse_delete(&args(&["r", "u", "3"])).unwrap().text,
-            None
-        );
-        assert!(Change::parse_delete(&args(&["r", "u", "3", "x"])).is_err());
-        let raw = args(&["a", "b"]);
-        let d = Direct::parse(&raw).unwrap();
-        assert_eq!((d.a.as_str(), d.b.as_str()), ("a", "b"));
-    }
-
-    #[test]
-    fn history_options() {
-        let h = |s: &[&'static str]| History::parse(&args(s)).map(|h| (h.cursor, h.count));
-        assert_eq!(h(&["r"]), Ok((Cursor::Latest, 50)));
-        assert_eq!(h(&["r", "count", "3"]), Ok((Cursor::Latest, 3)));
-        assert_eq!(
-            h(&["r", "BEFORE", "10", "COUNT", "2"]),
-            Ok((Cursor::Before(10), 2))
-        );
-        assert_eq!(
-            h(&["r", "COUNT", "2", "after", "0"]),
-            Ok((Cursor::After(0), 2))
-        );
-        assert_eq!(
-            h(&["r", "BEFORE", "1", "AFTER", "2"]),
-            Err(ChatError::Syntax)
-        );
-        assert_eq!(
-            h(&["r", "AFTER", "2", "BEFORE", "1"]),
-            Err(ChatError::Syntax)
-        );
-        assert_eq!(h(&["r", "SINCE", "2"]), Err(ChatError::Syntax));
-        assert_eq!(h(&["r", "COUNT"]), Err(ChatError::Syntax));
-        assert!(h(&["r", "COUNT", "0"]).is_err());
-        assert!(h(&["r", "COUNT", "1001"]).is_err());
-        assert!(h(&["r", "BEFORE", "-1"]).is_err());
-        assert!(h(&["r", "AFTER", "x"]).is_err());
-    }
-
-    #[test]
-    fn fetch_options() {
-        let f = |s: &[&'static str]| Fetch::parse(&args(s)).map(|f| (f.count, f.block_ms));
-        assert_eq!(f(&["u"]), Ok((100, None)));
-        assert_eq!(f(&["u", "BLOCK", "0"]), Ok((100, Some(0))));
-        assert_eq!(f(&["u", "block", "250", "count", "7"]), Ok((7, Some(250))));
-        assert_eq!(
-            f(&["u", "BLOCK", "-1"]).unwrap_err().to_string(),
-            format!("ERR BLOCK must be an integer from 0 to {BLOCK_MAX_MS}, got '-1'")
-        );
-        assert_eq!(f(&["u", "WAIT", "1"]), Err(ChatError::Syntax));
-    }
-
-    #[test]
-    fn ack_needs_a_delivery_handle() {
-        let ok = args(&["u", "12-3"]);
-        assert_eq!(
-            Ack::parse(&ok).unwrap().delivery,
-            DeliveryId { ms: 12, seq: 3 }
-        );
-        let bad = args(&["u", "12"]);
-        assert_eq!(
-            Ack::parse(&bad).unwrap_err().to_string(),
-            "ERR invalid delivery '12': use a delivery string returned by CHAT.FETCH"
-        );
-    }
-
-    #[test]
-    fn online_ttl_defaults_to_the_config() {
-        let limits = Limits {
-            presence_ttl_secs: 42,
-            ..Limits::default()
-        };
-        assert_eq!(Online::parse(&args(&["u"]), &limits).unwrap().ttl_secs, 42);
-        assert_eq!(
-            Online::parse(&args(&["u", "TTL", "5"]), &limits)
-                .unwrap()
-                .ttl_secs,
-            5
-        );
-        for bad in ["0", "86401", "-5", "five"] {
-            assert!(Online::parse(&args(&["u", "TTL", bad]), &limits).is_err());
-        }
-    }
-
-    #[test]
-    fn names_and_titles_must_be_utf8() {
-        let limits = Limits::default();
-        let bad: Vec<&[u8]> = vec![b"u", b"\xff"];
-        assert_eq!(
-            Register::parse(&bad, &limits),
-            Err(ChatError::NotUtf8("name"))
-        );
-        assert_eq!(
-            Create::parse(&bad, &limits),
-            Err(ChatError::NotUtf8("title"))
-        );
-        let ok = args(&["u", "Ünïcode ok"]);
-        assert_eq!(Register::parse(&ok, &limits).unwrap().name, "Ünïcode ok");
-    }
-
-    #[test]
-    fn register_takes_one_optional_password() {
-        let limits = Limits::default();
-        let with = args(&["u", "U", "password", "s3cret"]);
-        let r = Register::parse(&with, &limits).unwrap();
-        assert_eq!(r.password, Some(&b"s3cret"[..]));
-        let without = args(&["u", "U"]);
-        assert_eq!(Register::parse(&without, &limits).unwrap().password, None);
-        let long: &'static str = Box::leak(
-            "x".repeat(crate::password::MAX_PASSWORD_BYTES + 1)
-                .into_boxed_str(),
-        );
-        for (bad, error) in [
-            (vec!["u", "U", "PASSWORD"], ChatError::Syntax),
-            (vec!["u", "U", "PASSWORD", ""], ChatError::BadPassword),
-            (vec!["u", "U", "PASSWORD", long], ChatError::BadPassword),
-            (
-                vec!["u", "U", "PASSWORD", "a", "PASSWORD", "b"],
-                ChatError::Syntax,
-            ),
-            (vec!["u", "U", "SECRET", "a"], ChatError::Syntax),
-        ] {
-            let bad = args(&bad);
-            assert_eq!(Register::parse(&bad, &limits), Err(error));
-        }
-    }
-
-    #[test]
-    fn auth_and_passwd_arguments() {
-        let ok = args(&["u", "pw"]);
-        let a = Auth::parse(&ok).unwrap();
-        assert_eq!((a.user.as_str(), a.password), ("u", &b"pw"[..]));
-        let short = args(&["u"]);
-        assert_eq!(Auth::parse(&short), Err(ChatError::WrongArity("chat.auth")));
-        let bad_id = args(&["bad id", "pw"]);
-        assert_eq!(
-            Auth::parse(&bad_id),
-            Err(ChatError::InvalidId(crate::error::IdKind::User))
-        );
-        let ok = args(&["u", "old", "new"]);
-        let p = Passwd::parse(&ok).unwrap();
-        assert_eq!((p.old, p.new), (&b"old"[..], &b"new"[..]));
-        let empty = args(&["u", "old", ""]);
-        assert_eq!(Passwd::parse(&empty), Err(ChatError::BadPassword));
-        let extra = args(&["u", "old", "new", "x"]);
-        assert_eq!(
-            Passwd::parse(&extra),
-            Err(ChatError::WrongArity("chat.passwd"))
-        );
-    }
-}
+mod tests;

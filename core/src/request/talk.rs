@@ -25,13 +25,15 @@ fn message_id<'a>(a: &mut Args<'a>) -> Result<u64, ChatError> {
     Ok(parse_int_in("id", a.positional()?, 1, i64::MAX)? as u64)
 }
 
-/// `CHAT.THREAD <room> <id> [AFTER <id>] [COUNT <n>]`
+/// `CHAT.THREAD <room> <id> [AFTER <id>] [COUNT <n>] [EPOCH <epoch>]`
 #[derive(Debug, PartialEq, Eq)]
 pub struct Thread<'a> {
     pub room: RoomId<'a>,
     pub root: u64,
     pub after: Option<u64>,
     pub count: usize,
+    /// The epoch the client's ids belong to.
+    pub epoch: Option<&'a str>,
 }
 
 impl<'a> Thread<'a> {
@@ -39,9 +41,10 @@ impl<'a> Thread<'a> {
         let mut a = Args::new("chat.thread", args);
         let room = a.next_room()?;
         let root = message_id(&mut a)?;
-        let (mut after, mut count) = (None, HISTORY_COUNT_DEFAULT);
+        let (mut after, mut count, mut epoch) = (None, HISTORY_COUNT_DEFAULT, None);
         while let Some(option) = a.next_option() {
             match option.as_str() {
+                "EPOCH" => super::epoch_option(&mut a, &mut epoch)?,
                 "AFTER" => after = Some(a.option_int("AFTER", 0, i64::MAX)? as u64),
                 "COUNT" => count = a.option_int("COUNT", 1, COUNT_MAX)?,
                 _ => return Err(ChatError::Syntax),
@@ -52,6 +55,7 @@ impl<'a> Thread<'a> {
             root,
             after,
             count: count as usize,
+            epoch,
         })
     }
 }

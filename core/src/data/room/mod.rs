@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use super::dedup::Dedup;
+use super::epoch::Epoch;
 use super::extra::Extra;
 use super::label::Label;
 use super::log::{Log, LogV1, OwnedStored, Stored};
@@ -35,6 +36,8 @@ pub struct Room {
     log: Log,
     /// `None` while there is nothing besides: most rooms.
     besides: Option<Box<Besides>>,
+    /// Last, as encoding version 5 added it.
+    epoch: Epoch,
 }
 
 /// What a room holds besides its people and messages, in one allocation
@@ -53,6 +56,31 @@ struct Besides {
 impl Besides {
     fn is_empty(&self) -> bool {
         self.dedup.is_empty() && self.talk.is_empty() && self.rules.is_none()
+    }
+}
+
+/// A room as encoding versions 3 and 4 wrote it: without an epoch. It
+/// reads as a room whose epoch is none yet, vouched by no generation, so
+/// its first send draws one.
+#[derive(Deserialize)]
+pub(super) struct RoomV4 {
+    title: Label,
+    created: i64,
+    people: People,
+    log: Log,
+    besides: Option<Box<Besides>>,
+}
+
+impl From<RoomV4> for Room {
+    fn from(v4: RoomV4) -> Room {
+        Room {
+            title: v4.title,
+            created: v4.created,
+            people: v4.people,
+            log: v4.log,
+            besides: v4.besides,
+            epoch: Epoch::default(),
+        }
     }
 }
 
@@ -86,6 +114,7 @@ impl From<RoomV2> for Room {
                     rules: None,
                 })
             }),
+            epoch: Epoch::default(),
         }
     }
 }
@@ -116,6 +145,7 @@ impl TryFrom<RoomV1> for Room {
                     rules: None,
                 })
             }),
+            epoch: Epoch::default(),
         })
     }
 }
@@ -137,7 +167,35 @@ impl Room {
             people: People::default(),
             log: Log::default(),
             besides: None,
+            epoch: Epoch::default(),
         }
+    }
+
+    /// The room's epoch (see `data::epoch`).
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    /// Whether a client that holds ids of epoch `held` (if it says), up
+    /// to `after` (if it says), must reload instead: its epoch is another,
+    /// or it names an id the room never reached, which only ids lost on
+    /// the way here can be.
+    pub fn needs_reset(&self, held: Option<&str>, after: Option<u64>) -> bool {
+        held.is_some_and(|e| !self.epoch.is(e)) || after.is_some_and(|id| id > self.last_id())
+    }
+
+    /// Makes the room's epoch vouched for by no generation, so that its
+    /// next send gives it a new one: for a room that arrived as a copy
+    /// (`RESTORE` of an older `DUMP`, `COPY`), whose ids after the copy was
+    /// made may have been handed out already under the same epoch.
+    pub fn unvouch(&mut self) {
+        self.epoch.generation = 0;
+    }
+
+    /// Gives the room an epoch: a new one the primary drew, or the one it
+    /// propagated.
+    pub fn set_epoch(&mut self, epoch: Epoch) {
+        self.epoch = epoch;
     }
 
     pub fn origin(&self) -> u32 {
