@@ -59,6 +59,12 @@ extern "C" fn on_config_change(
         if changed(data.cast(), c"maxmemory-policy") {
             check(ctx);
         }
+        // The one listener to configuration changes a module may have: it
+        // tells the generation about persistence settings too.
+        let persistence = [c"appendonly", c"appendfsync", c"no-appendfsync-on-rewrite"];
+        if persistence.iter().any(|name| changed(data.cast(), name)) {
+            crate::generation::persistence_changed(ctx);
+        }
     }));
 }
 

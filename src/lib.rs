@@ -85,6 +85,7 @@ fn missing_api() -> Option<&'static str> {
         RedisModule_RegisterCommandFilter,
         RedisModule_CommandFilterArgGet,
         RedisModule_SubscribeToServerEvent,
+        RedisModule_SubscribeToKeyspaceEvents,
         RedisModule_PublishMessage,
         RedisModule_Call,
         RedisModule_CallReplyInteger,

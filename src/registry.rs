@@ -179,6 +179,9 @@ pub fn dispatch(
             ctx,
             "ERR internal error: the command failed unexpectedly, see the Redis log",
         );
+        // A room may have got a new epoch before the failure: replicas
+        // must get it with this command, not tacked onto a later one.
+        let _ = catch_unwind(AssertUnwindSafe(|| replication::propagate_new_epochs(ctx)));
     }
     raw::REDISMODULE_OK as c_int
 }
@@ -267,12 +270,14 @@ fn register(ctx: Ctx, command: &Command) -> Result<(), String> {
 
 /// Commands no client is meant to run: they stay out of `@chat`, so an ACL
 /// rule `+@chat` does not grant them.
-const INTERNAL: [&str; 6] = [
+const INTERNAL: [&str; 8] = [
     "chat.send-resolved",
     "chat.at",
     "chat.set-password",
     "chat.trim-resolved",
     "chat.restore-value",
+    "chat.epoch",
+    "chat.generation",
     "chat.debug-panic",
 ];
 

@@ -49,7 +49,7 @@ pub fn epoch_changed(room: &str, epoch: Epoch) {
 }
 
 /// `CHAT.EPOCH <room> <epoch> <generation>` for each new epoch.
-fn propagate_new_epochs(ctx: Ctx) {
+pub fn propagate_new_epochs(ctx: Ctx) {
     let pending = match NEW_EPOCHS.lock() {
         Ok(mut pending) if !pending.is_empty() => std::mem::take(&mut *pending),
         _ => return,

@@ -15,7 +15,7 @@ use redis_module::native_types::RedisType;
 use redis_module::raw;
 
 use crate::log_warning;
-use crate::store::{api, bytes_of};
+use crate::store::bytes_of;
 
 /// What the callbacks need to know of a chat value.
 pub trait ChatValue: Sized + Clone + 'static {
@@ -35,8 +35,7 @@ pub trait ChatValue: Sized + Clone + 'static {
     fn heap_bytes(&self) -> usize;
     /// About how many allocations freeing it takes.
     fn allocations(&self) -> usize;
-    /// Called on a value made from another (`RESTORE`, `MIGRATE`, `COPY`),
-    /// not loaded with the data set.
+    /// Called on a value COPY made (a RESTORE is `generation`'s).
     fn arrived_as_copy(&mut self) {}
     /// What DEBUG DIGEST digests.
     fn digest_bytes(&self) -> Vec<u8> {
@@ -70,9 +69,9 @@ impl ChatValue for Room {
     fn allocations(&self) -> usize {
         self.log().chunks().chunks().count() + self.people().len() as usize + 4
     }
-    /// A room restored from an older `DUMP` under its id may have handed
-    /// out, since, the ids after the dump's last one: it must not keep its
-    /// epoch past its next send (docs/data-model.md#epochs-and-generations).
+    /// A copy may be renamed over the room it was copied from, after that
+    /// room handed out more ids: it must not keep its epoch past its next
+    /// send (docs/data-model.md#epochs-and-generations).
     fn arrived_as_copy(&mut self) {
         self.unvouch();
     }
@@ -193,13 +192,7 @@ extern "C" fn rdb_load<T: ChatValue>(rdb: *mut raw::RedisModuleIO, encver: c_int
         }
         // SAFETY: Redis returns `len` readable bytes at `buffer`.
         let bytes = unsafe { std::slice::from_raw_parts(buffer.cast::<u8>(), len) };
-        let mut value = decode_value::<T>(key, encver, bytes);
-        // Outside loading, the value comes from RESTORE or MIGRATE.
-        // SAFETY: the context of the IO handle, during the call.
-        let ctx = unsafe { api!(RedisModule_GetContextFromIO)(rdb) };
-        if !crate::context::has_flags(ctx, raw::REDISMODULE_CTX_FLAGS_LOADING) {
-            value.iter_mut().for_each(T::arrived_as_copy);
-        }
+        let value = decode_value::<T>(key, encver, bytes);
         // SAFETY: the buffer came from RM_LoadStringBuffer.
         unsafe { raw::RedisModule_Free.map(|free| free(buffer.cast())) };
         value

@@ -236,11 +236,24 @@ impl<'a> EpochResolved<'a> {
     }
 }
 
-/// `CHAT.GENERATION <generation> [REPLICA]`
+/// Who wrote a `CHAT.GENERATION` to the AOF, which decides whether a
+/// restart from it may keep the generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// A primary whose AOF kept every write it acknowledged since
+    /// (`appendfsync always`): `DURABLE`.
+    Durably,
+    /// A primary whose AOF may lose its last writes: no word.
+    Lossily,
+    /// A replica, which may be behind its primary: `REPLICA`.
+    ByReplica,
+}
+
+/// `CHAT.GENERATION <generation> [DURABLE | REPLICA]`
 #[derive(Debug, PartialEq, Eq)]
 pub struct Generation<'a> {
     pub generation: &'a str,
-    pub by_replica: bool,
+    pub recorded: Recorded,
 }
 
 impl<'a> Generation<'a> {
@@ -249,16 +262,18 @@ impl<'a> Generation<'a> {
         let raw = a.positional()?;
         hex_u64("generation", raw)?;
         let generation = std::str::from_utf8(raw).map_err(|_| ChatError::Syntax)?;
-        let mut by_replica = false;
-        while let Some(option) = a.next_option() {
-            match option.as_str() {
-                "REPLICA" => by_replica = true,
+        let recorded = match a.next_option() {
+            None => Recorded::Lossily,
+            Some(word) => match word.as_str() {
+                "DURABLE" => Recorded::Durably,
+                "REPLICA" => Recorded::ByReplica,
                 _ => return Err(ChatError::Syntax),
-            }
-        }
+            },
+        };
+        a.finish()?;
         Ok(Generation {
             generation,
-            by_replica,
+            recorded,
         })
     }
 }
@@ -311,6 +326,31 @@ impl<'a> RestoreValue<'a> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_generation_says_who_recorded_it() {
+        let parse = |words: &[&'static str]| {
+            let raw: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+            Generation::parse(&raw).map(|g| (g.generation.to_string(), g.recorded))
+        };
+        let g = "00000000000000ab".to_string();
+        assert_eq!(
+            parse(&["00000000000000ab"]),
+            Ok((g.clone(), Recorded::Lossily))
+        );
+        assert_eq!(
+            parse(&["00000000000000ab", "durable"]),
+            Ok((g.clone(), Recorded::Durably))
+        );
+        assert_eq!(
+            parse(&["00000000000000ab", "REPLICA"]),
+            Ok((g, Recorded::ByReplica))
+        );
+        assert!(parse(&["00000000000000ab", "DURABLE", "REPLICA"]).is_err());
+        assert!(parse(&["00000000000000ab", "OTHER"]).is_err());
+        assert!(parse(&["xyz"]).is_err());
+        assert!(parse(&[]).is_err());
+    }
     use super::*;
 
     #[test]

@@ -79,12 +79,13 @@ pub fn epoch(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     Ok(Reply::Ok)
 }
 
-/// CHAT.GENERATION <generation> [REPLICA]: the generation the primary
-/// drew (`generation`). Writes no key; a replica passes it on itself.
+/// CHAT.GENERATION <generation> [DURABLE | REPLICA]: the generation the
+/// primary drew (`generation`). Writes no key; a replica passes it on
+/// itself.
 pub fn generation(ctx: Ctx, args: &Args) -> Result<Reply, ChatError> {
     internal_only("CHAT.GENERATION")?;
     let req = Generation::parse(args)?;
-    crate::generation::apply_logged(ctx, req.generation, req.by_replica)?;
+    crate::generation::apply_logged(ctx, req.generation, req.recorded)?;
     Ok(Reply::Ok)
 }
 

@@ -18,6 +18,11 @@ fn three_messages(con: &mut redis::Connection) -> String {
 /// After a lossy restart: the epoch is kept until the room's next send,
 /// which changes it; a client holding the old one gets a reset.
 fn changed_at_the_next_send(server: &Server, old: &str, what: &str) {
+    changed_at_the_next_send_from(server, old, 3, what);
+}
+
+/// `changed_at_the_next_send`, for a client that saw up to `last_id`.
+fn changed_at_the_next_send_from(server: &Server, old: &str, last_id: i64, what: &str) {
     let mut con = server.conn();
     assert_eq!(
         epoch_of(&mut con, "r"),
@@ -27,7 +32,7 @@ fn changed_at_the_next_send(server: &Server, old: &str, what: &str) {
     q(&mut con, &["CHAT.SEND", "r", "alice", "four"]);
     let new = epoch_of(&mut con, "r");
     assert_ne!(new, old, "{what}: the room kept its epoch");
-    let page = catch_up(&mut con, "r", 3, old);
+    let page = catch_up(&mut con, "r", last_id, old);
     assert_reset(&mut con, "r", &page, what);
     let log = server.log();
     assert!(
@@ -118,4 +123,66 @@ fn check_kept(server: &Server, old: &str, generation: &str, what: &str) {
     assert_eq!(log.matches("new generation").count(), 1, "{what}:\n{log}");
     assert!(log.contains("kept generation"), "{what}:\n{log}");
     assert!(log_problems(&log).is_empty(), "{what}:\n{log}");
+}
+
+#[test]
+fn an_aof_written_under_everysec_changes_epochs_even_when_loaded_under_always() {
+    // The AOF may have lost its last second before the restart: that the
+    // server now runs with `always` does not bring it back.
+    let mut server = Server::start_with(&[], &["--appendonly", "yes", "--appendfsync", "everysec"]);
+    let mut con = server.conn();
+    let old = three_messages(&mut con);
+    server.restart(&["--appendonly", "yes", "--appendfsync", "always"]);
+    changed_at_the_next_send(&server, &old, "everysec AOF loaded under always");
+}
+
+#[test]
+fn lowering_appendfsync_at_run_time_changes_epochs_at_the_next_send() {
+    let aof = ["--appendonly", "yes", "--appendfsync", "always"];
+    let mut server = Server::start_with(&[], &aof);
+    let mut con = server.conn();
+    let old = three_messages(&mut con);
+    q(&mut con, &["CONFIG", "SET", "appendfsync", "everysec"]);
+    changed_at_the_next_send(&server, &old, "after CONFIG SET appendfsync everysec");
+    // Raised again, and restarted: what was written under everysec may be
+    // lost, so the restart changes epochs too...
+    let lowered = epoch_of(&mut con, "r");
+    q(&mut con, &["CONFIG", "SET", "appendfsync", "always"]);
+    server.restart(&aof);
+    changed_at_the_next_send_from(&server, &lowered, 4, "a restart after raising it again");
+    // ...and from then on, restarts keep them.
+    let mut con = server.conn();
+    let kept = epoch_of(&mut con, "r");
+    server.restart(&aof);
+    let mut con = server.conn();
+    q(&mut con, &["CHAT.SEND", "r", "alice", "kept"]);
+    assert_eq!(epoch_of(&mut con, "r"), kept);
+}
+
+#[test]
+fn a_restore_replayed_from_the_aof_does_not_keep_the_dumps_epoch() {
+    let aof = ["--appendonly", "yes", "--appendfsync", "always"];
+    let mut server = Server::start_with(&[], &aof);
+    let mut con = server.conn();
+    let epoch = three_messages(&mut con);
+    let backup = bytes(&mut con, &["DUMP", "r"]);
+    q(
+        &mut con,
+        &["CHAT.SEND", "r", "alice", "four, lost to the restore"],
+    );
+    restore(&mut con, "r", &backup, true).expect("RESTORE REPLACE");
+    // Restarted before the room's next send: the AOF replays the RESTORE.
+    server.restart(&aof);
+    let mut con = server.conn();
+    assert_eq!(
+        int(&q(&mut con, &["CHAT.SEND", "r", "alice", "four again"])),
+        4
+    );
+    assert_ne!(
+        epoch_of(&mut con, "r"),
+        epoch,
+        "id 4 handed out again under the same epoch"
+    );
+    let page = catch_up(&mut con, "r", 3, &epoch);
+    assert_reset(&mut con, "r", &page, "after the replayed RESTORE");
 }
