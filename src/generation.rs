@@ -48,6 +48,9 @@ static DUE: AtomicBool = AtomicBool::new(false);
 static KEEPABLE: AtomicBool = AtomicBool::new(false);
 /// Whether the AOF now keeps every acknowledged write, as last read.
 static DURABLE: AtomicBool = AtomicBool::new(false);
+/// Whether the command running is `RESTORE-ASKING`, the RESTORE of a
+/// cluster migration (set by the command filter, before every command).
+static MIGRATING: AtomicBool = AtomicBool::new(false);
 
 /// The generation in force (0: none yet).
 pub fn current() -> u64 {
@@ -77,9 +80,11 @@ fn read_durability(ctx: Ctx) -> bool {
         && is(c"no-appendfsync-on-rewrite", "no")
 }
 
-/// Makes a new generation due at the next send, and says why.
+/// Makes a new generation due at the next send, and says why. The one in
+/// force no longer vouches for anything a restart could keep.
 fn make_due(why: &str) {
     DUE.store(true, Ordering::Relaxed);
+    KEEPABLE.store(false, Ordering::Relaxed);
     log_notice(&format!(
         "{why}: a new generation at the next send, and a new epoch for each room it writes"
     ));
@@ -220,10 +225,48 @@ pub fn persistence_changed(ctx: Ctx) {
     }
 }
 
+/// The generation a room is saved with (`data::encode_room_to_save`): none
+/// while a new one is due.
+pub fn vouching() -> u64 {
+    if DUE.load(Ordering::Relaxed) {
+        0
+    } else {
+        current()
+    }
+}
+
+/// Called by the command filter with the name of every command, before it
+/// runs (and not for commands replayed from the AOF, which then count as
+/// plain RESTOREs: the safe side).
+pub fn command_seen(name: &[u8]) {
+    MIGRATING.store(
+        name.eq_ignore_ascii_case(b"restore-asking"),
+        Ordering::Relaxed,
+    );
+}
+
+/// A room that a cluster migration brought here (`RESTORE-ASKING`): saved
+/// with a generation, its sender vouched for its epoch when it left, with
+/// every id it acknowledged, so this server vouches for it too and clients
+/// keep their ids across a reshard. A server that never had a generation
+/// takes the sender's (nothing here was written under another one).
+fn migrated(room: &mut Room) {
+    if DUE.load(Ordering::Relaxed) {
+        room.unvouch();
+    } else if current() == 0 {
+        if room.epoch().generation != 0 {
+            GENERATION.store(room.epoch().generation, Ordering::Relaxed);
+            KEEPABLE.store(false, Ordering::Relaxed);
+        }
+    } else {
+        room.adopt(current());
+    }
+}
+
 /// A RESTORE (or MIGRATE's RESTORE-ASKING), live, replayed by a replica or
 /// from the AOF: a room restored from an older DUMP may have handed out,
 /// since, the ids after the dump's last one, so its epoch must not last
-/// past its next send.
+/// past its next send; a room a migration brought keeps it (`migrated`).
 extern "C" fn on_keyspace(
     ctx: Ctx,
     _type: c_int,
@@ -237,7 +280,11 @@ extern "C" fn on_keyspace(
         }
         if let Ok(mut room) = store::inspect::<Room>(ctx, Name::Lent(key), Access::Write) {
             if let Ok(room) = room.value_mut() {
-                room.unvouch();
+                if MIGRATING.load(Ordering::Relaxed) {
+                    migrated(room);
+                } else {
+                    room.unvouch();
+                }
             }
         }
     }));

@@ -177,11 +177,14 @@ pub fn watch_patterns(ctx: Ctx) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs before every command of every client: cheap, it compares one name.
+/// Runs before every command of every client: cheap, it compares names.
+/// (A module has one filter here; it also tells `generation` which command
+/// runs.)
 extern "C" fn on_command(fctx: *mut raw::RedisModuleCommandFilterCtx) {
     // SAFETY: the filter context is live during the call; the argument
     // string belongs to Redis.
     let name = bytes_of(unsafe { api!(RedisModule_CommandFilterArgGet)(fctx, 0) });
+    crate::generation::command_seen(name);
     if [&b"psubscribe"[..], b"punsubscribe", b"reset"]
         .iter()
         .any(|c| name.eq_ignore_ascii_case(c))

@@ -41,6 +41,10 @@ pub trait ChatValue: Sized + Clone + 'static {
     fn digest_bytes(&self) -> Vec<u8> {
         self.encode()
     }
+    /// What RDB files, DUMP, MIGRATE and AOF rewrites store.
+    fn encode_to_save(&self) -> Vec<u8> {
+        self.encode()
+    }
 }
 
 impl ChatValue for Room {
@@ -77,6 +81,9 @@ impl ChatValue for Room {
     }
     fn digest_bytes(&self) -> Vec<u8> {
         data::digest_room(self)
+    }
+    fn encode_to_save(&self) -> Vec<u8> {
+        data::encode_room_to_save(self, crate::generation::vouching())
     }
 }
 
@@ -221,7 +228,7 @@ extern "C" fn rdb_save<T: ChatValue>(rdb: *mut raw::RedisModuleIO, value: *mut c
         let Some(value) = (unsafe { value_ref::<T>(value) }) else {
             return;
         };
-        let bytes = value.encode();
+        let bytes = value.encode_to_save();
         // SAFETY: `bytes` is alive during the call; Redis copies it.
         unsafe {
             if let Some(save) = raw::RedisModule_SaveStringBuffer {
@@ -243,7 +250,7 @@ extern "C" fn aof_rewrite<T: ChatValue>(
         let Some(value) = (unsafe { value_ref::<T>(value) }) else {
             return;
         };
-        let bytes = value.encode();
+        let bytes = value.encode_to_save();
         let kind = CString::new(T::KIND).unwrap_or_default();
         // SAFETY: "sclb" = key string, C string, long long, buffer + length;
         // all alive during the call.

@@ -40,6 +40,17 @@ fn a_room_moves_to_another_node_while_it_receives_sends() {
     q(&mut con, &["CHAT.REGISTER", &alice, "Alice"]);
     q(&mut con, &["CHAT.CREATE", &room, "General"]);
     q(&mut con, &["CHAT.SUBSCRIBE", &room, &alice]);
+    // The target has a generation of its own: a room there has a message.
+    let there = (0..100_000)
+        .map(|n| format!("{{x{n}}}there"))
+        .find(|r| cluster.node_for(slot(r.as_bytes())).0 == target)
+        .expect("a room id on the target");
+    let local = there.replace("there", "alice");
+    q(&mut con, &["CHAT.REGISTER", &local, "Alice"]);
+    q(&mut con, &["CHAT.CREATE", &there, "There"]);
+    q(&mut con, &["CHAT.SUBSCRIBE", &there, &local]);
+    q(&mut con, &["CHAT.SEND", &there, &local, "hello"]);
+    let epoch = text(&field(&q(&mut con, &["CHAT.INFO", &room]), "epoch"));
     for bob in &others {
         q(&mut con, &["CHAT.REGISTER", bob, "Bob"]);
         q(&mut con, &["CHAT.SUBSCRIBE", &room, bob]);
@@ -91,6 +102,13 @@ fn a_room_moves_to_another_node_while_it_receives_sends() {
     for key in [&room, &alice].into_iter().chain(&others) {
         assert_eq!(int(&q(&mut home, &["EXISTS", key])), 1, "{key}");
     }
+    // A move loses no id: the room keeps its epoch, though sends went on
+    // on both nodes, each with its own generation.
+    assert_eq!(
+        text(&field(&q(&mut con, &["CHAT.INFO", &room]), "epoch")),
+        epoch,
+        "the room's epoch changed with the move"
+    );
     // Every acknowledged send is in the history once, with its id, and the
     // ids have no gaps: nothing lost, nothing doubled, no pause.
     let sent = acked.len() as i64;

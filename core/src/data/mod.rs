@@ -103,6 +103,23 @@ pub fn encode_room(room: &Room) -> Vec<u8> {
 /// not keep its epoch past its next send); the epoch itself, and
 /// everything else, is digested.
 pub fn digest_room(room: &Room) -> Vec<u8> {
+    encode_room_vouched_by(room, 0)
+}
+
+/// A room's encoding for an RDB file, `DUMP` or `MIGRATE`: its epoch's
+/// generation only while the server's `current` one vouches for it, else
+/// none. So a room that arrives elsewhere with a generation was vouched
+/// for by its sender when it left (`Room::adopt`).
+pub fn encode_room_to_save(room: &Room, current: u64) -> Vec<u8> {
+    if room.epoch().holds_under(current) {
+        encode_room(room)
+    } else {
+        encode_room_vouched_by(room, 0)
+    }
+}
+
+/// The room's encoding, with `generation` in place of its epoch's.
+fn encode_room_vouched_by(room: &Room, generation: u64) -> Vec<u8> {
     let mut bytes = encode_room(room);
     let epoch = room.epoch();
     // The epoch is the encoding's last field.
@@ -110,7 +127,7 @@ pub fn digest_room(room: &Room) -> Vec<u8> {
     bytes.truncate(bytes.len().saturating_sub(tail));
     bytes.extend(wire::encode(&epoch::Epoch {
         id: epoch.id,
-        generation: 0,
+        generation,
     }));
     bytes
 }
@@ -396,6 +413,24 @@ mod tests {
         let v5 = encode_room(&room);
         assert!(decode_room(4, &v5).is_err());
         assert_eq!(decode_room(5, &v5).map(|r| r.epoch()), Ok(drawn));
+    }
+
+    #[test]
+    fn a_room_is_saved_with_its_generation_only_while_it_holds() {
+        let mut room = Room::new(1, "General", 5);
+        room.set_epoch(epoch::Epoch {
+            id: 9,
+            generation: 4,
+        });
+        assert_eq!(encode_room_to_save(&room, 4), encode_room(&room));
+        let saved = decode_room(ENCODING_VERSION, &encode_room_to_save(&room, 5)).unwrap();
+        assert_eq!(
+            saved.epoch(),
+            epoch::Epoch {
+                id: 9,
+                generation: 0
+            }
+        );
     }
 
     #[test]

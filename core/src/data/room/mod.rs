@@ -184,6 +184,16 @@ impl Room {
         held.is_some_and(|e| !self.epoch.is(e)) || after.is_some_and(|id| id > self.last_id())
     }
 
+    /// A room that arrived by a cluster migration: one its sender saved
+    /// with a generation had its epoch vouched for when it left, with
+    /// every id it acknowledged, so this server's `generation` vouches for
+    /// it from now on; one saved without keeps none.
+    pub fn adopt(&mut self, generation: u64) {
+        if self.epoch.generation != 0 {
+            self.epoch.generation = generation;
+        }
+    }
+
     /// Makes the room's epoch vouched for by no generation, so that its
     /// next send gives it a new one: for a room that arrived as a copy
     /// (`RESTORE` of an older `DUMP`, `COPY`), whose ids after the copy was
