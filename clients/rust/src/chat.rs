@@ -21,17 +21,14 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use redis::{Cmd, Value};
-use serde_json::Value as Json;
 
 use crate::backend::Backend;
+use crate::epochs::Epochs;
 use crate::error::{Error, Result};
 use crate::listen::{ListenOptions, Listener};
 use crate::reply;
 use crate::send::{self, SendOptions};
 use crate::settings::Settings;
-
-/// CHAT.HISTORY's largest page.
-pub(crate) const PAGE: u64 = 1000;
 
 /// Where the chat lives.
 #[derive(Clone, Debug)]
@@ -73,6 +70,8 @@ pub struct CreateOptions {
 #[derive(Clone)]
 pub struct Chat {
     pub(crate) backend: Arc<Backend>,
+    /// The rooms' epochs known (epochs.rs).
+    pub(crate) epochs: Arc<Epochs>,
 }
 
 impl Chat {
@@ -96,6 +95,7 @@ impl Chat {
         };
         Ok(Chat {
             backend: Arc::new(backend),
+            epochs: Arc::default(),
         })
     }
 
@@ -179,7 +179,8 @@ impl Chat {
     /// Makes `user` a member of `room`; joining again changes nothing.
     ///
     /// Steps: `CHAT.LIST-ROOM user room` (listed before a member, so never
-    /// a member unlisted), `CHAT.SUBSCRIBE room user`, `CHAT.LIST-ROOM user
+    /// a member unlisted), `CHAT.SUBSCRIBE room user WITHEPOCH` (the room's
+    /// epoch, which this client then knows), `CHAT.LIST-ROOM user
     /// room` again (a concurrent repair may have removed the first listing
     /// while the membership was not there yet). When the module refuses
     /// the subscription (`no such room`, a full room, `NOINVITE` from a
@@ -188,10 +189,7 @@ impl Chat {
     /// room's invitation ([`invite`](Self::invite)) is taken up here.
     pub async fn join(&self, room: &str, user: &str) -> Result<()> {
         self.list(user, room).await?;
-        let subscribed = self
-            .query(redis::cmd("CHAT.SUBSCRIBE").arg(room).arg(user))
-            .await;
-        if let Err(e) = subscribed {
+        if let Err(e) = self.subscribe(room, user).await {
             if e.is_refused() {
                 // Not a member: the listing would only wait for a repair.
                 let _ = self.unlist(user, room, None).await;
@@ -279,6 +277,7 @@ impl Chat {
             Err(e) if e.is_no_such_room() => return Ok(false),
             other => other?,
         };
+        self.epochs.forget(room);
         for member in &members {
             let age = began.elapsed();
             let _ = self.unlist(member, room, Some(age)).await;
@@ -347,93 +346,6 @@ impl Chat {
             .filter(|(_, c)| c.unread > 0)
             .map(|(room, c)| (room, c.unread))
             .collect())
-    }
-
-    /// Messages of `room`, ascending by id (`CHAT.HISTORY`): the `count`
-    /// (1 to 1000) after `after`, or before `before`, or the newest. With
-    /// `after`, where retention removed messages after that id, the first
-    /// document is a gap: `{"type": "gap", "room", "after", "before"}`
-    /// (`before` is the oldest id kept).
-    pub async fn history(
-        &self,
-        room: &str,
-        after: Option<u64>,
-        before: Option<u64>,
-        count: usize,
-    ) -> Result<Vec<Json>> {
-        let mut c = redis::cmd("CHAT.HISTORY");
-        c.arg(room);
-        match (after, before) {
-            (Some(_), Some(_)) => {
-                return Err(Error::Usage(
-                    "history takes after or before, not both".into(),
-                ))
-            }
-            (Some(id), None) => {
-                c.arg("AFTER").arg(id);
-            }
-            (None, Some(id)) => {
-                c.arg("BEFORE").arg(id);
-            }
-            (None, None) => {}
-        }
-        c.arg("COUNT").arg(count);
-        reply::documents(self.query(&c).await?)
-    }
-
-    /// Every message after `user`'s read cursor in each of their rooms:
-    /// rooms ascending, ids ascending within a room; a room whose oldest
-    /// unread messages retention removed starts with a gap document (see
-    /// [`history`](Self::history)).
-    pub async fn missed(&self, user: &str) -> Result<Vec<Json>> {
-        let starts = self
-            .cursors(user)
-            .await?
-            .into_iter()
-            .map(|(room, c)| (room, c.cursor))
-            .collect();
-        Ok(self
-            .catch_up(starts)
-            .await?
-            .into_values()
-            .flatten()
-            .collect())
-    }
-
-    /// Every message after the given id in each room, page by page (gap
-    /// documents included); a room dropped meanwhile gives none.
-    pub(crate) async fn catch_up(
-        &self,
-        starts: BTreeMap<String, u64>,
-    ) -> Result<BTreeMap<String, Vec<Json>>> {
-        let pages = join_all(
-            starts
-                .into_iter()
-                .map(|(room, after)| async move { (self.after(&room, after).await, room) }),
-        )
-        .await;
-        pages
-            .into_iter()
-            .map(|(docs, room)| Ok((room, docs?)))
-            .collect()
-    }
-
-    async fn after(&self, room: &str, mut after: u64) -> Result<Vec<Json>> {
-        let mut all = Vec::new();
-        loop {
-            let page = match self.history(room, Some(after), None, PAGE as usize).await {
-                Err(e) if e.is_no_such_room() => break,
-                page => page?,
-            };
-            let full = page.len() as u64 >= PAGE;
-            let next = reply::resume_after(&page);
-            all.extend(page);
-            match next {
-                Some(id) if full => after = id,
-                _ => break,
-            }
-        }
-        Ok(all)
     }
 
     /// Moves `user`'s read cursor in `room` forward to `id`; returns the
@@ -557,7 +469,7 @@ impl Chat {
     }
 
     /// The rooms listed for `user` (`CHAT.ROOMS`), members or not.
-    async fn listed(&self, user: &str) -> Result<Vec<String>> {
+    pub(crate) async fn listed(&self, user: &str) -> Result<Vec<String>> {
         reply::strings(self.query(redis::cmd("CHAT.ROOMS").arg(user)).await?)
     }
 
@@ -565,6 +477,15 @@ impl Chat {
     /// rooms they are not a member of).
     async fn memberships(&self, user: &str) -> Result<(BTreeMap<String, Cursor>, Vec<String>)> {
         let listed = self.listed(user).await?;
+        self.memberships_of(user, listed).await
+    }
+
+    /// [`memberships`](Self::memberships) among rooms listed already.
+    pub(crate) async fn memberships_of(
+        &self,
+        user: &str,
+        listed: Vec<String>,
+    ) -> Result<(BTreeMap<String, Cursor>, Vec<String>)> {
         let cursors = join_all(listed.iter().map(|room| self.cursor(room, user))).await;
         let mut members = BTreeMap::new();
         let mut stale = Vec::new();

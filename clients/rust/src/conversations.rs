@@ -28,13 +28,29 @@ impl Chat {
     /// then its replies, ascending. With `after`, only the replies after
     /// that id, without the root (the next page: the last reply's id).
     /// `count`: replies per call, 1 to 1000 (None: the module's 50). A
-    /// root removed by retention is replaced by a gap document.
+    /// root removed by retention is replaced by a gap document. An `after`
+    /// beyond the room's last id (its ids were handed out again: see
+    /// [`thread_in_epoch`](Self::thread_in_epoch)) gives a reset document
+    /// first, then the root and its first replies.
     pub async fn thread(
         &self,
         room: &str,
         id: u64,
         after: Option<u64>,
         count: Option<usize>,
+    ) -> Result<Vec<Json>> {
+        self.thread_page(room, id, after, count, None).await
+    }
+
+    /// `CHAT.THREAD`, with `EPOCH <epoch>` when given; what the reply says
+    /// of the room's epoch is kept.
+    pub(crate) async fn thread_page(
+        &self,
+        room: &str,
+        id: u64,
+        after: Option<u64>,
+        count: Option<usize>,
+        epoch: Option<&str>,
     ) -> Result<Vec<Json>> {
         let mut c = redis::cmd("CHAT.THREAD");
         c.arg(room).arg(id);
@@ -44,7 +60,12 @@ impl Chat {
         if let Some(count) = count {
             c.arg("COUNT").arg(count);
         }
-        reply::documents(self.query(&c).await?)
+        if let Some(epoch) = epoch {
+            c.arg("EPOCH").arg(epoch);
+        }
+        let docs = reply::documents(self.query(&c).await?)?;
+        self.epochs.page(room, epoch, &docs);
+        Ok(docs)
     }
 
     // -- reactions -----------------------------------------------------------

@@ -40,6 +40,14 @@
 //!   retention removed messages it had not handed out yet, it hands out
 //!   the history's gap document in their place.
 //!
+//! Epochs: ids in a room are handed out again after a server lost
+//! acknowledged writes (a promoted replica, a lossy restart) or a room was
+//! made again under its id; the room's epoch then changes. The client
+//! keeps each room's epoch ([`Chat::known_epoch`], [`RoomEpoch`]), reads on
+//! from an id with it ([`Chat::missed`], [`Chat::history_in_epoch`], the
+//! listener's catch-up), and hands out the `reset` documents and events
+//! that say a room must be reloaded.
+//!
 //! Conversations: [`Chat::send_with`] sends replies and mentions
 //! ([`SendOptions`]); [`Chat::thread`], [`Chat::react`],
 //! [`Chat::reactions`], [`Chat::pin`], [`Chat::pins`] and
@@ -65,7 +73,9 @@
 mod backend;
 mod chat;
 mod conversations;
+mod epochs;
 mod error;
+mod history;
 mod listen;
 mod moderation;
 mod presence;
@@ -76,6 +86,7 @@ mod slot;
 mod subscriptions;
 
 pub use chat::{Chat, CreateOptions, Cursor, Target};
+pub use epochs::{Channels, RoomEpoch};
 pub use error::{Error, Refusal, Result};
 pub use listen::{ListenOptions, ListenStats, Listener, ListenerHandle};
 pub use moderation::RoomModeration;

@@ -110,6 +110,18 @@ pub(crate) fn is_gap(doc: &Json) -> bool {
     doc.get("type").and_then(Json::as_str) == Some("gap")
 }
 
+/// The epoch and last id of a reset document (`{"type": "reset", "room",
+/// "epoch", "last_id"}`): the room's ids were handed out again after some
+/// point, so those a client holds may name other messages now.
+pub(crate) fn reset_of(doc: &Json) -> Option<(String, u64)> {
+    if doc.get("type").and_then(Json::as_str) != Some("reset") {
+        return None;
+    }
+    let epoch = doc.get("epoch").and_then(Json::as_str)?;
+    let last_id = doc.get("last_id").and_then(Json::as_u64)?;
+    Some((epoch.to_string(), last_id))
+}
+
 /// The id just before the oldest message a history gap says is kept.
 pub(crate) fn gap_end(doc: &Json) -> Option<u64> {
     let before = doc.get("before").and_then(Json::as_u64)?;
@@ -175,6 +187,12 @@ mod tests {
         assert_eq!(resume_after(&[gap.clone(), msg.clone()]), Some(121));
         assert_eq!(resume_after(std::slice::from_ref(&gap)), Some(119));
         assert_eq!(resume_after(&[]), None);
+        let reset =
+            serde_json::json!({"type": "reset", "room": "r", "epoch": "9f", "last_id": 120});
+        assert_eq!(reset_of(&reset), Some(("9f".into(), 120)));
+        assert_eq!((reset_of(&gap), reset_of(&msg)), (None, None));
+        assert_eq!(resume_after(&[reset.clone(), msg.clone()]), Some(121));
+        assert_eq!(resume_after(&[reset]), None);
         let mut m = map(Value::Array(vec![bulk("unread"), Value::Int(2)])).unwrap();
         assert_eq!(count_field_or_zero(&mut m, "mentions").unwrap(), 0);
         assert_eq!(count_field_or_zero(&mut m, "unread").unwrap(), 2);

@@ -18,6 +18,10 @@
 //! - every `refresh` does the same on the connections it has, which picks
 //!   up rooms joined meanwhile (and their channels).
 //!
+//! Ids in a room are handed out again after a server lost acknowledged
+//! writes; the room's epoch then changes, and the listener hands out a
+//! reset and forgets the room's ids it handed out past it (rooms.rs).
+//!
 //! It subscribes before it reads the history, and waits for the server to
 //! confirm each subscription: a message sent after the history was read is
 //! published to a connection already listening. While listening it marks
@@ -32,6 +36,11 @@
 //! so after a break the listener reads each followed user's presence again
 //! (`CHAT.PROFILE`) and hands out an event for each that changed meanwhile.
 
+mod following;
+mod handle;
+mod options;
+mod rooms;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -39,16 +48,18 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::Stream;
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
 
 use crate::chat::Chat;
 use crate::error::{Error, Result};
-use crate::presence::{presence_channel, user_of_presence_channel};
 use crate::reply;
 use crate::subscriptions::{Push, Subscriptions};
+use handle::Control;
+pub use handle::ListenerHandle;
+pub use options::{ListenOptions, ListenStats};
 
 /// Events about one member that a broadcast room publishes on its channel
 /// and also on that member's own channel (see `State::echo`): a `read` goes
@@ -57,81 +68,6 @@ const ABOUT_A_MEMBER: [&str; 7] = ["role", "kick", "ban", "unban", "mute", "unmu
 
 /// How many of those a listener remembers, waiting for their second copy.
 const ECHOES: usize = 64;
-
-/// How a listener behaves; `ListenOptions::default()` is what most apps
-/// want.
-#[derive(Clone, Debug)]
-pub struct ListenOptions {
-    /// Time between re-reads of the user's channels and rooms, which picks
-    /// up rooms joined elsewhere; None: only after a reconnect, a `mode`
-    /// event or [`ListenerHandle::refresh`]. Default 5 s.
-    pub refresh: Option<Duration>,
-    /// Mark the user online while listening (default true).
-    pub presence: bool,
-    /// The TTL of each `CHAT.ONLINE`, in seconds (default 30, at least 3);
-    /// renewed every third of it.
-    pub presence_ttl: u64,
-    /// Also hand out the user's own messages (default false). A fan-out
-    /// room does not publish a message to its sender.
-    pub own: bool,
-    /// Start the rooms the user is in when listening starts after their
-    /// last message, rather than after the user's read cursor (default
-    /// false): for an app that shows what was missed by other means. Rooms
-    /// found later always start after the read cursor.
-    pub from_latest: bool,
-    /// Rooms to start after the id given, whatever the two above say.
-    pub start: BTreeMap<String, u64>,
-    /// A device id (1 to 64 bytes of `A-Z a-z 0-9 _ . : @ -`): the
-    /// heartbeats keep this device online (`CHAT.ONLINE ... DEVICE`), and
-    /// [`Listener::close`] ends its presence (`CHAT.OFFLINE ... DEVICE`),
-    /// so the user goes offline at once when it was their last device.
-    /// Without one, closing sends nothing (the TTL runs out): an OFFLINE
-    /// would end the user's other devices too.
-    pub device: Option<String>,
-    /// Users whose presence to follow from the start (see
-    /// [`ListenerHandle::follow_presence`]).
-    pub follow: Vec<String>,
-    /// Also follow the other members of the user's fan-out rooms
-    /// (`CHAT.CHANNELS ... PRESENCE`; a broadcast room's members are too
-    /// many), read again at every sync and after a `member` event.
-    pub follow_members: bool,
-}
-
-impl Default for ListenOptions {
-    fn default() -> Self {
-        ListenOptions {
-            refresh: Some(Duration::from_secs(5)),
-            presence: true,
-            presence_ttl: 30,
-            own: false,
-            from_latest: false,
-            start: BTreeMap::new(),
-            device: None,
-            follow: Vec::new(),
-            follow_members: false,
-        }
-    }
-}
-
-/// What a listener did so far, for tests and monitoring.
-#[derive(Clone, Debug, Default)]
-pub struct ListenStats {
-    /// Syncs (channels, rooms and history read again), the first included.
-    pub syncs: u64,
-    /// Of which full ones: new connections, after a failure, a dropped
-    /// subscription or a reconnect.
-    pub full_syncs: u64,
-    /// Messages handed out from the history rather than live.
-    pub filled: u64,
-    /// Gap documents handed out: messages retention removed before the
-    /// listener could hand them out.
-    pub gaps: u64,
-    /// The largest message id handed out (or skipped as own) per room.
-    pub last_ids: BTreeMap<String, u64>,
-    /// Each followed user's presence (true: online) as last known: read
-    /// when first followed, then changed by their `presence` events.
-    pub presence: BTreeMap<String, bool>,
-}
 
 /// A stream of `user`'s messages and events, as JSON documents.
 ///
@@ -157,6 +93,16 @@ pub struct ListenStats {
 /// ids between `after` and `before` being lost; the room goes on from
 /// `before`.
 ///
+/// Where a room's ids were handed out again (its epoch changed: a promoted
+/// replica, a lossy restart, a room made again), a reset comes:
+/// `{"type": "reset", "room", "epoch", "last_id"}`. Live, the event the
+/// room's first send after the change publishes (`last_id`: the room's last
+/// id before it), then the messages from `last_id + 1`, handed out even
+/// where the listener had handed out those ids before. From a catch-up,
+/// the history's reset document (`last_id`: the room's last id now), then
+/// the room's newest messages. Either way the app replaces what it shows
+/// of the room.
+///
 /// Presence events, of the users followed: `{"type": "presence", "user":
 /// "bob", "online": true, "until": <unix ms>}` when one comes online,
 /// `{..., "online": false, "until": null}` when one goes offline (by
@@ -175,96 +121,6 @@ pub struct Listener {
     task: JoinHandle<()>,
     /// What `close` ends: the listener's device, of its user.
     device: Option<(Chat, String, String)>,
-}
-
-/// What a [`ListenerHandle`] asks of the listener's task.
-enum Control {
-    /// Sync now; the answer says whether it did.
-    Refresh(oneshot::Sender<bool>),
-    /// Follow (or stop following) users' presence; answered once
-    /// subscribed.
-    Follow {
-        users: Vec<String>,
-        follow: bool,
-        ack: oneshot::Sender<bool>,
-    },
-}
-
-/// Controls a running [`Listener`] from anywhere; cheap to clone.
-#[derive(Clone)]
-pub struct ListenerHandle {
-    control: mpsc::UnboundedSender<Control>,
-    stats: Arc<Mutex<ListenStats>>,
-}
-
-impl ListenerHandle {
-    /// Re-reads the user's channels and rooms now (after a join, a leave or
-    /// a direct room), and returns once subscribed and caught up.
-    pub async fn refresh(&self) -> Result<()> {
-        let (ack, done) = oneshot::channel();
-        let stopped = || Error::Usage("the listener stopped".into());
-        self.control
-            .send(Control::Refresh(ack))
-            .map_err(|_| stopped())?;
-        match done.await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Error::Usage(
-                "the listener could not re-read its channels; it keeps trying".into(),
-            )),
-            Err(_) => Err(stopped()),
-        }
-    }
-
-    /// What the listener did so far.
-    pub fn stats(&self) -> ListenStats {
-        self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Follows `users`' presence: subscribes to their presence channels
-    /// (each on the node of its slot in a cluster) and returns, once
-    /// subscribed, each one's presence (true: online; an unknown user is
-    /// offline). Their `presence` events come from then on.
-    pub async fn follow_presence<S: AsRef<str>>(
-        &self,
-        users: &[S],
-    ) -> Result<BTreeMap<String, bool>> {
-        let users: Vec<String> = users.iter().map(|u| u.as_ref().to_string()).collect();
-        self.change_follows(users.clone(), true).await?;
-        let known = self.presence_state();
-        Ok(users
-            .into_iter()
-            .map(|u| {
-                let online = known.get(&u).copied().unwrap_or(false);
-                (u, online)
-            })
-            .collect())
-    }
-
-    /// Stops following `users`' presence (those followed as room members
-    /// with [`ListenOptions::follow_members`] stay followed).
-    pub async fn unfollow_presence<S: AsRef<str>>(&self, users: &[S]) -> Result<()> {
-        let users = users.iter().map(|u| u.as_ref().to_string()).collect();
-        self.change_follows(users, false).await
-    }
-
-    async fn change_follows(&self, users: Vec<String>, follow: bool) -> Result<()> {
-        let (ack, done) = oneshot::channel();
-        let stopped = || Error::Usage("the listener stopped".into());
-        let request = Control::Follow { users, follow, ack };
-        self.control.send(request).map_err(|_| stopped())?;
-        match done.await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Error::Usage(
-                "the listener could not subscribe now; it keeps trying".into(),
-            )),
-            Err(_) => Err(stopped()),
-        }
-    }
-
-    /// Each followed user's presence (true: online) as last known.
-    pub fn presence_state(&self) -> BTreeMap<String, bool> {
-        self.stats().presence
-    }
 }
 
 impl Listener {
@@ -291,6 +147,7 @@ impl Listener {
             known: BTreeMap::new(),
             out,
             last: BTreeMap::new(),
+            epochs: BTreeMap::new(),
             started: false,
             subs: Subscriptions::new(),
             echoes: VecDeque::new(),
@@ -380,6 +237,8 @@ struct State {
     out: mpsc::UnboundedSender<Result<Json>>,
     /// Room -> the largest id handed out.
     last: BTreeMap<String, u64>,
+    /// Room -> the epoch of those ids, where known.
+    epochs: BTreeMap<String, String>,
     /// Whether the first sync is done.
     started: bool,
     subs: Subscriptions,
@@ -519,77 +378,6 @@ impl State {
         Ok(())
     }
 
-    // -- following presence --------------------------------------------------
-
-    /// The users followed: by name, and as members of the user's rooms.
-    fn followed(&self) -> BTreeSet<String> {
-        let members = self.base.iter().filter_map(|c| user_of_presence_channel(c));
-        self.following.iter().cloned().chain(members).collect()
-    }
-
-    /// The channels to listen on: CHAT.CHANNELS's, and the presence
-    /// channels of the users followed by name.
-    fn wanted(&self) -> Vec<String> {
-        let mut wanted = self.base.clone();
-        for user in &self.following {
-            let channel = presence_channel(user);
-            if !wanted.contains(&channel) {
-                wanted.push(channel);
-            }
-        }
-        wanted
-    }
-
-    /// Subscribes to the channels of the users followed now, and reads the
-    /// presence of those not known yet.
-    async fn apply_follows(&mut self) -> Result<()> {
-        let wanted = self.wanted();
-        self.subs
-            .set(&self.chat.backend, &self.verb.clone(), &wanted)
-            .await?;
-        self.read_presence(false).await?;
-        self.count(|_| {});
-        Ok(())
-    }
-
-    /// Reads the presence of the followed users not known yet (all of them
-    /// after a break, handing out an event for each that changed).
-    async fn read_presence(&mut self, full: bool) -> Result<()> {
-        let followed = self.followed();
-        self.known.retain(|user, _| followed.contains(user));
-        let ask: Vec<&String> = followed
-            .iter()
-            .filter(|u| full || !self.known.contains_key(*u))
-            .collect();
-        for (user, online) in self.chat.is_online(&ask).await? {
-            let before = self.known.insert(user.clone(), online);
-            if before.is_some_and(|b| b != online) {
-                let event =
-                    json!({"type": "presence", "user": user, "online": online, "until": null});
-                let _ = self.out.send(Ok(event));
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether a presence event is to be handed out: one of a followed
-    /// user that changes what is known of them.
-    fn presence_event(&mut self, doc: &Json) -> bool {
-        let Some(user) = doc.get("user").and_then(Json::as_str) else {
-            return false;
-        };
-        if !self.followed().contains(user) {
-            return false;
-        }
-        let online = doc.get("online").and_then(Json::as_bool).unwrap_or(false);
-        if self.known.get(user) == Some(&online) {
-            return false;
-        }
-        self.known.insert(user.to_string(), online);
-        self.count(|_| {});
-        true
-    }
-
     // -- syncing -------------------------------------------------------------
 
     /// Channels, presence, rooms and history, in the order that loses
@@ -604,12 +392,12 @@ impl State {
             self.echoes.clear();
             self.chat.backend.slots_changed();
         }
-        let (verb, channels) = self
+        let found = self
             .chat
-            .channels(&self.user, self.options.follow_members)
+            .channels_with_epochs(&self.user, self.options.follow_members)
             .await?;
-        self.base = channels;
-        self.verb = verb;
+        self.base = found.channels;
+        self.verb = found.verb;
         let wanted = self.wanted();
         self.subs
             .set(&self.chat.backend, &self.verb.clone(), &wanted)
@@ -620,20 +408,7 @@ impl State {
         if !self.known.is_empty() || !self.followed().is_empty() {
             self.read_presence(full).await?;
         }
-        let cursors = self.chat.cursors(&self.user).await?;
-        self.last.retain(|room, _| cursors.contains_key(room));
-        for (room, c) in &cursors {
-            if !self.last.contains_key(room) {
-                let start = match self.options.start.get(room) {
-                    Some(&id) => id,
-                    None if !self.started && self.options.from_latest => c.last_id,
-                    None => c.cursor,
-                };
-                self.last.insert(room.clone(), start);
-            }
-        }
-        self.started = true;
-        self.fill(self.last.clone()).await?;
+        self.read_rooms().await?;
         self.want = None;
         self.retry_at = None;
         self.failures = 0;
@@ -642,36 +417,6 @@ impl State {
             let _ = ack.send(true);
         }
         self.count(|_| {});
-        Ok(())
-    }
-
-    /// Hands out what the history holds after each room's largest id.
-    /// A gap (messages removed by retention) is handed out as an event,
-    /// and the room goes on from the oldest message kept.
-    async fn fill(&mut self, starts: BTreeMap<String, u64>) -> Result<()> {
-        for (room, docs) in self.chat.catch_up(starts).await? {
-            for doc in docs {
-                if reply::is_gap(&doc) {
-                    let Some(end) = reply::gap_end(&doc) else {
-                        continue;
-                    };
-                    if end > self.last.get(&room).copied().unwrap_or(0) {
-                        self.last.insert(room.clone(), end);
-                        self.count(|s| s.gaps += 1);
-                        let _ = self.out.send(Ok(doc));
-                    }
-                    continue;
-                }
-                let Some(id) = reply::message_id(&doc) else {
-                    continue;
-                };
-                if id > self.last.get(&room).copied().unwrap_or(0) {
-                    self.last.insert(room.clone(), id);
-                    self.count(|s| s.filled += 1);
-                    self.emit_message(doc);
-                }
-            }
-        }
         Ok(())
     }
 
@@ -695,54 +440,35 @@ impl State {
     async fn deliver(&mut self, doc: Json, channel: &[u8]) -> Result<()> {
         let kind = doc.get("type").and_then(Json::as_str).unwrap_or_default();
         let room = doc.get("room").and_then(Json::as_str).map(str::to_string);
-        let (Some(room), Some(id), "message") = (room.clone(), reply::message_id(&doc), kind)
-        else {
-            let about_me = doc.get("user").and_then(Json::as_str) == Some(self.user.as_str());
-            if about_me && ABOUT_A_MEMBER.contains(&kind) {
-                if self.echo(&doc, channel) {
-                    return Ok(());
-                }
-                if kind == "kick" || kind == "ban" {
-                    // Not a member any more: stop listening to the room.
-                    self.wish(Sync::Light);
-                }
-            }
-            if kind == "presence" && !self.presence_event(&doc) {
+        if let (Some(room), Some(id), "message") = (&room, reply::message_id(&doc), kind) {
+            return self.on_message(room.clone(), id, doc).await;
+        }
+        let about_me = doc.get("user").and_then(Json::as_str) == Some(self.user.as_str());
+        if about_me && ABOUT_A_MEMBER.contains(&kind) {
+            if self.echo(&doc, channel) {
                 return Ok(());
             }
-            match (kind, room) {
-                // The room's channel changed: listen where CHAT.CHANNELS
-                // says now, and catch up.
-                ("mode", _) => self.wish(Sync::Light),
-                // Someone joined or left one of the rooms: follow the
-                // members there are now.
-                ("member", _) if self.options.follow_members => self.wish(Sync::Light),
-                ("dropped", Some(room)) => {
-                    self.last.remove(&room);
-                }
-                _ => {}
+            if kind == "kick" || kind == "ban" {
+                // Not a member any more: stop listening to the room.
+                self.wish(Sync::Light);
             }
-            let _ = self.out.send(Ok(doc));
-            return Ok(());
-        };
-        if !self.last.contains_key(&room) {
-            let start = self.start_of(&room, id).await?;
-            self.last.insert(room.clone(), start);
         }
-        let last = self.last.get(&room).copied().unwrap_or(0);
-        if id <= last {
+        if kind == "presence" && !self.presence_event(&doc) {
             return Ok(());
         }
-        if id > last.saturating_add(1) {
-            self.fill(BTreeMap::from([(room.clone(), last)])).await?;
+        match (kind, room) {
+            // The room's ids were handed out again (rooms.rs).
+            ("reset", Some(room)) if !self.reset(&room, &doc) => return Ok(()),
+            // The room's channel changed: listen where CHAT.CHANNELS
+            // says now, and catch up.
+            ("mode", _) => self.wish(Sync::Light),
+            // Someone joined or left one of the rooms: follow the
+            // members there are now.
+            ("member", _) if self.options.follow_members => self.wish(Sync::Light),
+            ("dropped", Some(room)) => self.forget_room(&room),
+            _ => {}
         }
-        if id > self.last.get(&room).copied().unwrap_or(0) {
-            // Not in the history (trimmed meanwhile): the live copy is all
-            // there is.
-            self.last.insert(room, id);
-            self.emit_message(doc);
-            self.count(|_| {});
-        }
+        let _ = self.out.send(Ok(doc));
         Ok(())
     }
 
@@ -772,23 +498,6 @@ impl State {
         }
     }
 
-    /// Where a room first seen live starts: the given start, else (with
-    /// `from_latest`) just before this message, else the user's read
-    /// cursor, else (not a member any more) just before this message, which
-    /// was addressed to the user all the same.
-    async fn start_of(&self, room: &str, id: u64) -> Result<u64> {
-        if let Some(&start) = self.options.start.get(room) {
-            return Ok(start);
-        }
-        if self.options.from_latest {
-            return Ok(id.saturating_sub(1));
-        }
-        Ok(match self.chat.cursor(room, &self.user).await? {
-            Some(c) => c.cursor.min(id.saturating_sub(1)),
-            None => id.saturating_sub(1),
-        })
-    }
-
     fn emit_message(&mut self, doc: Json) {
         let mine = doc.get("sender").and_then(Json::as_str) == Some(self.user.as_str());
         if self.options.own || !mine {
@@ -800,6 +509,7 @@ impl State {
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         change(&mut stats);
         stats.last_ids.clone_from(&self.last);
+        stats.epochs.clone_from(&self.epochs);
         stats.presence.clone_from(&self.known);
     }
 }
