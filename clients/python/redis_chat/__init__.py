@@ -14,6 +14,7 @@
 The same code runs against a ``redis.cluster.RedisCluster``; see ``Chat``.
 """
 
+from ._epochs import Epochs
 from .chat import Chat
 from .errors import (
     Banned,
@@ -34,6 +35,7 @@ __all__ = [
     "Banned",
     "Chat",
     "ChatError",
+    "Epochs",
     "Listener",
     "Muted",
     "NoInvite",

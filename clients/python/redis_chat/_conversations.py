@@ -6,7 +6,8 @@ user), so it needs nothing special in a cluster; ``mentions`` is the one
 exception, and does what ``unread`` does (see there).
 
 Documents these methods return may be *gap* documents (``"type": "gap"``)
-rather than messages:
+rather than messages (and ``thread`` a reset document first: see
+``history``):
 
 - ``thread``: when retention removed the root, the reply starts with
   ``{"type": "gap", "room": ..., "after": ..., "before": ...}`` in its place;
@@ -31,6 +32,8 @@ class Conversations:
 
         def _counts_per_room(self, command: str, user: str, field: str) -> dict[str, int]: ...
 
+        def _read_page(self, args: list[Any], epoch: str | None) -> list[dict[str, Any]]: ...
+
     # -- threads ----------------------------------------------------------
 
     def thread(
@@ -39,6 +42,8 @@ class Conversations:
         id: int,
         after: int | None = None,
         count: int | None = None,
+        *,
+        epoch: str | None = None,
     ) -> list[dict[str, Any]]:
         """The thread of message ``id`` (``CHAT.THREAD``): the root's document,
         then its replies, ascending.
@@ -48,13 +53,18 @@ class Conversations:
         (1 to 1000; the module's default is 50). A root removed by
         retention is replaced by a gap document. Send a reply with
         ``send(..., reply_to=id)``.
+
+        ``epoch``: the epoch of the ids the caller holds (``EPOCH``), as
+        with ``history``. When the room's ids were reused since, or
+        ``after`` is beyond its last id, a reset document comes first, then
+        the root and its first replies.
         """
         args: list[Any] = ["CHAT.THREAD", room, id]
         if after is not None:
             args += ["AFTER", after]
         if count is not None:
             args += ["COUNT", count]
-        return _replies.documents(self._call(*args))
+        return self._read_page(args, epoch)
 
     # -- reactions --------------------------------------------------------
 

@@ -23,9 +23,10 @@ for each member away it concerns, in a Redis stream a worker reads
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from . import _replies
+from ._epochs import Epochs, state_of
 
 NOTIFY_SETTINGS = ("all", "mentions", "none")
 
@@ -74,6 +75,8 @@ def profile_from_reply(reply: Any) -> dict[str, Any] | None:
 
 class Presence:
     """Presence, devices, notification settings and profiles (part of ``Chat``)."""
+
+    epochs: Epochs
 
     if TYPE_CHECKING:
         def _call(self, *args: Any) -> Any: ...
@@ -137,16 +140,42 @@ class Presence:
             out[user] = bool(profile and profile.get("online"))
         return out
 
-    def channels(self, user: str, presence: bool = False) -> tuple[str, list[str]]:
+    @overload
+    def channels(
+        self, user: str, presence: bool = False, with_epochs: Literal[False] = False
+    ) -> tuple[str, list[str]]: ...
+
+    @overload
+    def channels(
+        self, user: str, presence: bool = False, *, with_epochs: Literal[True]
+    ) -> tuple[str, list[str], dict[str, dict[str, Any]]]: ...
+
+    def channels(
+        self, user: str, presence: bool = False, with_epochs: bool = False
+    ) -> tuple[str, list[str]] | tuple[str, list[str], dict[str, dict[str, Any]]]:
         """What ``user``'s app listens to now (``CHAT.CHANNELS``): the command
         to listen with (``SUBSCRIBE``, or ``SSUBSCRIBE`` in a cluster) and
         the channels. With ``presence``, also the presence channels of the
-        other members of the user's fan-out rooms (``PRESENCE``)."""
+        other members of the user's fan-out rooms (``PRESENCE``).
+
+        With ``with_epochs`` (``WITHEPOCHS``), a third value: each of the
+        user's rooms with its ``epoch`` and ``last_id``, read at the same
+        moment as the channels; in a cluster only the rooms in the user's
+        slot (``info`` reads another's). ``epochs`` learns those it did not
+        know.
+        """
         args: list[Any] = ["CHAT.CHANNELS", user]
         if presence:
             args.append("PRESENCE")
-        reply = _replies.strings(self._call(*args))
-        return reply[0].upper(), reply[1:]
+        if not with_epochs:
+            words = _replies.strings(self._call(*args))
+            return words[0].upper(), words[1:]
+        fields = _replies.mapping(self._call(*args, "WITHEPOCHS"))
+        words = _replies.strings(fields["listen"])
+        rooms = {room: state_of(state) for room, state in _replies.mapping(fields["rooms"]).items()}
+        for room, state in rooms.items():
+            self.epochs.learn(room, state["epoch"], state["last_id"])
+        return words[0].upper(), words[1:], rooms
 
     def presence_channel(self, user: str) -> str:
         """The presence channel of ``user`` (computed here, no round trip;

@@ -65,6 +65,12 @@ def is_gap(doc: dict[str, Any]) -> bool:
     return doc.get("type") == "gap"
 
 
+def is_reset(doc: dict[str, Any]) -> bool:
+    """A reset: the room's ids were reused (``epoch``, ``last_id``; see
+    ``redis_chat._epochs``)."""
+    return doc.get("type") == "reset"
+
+
 def resume_after(docs: list[dict[str, Any]]) -> int | None:
     """The id a history page ends at, to ask for the next page after it: the
     last message's id, or past a gap that ends the page, the id before the

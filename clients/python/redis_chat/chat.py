@@ -33,8 +33,10 @@ from redis.exceptions import ResponseError
 from . import _replies
 from ._backend import backend_for
 from ._conversations import Conversations
+from ._epochs import Epochs, state_of
 from ._moderation import Moderation
 from ._presence import Presence
+from ._reading import Reading
 from ._retry import Retry
 from ._send import Sender
 from .errors import Banned, NoInvite, typed
@@ -42,23 +44,32 @@ from .errors import Banned, NoInvite, typed
 if TYPE_CHECKING:
     from .listen import Listener
 
-# CHAT.HISTORY's largest page.
-PAGE = 1000
 
-
-class Chat(Conversations, Moderation, Presence):
+class Chat(Conversations, Moderation, Presence, Reading):
     """The chat operations of the redis-chat module.
 
     Threads, reactions, pins, mentions and the inbox are in
     ``redis_chat._conversations.Conversations``; roles, invitations, kicks,
     bans, mutes and slow mode in ``redis_chat._moderation.Moderation``;
     presence, devices, notification settings and profiles in
-    ``redis_chat._presence.Presence``. This class includes all three.
+    ``redis_chat._presence.Presence``; a room's fields (``info``), its
+    history, ``catch_up`` and ``missed`` in ``redis_chat._reading.Reading``.
+    This class includes all four.
 
     ``client`` is a ``redis.Redis`` or a ``redis.cluster.RedisCluster``, with
     or without ``decode_responses``; replies come back as ``str``/``int``
-    either way. The object holds no state of its own besides the client and
-    its settings, and may be shared between threads (as the client may).
+    either way. The object holds no state of its own besides the client, its
+    settings and ``epochs``, and may be shared between threads (as the
+    client may).
+
+    ``epochs`` (an ``Epochs``, given or new) is each room's epoch as this
+    object last learned it: ``catch_up`` and ``missed`` name it (``EPOCH``),
+    so that a room whose ids were reused since (dropped and created again,
+    or a failover that lost messages) answers with a reset document first
+    (see ``redis_chat._epochs``); ``history`` and ``thread`` name the one
+    the caller gives them. It stands for one view of the rooms: a server
+    that keeps many users' views passes each its own (``missed(user,
+    epochs=...)``).
 
     ``attempts``, ``backoff`` and ``max_backoff`` bound the retries of sends
     and of the idempotent membership steps (seconds, doubled per attempt up
@@ -76,8 +87,10 @@ class Chat(Conversations, Moderation, Presence):
         max_backoff: float = 2.0,
         wait_timeout: float = 1.0,
         reconcile_age: int = 60,
+        epochs: Epochs | None = None,
     ) -> None:
         self.client = client
+        self.epochs = epochs if epochs is not None else Epochs()
         self._backend = backend_for(client)
         self._retry = Retry(attempts, backoff, max_backoff)
         self._sender = Sender(self._backend, self._retry, wait_timeout)
@@ -239,8 +252,11 @@ class Chat(Conversations, Moderation, Presence):
 
     # -- membership -------------------------------------------------------
 
-    def join(self, room: str, user: str) -> None:
-        """Makes ``user`` a member of ``room`` (idempotent).
+    def join(self, room: str, user: str) -> dict[str, Any]:
+        """Makes ``user`` a member of ``room`` (idempotent); returns where to
+        listen and the room's epoch (``CHAT.SUBSCRIBE ... WITHEPOCH``):
+        ``{"listen": (verb, channels), "epoch": ..., "last_id": ...}``, the
+        command and channels as ``channels`` gives them, for this room only.
 
         Cluster steps: list the room for the user, subscribe, list it again.
         The first listing makes sure no member is ever unlisted; the second
@@ -252,11 +268,10 @@ class Chat(Conversations, Moderation, Presence):
         (``Banned``). Either refusal takes the first listing back.
         """
         if not self.cluster:
-            self._call("CHAT.SUBSCRIBE", room, user)
-            return
+            return self._joined(room, self._call("CHAT.SUBSCRIBE", room, user, "WITHEPOCH"))
         self._call("CHAT.LIST-ROOM", user, room)
         try:
-            self._call("CHAT.SUBSCRIBE", room, user)
+            reply = self._call("CHAT.SUBSCRIBE", room, user, "WITHEPOCH")
         except ResponseError as error:
             if _replies.is_no_such_room(error) or isinstance(error, (NoInvite, Banned)):
                 # Nothing to be a member of (or not for this user): take
@@ -264,6 +279,19 @@ class Chat(Conversations, Moderation, Presence):
                 self._unlist(user, room)
             raise
         self._call("CHAT.LIST-ROOM", user, room)
+        return self._joined(room, reply)
+
+    def _joined(self, room: str, reply: Any) -> dict[str, Any]:
+        fields = _replies.mapping(reply)
+        listen = fields["listen"]
+        if isinstance(listen, (str, bytes)):
+            verb, channels = "SUBSCRIBE", [_replies.text(listen)]  # a fan-out room's push channel
+        else:
+            words = _replies.strings(listen)
+            verb, channels = words[0].upper(), words[1:]
+        state = state_of(reply)
+        self.epochs.learn(room, state["epoch"], state["last_id"])
+        return {"listen": (verb, channels), **state}
 
     def leave(self, room: str, user: str) -> bool:
         """Ends ``user``'s membership of ``room``; True if they were a member.
@@ -339,10 +367,26 @@ class Chat(Conversations, Moderation, Presence):
         """
         return self._memberships(user)[0]
 
-    def _memberships(self, user: str) -> tuple[dict[str, dict[str, int]], list[str]]:
-        """(member rooms with their cursors, listed rooms that are not)."""
+    def _memberships(
+        self, user: str, learn: Epochs | None = None
+    ) -> tuple[dict[str, dict[str, int]], list[str]]:
+        """(member rooms with their cursors, listed rooms that are not).
+
+        ``learn``: the epochs of the rooms it does not know are read too
+        (``CHAT.INFO``), in the same pipeline and before each cursor, so that
+        a cursor is never older than the epoch it is read with.
+        """
         listed = self._listed(user)
-        replies = self._batch(("CHAT.CURSOR", room, user) for room in listed)
+        ask = [room for room in listed if learn is not None and learn.epoch(room) is None]
+        replies = self._batch(
+            [*(("CHAT.INFO", room) for room in ask), *(("CHAT.CURSOR", room, user) for room in listed)]
+        )
+        for room, reply in zip(ask, replies[: len(ask)], strict=True):
+            if isinstance(reply, Exception) and not _replies.is_no_such_room(reply):
+                raise reply
+            if learn is not None and reply and not isinstance(reply, Exception):
+                self._learn_info(room, _replies.mapping(reply), learn)
+        replies = replies[len(ask) :]
         members: dict[str, dict[str, int]] = {}
         stale: list[str] = []
         for room, reply in zip(listed, replies, strict=True):
@@ -404,77 +448,6 @@ class Chat(Conversations, Moderation, Presence):
         for user in [mentions] if isinstance(mentions, str) else mentions:
             options += ["MENTION", user]
         return self._sender.send(room, sender, text, key, replicas, tuple(options))
-
-    def history(
-        self,
-        room: str,
-        after: int | None = None,
-        before: int | None = None,
-        count: int = 50,
-    ) -> list[dict[str, Any]]:
-        """Messages of ``room``, ascending by id (``CHAT.HISTORY``).
-
-        ``after``: the first ``count`` after that id; ``before``: the last
-        ``count`` before it; neither: the newest ``count``. With ``after``,
-        where retention removed messages after that id, the first document
-        is a gap (``{"type": "gap", "room": ..., "after": ..., "before":
-        ...}``; ``before`` is the oldest id kept), which ``count`` does not
-        count.
-        """
-        args: list[Any] = ["CHAT.HISTORY", room]
-        if after is not None and before is not None:
-            raise ValueError("history takes after or before, not both")
-        if after is not None:
-            args += ["AFTER", after]
-        elif before is not None:
-            args += ["BEFORE", before]
-        args += ["COUNT", count]
-        return _replies.documents(self._call(*args))
-
-    def catch_up(self, starts: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
-        """Every message after the given id in each room, ascending per room.
-
-        Where retention removed messages after the id given, the room's list
-        starts with a gap document (``{"type": "gap", "room": ..., "after":
-        ..., "before": ...}``: ids between the two are gone; ``before`` is
-        the oldest kept). One pipeline asks for the first page of every
-        room at once; only a room with a full page is asked again. A room
-        dropped meanwhile gives an empty list.
-        """
-        result: dict[str, list[dict[str, Any]]] = {room: [] for room in starts}
-        pending = dict(starts)
-        while pending:
-            rooms = list(pending)
-            replies = self._batch(
-                ("CHAT.HISTORY", room, "AFTER", pending[room], "COUNT", PAGE) for room in rooms
-            )
-            for room, reply in zip(rooms, replies, strict=True):
-                if isinstance(reply, Exception):
-                    if _replies.is_no_such_room(reply):
-                        del pending[room]
-                        continue
-                    raise reply
-                page = _replies.documents(reply)
-                for doc in page:
-                    doc.setdefault("room", room)
-                result[room].extend(page)
-                last = _replies.resume_after(page)
-                if len(page) < PAGE or last is None:
-                    del pending[room]
-                else:
-                    pending[room] = last
-        return result
-
-    def missed(self, user: str) -> list[dict[str, Any]]:
-        """Every message after ``user``'s read cursor in each of their rooms.
-
-        Ascending by id within each room, rooms ascending; each message has
-        ``room`` and ``id``. A room whose oldest unread messages retention
-        removed starts with a gap document (see ``catch_up``).
-        """
-        starts = {room: c["cursor"] for room, c in self.cursors(user).items()}
-        pages = self.catch_up(starts)
-        return [doc for room in sorted(pages) for doc in pages[room]]
 
     def read(self, room: str, user: str, id: int) -> int:
         """Moves ``user``'s read cursor in ``room`` forward to ``id``; returns the

@@ -11,10 +11,13 @@ room, the largest id it has handed out, and
 - hands out a message only if its id is larger (a repeat is dropped);
 - on a message more than one id ahead, first reads the ones in between from
   the history, so each room's messages come out in ascending order;
+- on a reset (the room's ids are reused: see ``redis_chat._epochs``), live
+  or in the history, forgets that room's ids and goes on from the reset;
 - after anything that may have lost messages (a reconnect, a server-side
   unsubscribe when a slot moves away, a failover, a ``mode`` event), reads
   ``CHAT.CHANNELS`` again, subscribes again, and reads every room's history
-  after its largest id;
+  after its largest id, naming the epoch of those ids
+  (``AFTER <id> EPOCH <epoch>``);
 - every ``refresh`` seconds does the same without reconnecting, which picks
   up rooms joined meanwhile (and their channel, for a broadcast room), and
   anything that went to the inbox rather than live.
@@ -38,7 +41,6 @@ after a break the listener reads each followed user's presence again
 
 from __future__ import annotations
 
-import select
 import threading
 import time
 from collections import Counter, deque
@@ -49,34 +51,21 @@ from redis.client import PubSub
 from redis.exceptions import RedisClusterException, ResponseError
 
 from . import _replies
-from ._presence import presence_channel, user_of_presence_channel
+from ._epochs import Epochs, reset_state
+from ._following import _TICK, FollowPresence, _FollowRequest
 from ._retry import LOST, transient_reply
+from ._subscriptions import Subscriptions
 
 if TYPE_CHECKING:
     from .chat import Chat
 
-# How long to wait for the server to confirm a subscription.
-_CONFIRM_TIMEOUT = 5.0
-# The longest single wait on the sockets, so that close() is noticed soon.
-_TICK = 0.25
 # Events about one member that a broadcast room publishes on its channel and
 # also on that member's own channel (see ``_deliver``): a ``read`` goes to
 # the reader's own channel too, for their other devices.
 _ABOUT_A_MEMBER = frozenset({"role", "kick", "ban", "unban", "mute", "unmute", "read"})
-# How long follow_presence waits for the thread in ``get`` to apply it.
-_FOLLOW_TIMEOUT = 10.0
 
 
-class _FollowRequest:
-    """A change to the followed users, applied by the thread that reads."""
-
-    def __init__(self, users: list[str], follow: bool) -> None:
-        self.users = users
-        self.follow = follow
-        self.done = threading.Event()
-
-
-class Listener(Iterator[dict[str, Any]]):
+class Listener(FollowPresence, Subscriptions, Iterator[dict[str, Any]]):
     """Iterates over ``user``'s messages and events, as ``dict`` documents.
 
     Messages (``type`` ``"message"``) have ``room``, ``id``, ``sender``,
@@ -104,6 +93,16 @@ class Listener(Iterator[dict[str, Any]]):
     "before": ...}``, ids after ``after`` and before ``before`` being lost.
     The room goes on from ``before``.
 
+    When a room's ids are reused (it was dropped and created again, or a
+    failover or a restart lost its newest messages: its *epoch* changed),
+    a *reset* comes: ``{"type": "reset", "room": ..., "epoch": ...,
+    "last_id": ...}``. The app drops what it shows of the room; the
+    listener forgets the ids it handed out there, so that a new message
+    under an id seen before is handed out, not dropped as a repeat. Live,
+    ``last_id`` is the room's last message before the new epoch's first,
+    and the messages after it follow (read older ones with ``history``);
+    from the catch-up after a break, the room's newest messages follow.
+
     Options:
 
     - ``refresh``: seconds between re-reads of the user's channels and rooms
@@ -129,6 +128,9 @@ class Listener(Iterator[dict[str, Any]]):
       they would come only when a later message reveals them;
     - ``start``: ``{room: id}`` to start a room after ``id`` instead of the
       read cursor (an app that already shows messages up to ``id``);
+    - ``epochs``: ``{room: epoch}``, the epoch those ``start`` ids belong
+      to (the app kept it with them): a room whose epoch changed since
+      starts with a reset;
     - ``idle_timeout``: iteration stops after this many seconds without
       anything to hand out (default: never).
 
@@ -160,6 +162,7 @@ class Listener(Iterator[dict[str, Any]]):
         device: str | None = None,
         follow: list[str] | tuple[str, ...] = (),
         follow_members: bool = False,
+        epochs: dict[str, str] | None = None,
     ) -> None:
         self.chat = chat
         self.user = user
@@ -181,6 +184,12 @@ class Listener(Iterator[dict[str, Any]]):
         self._start = dict(start or {})
         self._backend = chat._backend
         self._last: dict[str, int] = {}
+        # Each room's epoch as this listener knows it: the epoch of the ids
+        # in _last, named in every catch-up. Kept when a room is left, so
+        # that one made again under its id is told apart on a rejoin.
+        self._epochs = Epochs()
+        for room, epoch in (epochs or {}).items():
+            self._epochs.learn(room, epoch, self._start.get(room, 0))
         self._pubsubs: dict[str, PubSub] = {}
         self._channels: dict[str, str] = {}  # channel -> endpoint
         self._unsubscribing: set[str] = set()
@@ -197,11 +206,12 @@ class Listener(Iterator[dict[str, Any]]):
         self._closed = threading.Event()
         self._busy = threading.Lock()
         # Counters, for tests and monitoring: syncs done, messages taken from
-        # the history rather than live, gaps handed out, and why each sync
-        # was wanted.
+        # the history rather than live, gaps and resets handed out, and why
+        # each sync was wanted.
         self.resyncs = 0
         self.filled = 0
         self.gaps = 0
+        self.resets = 0
         self.causes: Counter[str] = Counter()
         # Subscribed and caught up before returning: whatever is sent from
         # now on reaches this listener, and errors (an unknown user) show
@@ -232,54 +242,15 @@ class Listener(Iterator[dict[str, Any]]):
         return self._resync is None and not self._reconnected
 
     @property
-    def presence_state(self) -> dict[str, bool]:
-        """Each followed user's presence (True: online) as last known: read
-        when first followed, then changed by their ``presence`` events."""
-        return dict(self._known)
-
-    @property
-    def followed(self) -> list[str]:
-        """The users whose presence this listener follows, by name and (with
-        ``follow_members``) as members of the user's fan-out rooms."""
-        return sorted(self._followed())
-
-    def follow_presence(self, users: str | list[str] | tuple[str, ...]) -> dict[str, bool]:
-        """Follows ``users``' presence: subscribes to their presence channels
-        (each on the node of its slot in a cluster) and returns, once
-        subscribed, each one's presence (True: online; an unknown user is
-        offline). Their ``presence`` events come from then on.
-
-        Callable from any thread: while another thread waits in ``get``,
-        that thread applies the change within a quarter of a second.
-        """
-        users = [users] if isinstance(users, str) else list(users)
-        self._request(_FollowRequest(users, True))
-        return {u: self._known.get(u, False) for u in users}
-
-    def unfollow_presence(self, users: str | list[str] | tuple[str, ...]) -> None:
-        """Stops following ``users``' presence (those followed as room members
-        with ``follow_members`` stay followed)."""
-        users = [users] if isinstance(users, str) else list(users)
-        self._request(_FollowRequest(users, False))
-
-    def _request(self, request: _FollowRequest) -> None:
-        """Applies ``request`` here when no other thread reads, else lets the
-        thread in ``get`` apply it (within a tick), whichever comes first."""
-        self._requests.append(request)
-        deadline = time.monotonic() + _FOLLOW_TIMEOUT
-        while not request.done.is_set():
-            if self._busy.acquire(timeout=_TICK):
-                try:
-                    self._apply_requests()
-                finally:
-                    self._busy.release()
-            elif time.monotonic() > deadline:
-                raise TimeoutError("the listener did not apply the change of followed users")
-
-    @property
     def last_ids(self) -> dict[str, int]:
         """The largest message id handed out (or skipped as own) per room."""
         return dict(self._last)
+
+    @property
+    def epochs(self) -> dict[str, str]:
+        """Each room's epoch as known here: that of the ids in ``last_ids``
+        (what an app keeps with them, for ``epochs=`` next time)."""
+        return {room: state["epoch"] for room, state in self._epochs.snapshot().items()}
 
     def get(self, timeout: float | None = None) -> dict[str, Any] | None:
         """The next document, waiting up to ``timeout`` seconds (``None``:
@@ -346,112 +317,7 @@ class Listener(Iterator[dict[str, Any]]):
         self.chat._call(*args)
         self._next_online = time.monotonic() + self.presence_ttl / 3
 
-    # -- following presence -------------------------------------------------
-
-    def _followed(self) -> set[str]:
-        members = (user_of_presence_channel(ch) for ch in self._base)
-        return self._following | {u for u in members if u is not None}
-
-    def _wanted_channels(self) -> list[str]:
-        wanted = dict.fromkeys(self._base)
-        wanted.update(dict.fromkeys(presence_channel(u) for u in sorted(self._following)))
-        return list(wanted)
-
-    def _apply_requests(self) -> None:
-        """Applies the follow and unfollow requests waiting, if any."""
-        if not self._requests:
-            return
-        requests = []
-        while self._requests:
-            request = self._requests.popleft()
-            requests.append(request)
-            if request.follow:
-                self._following.update(request.users)
-            else:
-                self._following.difference_update(request.users)
-        try:
-            if self._closed.is_set():
-                return
-            if self._reconnected and self._resync != "full":
-                self._want("full", "reconnect")
-            if self._resync is not None:
-                # A sync was due anyway: it subscribes and reads them too.
-                self._sync(full=self._resync == "full")
-            else:
-                self._subscribe(self._verb, self._wanted_channels())
-                self._read_presence(full=False)
-        except LOST + (RedisClusterException,) as error:
-            self._after_failure(error)
-        except ResponseError as error:
-            if not transient_reply(error):
-                raise
-            self._after_failure(error)
-        finally:
-            for request in requests:
-                request.done.set()
-
-    def _read_presence(self, full: bool) -> None:
-        """Reads the presence of the followed users not known yet (all of
-        them after a break, handing out an event for each that changed)."""
-        followed = self._followed()
-        for user in list(self._known):
-            if user not in followed:
-                del self._known[user]
-        ask = sorted(followed if full else followed - self._known.keys())
-        for user, online in self.chat.is_online(ask).items():
-            before = self._known.get(user)
-            self._known[user] = online
-            if before is not None and before != online:
-                self._out.append({"type": "presence", "user": user, "online": online, "until": None})
-
-    def _presence_event(self, doc: dict[str, Any]) -> bool:
-        """Whether a presence event is to be handed out: one of a followed
-        user that changes what is known of them."""
-        user = doc.get("user")
-        if not isinstance(user, str) or user not in self._followed():
-            return False
-        online = bool(doc.get("online"))
-        if self._known.get(user) == online:
-            return False
-        self._known[user] = online
-        return True
-
     # -- reading pub/sub --------------------------------------------------
-
-    def _poll(self, wait: float) -> list[dict[str, Any]]:
-        """Whatever the subscriptions hold, waiting up to ``wait`` for some."""
-        got = list(self._backlog)
-        self._backlog.clear()
-        got += self._drain()
-        if got or self._reconnected:
-            return got
-        socks: list[Any] = []
-        for ps in self._pubsubs.values():
-            sock = getattr(ps.connection, "_sock", None) if ps.connection else None
-            if sock is None:
-                time.sleep(min(wait, 0.05))
-                return self._drain()
-            socks.append(sock)
-        if not socks:
-            time.sleep(wait)
-            return []
-        try:
-            select.select(socks, [], [], wait)
-        except ValueError:
-            # A socket closed under us (its descriptor is -1): reconnect.
-            self._want("full", "reconnect")
-            return []
-        return self._drain()
-
-    def _drain(self) -> list[dict[str, Any]]:
-        got: list[dict[str, Any]] = []
-        for ps in list(self._pubsubs.values()):
-            while len(got) < 10_000:
-                message = ps.get_message(timeout=0)
-                if message is None:
-                    break
-                got.append(message)
-        return got
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -487,7 +353,13 @@ class Listener(Iterator[dict[str, Any]]):
                 # there are now.
                 self._want("light", "member")
             elif kind == "dropped" and isinstance(room, str):
+                # The event tells the app itself; a room made again under
+                # the id is learned afresh, not reset a second time.
                 self._last.pop(room, None)
+                self._epochs.forget(room)
+            elif kind == "reset" and isinstance(room, str):
+                self._reset(room, doc, live=True)
+                return
             self._out.append(doc)
             return
         try:
@@ -506,7 +378,33 @@ class Listener(Iterator[dict[str, Any]]):
             # Not in the history any more (trimmed meanwhile): the live copy
             # is all there is.
             self._last[room] = msg_id
+            self._epochs.saw(room, self._epochs.epoch(room), msg_id)
             self._emit(doc)
+
+    def _reset(self, room: str, doc: dict[str, Any], live: bool) -> None:
+        """Hands out a reset of ``room`` and forgets the ids handed out there:
+        they are reused from here on.
+
+        Live, ``last_id`` is where the new epoch took over: ids up to it are
+        the messages they were, and the room goes on after it (or after the
+        last id handed out, when that is smaller: the ones between are read
+        from the history, under the new epoch). In a catch-up page (which
+        ``catch_up`` took into ``_epochs`` already) the room's newest
+        messages follow, whatever their ids. A live copy of a reset the
+        catch-up read already (or an older one) is dropped: the messages
+        after it were handed out."""
+        state = reset_state(doc)
+        if state is None:
+            self._out.append(doc)  # not one this listener can place
+            return
+        if live and not self._epochs.reset(room, *state, event=True):
+            return
+        if not live:
+            self._last[room] = 0
+        elif room in self._last:
+            self._last[room] = min(self._last[room], state[1])
+        self.resets += 1
+        self._out.append(doc)
 
     def _echo(self, doc: dict[str, Any], channel: str) -> bool:
         """Whether ``doc``, an event about this user, was handed out already.
@@ -552,9 +450,14 @@ class Listener(Iterator[dict[str, Any]]):
         Where retention removed some of those messages, the history starts
         with a gap document: it is handed out as an event (the app can say
         that messages were lost), and the room goes on from its ``before``.
+        Where the room's epoch is not the one known here any more, it starts
+        with a reset (see ``_reset``).
         """
-        for room, docs in self.chat.catch_up(starts).items():
+        for room, docs in self.chat.catch_up(starts, self._epochs).items():
             for doc in docs:
+                if _replies.is_reset(doc):
+                    self._reset(room, doc, live=False)
+                    continue
                 if _replies.is_gap(doc):
                     self._gap(room, doc)
                     continue
@@ -586,101 +489,36 @@ class Listener(Iterator[dict[str, Any]]):
         if full:
             self._teardown_pubsubs()
             self._backend.refresh()
-        verb, self._base = self.chat.channels(self.user, presence=self.follow_members)
+        verb, self._base, rooms = self.chat.channels(
+            self.user, presence=self.follow_members, with_epochs=True
+        )
         self._verb = verb
+        # Epochs read with the channels, before the cursors and the history:
+        # a change after this shows as a reset in the catch-up, or live.
+        for room, state in rooms.items():
+            self._epochs.learn(room, state["epoch"], state["last_id"])
         self._subscribe(verb, self._wanted_channels())
         if self.presence:
             self._online()
         self._offline_sent = False
         if self._followed() or self._known:
             self._read_presence(full=full)
-        cursors = self.chat.cursors(self.user)
+        # Rooms CHAT.CHANNELS left out (in a cluster, those of other slots):
+        # their epochs are read with the cursors.
+        cursors, _ = self.chat._memberships(self.user, learn=self._epochs)
         for room in list(self._last):
             if room not in cursors:
                 del self._last[room]  # left or dropped
         for room, c in cursors.items():
-            if room in self._last and c["last_id"] < self._last[room]:
-                # Ids went back: the room was dropped and made again under
-                # the same id while no "dropped" event reached us.
-                del self._last[room]
+            # A room dropped and made again under the same id while no
+            # "dropped" event reached us has another epoch now: the catch-up
+            # starts it with a reset.
             if room not in self._last:
                 self._last[room] = self._start.get(room, c["cursor"])
         self._fill(dict(self._last))
         self._resync = None
         if self.refresh is not None:
             self._next_refresh = time.monotonic() + self.refresh
-
-    def _subscribe(self, verb: str, channels: list[str]) -> None:
-        """Makes the subscriptions match ``channels``, waiting for confirmation."""
-        wanted = {ch: self._backend.endpoint_of_channel(ch) for ch in channels}
-        for ch, endpoint in list(self._channels.items()):
-            if wanted.get(ch) != endpoint:
-                del self._channels[ch]
-                ps = self._pubsubs.get(endpoint)
-                if ps is not None:
-                    self._unsubscribing.add(ch)
-                    (ps.sunsubscribe if verb == "SSUBSCRIBE" else ps.unsubscribe)(ch)
-        new: dict[str, list[str]] = {}
-        for ch, endpoint in wanted.items():
-            if ch not in self._channels:
-                new.setdefault(endpoint, []).append(ch)
-        pending: dict[str, set[str]] = {}
-        for endpoint, chs in new.items():
-            ps = self._pubsubs.get(endpoint)
-            fresh = ps is None
-            if ps is None:
-                ps = self._backend.pubsub(endpoint)
-                self._pubsubs[endpoint] = ps
-            if verb == "SSUBSCRIBE":
-                # One SSUBSCRIBE per channel: the server refuses channels of
-                # different slots in one command, even on the same node.
-                for ch in chs:
-                    ps.ssubscribe(ch)
-            else:
-                ps.subscribe(*chs)
-            if fresh and ps.connection is not None:
-                # redis-py reconnects a pub/sub connection by itself and
-                # subscribes again; this callback is how the listener learns
-                # that messages may have been lost meanwhile.
-                ps.connection.register_connect_callback(self._on_connect)
-            for ch in chs:
-                self._channels[ch] = endpoint
-            pending[endpoint] = set(chs)
-        self._await_confirmations(pending)
-
-    def _await_confirmations(self, pending: dict[str, set[str]]) -> None:
-        deadline = time.monotonic() + _CONFIRM_TIMEOUT
-        for endpoint, chs in pending.items():
-            ps = self._pubsubs[endpoint]
-            while chs:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"no confirmation of subscriptions to {sorted(chs)}")
-                message = ps.get_message(timeout=min(left, _TICK))
-                if message is None:
-                    continue
-                if message.get("type") in ("subscribe", "ssubscribe"):
-                    chs.discard(_replies.text(message["channel"]))
-                else:
-                    self._backlog.append(message)
-
-    def _on_connect(self, connection: Any) -> None:
-        self._reconnected = True
-
-    def _teardown_pubsubs(self) -> None:
-        for ps in self._pubsubs.values():
-            conn = ps.connection
-            if conn is not None and hasattr(conn, "deregister_connect_callback"):
-                conn.deregister_connect_callback(self._on_connect)
-            try:
-                ps.close()
-            except Exception:
-                pass  # the connection is already broken: nothing to close
-        self._pubsubs.clear()
-        self._channels.clear()
-        self._unsubscribing.clear()
-        self._backlog.clear()
-        self._echoes.clear()
 
     def _teardown(self) -> None:
         self._teardown_pubsubs()

@@ -34,6 +34,23 @@ class Collector:
     def messages(self) -> list[tuple[str, int]]:
         return [(e["room"], e["id"]) for e in self.events if e.get("type") == "message"]
 
+    def shown(self) -> list[tuple[str, int]]:
+        """``messages`` as an app shows them: after a room's reset, the room's
+        next message and those after it replace the ones it had from that
+        id on (see ``Listener``: ids are reused after a reset)."""
+        kept: list[tuple[str, int]] = []
+        reset: set[str] = set()
+        for e in self.events:
+            if e.get("type") == "reset":
+                reset.add(e["room"])
+            elif e.get("type") == "message":
+                room, msg_id = e["room"], e["id"]
+                if room in reset:
+                    reset.discard(room)
+                    kept = [(r, i) for r, i in kept if r != room or i < msg_id]
+                kept.append((room, msg_id))
+        return kept
+
     def wait_for(self, check: Callable[[], bool], timeout: float = 15.0, what: str = "events") -> None:
         deadline = time.monotonic() + timeout
         while not check():
