@@ -30,9 +30,10 @@ import {
   presence, unread, mentions, field, numsub, broadcast, openPage, shot, recording, signUp, signIn,
   join, send, messages, rawSocket, tokenFor, textOf, texts,
 } from './harness.mjs';
-// Moderation's and presence's tests, in files of their own, run first, on the same servers.
+// Moderation's, presence's and epochs' tests, in files of their own, run first, on the same servers.
 import './moderation.test.mjs';
 import './presence.test.mjs';
+import './epochs.test.mjs';
 
 test('two users: live delivery, offline catch-up without duplicates, text stays text', () => recording(async () => {
   const alice = await browser.newContext({ viewport: { width: 1100, height: 720 } });

@@ -86,6 +86,10 @@ pub struct RoomInfo {
     pub slowmode: i64,
     /// The members with the role owner; none for a room without one.
     pub owners: Vec<String>,
+    /// Changes when the room's ids are handed out again (a promoted
+    /// replica, a restart that lost messages, the room made again); None
+    /// from a module without epochs.
+    pub epoch: Option<String>,
 }
 
 #[derive(Clone)]
@@ -220,6 +224,10 @@ impl Chat {
             private: int_or_zero(take("private"))? == 1,
             slowmode: int_or_zero(take("slowmode"))?,
             owners: strings(take("owners"))?,
+            epoch: match take("epoch") {
+                Value::Nil => None,
+                v => Some(string(v)?),
+            },
         }))
     }
 

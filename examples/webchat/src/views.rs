@@ -52,6 +52,9 @@ pub async fn describe(
         "private": info.private,
         "slowmode": info.slowmode,
         "owners": info.owners,
+        // The page compares it with the one of the messages it shows: if
+        // another, it reads the room afresh.
+        "epoch": info.epoch,
     })))
 }
 

@@ -1,9 +1,9 @@
 // The web chat page. Talks to the web server over one WebSocket; see
 // src/socket.rs for the frames, render.js for the drawing, talk.js for
-// threads, reactions, mentions, pins and gaps, moderation.js for roles,
-// invitations and moderation, people.js for members and who is online,
-// and account.js for signing in and out. Every piece of user text reaches
-// the page through textContent, never as HTML.
+// threads, reactions, mentions, pins, gaps and resets, moderation.js for
+// roles, invitations and moderation, people.js for members and who is
+// online, and account.js for signing in and out. Every piece of user text
+// reaches the page through textContent, never as HTML.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -174,12 +174,17 @@ function newRoom(v) {
     keepOffset: false,      // the next drawing keeps the view where it was (older ones added above)
     reads: null, typing: new Map(), divider: null, dividerCount: 0,
     holes: new Set(),       // ids after which the history keeps nothing more
+    epoch: v.epoch || null, // the room's epoch as of the messages shown
+    resets: 0,              // a read begun before a reset is dropped (resetRoom)
     ...talkState(),
     ...modState(),
   };
 }
 
 function updateRoom(r, v) {
+  // Ids handed out again since the page read the room (talk.js).
+  if (v.epoch && r.epoch && v.epoch !== r.epoch) resetRoom(r, { epoch: v.epoch, last_id: v.last_id });
+  if (v.epoch) r.epoch = v.epoch;
   r.title = v.title;
   r.mode = v.mode;
   r.members = v.members;
@@ -269,6 +274,12 @@ function ingest(d) {
     noteGap(d);
     return;
   }
+  if (d && d.type === 'reset') {
+    // A page that starts with a reset: the room's newest messages follow.
+    const r = S.rooms.get(d.room);
+    if (r) resetRoom(r, d);
+    return;
+  }
   if (!d || d.type !== 'message' || typeof d.id !== 'number') return;
   const r = S.rooms.get(d.room);
   if (!r) {
@@ -320,6 +331,7 @@ function onDoc(d) {
   switch (d.type) {
     case 'message': ingest(d); return;
     case 'dropped': if (r) removeRoom(d.room, 'The room was removed.'); return;
+    case 'reset': if (r) resetRoom(r, d); return;
     case 'invite': onInvite(d); return;
     default: break;
   }
@@ -393,8 +405,10 @@ async function openRoom(id, showConversation) {
   r.stickToBottom = true;
   if (showConversation) $('app').classList.add('in-room');
   renderAll();
+  const resets = r.resets;
   try {
     const data = await request('open', { room: id });
+    if (r.resets !== resets) return; // read before a reset: the reset reads again
     updateRoom(r, data.room);
     for (const [u, n] of Object.entries(data.names || {})) S.names.set(u, n);
     r.reads = data.reads || null;
@@ -424,9 +438,11 @@ async function loadOlder() {
   const r = S.rooms.get(S.current);
   if (!r || r.loadingOlder || !r.msgs.size) return;
   r.loadingOlder = true;
+  const resets = r.resets;
   try {
     const before = Math.min(...r.msgs.keys());
     const data = await request('older', { room: r.id, before });
+    if (r.resets !== resets) return;
     r.keepOffset = true;
     for (const d of data.messages) ingest(d);
     r.older = data.older && data.messages.length > 0;

@@ -1,5 +1,6 @@
 // Conversations on the page: replies and threads, reactions, mentions, pins,
-// and the notices for messages the server no longer keeps. Loaded before
+// the notices for messages the server no longer keeps, and rooms read afresh
+// when their ids were handed out again. Loaded before
 // app.js, whose state (S) and helpers these functions use when called.
 'use strict';
 
@@ -431,6 +432,30 @@ function noteGap(d) {
     r.gaps.set(d.after, { after: d.after, before: d.before });
     queueRender();
   }
+}
+
+// The room's ids were handed out again (a promoted replica, a restart that
+// lost messages, the room made again): the messages shown may not be the
+// ones of those ids any more. The page forgets them and everything keyed by
+// their ids, and reads the room afresh if it is open (otherwise when it is
+// opened); messages after `last_id` come live as usual.
+function resetRoom(r, d) {
+  const last = Number.isInteger(d.last_id) ? d.last_id : r.lastId;
+  Object.assign(r, talkState(), {
+    epoch: d.epoch || r.epoch,
+    lastId: last,
+    cursor: Math.min(r.cursor, last),
+    mentionBase: r.mentionBase,
+    mentionAt: Math.min(r.mentionAt, last),
+    msgs: new Map(), holes: new Set(), loaded: false, older: false,
+    reads: null, divider: null, dividerCount: 0,
+    resets: r.resets + 1,
+  });
+  if (S.thread && S.thread.room === r.id) S.thread = null;
+  if (S.editing && S.editing.room === r.id) S.editing = null;
+  if (S.armed && S.armed.room === r.id) S.armed = null;
+  if (S.current === r.id) openRoom(r.id, false);
+  queueRender();
 }
 
 function showNotice(text) {
