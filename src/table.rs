@@ -522,9 +522,9 @@ pub static COMMANDS: &[Command] = &[
         flags: "write",
         arity: -2,
         keys: &[],
-        summary: "Records the generation the primary started (docs/delivery.md, epochs). Internal: refused from clients.",
+        summary: "Records the generation a primary drew, DURABLE when its AOF kept every write, REPLICA as a replica passes it on (docs/data-model.md, epochs and generations). Internal: refused from clients.",
         complexity: "O(1)",
-        args: &[arg("generation", ArgKind::Text), flag("REPLICA")],
+        args: &[arg("generation", ArgKind::Text), flag("DURABLE"), flag("REPLICA")],
     }),
     // Proves that a panic in a handler becomes an error reply and a log line
     // (tests/security.rs). Debug builds only: release builds lack it.
