@@ -224,7 +224,8 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -464,13 +465,23 @@ pub fn replica_with(primary: &Server, module_args: &[&str], server_args: &[&str]
     replica
 }
 
-fn wait_for_link(replica: &Server) {
+/// Waits until `replica`'s link to its primary is up.
+pub fn wait_for_link(replica: &Server) {
     let mut con = replica.conn();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !text(&q(&mut con, &["INFO", "replication"])).contains("master_link_status:up") {
         assert!(Instant::now() < deadline, "replica never connected");
         thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Sends signal `sig` (`-STOP`, `-CONT`, ...) to process `pid`.
+pub fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill {sig} {pid}");
 }
 
 /// Keeps a connection subscribed to each user's push channel, so that those

@@ -4,19 +4,10 @@
 //! promotion gets a new epoch, announced once to its listeners, and a
 //! client holding the old epoch gets a reset instead of a silent skip.
 
-use std::process::Command;
 use std::time::Duration;
 
 use crate::common::*;
 use crate::{assert_reset, catch_up, epoch_of, last_id_of};
-
-fn signal(pid: u32, sig: &str) {
-    let status = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill {sig} {pid}");
-}
 
 #[test]
 fn a_replica_promoted_after_missing_acknowledged_sends_gives_written_rooms_new_epochs() {

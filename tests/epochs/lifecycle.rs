@@ -8,19 +8,10 @@ use redis::Value;
 use crate::common::*;
 use crate::{assert_reset, catch_up, epoch_of};
 
-/// The port of a listener that nobody answers: `REPLICAOF` it and then
-/// `REPLICAOF NO ONE` is a promotion, as the server sees it.
-fn nobody_port() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener
-        .local_addr()
-        .expect("its address")
-        .port()
-        .to_string()
-}
-
+/// `REPLICAOF` a port nobody answers, then `REPLICAOF NO ONE`: a
+/// promotion, as the server sees it.
 fn promote(con: &mut redis::Connection) {
-    q(con, &["REPLICAOF", "127.0.0.1", &nobody_port()]);
+    q(con, &["REPLICAOF", "127.0.0.1", &free_port().to_string()]);
     q(con, &["REPLICAOF", "NO", "ONE"]);
 }
 
@@ -255,19 +246,6 @@ fn epoch_changes_replicate_exactly_also_inside_multi() {
         dump(&mut replica_con, "r")["epoch"],
         dump(&mut con, "r")["epoch"]
     );
-}
-
-/// Waits until `replica` is linked to its primary again.
-fn wait_for_link(replica: &Server) {
-    let mut con = replica.conn();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !text(&q(&mut con, &["INFO", "replication"])).contains("master_link_status:up") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the replica never reconnected"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

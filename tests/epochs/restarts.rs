@@ -51,25 +51,26 @@ fn a_restart_from_an_rdb_file_changes_epochs() {
     changed_at_the_next_send(&server, &old, "RDB");
 }
 
-#[test]
-fn a_restart_from_an_everysec_aof_changes_epochs() {
-    let aof = ["--appendonly", "yes", "--appendfsync", "everysec"];
-    let mut server = Server::start_with(&[], &aof);
+/// An AOF written with `appendfsync <written>`, loaded by a server
+/// configured `appendfsync <loaded>`: epochs change at the next send.
+fn restart_changes_epochs(written: &str, loaded: &str, what: &str) {
+    let mut server = Server::start_with(&[], &["--appendonly", "yes", "--appendfsync", written]);
     let mut con = server.conn();
     let old = three_messages(&mut con);
-    server.restart(&aof);
-    changed_at_the_next_send(&server, &old, "everysec AOF");
+    server.restart(&["--appendonly", "yes", "--appendfsync", loaded]);
+    changed_at_the_next_send(&server, &old, what);
+}
+
+#[test]
+fn a_restart_from_an_everysec_aof_changes_epochs() {
+    restart_changes_epochs("everysec", "everysec", "everysec AOF");
 }
 
 #[test]
 fn a_restart_from_an_always_aof_after_the_primary_wrote_it_changes_epochs_if_fsync_was_lowered() {
     // Written with `always`, loaded by a server configured `everysec`: what
     // it writes from now on may be lost, so its rooms move on as well.
-    let mut server = Server::start_with(&[], &["--appendonly", "yes", "--appendfsync", "always"]);
-    let mut con = server.conn();
-    let old = three_messages(&mut con);
-    server.restart(&["--appendonly", "yes", "--appendfsync", "everysec"]);
-    changed_at_the_next_send(&server, &old, "AOF loaded under everysec");
+    restart_changes_epochs("always", "everysec", "AOF loaded under everysec");
 }
 
 #[test]
@@ -129,11 +130,7 @@ fn check_kept(server: &Server, old: &str, generation: &str, what: &str) {
 fn an_aof_written_under_everysec_changes_epochs_even_when_loaded_under_always() {
     // The AOF may have lost its last second before the restart: that the
     // server now runs with `always` does not bring it back.
-    let mut server = Server::start_with(&[], &["--appendonly", "yes", "--appendfsync", "everysec"]);
-    let mut con = server.conn();
-    let old = three_messages(&mut con);
-    server.restart(&["--appendonly", "yes", "--appendfsync", "always"]);
-    changed_at_the_next_send(&server, &old, "everysec AOF loaded under always");
+    restart_changes_epochs("everysec", "always", "everysec AOF loaded under always");
 }
 
 #[test]

@@ -3,7 +3,6 @@
 //! the primary drops it. Resumed, it cannot continue where it was and
 //! resyncs in full, and ends with the primary's data.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -14,14 +13,6 @@ fn full_syncs(log: &str) -> usize {
     log.lines()
         .filter(|l| l.contains("Synchronization with replica") && l.contains("succeeded"))
         .count()
-}
-
-fn signal(pid: u32, sig: &str) {
-    let status = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill {sig} {pid}");
 }
 
 #[test]

@@ -3,7 +3,6 @@
 //! to say the encoding version after the module's own (`NEWER`), which
 //! RESTORE and a starting server must refuse, saying why.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
@@ -133,13 +132,6 @@ fn restore_refuses_a_value_with_a_newer_encoding_version() {
         assert_eq!(digest_value(&mut con, &target), before);
     }
     assert_eq!(int(&q(&mut con, &["CHAT.SEND", "ten", "u1", "fine"])), 26);
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
 }
 
 /// How a server started on data it may refuse went.
