@@ -60,12 +60,7 @@ impl Chat {
         if let Some(count) = count {
             c.arg("COUNT").arg(count);
         }
-        if let Some(epoch) = epoch {
-            c.arg("EPOCH").arg(epoch);
-        }
-        let docs = reply::documents(self.query(&c).await?)?;
-        self.epochs.page(room, epoch, &docs);
-        Ok(docs)
+        self.page_in_epoch(c, room, epoch).await
     }
 
     // -- reactions -----------------------------------------------------------

@@ -72,6 +72,18 @@ impl Chat {
             (None, None) => {}
         }
         c.arg("COUNT").arg(count);
+        self.page_in_epoch(c, room, epoch).await
+    }
+
+    /// Runs a read of `room`'s messages (`CHAT.HISTORY`, `CHAT.THREAD`),
+    /// with `EPOCH <epoch>` when given, and keeps what the page says of the
+    /// room's epoch.
+    pub(crate) async fn page_in_epoch(
+        &self,
+        mut c: redis::Cmd,
+        room: &str,
+        epoch: Option<&str>,
+    ) -> Result<Vec<Json>> {
         if let Some(epoch) = epoch {
             c.arg("EPOCH").arg(epoch);
         }
