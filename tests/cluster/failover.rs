@@ -122,14 +122,9 @@ fn a_primary_killed_while_clients_send_loses_no_acknowledged_message() {
     let rooms = on_victim("room");
     // Every message stays in the history, to be compared at the end: two
     // clients per room can send more than the default 10,000 before the
-    // failover is over. Replicas too, since one of them writes afterwards.
-    let all_ports: Vec<u16> = (cluster.ports[0]..cluster.ports[0] + 9).collect();
-    for &port in &all_ports {
-        q(
-            &mut cluster.node(port),
-            &["CONFIG", "SET", "chat.history-max", "1000000"],
-        );
-    }
+    // failover is over.
+    cluster.config_everywhere(&[("chat.history-max", "1000000")]);
+    let all_ports = cluster.every_port();
     let users: Vec<String> = (0..4).map(|n| format!("sender{n}")).collect();
     for room in &rooms {
         q(&mut con, &["CHAT.CREATE", room, "R"]);

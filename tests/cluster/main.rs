@@ -119,6 +119,22 @@ impl Cluster {
         );
     }
 
+    /// Every node's port: the primaries', then their replicas'.
+    fn every_port(&self) -> Vec<u16> {
+        (self.ports[0]..self.ports[0] + 3 * (self.replicas + 1)).collect()
+    }
+
+    /// `CONFIG SET` of each pair on every node, replicas included: one of
+    /// them may become a primary and write.
+    fn config_everywhere(&self, pairs: &[(&str, &str)]) {
+        for port in self.every_port() {
+            let mut con = self.node(port);
+            for (config, value) in pairs {
+                q(&mut con, &["CONFIG", "SET", config, value]);
+            }
+        }
+    }
+
     fn node(&self, port: u16) -> redis::Connection {
         redis::Client::open(format!("redis://127.0.0.1:{port}/"))
             .unwrap()

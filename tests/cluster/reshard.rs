@@ -25,17 +25,12 @@ fn a_room_moves_to_another_node_while_it_receives_sends() {
     let (room, alice) = (format!("{{{tag}}}general"), format!("{{{tag}}}alice"));
     // Offline members, whose keys move one by one with the room's.
     let others: Vec<String> = (0..20).map(|n| format!("{{{tag}}}bob{n}")).collect();
-    for &port in &cluster.ports {
-        // bob's inbox keeps every copy, and the history every message, to
-        // be counted at the end (a slow reshard sends more than the
-        // default 10,000).
-        for (config, value) in [
-            ("chat.inbox-max", "1000000"),
-            ("chat.history-max", "1000000"),
-        ] {
-            q(&mut cluster.node(port), &["CONFIG", "SET", config, value]);
-        }
-    }
+    // bob's inbox keeps every copy, and the history every message, to be
+    // counted at the end (a slow reshard sends more than the default 10,000).
+    cluster.config_everywhere(&[
+        ("chat.inbox-max", "1000000"),
+        ("chat.history-max", "1000000"),
+    ]);
     let mut con = cluster.client();
     q(&mut con, &["CHAT.REGISTER", &alice, "Alice"]);
     q(&mut con, &["CHAT.CREATE", &room, "General"]);
